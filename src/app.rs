@@ -1,0 +1,156 @@
+//! Assembling the sidecar from a validated config: bind both listeners, build the policy
+//! snapshot, credentials and metrics, then run the proxy, the admin port and the prober
+//! until shutdown, and swap in a new config on reload.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::net::TcpListener;
+
+use crate::admin::Admin;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::proxy::Proxy;
+use crate::snapshot::{Snapshot, SnapshotError};
+use crate::upstream::sign::Signer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+pub struct App {
+    proxy: Arc<Proxy>,
+    listener: TcpListener,
+    admin: TcpListener,
+}
+
+/// Swaps a new config into a running sidecar.
+#[derive(Clone)]
+pub struct ReloadHandle {
+    proxy: Arc<Proxy>,
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<Self, AppError> {
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| AppError::Bind { addr, source })
+        };
+        let listener = bind(config.listen).await?;
+        let admin = bind(config.admin_listen).await?;
+        let signer = Signer::from_config(&config.credentials).await;
+        if let Err(e) = signer.credentials().await {
+            // Not fatal: IMDS or the web identity token may appear later; until then every
+            // request is refused rather than forwarded unsigned.
+            tracing::warn!(error = %e, "no upstream credentials yet");
+        }
+        let snapshot = Snapshot::build(config, None)?;
+        let proxy = Arc::new(Proxy::new(snapshot, signer, Metrics::new()?));
+        Ok(Self {
+            proxy,
+            listener,
+            admin,
+        })
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.proxy.snapshot.load().config.listen)
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+            .local_addr()
+            .unwrap_or_else(|_| self.proxy.snapshot.load().config.admin_listen)
+    }
+
+    pub fn reload_handle(&self) -> ReloadHandle {
+        ReloadHandle {
+            proxy: Arc::clone(&self.proxy),
+        }
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests and returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let draining = Arc::new(AtomicBool::new(false));
+        let admin = Arc::new(Admin {
+            proxy: Arc::clone(&self.proxy),
+            draining: Arc::clone(&draining),
+        });
+        let prober = tokio::spawn(crate::route::probe::run(
+            Arc::clone(&self.proxy),
+            stop_rx.clone(),
+        ));
+        tokio::spawn(crate::schema::learn_missing(Arc::clone(&self.proxy)));
+        let mut admin_stop = stop_rx.clone();
+        let admin_server = tokio::spawn(crate::server::serve(
+            self.admin,
+            move |req| {
+                let admin = Arc::clone(&admin);
+                async move { admin.handle(&req) }
+            },
+            async move {
+                let _ = admin_stop.changed().await;
+            },
+            "admin",
+        ));
+        let proxy = Arc::clone(&self.proxy);
+        tracing::info!(listen = %self.listener.local_addr().map_err(|source| AppError::Bind { addr: proxy.snapshot.load().config.listen, source })?, "globalscale serving");
+        crate::server::serve(
+            self.listener,
+            move |req| Arc::clone(&proxy).handle(req),
+            async move {
+                shutdown.await;
+                draining.store(true, Ordering::Release);
+                tracing::info!("shutting down: draining in-flight requests");
+            },
+            "proxy",
+        )
+        .await;
+        let _ = stop_tx.send(true);
+        let _ = prober.await;
+        let _ = admin_server.await;
+        Ok(())
+    }
+}
+
+impl ReloadHandle {
+    /// Builds a snapshot from `config` and swaps it in; requests in flight finish on the
+    /// old one. Listen addresses cannot move without a restart.
+    pub fn reload(&self, config: Config) -> Result<(), AppError> {
+        let current = self.proxy.snapshot.load_full();
+        if config.listen != current.config.listen
+            || config.admin_listen != current.config.admin_listen
+        {
+            tracing::warn!("listen addresses changed: they take effect on restart only");
+        }
+        let snapshot = Snapshot::build(config, Some(&current))?;
+        self.proxy.snapshot.store(Arc::new(snapshot));
+        // Regions no longer configured must not linger in the health gauge.
+        self.proxy.metrics.region_healthy.reset();
+        self.proxy.publish_health();
+        tokio::spawn(crate::schema::learn_missing(Arc::clone(&self.proxy)));
+        Ok(())
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.proxy.metrics
+    }
+}

@@ -1,0 +1,538 @@
+//! The configuration file: raw `#[serde(deny_unknown_fields)]` structs as written, environment
+//! overrides for containers, then validation into the immutable [`Config`] the rest of the
+//! sidecar reads. Every message names the key it is about.
+//!
+//! Environment overrides (applied over the file):
+//! - `GLOBALSCALE_LISTEN`, `GLOBALSCALE_ADMIN_LISTEN`: the two listen addresses;
+//! - `DDB_REGIONS=us-east-1,us-west-2`: the region list, home region first; an entry may be
+//!   `name=endpoint`, and a bare name keeps the endpoint the file gives that region.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid config: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("invalid config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+    #[error(
+        "config key `{key}` asks for {feature}, which this version of globalscale does not provide yet; remove the key to start"
+    )]
+    NotYetAvailable { key: String, feature: &'static str },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+// ---- The file as written -------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    admin_listen: Option<String>,
+    upstream_credentials: Option<RawCredentials>,
+    #[serde(default)]
+    regions: Vec<RawRegion>,
+    #[serde(default)]
+    tables: Vec<RawTable>,
+    timeouts: Option<RawTimeouts>,
+    routing: Option<RawRouting>,
+    audit: Option<RawAudit>,
+    auth: Option<RawAuth>,
+    #[serde(default)]
+    clients: Vec<RawClient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegion {
+    name: String,
+    endpoint: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    name: String,
+    partition_key: Option<String>,
+    sort_key: Option<String>,
+    key_prefix: Option<String>,
+    version_attribute: Option<String>,
+    audit: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    connect_ms: Option<u64>,
+    attempt_ms: Option<u64>,
+    request_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouting {
+    policy: Option<String>,
+    max_attempts: Option<u32>,
+    probe_interval_ms: Option<u64>,
+    probe_timeout_ms: Option<u64>,
+    eject_after_failures: Option<u32>,
+    readmit_after_successes: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    #[allow(dead_code)] // read once audit mirroring lands
+    table: Option<String>,
+    #[allow(dead_code)]
+    spool_dir: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    mode: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    #[allow(dead_code)] // read once client authentication lands
+    name: String,
+    #[allow(dead_code)]
+    access_key_id: String,
+    #[allow(dead_code)]
+    secret_access_key: String,
+}
+
+// ---- The validated configuration -------------------------------------------------------
+
+/// The validated configuration, immutable once built.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub credentials: CredentialsConfig,
+    /// In order of preference; the first is the home region.
+    pub regions: Vec<RegionConfig>,
+    pub tables: Vec<TableConfig>,
+    pub timeouts: Timeouts,
+    pub routing: RoutingConfig,
+}
+
+/// Where the sidecar's own upstream credentials come from.
+#[derive(Clone)]
+pub enum CredentialsConfig {
+    /// The AWS default chain: environment, web identity (IRSA), ECS, IMDS, profiles.
+    DefaultChain,
+    Static {
+        access_key_id: String,
+        secret_access_key: String,
+        session_token: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for CredentialsConfig {
+    // Never print a secret, even in a debug log of the whole config.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::DefaultChain => f.write_str("DefaultChain"),
+            Self::Static { access_key_id, .. } => f
+                .debug_struct("Static")
+                .field("access_key_id", access_key_id)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionConfig {
+    pub name: String,
+    pub endpoint: http::Uri,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableConfig {
+    pub name: String,
+    /// Learned with DescribeTable at start when the file does not give it.
+    pub partition_key: Option<String>,
+    pub sort_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// One try against one region, from sending to the last byte of the answer.
+    pub attempt: Duration,
+    /// The whole request, across every region tried.
+    pub request: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutingPolicy {
+    /// The first healthy region in config order: traffic stays home.
+    Ordered,
+    /// The healthy region with the lowest latency average; ties by config order.
+    Latency,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutingConfig {
+    pub policy: RoutingPolicy,
+    pub max_attempts: u32,
+    pub probe_interval: Duration,
+    pub probe_timeout: Duration,
+    pub eject_after_failures: u32,
+    pub readmit_after_successes: u32,
+}
+
+impl Config {
+    /// Reads the file at `path` and applies the process environment's overrides.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml_with_env(&text, |name| std::env::var(name).ok())
+    }
+
+    /// Parses and validates a config without looking at the environment.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        Self::from_toml_with_env(text, |_| None)
+    }
+
+    /// Parses, applies overrides from `env`, and validates.
+    pub fn from_toml_with_env(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut raw: RawConfig = toml::from_str(text)?;
+        apply_env(&mut raw, &env)?;
+        raw.try_into()
+    }
+
+    /// The configured table called `name`, if the sidecar manages it.
+    pub fn table(&self, name: &str) -> Option<&TableConfig> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+fn apply_env(raw: &mut RawConfig, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    if let Some(listen) = env("GLOBALSCALE_LISTEN") {
+        raw.listen = Some(listen);
+    }
+    if let Some(admin) = env("GLOBALSCALE_ADMIN_LISTEN") {
+        raw.admin_listen = Some(admin);
+    }
+    if let Some(list) = env("DDB_REGIONS") {
+        let mut regions = Vec::new();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (name, endpoint) = match entry.split_once('=') {
+                Some((name, endpoint)) => (name.trim(), Some(endpoint.trim().to_owned())),
+                None => (entry, None),
+            };
+            let endpoint = endpoint.or_else(|| {
+                raw.regions
+                    .iter()
+                    .find(|r| r.name == name)
+                    .and_then(|r| r.endpoint.clone())
+            });
+            regions.push(RawRegion {
+                name: name.to_owned(),
+                endpoint,
+            });
+        }
+        if regions.is_empty() {
+            return Err(invalid("DDB_REGIONS", "names no region"));
+        }
+        raw.regions = regions;
+    }
+    Ok(())
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawConfig) -> Result<Self, ConfigError> {
+        refuse_coming_features(&raw)?;
+        Ok(Self {
+            listen: socket_addr("listen", raw.listen.as_deref().unwrap_or("127.0.0.1:8000"))?,
+            admin_listen: socket_addr(
+                "admin_listen",
+                raw.admin_listen.as_deref().unwrap_or("127.0.0.1:9000"),
+            )?,
+            credentials: credentials(raw.upstream_credentials)?,
+            regions: regions(raw.regions)?,
+            tables: tables(raw.tables)?,
+            timeouts: timeouts(raw.timeouts.as_ref())?,
+            routing: routing(raw.routing.as_ref())?,
+        })
+    }
+}
+
+/// Keys that belong to capabilities on the roadmap: accepting them silently would let an
+/// operator believe items are prefixed, locked or audited when they are not.
+fn refuse_coming_features(raw: &RawConfig) -> Result<(), ConfigError> {
+    let not_yet = |key: String, feature| Err(ConfigError::NotYetAvailable { key, feature });
+    for (i, t) in raw.tables.iter().enumerate() {
+        if t.key_prefix.is_some() {
+            return not_yet(format!("tables[{i}].key_prefix"), "region-prefixed keys");
+        }
+        if t.version_attribute.is_some() {
+            return not_yet(
+                format!("tables[{i}].version_attribute"),
+                "optimistic locking",
+            );
+        }
+        if t.audit == Some(true) {
+            return not_yet(format!("tables[{i}].audit"), "audit mirroring");
+        }
+    }
+    if raw.audit.is_some() {
+        return not_yet("audit".into(), "audit mirroring");
+    }
+    if let Some(auth) = &raw.auth {
+        match auth.mode.as_str() {
+            "none" => {}
+            "sigv4" => return not_yet("auth.mode".into(), "client authentication"),
+            other => {
+                return Err(invalid(
+                    "auth.mode",
+                    format!("`{other}` is not one of \"none\", \"sigv4\""),
+                ));
+            }
+        }
+    }
+    if !raw.clients.is_empty() {
+        return not_yet("clients".into(), "client authentication");
+    }
+    Ok(())
+}
+
+fn socket_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        invalid(
+            key,
+            format!("`{value}` is not an address like 127.0.0.1:8000"),
+        )
+    })
+}
+
+fn credentials(raw: Option<RawCredentials>) -> Result<CredentialsConfig, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(CredentialsConfig::DefaultChain);
+    };
+    if raw.access_key_id.trim().is_empty() {
+        return Err(invalid("upstream_credentials.access_key_id", "is empty"));
+    }
+    if raw.secret_access_key.is_empty() {
+        return Err(invalid(
+            "upstream_credentials.secret_access_key",
+            "is empty",
+        ));
+    }
+    Ok(CredentialsConfig::Static {
+        access_key_id: raw.access_key_id,
+        secret_access_key: raw.secret_access_key,
+        session_token: raw.session_token.filter(|t| !t.is_empty()),
+    })
+}
+
+fn regions(raw: Vec<RawRegion>) -> Result<Vec<RegionConfig>, ConfigError> {
+    if raw.is_empty() {
+        return Err(invalid("regions", "at least one region is required"));
+    }
+    let mut seen = HashSet::new();
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let key = format!("regions[{i}].name");
+            let valid_name = !r.name.is_empty()
+                && r.name.len() <= 32
+                && r.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid_name {
+                return Err(invalid(key, format!("`{}` is not a region name", r.name)));
+            }
+            if !seen.insert(r.name.clone()) {
+                return Err(invalid(key, format!("region `{}` is listed twice", r.name)));
+            }
+            let endpoint = match r.endpoint {
+                Some(e) => endpoint(&format!("regions[{i}].endpoint"), &e)?,
+                None => endpoint(
+                    &format!("regions[{i}].name"),
+                    &format!("https://dynamodb.{}.amazonaws.com", r.name),
+                )?,
+            };
+            Ok(RegionConfig {
+                name: r.name,
+                endpoint,
+            })
+        })
+        .collect()
+}
+
+fn endpoint(key: &str, value: &str) -> Result<http::Uri, ConfigError> {
+    let uri: http::Uri = value
+        .parse()
+        .map_err(|_| invalid(key, format!("`{value}` is not a URL")))?;
+    let Some(host) = uri.host() else {
+        return Err(invalid(key, format!("`{value}` has no host")));
+    };
+    match uri.scheme_str() {
+        Some("https") => {}
+        // Plain HTTP is for DynamoDB Local and test fixtures; AWS endpoints always use TLS.
+        Some("http")
+            if !host.ends_with(".amazonaws.com") && !host.ends_with(".amazonaws.com.cn") => {}
+        Some("http") => {
+            return Err(invalid(
+                key,
+                format!("`{value}`: AWS endpoints must use https"),
+            ));
+        }
+        _ => {
+            return Err(invalid(
+                key,
+                format!("`{value}` must start with http:// or https://"),
+            ));
+        }
+    }
+    if uri.path() != "/" || uri.query().is_some() {
+        return Err(invalid(
+            key,
+            format!("`{value}` must not carry a path or query"),
+        ));
+    }
+    Ok(uri)
+}
+
+fn tables(raw: Vec<RawTable>) -> Result<Vec<TableConfig>, ConfigError> {
+    let mut seen = HashSet::new();
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let valid_name = (3..=255).contains(&t.name.len())
+                && t.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !valid_name {
+                return Err(invalid(
+                    format!("tables[{i}].name"),
+                    format!("`{}` is not a DynamoDB table name", t.name),
+                ));
+            }
+            if !seen.insert(t.name.clone()) {
+                return Err(invalid(
+                    format!("tables[{i}].name"),
+                    format!("table `{}` is listed twice", t.name),
+                ));
+            }
+            for (field, value) in [
+                ("partition_key", &t.partition_key),
+                ("sort_key", &t.sort_key),
+            ] {
+                if value.as_ref().is_some_and(String::is_empty) {
+                    return Err(invalid(format!("tables[{i}].{field}"), "is empty"));
+                }
+            }
+            Ok(TableConfig {
+                name: t.name,
+                partition_key: t.partition_key,
+                sort_key: t.sort_key,
+            })
+        })
+        .collect()
+}
+
+fn millis(key: &str, value: Option<u64>, default: u64) -> Result<Duration, ConfigError> {
+    match value.unwrap_or(default) {
+        0 => Err(invalid(key, "must be greater than 0")),
+        ms if ms > 600_000 => Err(invalid(key, "must be at most 600000 (ten minutes)")),
+        ms => Ok(Duration::from_millis(ms)),
+    }
+}
+
+fn timeouts(raw: Option<&RawTimeouts>) -> Result<Timeouts, ConfigError> {
+    let t = Timeouts {
+        connect: millis("timeouts.connect_ms", raw.and_then(|t| t.connect_ms), 500)?,
+        attempt: millis("timeouts.attempt_ms", raw.and_then(|t| t.attempt_ms), 1_000)?,
+        request: millis("timeouts.request_ms", raw.and_then(|t| t.request_ms), 5_000)?,
+    };
+    if t.request < t.attempt {
+        return Err(invalid(
+            "timeouts.request_ms",
+            "must not be shorter than timeouts.attempt_ms",
+        ));
+    }
+    Ok(t)
+}
+
+fn routing(raw: Option<&RawRouting>) -> Result<RoutingConfig, ConfigError> {
+    let policy = match raw.and_then(|r| r.policy.as_deref()).unwrap_or("ordered") {
+        "ordered" => RoutingPolicy::Ordered,
+        "latency" => RoutingPolicy::Latency,
+        other => {
+            return Err(invalid(
+                "routing.policy",
+                format!("`{other}` is not one of \"ordered\", \"latency\""),
+            ));
+        }
+    };
+    let count = |key: &str, value: Option<u32>, default: u32| match value.unwrap_or(default) {
+        0 => Err(invalid(key, "must be at least 1")),
+        n if n > 100 => Err(invalid(key, "must be at most 100")),
+        n => Ok(n),
+    };
+    Ok(RoutingConfig {
+        policy,
+        max_attempts: count("routing.max_attempts", raw.and_then(|r| r.max_attempts), 3)?,
+        probe_interval: millis(
+            "routing.probe_interval_ms",
+            raw.and_then(|r| r.probe_interval_ms),
+            1_000,
+        )?,
+        probe_timeout: millis(
+            "routing.probe_timeout_ms",
+            raw.and_then(|r| r.probe_timeout_ms),
+            500,
+        )?,
+        eject_after_failures: count(
+            "routing.eject_after_failures",
+            raw.and_then(|r| r.eject_after_failures),
+            3,
+        )?,
+        readmit_after_successes: count(
+            "routing.readmit_after_successes",
+            raw.and_then(|r| r.readmit_after_successes),
+            2,
+        )?,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,137 @@
+//! Every metric the sidecar exports, by name, in one place: dashboards and alerts depend on
+//! these names. Labels are bounded: operations outside DynamoDB's list and tables outside
+//! the config are counted as `other`.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub const REGION_HEALTHY: &str = "globalscale_region_healthy";
+pub const FAILOVERS_TOTAL: &str = "globalscale_failovers_total";
+pub const UPSTREAM_REQUESTS_TOTAL: &str = "globalscale_upstream_requests_total";
+pub const UPSTREAM_DURATION_SECONDS: &str = "globalscale_upstream_duration_seconds";
+pub const REQUESTS_TOTAL: &str = "globalscale_requests_total";
+pub const REQUEST_DURATION_SECONDS: &str = "globalscale_request_duration_seconds";
+pub const PROBES_TOTAL: &str = "globalscale_probes_total";
+pub const CONFIG_RELOADS_TOTAL: &str = "globalscale_config_reloads_total";
+
+/// The table label for anything the sidecar does not manage.
+pub const OTHER: &str = "other";
+
+/// Latency buckets from sub-millisecond (DynamoDB in-region) to the request deadline.
+const BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The sidecar's metrics, registered once at start.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub region_healthy: IntGaugeVec,
+    pub failovers: IntCounterVec,
+    pub upstream_requests: IntCounterVec,
+    pub upstream_duration: HistogramVec,
+    pub requests: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub probes: IntCounterVec,
+    pub config_reloads: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok::<_, prometheus::Error>(c)
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            let opts = HistogramOpts::new(name, help).buckets(BUCKETS.to_vec());
+            let h = HistogramVec::new(opts, labels)?;
+            registry.register(Box::new(h.clone()))?;
+            Ok::<_, prometheus::Error>(h)
+        };
+        let region_healthy = IntGaugeVec::new(
+            Opts::new(
+                REGION_HEALTHY,
+                "1 when the region takes traffic, 0 when ejected",
+            ),
+            &["region"],
+        )?;
+        registry.register(Box::new(region_healthy.clone()))?;
+        Ok(Self {
+            region_healthy,
+            failovers: counter(
+                FAILOVERS_TOTAL,
+                "Requests moved from one region to the next",
+                &["from", "to"],
+            )?,
+            upstream_requests: counter(
+                UPSTREAM_REQUESTS_TOTAL,
+                "Attempts sent to a region, by outcome",
+                &["region", "operation", "outcome"],
+            )?,
+            upstream_duration: histogram(
+                UPSTREAM_DURATION_SECONDS,
+                "Duration of one attempt against one region",
+                &["region"],
+            )?,
+            requests: counter(
+                REQUESTS_TOTAL,
+                "Requests answered to clients, by HTTP status",
+                &["operation", "table", "status"],
+            )?,
+            request_duration: histogram(
+                REQUEST_DURATION_SECONDS,
+                "Time from a client's request to the sidecar's answer",
+                &["operation"],
+            )?,
+            probes: counter(
+                PROBES_TOTAL,
+                "Active health probes, by outcome",
+                &["region", "outcome"],
+            )?,
+            config_reloads: counter(
+                CONFIG_RELOADS_TOTAL,
+                "Configuration reloads on SIGHUP, by result",
+                &["result"],
+            )?,
+            registry,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_documented_names() {
+        let m = Metrics::new().unwrap();
+        m.region_healthy.with_label_values(&["us-east-1"]).set(1);
+        m.requests
+            .with_label_values(&["GetItem", OTHER, "200"])
+            .inc();
+        m.upstream_duration
+            .with_label_values(&["us-east-1"])
+            .observe(0.002);
+        let text = String::from_utf8(m.render().unwrap()).unwrap();
+        assert!(
+            text.contains("globalscale_region_healthy{region=\"us-east-1\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "globalscale_requests_total{operation=\"GetItem\",status=\"200\",table=\"other\"} 1"
+        ));
+        assert!(text.contains(
+            "globalscale_upstream_duration_seconds_bucket{region=\"us-east-1\",le=\"0.0025\"} 1"
+        ));
+    }
+}

@@ -1,0 +1,310 @@
+//! The retry-safety table: how an attempt ended, and whether the request may move to the
+//! next region. (The README carries the same table for operators.)
+//!
+//! | attempt ended                         | moved to the next region?                        |
+//! |---------------------------------------|--------------------------------------------------|
+//! | connect failed (nothing sent)         | always                                           |
+//! | throttled (nothing applied)           | always                                           |
+//! | timeout, broken connection, HTTP 5xx  | only if resending is safe ([`ResendSafety`])     |
+//! | any other 4xx (client error)          | never: returned at once                          |
+//! | 2xx                                   | returned                                         |
+
+use serde_json::{Map, Value};
+
+use crate::wire::Operation;
+
+/// How one attempt against one region ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Success,
+    /// A 4xx the caller must see: validation, condition failed, not found, ...
+    ClientError,
+    /// Throttled: DynamoDB did not apply the request.
+    Throttled,
+    /// HTTP 5xx: DynamoDB may or may not have applied it.
+    ServerError,
+    /// No connection: nothing was sent.
+    ConnectError,
+    /// Sent, no complete answer within the attempt timeout.
+    Timeout,
+    /// The connection broke after the request may have been sent.
+    TransportError,
+}
+
+impl AttemptOutcome {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::ClientError => "client_error",
+            Self::Throttled => "throttled",
+            Self::ServerError => "server_error",
+            Self::ConnectError => "connect_error",
+            Self::Timeout => "timeout",
+            Self::TransportError => "transport_error",
+        }
+    }
+
+    /// Whether the outcome speaks against the region's health.
+    pub fn is_region_failure(self) -> bool {
+        !matches!(self, Self::Success | Self::ClientError)
+    }
+
+    /// Whether the request certainly was not applied, so moving it is always safe.
+    pub fn not_applied(self) -> bool {
+        matches!(self, Self::ConnectError | Self::Throttled)
+    }
+
+    /// Whether another region should get the request, given how safe resending is.
+    pub fn should_move(self, safety: ResendSafety) -> bool {
+        match self {
+            Self::Success | Self::ClientError => false,
+            Self::ConnectError | Self::Throttled => true,
+            Self::ServerError | Self::Timeout | Self::TransportError => {
+                safety == ResendSafety::Safe
+            }
+        }
+    }
+}
+
+const THROTTLING_ERRORS: [&str; 3] = [
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+];
+
+/// Classifies a region's HTTP answer.
+pub fn classify_response(status: http::StatusCode, body: &[u8]) -> AttemptOutcome {
+    if status.is_success() {
+        AttemptOutcome::Success
+    } else if status.is_server_error() {
+        AttemptOutcome::ServerError
+    } else if error_name(body).is_some_and(|name| THROTTLING_ERRORS.contains(&name.as_str())) {
+        AttemptOutcome::Throttled
+    } else {
+        AttemptOutcome::ClientError
+    }
+}
+
+/// The error name after the `#` of a DynamoDB error body's `__type`.
+pub fn error_name(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct ErrorType<'a> {
+        #[serde(rename = "__type", borrow)]
+        error_type: Option<&'a str>,
+    }
+    let parsed: ErrorType<'_> = serde_json::from_slice(body).ok()?;
+    let error_type = parsed.error_type?;
+    Some(
+        error_type
+            .rsplit('#')
+            .next()
+            .unwrap_or(error_type)
+            .to_owned(),
+    )
+}
+
+/// Whether a request that may already have been applied can be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResendSafety {
+    /// Applying it twice leaves the same state as once (reads, plain puts and deletes,
+    /// `SET` to fixed values, transactions carrying a `ClientRequestToken`).
+    Safe,
+    /// A second application could double a counter, append twice, or meet its own first
+    /// attempt and report a false condition failure: the caller gets a retryable error.
+    Unsafe,
+}
+
+/// The retry-safety table for one parsed request. `TransactWriteItems` and
+/// `ExecuteTransaction` are safe because the sidecar gives them a `ClientRequestToken`
+/// before the first attempt (see `rewrite::idempotency`).
+pub fn resend_safety(op: &Operation, request: &Map<String, Value>) -> ResendSafety {
+    let safe = match op {
+        _ if op.is_read() => true,
+        Operation::PutItem | Operation::DeleteItem => !is_conditional(request),
+        Operation::UpdateItem => !is_conditional(request) && idempotent_update(request),
+        // Batched puts and deletes are unconditional by definition.
+        Operation::BatchWriteItem => true,
+        Operation::TransactWriteItems | Operation::ExecuteTransaction => {
+            request.get("ClientRequestToken").is_some()
+        }
+        Operation::ExecuteStatement => statement_is_select(request.get("Statement")),
+        Operation::BatchExecuteStatement => request
+            .get("Statements")
+            .and_then(Value::as_array)
+            .is_some_and(|s| s.iter().all(|s| statement_is_select(s.get("Statement")))),
+        _ => false,
+    };
+    if safe {
+        ResendSafety::Safe
+    } else {
+        ResendSafety::Unsafe
+    }
+}
+
+fn is_conditional(request: &Map<String, Value>) -> bool {
+    request.get("ConditionExpression").is_some() || request.get("Expected").is_some()
+}
+
+/// `SET a = :v` and `REMOVE a` land on the same state twice; `ADD`, arithmetic and
+/// `list_append` do not. Bare attribute names cannot contain `+`/`-` and `ADD` is a
+/// reserved word, so looking for them errs only on the side of "unsafe".
+fn idempotent_update(request: &Map<String, Value>) -> bool {
+    if let Some(updates) = request.get("AttributeUpdates").and_then(Value::as_object) {
+        let adds = updates
+            .values()
+            .any(|u| u.get("Action").and_then(Value::as_str) == Some("ADD"));
+        if adds {
+            return false;
+        }
+    }
+    let Some(expression) = request.get("UpdateExpression").and_then(Value::as_str) else {
+        return true;
+    };
+    if expression.contains('+') || expression.contains('-') {
+        return false;
+    }
+    !expression
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| word.eq_ignore_ascii_case("ADD") || word.eq_ignore_ascii_case("list_append"))
+}
+
+fn statement_is_select(statement: Option<&Value>) -> bool {
+    statement
+        .and_then(Value::as_str)
+        .and_then(|s| s.split_whitespace().next())
+        .is_some_and(|verb| verb.eq_ignore_ascii_case("SELECT"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+    use serde_json::json;
+
+    #[test]
+    fn classifies_answers() {
+        let throttle = br#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"}"#;
+        let ccf =
+            br#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"}"#;
+        assert_eq!(
+            classify_response(StatusCode::OK, b"{}"),
+            AttemptOutcome::Success
+        );
+        assert_eq!(
+            classify_response(StatusCode::BAD_REQUEST, throttle),
+            AttemptOutcome::Throttled
+        );
+        assert_eq!(
+            classify_response(StatusCode::BAD_REQUEST, ccf),
+            AttemptOutcome::ClientError
+        );
+        assert_eq!(
+            classify_response(StatusCode::BAD_REQUEST, b"not json"),
+            AttemptOutcome::ClientError
+        );
+        assert_eq!(
+            classify_response(StatusCode::INTERNAL_SERVER_ERROR, b""),
+            AttemptOutcome::ServerError
+        );
+    }
+
+    #[test]
+    fn client_errors_never_move_and_unsent_requests_always_do() {
+        for safety in [ResendSafety::Safe, ResendSafety::Unsafe] {
+            assert!(!AttemptOutcome::ClientError.should_move(safety));
+            assert!(AttemptOutcome::ConnectError.should_move(safety));
+            assert!(AttemptOutcome::Throttled.should_move(safety));
+        }
+        assert!(AttemptOutcome::Timeout.should_move(ResendSafety::Safe));
+        assert!(!AttemptOutcome::Timeout.should_move(ResendSafety::Unsafe));
+        assert!(!AttemptOutcome::ServerError.should_move(ResendSafety::Unsafe));
+    }
+
+    fn safety(op: &Operation, request: &Value) -> ResendSafety {
+        resend_safety(op, request.as_object().unwrap())
+    }
+
+    #[test]
+    fn the_safety_table() {
+        use ResendSafety::{Safe, Unsafe};
+        assert_eq!(safety(&Operation::GetItem, &json!({})), Safe);
+        assert_eq!(safety(&Operation::PutItem, &json!({"Item": {}})), Safe);
+        assert_eq!(
+            safety(
+                &Operation::PutItem,
+                &json!({"ConditionExpression": "attribute_not_exists(k)"})
+            ),
+            Unsafe
+        );
+        assert_eq!(
+            safety(&Operation::DeleteItem, &json!({"Expected": {}})),
+            Unsafe
+        );
+        assert_eq!(
+            safety(
+                &Operation::UpdateItem,
+                &json!({"UpdateExpression": "SET a = :v REMOVE b"})
+            ),
+            Safe
+        );
+        assert_eq!(
+            safety(
+                &Operation::UpdateItem,
+                &json!({"UpdateExpression": "set a = a + :n"})
+            ),
+            Unsafe
+        );
+        assert_eq!(
+            safety(
+                &Operation::UpdateItem,
+                &json!({"UpdateExpression": "ADD c :one"})
+            ),
+            Unsafe
+        );
+        assert_eq!(
+            safety(
+                &Operation::UpdateItem,
+                &json!({"UpdateExpression": "SET l = LIST_APPEND(l, :x)"})
+            ),
+            Unsafe
+        );
+        assert_eq!(
+            safety(
+                &Operation::UpdateItem,
+                &json!({"AttributeUpdates": {"c": {"Action": "ADD"}}})
+            ),
+            Unsafe
+        );
+        assert_eq!(
+            safety(
+                &Operation::TransactWriteItems,
+                &json!({"TransactItems": []})
+            ),
+            Unsafe
+        );
+        assert_eq!(
+            safety(
+                &Operation::TransactWriteItems,
+                &json!({"ClientRequestToken": "t"})
+            ),
+            Safe
+        );
+        assert_eq!(
+            safety(
+                &Operation::ExecuteStatement,
+                &json!({"Statement": " select * from t"})
+            ),
+            Safe
+        );
+        assert_eq!(
+            safety(
+                &Operation::ExecuteStatement,
+                &json!({"Statement": "INSERT INTO t"})
+            ),
+            Unsafe
+        );
+        assert_eq!(safety(&Operation::CreateTable, &json!({})), Unsafe);
+        assert_eq!(safety(&Operation::Other("New".into()), &json!({})), Unsafe);
+    }
+}

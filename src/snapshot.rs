@@ -1,0 +1,128 @@
+//! The policy snapshot: everything a request needs to know, built once from a validated
+//! [`Config`] and swapped in whole (arc-swap) on reload, so a request sees one consistent
+//! config from start to end and readers never wait.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::HeaderValue;
+
+use crate::config::{Config, TableConfig};
+use crate::metrics::OTHER;
+use crate::route::RegionHealth;
+use crate::route::select::RegionView;
+use crate::upstream::Upstream;
+
+/// One region as requests see it.
+#[derive(Debug, Clone)]
+pub struct Region {
+    pub name: String,
+    pub endpoint: http::Uri,
+    /// The `Host` header for the endpoint, signed as part of every request.
+    pub host: HeaderValue,
+    /// Shared with the previous snapshot when a reload keeps the region and endpoint, so
+    /// a reload does not forget that a region is down.
+    pub health: Arc<RegionHealth>,
+}
+
+#[derive(Clone)]
+pub struct Snapshot {
+    pub config: Config,
+    pub regions: Vec<Region>,
+    pub upstream: Upstream,
+    /// Key schemas learned with DescribeTable for tables whose config left them out.
+    pub tables: HashMap<String, TableConfig>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("region {region}: endpoint has no usable host")]
+    Host { region: String },
+    #[error("TLS setup: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+impl Snapshot {
+    pub fn build(config: Config, previous: Option<&Snapshot>) -> Result<Self, SnapshotError> {
+        let regions = config
+            .regions
+            .iter()
+            .map(|r| {
+                let host = r
+                    .endpoint
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+                    .ok_or_else(|| SnapshotError::Host {
+                        region: r.name.clone(),
+                    })?;
+                let health = previous
+                    .and_then(|p| {
+                        p.regions
+                            .iter()
+                            .find(|old| old.name == r.name && old.endpoint == r.endpoint)
+                    })
+                    .map_or_else(
+                        || {
+                            Arc::new(RegionHealth::new(
+                                config.routing.eject_after_failures,
+                                config.routing.readmit_after_successes,
+                            ))
+                        },
+                        |old| Arc::clone(&old.health),
+                    );
+                Ok(Region {
+                    name: r.name.clone(),
+                    endpoint: r.endpoint.clone(),
+                    host,
+                    health,
+                })
+            })
+            .collect::<Result<Vec<_>, SnapshotError>>()?;
+        let tables = config
+            .tables
+            .iter()
+            .map(|t| {
+                // Keep key schemas a previous snapshot learned, unless the file now says.
+                let learned = previous.and_then(|p| p.tables.get(&t.name));
+                let mut table = t.clone();
+                if let Some(learned) = learned {
+                    table.partition_key = table
+                        .partition_key
+                        .or_else(|| learned.partition_key.clone());
+                    table.sort_key = table.sort_key.or_else(|| learned.sort_key.clone());
+                }
+                (t.name.clone(), table)
+            })
+            .collect();
+        let upstream = Upstream::new(&config.timeouts)?;
+        Ok(Self {
+            config,
+            regions,
+            upstream,
+            tables,
+        })
+    }
+
+    /// What selection needs of each region, in config order.
+    pub fn region_views(&self) -> Vec<RegionView> {
+        self.regions
+            .iter()
+            .map(|r| RegionView {
+                healthy: r.health.is_healthy(),
+                latency: r.health.latency(),
+            })
+            .collect()
+    }
+
+    /// The metric label for a request's tables: the managed table it names, or `other`.
+    pub fn table_label<'a>(&'a self, tables: &[String]) -> &'a str {
+        tables
+            .iter()
+            .find_map(|t| self.tables.get_key_value(t).map(|(k, _)| k.as_str()))
+            .unwrap_or(OTHER)
+    }
+
+    pub fn any_region_healthy(&self) -> bool {
+        self.regions.iter().any(|r| r.health.is_healthy())
+    }
+}

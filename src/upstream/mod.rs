@@ -1,0 +1,143 @@
+//! The way out: one pooled HTTP client (hyper-util, rustls for AWS endpoints, plain HTTP
+//! for local ones) that sends a signed request to one region and buffers the answer.
+//!
+//! It knows nothing about routing; it reports *how* an attempt failed, because whether the
+//! request may have reached DynamoDB decides whether it is safe to send it again.
+
+pub mod sign;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::Timeouts;
+
+/// Upstream answers larger than this are refused: DynamoDB's largest (BatchGetItem, 16 MB
+/// of items plus JSON overhead) stays well below it.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// How one attempt against one region failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Nothing was sent: the connection was never established.
+    #[error("connect: {0}")]
+    Connect(String),
+    /// The request may have been received and applied; no answer came back in time.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection broke after the request may have been sent.
+    #[error("transport: {0}")]
+    Transport(String),
+    #[error("response larger than {MAX_RESPONSE_BYTES} bytes")]
+    ResponseTooLarge,
+}
+
+impl UpstreamError {
+    /// Whether the request certainly never reached the region, so moving it is always safe.
+    pub fn never_sent(&self) -> bool {
+        matches!(self, Self::Connect(_))
+    }
+}
+
+/// A region's complete answer.
+#[derive(Debug)]
+pub struct UpstreamResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub elapsed: Duration,
+}
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The pooled client every region shares; cheap to clone.
+#[derive(Clone)]
+pub struct Upstream {
+    client: HttpsClient,
+    attempt_timeout: Duration,
+}
+
+impl Upstream {
+    pub fn new(timeouts: &Timeouts) -> Result<Self, rustls::Error> {
+        let mut http = HttpConnector::new();
+        // The TLS layer wraps this connector, so it must accept https URIs.
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeouts.connect));
+        http.set_nodelay(true);
+        http.set_keepalive(Some(Duration::from_secs(30)));
+        // One crypto provider chosen explicitly: other crates in the tree enable a second one,
+        // and rustls refuses to guess between them.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(provider)?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(50))
+            .pool_max_idle_per_host(64)
+            .build(https);
+        Ok(Self {
+            client,
+            attempt_timeout: timeouts.attempt,
+        })
+    }
+
+    /// Sends one attempt and reads the whole answer, within the attempt timeout.
+    pub async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let started = Instant::now();
+        let attempt = async {
+            let response = self.client.request(request).await.map_err(|e| {
+                if e.is_connect() {
+                    UpstreamError::Connect(error_chain(&e))
+                } else {
+                    UpstreamError::Transport(error_chain(&e))
+                }
+            })?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        UpstreamError::ResponseTooLarge
+                    } else {
+                        UpstreamError::Transport(e.to_string())
+                    }
+                })?
+                .to_bytes();
+            Ok(Response::from_parts(parts, body))
+        };
+        let response = tokio::time::timeout(self.attempt_timeout, attempt)
+            .await
+            .map_err(|_| UpstreamError::Timeout(self.attempt_timeout))??;
+        let (parts, body) = response.into_parts();
+        Ok(UpstreamResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+/// The error with its causes, so a log line says "connection refused", not "client error".
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

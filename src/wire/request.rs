@@ -1,0 +1,150 @@
+//! Reading a request body: JSON object or `SerializationException`, and the table names it
+//! touches, with the types DynamoDB would insist on. Only what routing and the rewrite
+//! steps need is read; everything else passes through untouched.
+
+use serde_json::{Map, Value};
+
+use super::Operation;
+use crate::error::ProxyError;
+
+/// A request body, parsed once.
+#[derive(Debug)]
+pub struct ParsedRequest {
+    pub operation: Operation,
+    pub body: Map<String, Value>,
+    /// Every table the request names, in order of appearance, without repeats.
+    pub tables: Vec<String>,
+}
+
+pub fn parse(operation: Operation, bytes: &[u8]) -> Result<ParsedRequest, ProxyError> {
+    // serde_json stops at 128 levels of nesting, so hostile depth is an error, not a crash.
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ProxyError::Serialization(format!("request body is not valid JSON: {e}")))?;
+    let Value::Object(body) = value else {
+        return Err(ProxyError::Serialization(
+            "request body must be a JSON object".into(),
+        ));
+    };
+    let tables = table_names(&operation, &body)?;
+    Ok(ParsedRequest {
+        operation,
+        body,
+        tables,
+    })
+}
+
+fn table_names(op: &Operation, body: &Map<String, Value>) -> Result<Vec<String>, ProxyError> {
+    let mut tables = Vec::new();
+    if let Some(name) = body.get("TableName") {
+        push(&mut tables, string_field("TableName", name)?);
+    }
+    match op {
+        Operation::BatchGetItem | Operation::BatchWriteItem => {
+            if let Some(items) = body.get("RequestItems") {
+                let items = object_field("RequestItems", items)?;
+                for name in items.keys() {
+                    push(&mut tables, name);
+                }
+            }
+        }
+        Operation::TransactGetItems | Operation::TransactWriteItems => {
+            if let Some(items) = body.get("TransactItems") {
+                let Value::Array(items) = items else {
+                    return Err(type_error("TransactItems", "a list"));
+                };
+                for item in items {
+                    for action in object_field("TransactItems[]", item)?.values() {
+                        if let Some(name) =
+                            object_field("TransactItems[].*", action)?.get("TableName")
+                        {
+                            push(&mut tables, string_field("TableName", name)?);
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(tables)
+}
+
+fn push(tables: &mut Vec<String>, name: &str) {
+    if !tables.iter().any(|t| t == name) {
+        tables.push(name.to_owned());
+    }
+}
+
+fn string_field<'a>(field: &str, value: &'a Value) -> Result<&'a str, ProxyError> {
+    value.as_str().ok_or_else(|| type_error(field, "a string"))
+}
+
+fn object_field<'a>(field: &str, value: &'a Value) -> Result<&'a Map<String, Value>, ProxyError> {
+    value.as_object().ok_or_else(|| type_error(field, "a map"))
+}
+
+fn type_error(field: &str, expected: &str) -> ProxyError {
+    ProxyError::Serialization(format!("`{field}` must be {expected}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables(op: Operation, body: &str) -> Result<Vec<String>, ProxyError> {
+        parse(op, body.as_bytes()).map(|p| p.tables)
+    }
+
+    #[test]
+    fn finds_every_table() {
+        assert_eq!(
+            tables(Operation::GetItem, r#"{"TableName":"A","Key":{}}"#).unwrap(),
+            ["A"]
+        );
+        assert_eq!(
+            tables(
+                Operation::BatchWriteItem,
+                r#"{"RequestItems":{"A":[],"B":[]}}"#
+            )
+            .unwrap(),
+            ["A", "B"]
+        );
+        let transact = r#"{"TransactItems":[{"Put":{"TableName":"A"}},{"ConditionCheck":{"TableName":"B"}},{"Delete":{"TableName":"A"}}]}"#;
+        assert_eq!(
+            tables(Operation::TransactWriteItems, transact).unwrap(),
+            ["A", "B"]
+        );
+        assert!(tables(Operation::ListTables, "{}").unwrap().is_empty());
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_json_object() {
+        for body in ["", "{", "[]", "\"x\"", "{\"a\":1}}", "\u{0}"] {
+            let err = tables(Operation::GetItem, body).unwrap_err();
+            assert!(matches!(err, ProxyError::Serialization(_)), "{body}: {err}");
+        }
+        let deep = "[".repeat(10_000);
+        assert!(matches!(
+            tables(Operation::GetItem, &format!("{{\"a\":{deep}")).unwrap_err(),
+            ProxyError::Serialization(_)
+        ));
+    }
+
+    #[test]
+    fn refuses_wrong_types_where_it_reads() {
+        for (op, body) in [
+            (Operation::GetItem, r#"{"TableName":5}"#),
+            (Operation::BatchGetItem, r#"{"RequestItems":[]}"#),
+            (Operation::TransactWriteItems, r#"{"TransactItems":{}}"#),
+            (
+                Operation::TransactWriteItems,
+                r#"{"TransactItems":[{"Put":"x"}]}"#,
+            ),
+            (
+                Operation::TransactGetItems,
+                r#"{"TransactItems":[{"Get":{"TableName":[]}}]}"#,
+            ),
+        ] {
+            assert!(tables(op, body).is_err(), "{body}");
+        }
+    }
+}
