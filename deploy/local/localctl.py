@@ -1,0 +1,87 @@
+"""Helpers for deploy/local/up: probe an HTTP endpoint, create the example tables.
+
+    python localctl.py probe URL [--expect STATUS]
+    python localctl.py create-tables ENDPOINT
+
+`probe` exits 0 once URL answers (with STATUS, when given) and 1 otherwise; it makes
+one attempt, and up loops around it so it can watch the process it waits for.
+`create-tables` needs boto3 and creates what is missing, leaving existing tables alone.
+"""
+
+import argparse
+import sys
+import urllib.error
+import urllib.request
+
+# The tables the examples use; GlobalCatalog matches [[tables]] in config/local.toml.
+TABLES = [
+    {"TableName": "GlobalCatalog", "hash": "ItemID", "range": "Category"},
+    {"TableName": "GlobalCatalog-audit", "hash": "ItemKey", "range": "EventId"},
+]
+
+# DynamoDB Local accepts any credentials; these keep boto3 from looking for real ones.
+DUMMY_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+def probe(url, expect):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            status = response.status
+    except urllib.error.HTTPError as err:
+        status = err.code
+    except (urllib.error.URLError, OSError):
+        return 1
+    return 0 if expect is None or status == expect else 1
+
+
+def create_tables(endpoint):
+    import boto3
+    from botocore.exceptions import ClientError
+
+    client = boto3.client(
+        "dynamodb", endpoint_url=endpoint, region_name="us-east-1", **DUMMY_CREDENTIALS
+    )
+    for table in TABLES:
+        name = table["TableName"]
+        try:
+            client.describe_table(TableName=name)
+            print(f"table {name}: exists")
+            continue
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+        client.create_table(
+            TableName=name,
+            AttributeDefinitions=[
+                {"AttributeName": table["hash"], "AttributeType": "S"},
+                {"AttributeName": table["range"], "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": table["hash"], "KeyType": "HASH"},
+                {"AttributeName": table["range"], "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.get_waiter("table_exists").wait(
+            TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+        )
+        print(f"table {name}: created ({table['hash']} S hash, {table['range']} S range)")
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    probe_cmd = commands.add_parser("probe")
+    probe_cmd.add_argument("url")
+    probe_cmd.add_argument("--expect", type=int)
+    tables_cmd = commands.add_parser("create-tables")
+    tables_cmd.add_argument("endpoint")
+    args = parser.parse_args()
+    if args.command == "probe":
+        return probe(args.url, args.expect)
+    return create_tables(args.endpoint)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
