@@ -26,6 +26,7 @@ pub fn parse(operation: Operation, bytes: &[u8]) -> Result<ParsedRequest, ProxyE
         ));
     };
     let tables = table_names(&operation, &body)?;
+    check_item_shapes(&operation, &body)?;
     Ok(ParsedRequest {
         operation,
         body,
@@ -66,6 +67,81 @@ fn table_names(op: &Operation, body: &Map<String, Value>) -> Result<Vec<String>,
         _ => {}
     }
     Ok(tables)
+}
+
+/// Fields that hold an item or key: a map from attribute name to attribute value.
+const ITEM_FIELDS: [&str; 4] = [
+    "Key",
+    "Item",
+    "ExclusiveStartKey",
+    "ExpressionAttributeValues",
+];
+
+/// Keys and items must be maps of attribute values wherever a request carries them:
+/// DynamoDB refuses anything else, and the key rewriting on the roadmap walks them.
+fn check_item_shapes(op: &Operation, body: &Map<String, Value>) -> Result<(), ProxyError> {
+    check_item_fields(body)?;
+    match op {
+        Operation::BatchGetItem => {
+            for request in request_items(body)? {
+                if let Some(keys) = object_field("RequestItems.*", request)?.get("Keys") {
+                    for key in list_field("Keys", keys)? {
+                        item_map("Keys[]", key)?;
+                    }
+                }
+            }
+        }
+        Operation::BatchWriteItem => {
+            for requests in request_items(body)? {
+                for request in list_field("RequestItems.*", requests)? {
+                    for inner in object_field("RequestItems.*[]", request)?.values() {
+                        check_item_fields(object_field("WriteRequest", inner)?)?;
+                    }
+                }
+            }
+        }
+        Operation::TransactGetItems | Operation::TransactWriteItems => {
+            let items = body
+                .get("TransactItems")
+                .map(|v| list_field("TransactItems", v));
+            for item in items.transpose()?.into_iter().flatten() {
+                for action in object_field("TransactItems[]", item)?.values() {
+                    check_item_fields(object_field("TransactItems[].*", action)?)?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn check_item_fields(object: &Map<String, Value>) -> Result<(), ProxyError> {
+    for field in ITEM_FIELDS {
+        if let Some(value) = object.get(field) {
+            item_map(field, value)?;
+        }
+    }
+    Ok(())
+}
+
+fn item_map(field: &str, value: &Value) -> Result<(), ProxyError> {
+    let map = object_field(field, value)?;
+    if map.values().all(Value::is_object) {
+        Ok(())
+    } else {
+        Err(type_error(field, "a map of attribute values"))
+    }
+}
+
+fn request_items(body: &Map<String, Value>) -> Result<impl Iterator<Item = &Value>, ProxyError> {
+    let items = body
+        .get("RequestItems")
+        .map(|v| object_field("RequestItems", v));
+    Ok(items.transpose()?.into_iter().flat_map(|m| m.values()))
+}
+
+fn list_field<'a>(field: &str, value: &'a Value) -> Result<&'a Vec<Value>, ProxyError> {
+    value.as_array().ok_or_else(|| type_error(field, "a list"))
 }
 
 fn push(tables: &mut Vec<String>, name: &str) {
@@ -127,6 +203,14 @@ mod tests {
             tables(Operation::GetItem, &format!("{{\"a\":{deep}")).unwrap_err(),
             ProxyError::Serialization(_)
         ));
+    }
+
+    #[test]
+    fn accepts_well_formed_items_with_any_attribute_names() {
+        let put = r#"{"TableName":"T","Item":{"Key":{"S":"k"},"Item":{"M":{"Key":{"S":"x"}}}}}"#;
+        assert!(parse(Operation::PutItem, put.as_bytes()).is_ok());
+        let batch = r#"{"RequestItems":{"T":[{"DeleteRequest":{"Key":{"k":{"S":"1"}}}}]}}"#;
+        assert!(parse(Operation::BatchWriteItem, batch.as_bytes()).is_ok());
     }
 
     #[test]

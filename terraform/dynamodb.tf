@@ -1,0 +1,115 @@
+# The catalog table and its audit trail, each a global table (version
+# 2019.11.21) with a replica per entry of var.replica_regions. Streams carry
+# new and old images because global table replication requires them and the
+# audit shipper can read them.
+resource "aws_dynamodb_table" "this" {
+  for_each = local.tables
+
+  name      = each.value.name
+  hash_key  = each.value.hash_key
+  range_key = each.value.range_key
+
+  billing_mode   = var.billing_mode
+  read_capacity  = local.provisioned ? var.read_capacity : null
+  write_capacity = local.provisioned ? var.write_capacity : null
+
+  stream_enabled   = true
+  stream_view_type = "NEW_AND_OLD_IMAGES"
+
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = each.value.hash_key
+    type = "S"
+  }
+
+  attribute {
+    name = each.value.range_key
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.tables.arn
+  }
+
+  # Replicas are encrypted with the replica of the table key in their own
+  # region and keep their own PITR setting; neither is inherited from the
+  # primary. Provider 5.x has no per-replica deletion protection
+  # (replica.deletion_protection_enabled arrived in 6.9); removing a region
+  # from var.replica_regions deletes that replica, so review plans for it.
+  dynamic "replica" {
+    for_each = var.replica_regions
+
+    content {
+      region_name            = replica.value
+      kms_key_arn            = local.table_key_arns[replica.value]
+      point_in_time_recovery = true
+      propagate_tags         = true
+    }
+  }
+
+  # Under PROVISIONED, Application Auto Scaling owns the capacities after
+  # creation; Terraform resetting them on every apply would fight it.
+  lifecycle {
+    ignore_changes = [read_capacity, write_capacity]
+  }
+}
+
+# Global tables on provisioned capacity must auto scale writes (DynamoDB
+# rejects replicas otherwise); reads scale too so the floors and ceilings
+# mean the same for both.
+locals {
+  scaling_targets = merge([
+    for key, table in local.tables : {
+      "${key}-read" = {
+        table     = key
+        dimension = "dynamodb:table:ReadCapacityUnits"
+        metric    = "DynamoDBReadCapacityUtilization"
+        min       = var.read_capacity
+        max       = var.max_read_capacity
+      }
+      "${key}-write" = {
+        table     = key
+        dimension = "dynamodb:table:WriteCapacityUnits"
+        metric    = "DynamoDBWriteCapacityUtilization"
+        min       = var.write_capacity
+        max       = var.max_write_capacity
+      }
+    }
+  ]...)
+
+  scaling = { for k, v in local.scaling_targets : k => v if local.provisioned }
+}
+
+resource "aws_appautoscaling_target" "capacity" {
+  for_each = local.scaling
+
+  service_namespace  = "dynamodb"
+  resource_id        = "table/${aws_dynamodb_table.this[each.value.table].name}"
+  scalable_dimension = each.value.dimension
+  min_capacity       = each.value.min
+  max_capacity       = each.value.max
+}
+
+resource "aws_appautoscaling_policy" "capacity" {
+  for_each = local.scaling
+
+  name               = "${var.name_prefix}-${each.key}"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.capacity[each.key].service_namespace
+  resource_id        = aws_appautoscaling_target.capacity[each.key].resource_id
+  scalable_dimension = aws_appautoscaling_target.capacity[each.key].scalable_dimension
+
+  target_tracking_scaling_policy_configuration {
+    target_value = var.autoscaling_target_utilization
+
+    predefined_metric_specification {
+      predefined_metric_type = each.value.metric
+    }
+  }
+}

@@ -1,0 +1,20 @@
+# Pass with -var-file=examples/three-regions.tfvars, or copy to terraform.tfvars and edit.
+home_region     = "us-east-1"
+replica_regions = ["us-west-2", "eu-central-1"]
+
+eks_clusters = [
+  {
+    oidc_provider_arn = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE1"
+    oidc_issuer_url   = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE1"
+  },
+  {
+    oidc_provider_arn = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/EXAMPLE2"
+    oidc_issuer_url   = "https://oidc.eks.us-west-2.amazonaws.com/id/EXAMPLE2"
+  },
+  {
+    oidc_provider_arn = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-central-1.amazonaws.com/id/EXAMPLE3"
+    oidc_issuer_url   = "https://oidc.eks.eu-central-1.amazonaws.com/id/EXAMPLE3"
+  },
+]
+
+alarm_emails = ["oncall@example.com"]

@@ -1,0 +1,75 @@
+output "catalog_table_name" {
+  description = "Name of the catalog table; the sidecar's [[tables]] name."
+  value       = aws_dynamodb_table.this["catalog"].name
+}
+
+output "catalog_table_arn" {
+  description = "ARN of the catalog table in the home region."
+  value       = aws_dynamodb_table.this["catalog"].arn
+}
+
+output "catalog_stream_arn" {
+  description = "ARN of the catalog table's stream in the home region."
+  value       = aws_dynamodb_table.this["catalog"].stream_arn
+}
+
+output "audit_table_name" {
+  description = "Name of the audit table."
+  value       = aws_dynamodb_table.this["audit"].name
+}
+
+output "audit_table_arn" {
+  description = "ARN of the audit table in the home region."
+  value       = aws_dynamodb_table.this["audit"].arn
+}
+
+output "audit_stream_arn" {
+  description = "ARN of the audit table's stream in the home region."
+  value       = aws_dynamodb_table.this["audit"].stream_arn
+}
+
+output "replica_table_arns" {
+  description = "Per table (catalog, audit), the ARN of each replica by region."
+  value = {
+    for key, table in aws_dynamodb_table.this :
+    key => { for r in table.replica : r.region_name => r.arn }
+  }
+}
+
+output "replica_stream_arns" {
+  description = "Per table (catalog, audit), the stream ARN of each replica by region."
+  value = {
+    for key, table in aws_dynamodb_table.this :
+    key => { for r in table.replica : r.region_name => r.stream_arn }
+  }
+}
+
+output "regions" {
+  description = "Home region first, then the replica regions: the order for DDB_REGIONS in the home region's sidecars."
+  value       = local.all_regions
+}
+
+output "sidecar_role_arn" {
+  description = "Role for the eks.amazonaws.com/role-arn annotation of the sidecar's service account."
+  value       = aws_iam_role.sidecar.arn
+}
+
+output "sidecar_policy_arn" {
+  description = "Least-privilege policy attached to the sidecar role."
+  value       = aws_iam_policy.sidecar.arn
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic that every alarm notifies."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "table_kms_key_arns" {
+  description = "ARN of the table key by region (the multi-region primary in the home region, its replicas elsewhere)."
+  value       = local.table_key_arns
+}
+
+output "alarm_kms_key_arn" {
+  description = "ARN of the key that encrypts the alarm topic."
+  value       = aws_kms_key.alarms.arn
+}

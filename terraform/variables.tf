@@ -1,0 +1,295 @@
+# Regions are limited to the ones with a provider alias in providers.tf; see
+# the note there for adding another.
+
+variable "home_region" {
+  description = "Region the sidecars prefer for writes and where the primary tables, IAM, the KMS primary key, alarms and the SNS topic live."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = contains(["us-east-1", "us-west-2", "eu-central-1"], var.home_region)
+    error_message = "home_region must be one of us-east-1, us-west-2, eu-central-1 (the regions with a provider alias in providers.tf)."
+  }
+}
+
+variable "replica_regions" {
+  description = "Regions that receive a replica of both tables, in addition to home_region."
+  type        = list(string)
+  default     = ["us-west-2", "eu-central-1"]
+
+  validation {
+    condition     = alltrue([for r in var.replica_regions : contains(["us-east-1", "us-west-2", "eu-central-1"], r)])
+    error_message = "Every replica region must be one of us-east-1, us-west-2, eu-central-1 (the regions with a provider alias in providers.tf)."
+  }
+
+  validation {
+    condition     = length(distinct(var.replica_regions)) == length(var.replica_regions)
+    error_message = "replica_regions must not list a region twice."
+  }
+
+  validation {
+    condition     = !contains(var.replica_regions, var.home_region)
+    error_message = "replica_regions must not contain home_region: the home region holds the primary table, not a replica."
+  }
+}
+
+variable "catalog_table_name" {
+  description = "Name of the catalog table. The audit table is named \"<catalog_table_name>-audit\". Must match the [[tables]] name in the sidecar config."
+  type        = string
+  default     = "GlobalCatalog"
+
+  validation {
+    # DynamoDB allows 255 characters; "-audit" takes six of them.
+    condition     = can(regex("^[A-Za-z0-9_.-]{3,249}$", var.catalog_table_name))
+    error_message = "catalog_table_name must be 3-249 characters of letters, digits, '_', '.' or '-'."
+  }
+}
+
+variable "billing_mode" {
+  description = "PAY_PER_REQUEST (on-demand) or PROVISIONED. PROVISIONED turns on write and read auto scaling, which global tables require."
+  type        = string
+  default     = "PAY_PER_REQUEST"
+
+  validation {
+    condition     = contains(["PAY_PER_REQUEST", "PROVISIONED"], var.billing_mode)
+    error_message = "billing_mode must be PAY_PER_REQUEST or PROVISIONED."
+  }
+}
+
+variable "read_capacity" {
+  description = "PROVISIONED only: starting read capacity units of each table, and the auto scaling floor."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.read_capacity >= 1 && floor(var.read_capacity) == var.read_capacity
+    error_message = "read_capacity must be a whole number of at least 1."
+  }
+}
+
+variable "write_capacity" {
+  description = "PROVISIONED only: starting write capacity units of each table, and the auto scaling floor."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.write_capacity >= 1 && floor(var.write_capacity) == var.write_capacity
+    error_message = "write_capacity must be a whole number of at least 1."
+  }
+}
+
+variable "max_read_capacity" {
+  description = "PROVISIONED only: auto scaling ceiling for read capacity units of each table."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.max_read_capacity >= var.read_capacity
+    error_message = "max_read_capacity must be at least read_capacity."
+  }
+}
+
+variable "max_write_capacity" {
+  description = "PROVISIONED only: auto scaling ceiling for write capacity units of each table."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.max_write_capacity >= var.write_capacity
+    error_message = "max_write_capacity must be at least write_capacity."
+  }
+}
+
+variable "autoscaling_target_utilization" {
+  description = "PROVISIONED only: consumed/provisioned capacity, in percent, that auto scaling aims for."
+  type        = number
+  default     = 70
+
+  validation {
+    condition     = var.autoscaling_target_utilization >= 20 && var.autoscaling_target_utilization <= 90
+    error_message = "autoscaling_target_utilization must be between 20 and 90 (the range Application Auto Scaling accepts for DynamoDB)."
+  }
+}
+
+variable "deletion_protection" {
+  description = "Deletion protection on both tables. Turn it off (and apply) before destroying; see README.md."
+  type        = bool
+  default     = true
+}
+
+variable "kms_deletion_window_days" {
+  description = "Waiting period before a scheduled KMS key deletion takes effect."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30
+    error_message = "kms_deletion_window_days must be between 7 and 30."
+  }
+}
+
+variable "high_read_usage_threshold" {
+  description = "HighReadUsage fires when a table consumes more read capacity units per second than this, averaged over each minute."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.high_read_usage_threshold > 0
+    error_message = "high_read_usage_threshold must be positive."
+  }
+}
+
+variable "high_write_usage_threshold" {
+  description = "HighWriteUsage fires when a table consumes more write capacity units per second than this, averaged over each minute."
+  type        = number
+  default     = 500
+
+  validation {
+    condition     = var.high_write_usage_threshold > 0
+    error_message = "high_write_usage_threshold must be positive."
+  }
+}
+
+variable "throttle_alarm_threshold" {
+  description = "Throttle alarms fire when a table sees more throttled requests or events than this in one minute."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.throttle_alarm_threshold >= 0
+    error_message = "throttle_alarm_threshold must not be negative."
+  }
+}
+
+variable "system_errors_threshold" {
+  description = "SystemErrors fires when a table sees more HTTP 500s from DynamoDB than this in one minute."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.system_errors_threshold >= 0
+    error_message = "system_errors_threshold must not be negative."
+  }
+}
+
+variable "replication_latency_threshold_ms" {
+  description = "ReplicationLatency fires when the average time for a write in home_region to reach a replica region exceeds this many milliseconds."
+  type        = number
+  default     = 60000
+
+  validation {
+    condition     = var.replication_latency_threshold_ms > 0
+    error_message = "replication_latency_threshold_ms must be positive."
+  }
+}
+
+variable "alarm_evaluation_periods" {
+  description = "Consecutive one-minute periods a metric must breach before an alarm fires."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.alarm_evaluation_periods >= 1 && var.alarm_evaluation_periods <= 60
+    error_message = "alarm_evaluation_periods must be between 1 and 60."
+  }
+}
+
+variable "alarm_operations" {
+  description = "DynamoDB operations summed into the ThrottledRequests and SystemErrors alarms (both metrics are only published per operation)."
+  type        = list(string)
+  default     = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem", "TransactWriteItems"]
+
+  validation {
+    # A metric math alarm may reference at most 10 metrics.
+    condition     = length(var.alarm_operations) >= 1 && length(var.alarm_operations) <= 10
+    error_message = "alarm_operations must list between 1 and 10 operations."
+  }
+}
+
+variable "alarm_emails" {
+  description = "Email addresses subscribed to the alarm topic. Each address must confirm the subscription before it receives anything."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alarm_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "Every entry of alarm_emails must be an email address."
+  }
+}
+
+variable "eks_clusters" {
+  description = <<-EOT
+    The EKS clusters whose pods may assume the sidecar role, one per region that runs the sidecar.
+    Each entry names the cluster's IAM OIDC provider ARN (arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE)
+    and its issuer URL, with or without https:// (https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE).
+  EOT
+  type = list(object({
+    oidc_provider_arn = string
+    oidc_issuer_url   = string
+  }))
+
+  validation {
+    condition     = length(var.eks_clusters) >= 1
+    error_message = "eks_clusters must name at least one cluster, or nothing could assume the sidecar role."
+  }
+
+  validation {
+    condition     = alltrue([for c in var.eks_clusters : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/.+$", c.oidc_provider_arn))])
+    error_message = "Every oidc_provider_arn must be an IAM OIDC provider ARN."
+  }
+
+  validation {
+    condition     = alltrue([for c in var.eks_clusters : can(regex("^(https://)?[^/\\s]+(/[^\\s]*)?$", c.oidc_issuer_url))])
+    error_message = "Every oidc_issuer_url must be a host name with an optional path, optionally prefixed with https://."
+  }
+}
+
+variable "k8s_namespace" {
+  description = "Namespace of the pods that run the sidecar (deploy/k8s uses \"catalog\")."
+  type        = string
+  default     = "catalog"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.k8s_namespace))
+    error_message = "k8s_namespace must be a valid Kubernetes namespace name."
+  }
+}
+
+variable "k8s_service_account" {
+  description = "Service account of the pods that run the sidecar (deploy/k8s uses \"catalog-app\")."
+  type        = string
+  default     = "catalog-app"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", var.k8s_service_account))
+    error_message = "k8s_service_account must be a valid Kubernetes object name."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix for the IAM, KMS alias, SNS and alarm names this module creates."
+  type        = string
+  default     = "globalscale"
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,31}$", var.name_prefix))
+    error_message = "name_prefix must start with a letter and have at most 32 letters, digits or hyphens."
+  }
+}
+
+variable "permissions_boundary_arn" {
+  description = "Optional permissions boundary attached to the sidecar role, for accounts that require one."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary_arn == null || can(regex("^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/.+$", var.permissions_boundary_arn))
+    error_message = "permissions_boundary_arn must be an IAM policy ARN or null."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource, on top of Project and ManagedBy."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,259 @@
+//! DynamoDB Local as the tests' regions: `n` JVMs started with `-sharedDb` on one store, so they
+//! answer like the replicas of a global table with no replication lag. Killing one is a region
+//! outage; restarting it brings the region back on the same port.
+//!
+//! The jar comes from `$DYNAMODB_LOCAL_DIR`, else from `deploy/local/fetch-dynamodb-local`. A
+//! missing `java` or jar panics: these tests never skip.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::{HANG, RawRequest, free_port, repo_root};
+
+/// How many times a node gets a fresh port when its first one was taken before Java bound it.
+const PORT_ATTEMPTS: usize = 3;
+
+/// A set of DynamoDB Local processes sharing one store; all are killed on drop.
+pub(crate) struct DynamoLocal {
+    jar_dir: PathBuf,
+    data: tempfile::TempDir,
+    in_memory: bool,
+    nodes: Vec<Node>,
+}
+
+struct Node {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl DynamoLocal {
+    /// One process with an in-memory store.
+    pub(crate) async fn single() -> Self {
+        Self::start(1, true).await
+    }
+
+    /// `n` processes sharing one on-disk store in a temp dir.
+    pub(crate) async fn cluster(n: usize) -> Self {
+        Self::start(n, false).await
+    }
+
+    async fn start(n: usize, in_memory: bool) -> Self {
+        let data = tempfile::Builder::new()
+            .prefix("globalscale-ddblocal-")
+            .tempdir()
+            .expect("temp dir for DynamoDB Local");
+        let mut this = Self {
+            jar_dir: dynamodb_local_dir().to_path_buf(),
+            data,
+            in_memory,
+            nodes: Vec::new(),
+        };
+        for _ in 0..n {
+            this.nodes.push(Node {
+                port: free_port(),
+                child: None,
+            });
+        }
+        for i in 0..n {
+            this.spawn(i);
+        }
+        for i in 0..n {
+            this.wait_ready_with_fresh_ports(i).await;
+        }
+        this
+    }
+
+    /// `http://127.0.0.1:PORT` of node `i`.
+    pub(crate) fn endpoint(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.nodes[i].port)
+    }
+
+    /// Node `i`'s port.
+    pub(crate) fn port(&self, i: usize) -> u16 {
+        self.nodes[i].port
+    }
+
+    /// Kills node `i` (SIGKILL): its region is down, connects to its port are refused.
+    pub(crate) fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            // An already exited process is what we wanted anyway.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts node `i` again on the port it had and waits until it answers.
+    pub(crate) async fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.spawn(i);
+        if let Err(why) = self.wait_ready(i).await {
+            panic!("DynamoDB Local node {i} did not come back: {why}");
+        }
+    }
+
+    /// The log (stdout and stderr) of node `i`, for failure messages.
+    pub(crate) fn log(&self, i: usize) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = File::open(self.log_path(i)) {
+            let _ = file.read_to_string(&mut text);
+        }
+        text
+    }
+
+    fn log_path(&self, i: usize) -> PathBuf {
+        self.data.path().join(format!("node-{i}.log"))
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(i))
+            .expect("DynamoDB Local log file");
+        let log_err = log.try_clone().expect("clone log handle");
+        let mut command = Command::new("java");
+        // A small heap and the client compiler: these JVMs live for seconds, two cores are shared.
+        command
+            .args([
+                "-Xms64m",
+                "-Xmx256m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+            ])
+            .arg(format!(
+                "-Djava.library.path={}",
+                self.jar_dir.join("DynamoDBLocal_lib").display()
+            ))
+            .arg("-jar")
+            .arg(self.jar_dir.join("DynamoDBLocal.jar"))
+            .args(["-port", &self.nodes[i].port.to_string()])
+            .arg("-sharedDb")
+            .arg("-disableTelemetry")
+            .current_dir(self.data.path())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        if self.in_memory {
+            command.arg("-inMemory");
+        } else {
+            command.arg("-dbPath").arg(self.data.path());
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start java for DynamoDB Local: {e}"));
+        self.nodes[i].child = Some(child);
+    }
+
+    /// Waits for node `i`; if Java died (most likely its port was taken in the meantime), tries
+    /// again on another port.
+    async fn wait_ready_with_fresh_ports(&mut self, i: usize) {
+        let mut last = String::new();
+        for _ in 0..PORT_ATTEMPTS {
+            match self.wait_ready(i).await {
+                Ok(()) => return,
+                Err(why) => last = why,
+            }
+            self.kill(i);
+            self.nodes[i].port = free_port();
+            self.spawn(i);
+        }
+        panic!("DynamoDB Local node {i} never became ready: {last}");
+    }
+
+    async fn wait_ready(&mut self, i: usize) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + HANG;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.nodes[i].port));
+        let probe = RawRequest::new("ListTables", "{}");
+        loop {
+            if let Some(child) = self.nodes[i].child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(format!("java exited with {status}; log:\n{}", self.log(i)));
+            }
+            if probe.try_send(addr).await.is_ok() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("no answer within {HANG:?}; log:\n{}", self.log(i)));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for DynamoLocal {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// The directory holding `DynamoDBLocal.jar` and `DynamoDBLocal_lib`, found once per test binary.
+fn dynamodb_local_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        require_java();
+        let dir = match std::env::var_os("DYNAMODB_LOCAL_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => fetch_dynamodb_local(),
+        };
+        for needed in ["DynamoDBLocal.jar", "DynamoDBLocal_lib"] {
+            assert!(
+                dir.join(needed).exists(),
+                "{} has no {needed}: DynamoDB Local is not installed there",
+                dir.display()
+            );
+        }
+        dir
+    })
+}
+
+fn require_java() {
+    match Command::new("java").arg("-version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "`java -version` failed ({}): DynamoDB Local needs a working JRE\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!(
+            "java not found ({e}): DynamoDB Local needs a JRE on PATH \
+             (apt-get install openjdk-17-jre-headless)"
+        ),
+    }
+}
+
+/// Runs `deploy/local/fetch-dynamodb-local`; its last stdout line is the install directory.
+fn fetch_dynamodb_local() -> PathBuf {
+    let script = repo_root().join("deploy/local/fetch-dynamodb-local");
+    assert!(
+        script.exists(),
+        "{} is missing and DYNAMODB_LOCAL_DIR is not set: cannot find DynamoDB Local",
+        script.display()
+    );
+    let out = Command::new("bash")
+        .arg(&script)
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\n{stdout}\n{}",
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = stdout
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or_else(|| panic!("{} printed no directory", script.display()));
+    PathBuf::from(dir.trim())
+}
