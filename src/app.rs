@@ -50,14 +50,14 @@ impl App {
         };
         let listener = bind(config.listen).await?;
         let admin = bind(config.admin_listen).await?;
-        let signer = Signer::from_config(&config.credentials).await;
+        let signer = Signer::from_config(&config.credentials, home_region(&config)).await;
         if let Err(e) = signer.credentials().await {
             // Not fatal: IMDS or the web identity token may appear later; until then every
             // request is refused rather than forwarded unsigned.
             tracing::warn!(error = %e, "no upstream credentials yet");
         }
-        let snapshot = Snapshot::build(config, None)?;
-        let proxy = Arc::new(Proxy::new(snapshot, signer, Metrics::new()?));
+        let snapshot = Snapshot::build(config, signer, None)?;
+        let proxy = Arc::new(Proxy::new(snapshot, Metrics::new()?));
         Ok(Self {
             proxy,
             listener,
@@ -131,17 +131,30 @@ impl App {
     }
 }
 
+fn home_region(config: &Config) -> &str {
+    config
+        .regions
+        .first()
+        .map_or("us-east-1", |r| r.name.as_str())
+}
+
 impl ReloadHandle {
     /// Builds a snapshot from `config` and swaps it in; requests in flight finish on the
     /// old one. Listen addresses cannot move without a restart.
-    pub fn reload(&self, config: Config) -> Result<(), AppError> {
+    pub async fn reload(&self, config: Config) -> Result<(), AppError> {
         let current = self.proxy.snapshot.load_full();
         if config.listen != current.config.listen
             || config.admin_listen != current.config.admin_listen
         {
             tracing::warn!("listen addresses changed: they take effect on restart only");
         }
-        let snapshot = Snapshot::build(config, Some(&current))?;
+        let signer = if config.credentials == current.config.credentials {
+            current.signer.clone()
+        } else {
+            tracing::info!("upstream credentials changed");
+            Signer::from_config(&config.credentials, home_region(&config)).await
+        };
+        let snapshot = Snapshot::build(config, signer, Some(&current))?;
         self.proxy.snapshot.store(Arc::new(snapshot));
         // Regions no longer configured must not linger in the health gauge.
         self.proxy.metrics.region_healthy.reset();

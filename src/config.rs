@@ -145,7 +145,7 @@ pub struct Config {
 }
 
 /// Where the sidecar's own upstream credentials come from.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum CredentialsConfig {
     /// The AWS default chain: environment, web identity (IRSA), ECS, IMDS, profiles.
     DefaultChain,
@@ -510,7 +510,7 @@ fn routing(raw: Option<&RawRouting>) -> Result<RoutingConfig, ConfigError> {
     };
     Ok(RoutingConfig {
         policy,
-        max_attempts: count("routing.max_attempts", raw.and_then(|r| r.max_attempts), 3)?,
+        max_attempts: count("routing.max_attempts", raw.and_then(|r| r.max_attempts), 4)?,
         probe_interval: millis(
             "routing.probe_interval_ms",
             raw.and_then(|r| r.probe_interval_ms),

@@ -122,9 +122,10 @@ async fn reload_on_sighup(handle: ReloadHandle, path: PathBuf) {
         return;
     };
     while hup.recv().await.is_some() {
-        let result = Config::load(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|config| handle.reload(config).map_err(|e| e.to_string()));
+        let result = match Config::load(&path) {
+            Ok(config) => handle.reload(config).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
         let label = match &result {
             Ok(()) => {
                 tracing::info!(path = %path.display(), "configuration reloaded");

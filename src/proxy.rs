@@ -19,22 +19,22 @@ use crate::rewrite::{self, RequestCtx};
 use crate::route::retry::{classify_response, resend_safety};
 use crate::route::{AttemptOutcome, ResendSafety, Transition, candidates};
 use crate::snapshot::{Region, Snapshot};
-use crate::upstream::sign::Signer;
 use crate::upstream::{UpstreamError, UpstreamResponse};
 use crate::wire::{self, Operation};
 
 const X_AMZ_TARGET: &str = "x-amz-target";
 const X_AMZN_REQUEST_ID: &str = "x-amzn-requestid";
 const X_AMZ_CRC32: &str = "x-amz-crc32";
+/// The pause before starting over from the best region, growing with each round.
+const RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 /// The user agent of requests the sidecar makes on its own behalf.
 pub(crate) const SIDECAR_AGENT: &str = concat!("globalscale/", env!("CARGO_PKG_VERSION"));
 /// Which region answered: for operators and tests; SDKs ignore it.
 const X_GLOBALSCALE_REGION: &str = "x-globalscale-region";
 
-/// The proxy's shared state: the current snapshot, credentials and metrics.
+/// The proxy's shared state: the current snapshot and the metrics.
 pub struct Proxy {
     pub snapshot: ArcSwap<Snapshot>,
-    pub signer: Signer,
     pub metrics: Metrics,
 }
 
@@ -45,10 +45,9 @@ struct Reply {
 }
 
 impl Proxy {
-    pub fn new(snapshot: Snapshot, signer: Signer, metrics: Metrics) -> Self {
+    pub fn new(snapshot: Snapshot, metrics: Metrics) -> Self {
         let proxy = Self {
             snapshot: ArcSwap::from_pointee(snapshot),
-            signer,
             metrics,
         };
         proxy.publish_health();
@@ -66,7 +65,12 @@ impl Proxy {
         let mut labels = ("other", String::from(crate::metrics::OTHER));
         let result = self.process(&snapshot, request, &mut labels).await;
         let response = match result {
-            Ok(reply) => reply_response(reply),
+            Ok(reply) => {
+                if !reply.upstream.status.is_success() {
+                    log_upstream_failure(&reply, labels.0);
+                }
+                reply_response(reply)
+            }
             Err(err) => {
                 let request_id = uuid::Uuid::new_v4().to_string();
                 tracing::warn!(
@@ -79,11 +83,6 @@ impl Proxy {
                 error_response(&err, &request_id)
             }
         };
-        if response.status().is_server_error()
-            && let Some(id) = response.headers().get(X_AMZN_REQUEST_ID)
-        {
-            tracing::warn!(request_id = ?id, status = %response.status(), operation = labels.0, "request answered with a server error");
-        }
         self.metrics
             .requests
             .with_label_values(&[labels.0, &labels.1, response.status().as_str()])
@@ -157,6 +156,9 @@ impl Proxy {
     }
 
     /// Tries candidate regions in order until one answers in a way the client should see.
+    /// When every candidate failed in a way that allows moving, it starts over from the best
+    /// one after a short backoff (a surviving region's brief hiccup should not reach the
+    /// client), within `max_attempts` and the request deadline.
     async fn forward(
         &self,
         snapshot: &Snapshot,
@@ -166,73 +168,102 @@ impl Proxy {
         let order = candidates(&snapshot.region_views(), snapshot.config.routing.policy);
         if order.is_empty() {
             return Err(ProxyError::NoRegionAvailable {
-                detail: "every region is marked down".into(),
+                detail: "every region is down".into(),
             });
         }
         let deadline = tokio::time::Instant::now() + snapshot.config.timeouts.request;
-        let max_attempts = snapshot.config.routing.max_attempts as usize;
         let mut last_response = None;
         let mut failures = Vec::new();
         let mut previous: Option<&Region> = None;
-        for &index in order.iter().take(max_attempts) {
-            let region = &snapshot.regions[index];
-            if let Some(from) = previous {
+        for attempt in 0..snapshot.config.routing.max_attempts as usize {
+            let region = &snapshot.regions[order[attempt % order.len()]];
+            if attempt > 0 && attempt % order.len() == 0 {
+                let round = u32::try_from(attempt / order.len()).unwrap_or(u32::MAX);
+                let backoff = RETRY_BACKOFF.saturating_mul(round);
+                if tokio::time::Instant::now() + backoff >= deadline {
+                    break;
+                }
+                tokio::time::sleep(backoff).await;
+            }
+            if let Some(from) = previous.filter(|from| from.name != region.name) {
                 self.metrics
                     .failovers
                     .with_label_values(&[&from.name, &region.name])
                     .inc();
             }
             previous = Some(region);
-            let upstream_request = self.signed_request(region, req).await?;
-            let attempt =
-                tokio::time::timeout_at(deadline, snapshot.upstream.send(upstream_request));
-            let Ok(result) = attempt.await else {
-                self.record(region, req, AttemptOutcome::Timeout, None);
-                return Err(match safety {
-                    ResendSafety::Safe => {
-                        ProxyError::DeadlineExceeded(snapshot.config.timeouts.request)
-                    }
-                    ResendSafety::Unsafe => ProxyError::AmbiguousWrite {
-                        region: region.name.clone(),
-                    },
-                });
-            };
-            let outcome = match &result {
-                Ok(response) => classify_response(response.status, &response.body),
-                Err(e) => error_outcome(e),
-            };
-            let elapsed = result.as_ref().ok().map(|r| r.elapsed);
-            self.record(region, req, outcome, elapsed);
-            match result {
-                Ok(upstream) if !outcome.should_move(safety) => {
-                    return Ok(Reply {
-                        region: region.name.clone(),
-                        upstream,
-                    });
+            match self
+                .attempt(snapshot, region, req, safety, deadline)
+                .await?
+            {
+                Attempt::Done(reply) => return Ok(reply),
+                Attempt::Answered(reply) => {
+                    failures.push(format!("{}: HTTP {}", region.name, reply.upstream.status));
+                    last_response = Some(reply);
                 }
-                Err(e) if !outcome.should_move(safety) => {
-                    return Err(ProxyError::AmbiguousWrite {
-                        region: format!("{} ({e})", region.name),
-                    });
-                }
-                Ok(upstream) => {
-                    failures.push(format!("{}: HTTP {}", region.name, upstream.status));
-                    last_response = Some(Reply {
-                        region: region.name.clone(),
-                        upstream,
-                    });
-                }
-                Err(e) => {
-                    failures.push(format!("{}: {e}", region.name));
-                    // A region's own answer (throttling, 5xx) says more than a later
-                    // connection failure, so an earlier answer is kept.
-                }
+                // A region's own answer (throttling, 5xx) says more than a later connection
+                // failure, so an earlier answer is kept.
+                Attempt::Failed(e) => failures.push(format!("{}: {e}", region.name)),
             }
         }
-        // Out of regions: the last region's own answer if there was one (a throttle or 5xx
+        // Out of attempts: the last region's own answer if there was one (a throttle or 5xx
         // the SDK knows how to retry), else a 503.
         last_response.ok_or_else(|| ProxyError::NoRegionAvailable {
             detail: failures.join("; "),
+        })
+    }
+
+    /// One attempt against one region: sign, send, classify, record.
+    async fn attempt(
+        &self,
+        snapshot: &Snapshot,
+        region: &Region,
+        req: &Forward<'_>,
+        safety: ResendSafety,
+        deadline: tokio::time::Instant,
+    ) -> Result<Attempt, ProxyError> {
+        let upstream_request = self.signed_request(region, req).await?;
+        let sent = tokio::time::timeout_at(deadline, snapshot.upstream.send(upstream_request));
+        let Ok(result) = sent.await else {
+            self.record(region, req, AttemptOutcome::Timeout, None);
+            return Err(match safety {
+                ResendSafety::Safe => {
+                    ProxyError::DeadlineExceeded(snapshot.config.timeouts.request)
+                }
+                ResendSafety::Unsafe => ProxyError::AmbiguousWrite {
+                    region: region.name.clone(),
+                },
+            });
+        };
+        let outcome = match &result {
+            Ok(response) => classify_response(response.status, &response.body),
+            Err(e) => error_outcome(e),
+        };
+        self.record(
+            region,
+            req,
+            outcome,
+            result.as_ref().ok().map(|r| r.elapsed),
+        );
+        let moves = outcome.should_move(safety);
+        Ok(match result {
+            Ok(upstream) => {
+                let reply = Reply {
+                    region: region.name.clone(),
+                    upstream,
+                };
+                if moves {
+                    Attempt::Answered(reply)
+                } else {
+                    Attempt::Done(reply)
+                }
+            }
+            Err(e) if moves => Attempt::Failed(e),
+            Err(e) => {
+                return Err(ProxyError::AmbiguousWrite {
+                    region: format!("{} ({e})", region.name),
+                });
+            }
         })
     }
 
@@ -256,7 +287,9 @@ impl Proxy {
         let mut request = builder
             .body(Full::new(req.body.clone()))
             .map_err(|e| ProxyError::Internal(e.to_string()))?;
-        self.signer
+        self.snapshot
+            .load()
+            .signer
             .sign(&mut request, &req.body, &region.name)
             .await
             .map_err(|e| ProxyError::Signing(e.to_string()))?;
@@ -291,7 +324,9 @@ impl Proxy {
         elapsed: Option<std::time::Duration>,
     ) {
         let transition = if outcome.is_region_failure() {
-            region.health.record_failure()
+            region
+                .health
+                .record_failure(outcome == AttemptOutcome::Timeout)
         } else {
             region.health.record_success(elapsed.unwrap_or_default())
         };
@@ -322,6 +357,16 @@ impl Proxy {
     }
 }
 
+/// How one attempt ended, for the attempt loop.
+enum Attempt {
+    /// The client gets this answer.
+    Done(Reply),
+    /// An answer that allows moving on (throttling, 5xx), kept in case nothing better comes.
+    Answered(Reply),
+    /// No answer, and moving on is safe.
+    Failed(UpstreamError),
+}
+
 /// What every attempt of one request sends.
 pub(crate) struct Forward<'a> {
     pub(crate) operation: &'a Operation,
@@ -329,6 +374,24 @@ pub(crate) struct Forward<'a> {
     pub(crate) content_type: Option<HeaderValue>,
     pub(crate) user_agent: Option<HeaderValue>,
     pub(crate) body: Bytes,
+}
+
+/// One log line for a request a region failed: its id (DynamoDB's, so AWS support can find
+/// it), the error name and the region. Client errors are routine, hence `info`.
+fn log_upstream_failure(reply: &Reply, operation: &str) {
+    let request_id = reply
+        .upstream
+        .headers
+        .get(X_AMZN_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let error = crate::route::retry::error_name(&reply.upstream.body).unwrap_or_default();
+    let status = reply.upstream.status.as_u16();
+    if reply.upstream.status.is_server_error() {
+        tracing::warn!(request_id, operation, status, error, region = %reply.region, "request failed upstream");
+    } else {
+        tracing::info!(request_id, operation, status, error, region = %reply.region, "request refused upstream");
+    }
 }
 
 fn error_outcome(err: &UpstreamError) -> AttemptOutcome {

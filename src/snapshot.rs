@@ -12,6 +12,7 @@ use crate::metrics::OTHER;
 use crate::route::RegionHealth;
 use crate::route::select::RegionView;
 use crate::upstream::Upstream;
+use crate::upstream::sign::Signer;
 
 /// One region as requests see it.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct Snapshot {
     pub config: Config,
     pub regions: Vec<Region>,
     pub upstream: Upstream,
+    /// The sidecar's credentials; replaced on reload only when the config changes them.
+    pub signer: Signer,
     /// Key schemas learned with DescribeTable for tables whose config left them out.
     pub tables: HashMap<String, TableConfig>,
 }
@@ -43,7 +46,11 @@ pub enum SnapshotError {
 }
 
 impl Snapshot {
-    pub fn build(config: Config, previous: Option<&Snapshot>) -> Result<Self, SnapshotError> {
+    pub fn build(
+        config: Config,
+        signer: Signer,
+        previous: Option<&Snapshot>,
+    ) -> Result<Self, SnapshotError> {
         let regions = config
             .regions
             .iter()
@@ -99,6 +106,7 @@ impl Snapshot {
             config,
             regions,
             upstream,
+            signer,
             tables,
         })
     }
@@ -110,6 +118,7 @@ impl Snapshot {
             .map(|r| RegionView {
                 healthy: r.health.is_healthy(),
                 latency: r.health.latency(),
+                fails_slowly: r.health.fails_slowly(),
             })
             .collect()
     }

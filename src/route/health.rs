@@ -25,6 +25,9 @@ pub enum Transition {
 #[derive(Debug)]
 pub struct RegionHealth {
     healthy: AtomicBool,
+    /// Whether the latest failure took a timeout to notice (a black hole), as opposed to a
+    /// refused connection or an error answer, which cost a request almost nothing.
+    slow_failure: AtomicBool,
     latency_micros: AtomicU64,
     state: Mutex<Counters>,
     eject_after: u32,
@@ -44,6 +47,7 @@ impl RegionHealth {
     pub fn new(eject_after: u32, readmit_after: u32) -> Self {
         Self {
             healthy: AtomicBool::new(true),
+            slow_failure: AtomicBool::new(false),
             latency_micros: AtomicU64::new(0),
             state: Mutex::new(Counters::default()),
             eject_after,
@@ -55,6 +59,11 @@ impl RegionHealth {
         self.healthy.load(Ordering::Acquire)
     }
 
+    /// Whether the latest failure was a timeout: such a region is not worth a last-resort try.
+    pub fn fails_slowly(&self) -> bool {
+        self.slow_failure.load(Ordering::Relaxed)
+    }
+
     /// The latency average; zero until the first sample.
     pub fn latency(&self) -> Duration {
         Duration::from_micros(self.latency_micros.load(Ordering::Relaxed))
@@ -63,6 +72,7 @@ impl RegionHealth {
     /// A request or probe got a usable answer after `latency`.
     pub fn record_success(&self, latency: Duration) -> Option<Transition> {
         let mut c = self.lock();
+        self.slow_failure.store(false, Ordering::Relaxed);
         c.consecutive_failures = 0;
         c.consecutive_successes = c.consecutive_successes.saturating_add(1);
         c.error_rate *= 1.0 - EWMA_ALPHA;
@@ -84,9 +94,11 @@ impl RegionHealth {
         None
     }
 
-    /// A request or probe failed in a way that speaks about the region, not the request.
-    pub fn record_failure(&self) -> Option<Transition> {
+    /// A request or probe failed in a way that speaks about the region, not the request;
+    /// `slow` when it took a timeout to find out.
+    pub fn record_failure(&self, slow: bool) -> Option<Transition> {
         let mut c = self.lock();
+        self.slow_failure.store(slow, Ordering::Relaxed);
         c.consecutive_successes = 0;
         c.consecutive_failures = c.consecutive_failures.saturating_add(1);
         c.error_rate = c.error_rate * (1.0 - EWMA_ALPHA) + EWMA_ALPHA;
@@ -117,22 +129,22 @@ mod tests {
     #[test]
     fn ejects_after_consecutive_failures_only() {
         let h = RegionHealth::new(3, 2);
-        assert_eq!(h.record_failure(), None);
-        assert_eq!(h.record_failure(), None);
+        assert_eq!(h.record_failure(false), None);
+        assert_eq!(h.record_failure(false), None);
         h.record_success(MS); // the run is broken
-        assert_eq!(h.record_failure(), None);
-        assert_eq!(h.record_failure(), None);
-        assert_eq!(h.record_failure(), Some(Transition::Ejected));
+        assert_eq!(h.record_failure(false), None);
+        assert_eq!(h.record_failure(false), None);
+        assert_eq!(h.record_failure(false), Some(Transition::Ejected));
         assert!(!h.is_healthy());
-        assert_eq!(h.record_failure(), None, "only the change is reported");
+        assert_eq!(h.record_failure(false), None, "only the change is reported");
     }
 
     #[test]
     fn readmits_after_a_run_of_successes() {
         let h = RegionHealth::new(1, 3);
-        h.record_failure();
+        h.record_failure(false);
         assert_eq!(h.record_success(MS), None);
-        h.record_failure(); // a failure in between restarts the run
+        h.record_failure(false); // a failure in between restarts the run
         assert_eq!(h.record_success(MS), None);
         assert_eq!(h.record_success(MS), None);
         assert_eq!(h.record_success(MS), Some(Transition::Readmitted));
@@ -144,11 +156,20 @@ mod tests {
         let h = RegionHealth::new(5, 2);
         let mut ejected = false;
         for _ in 0..40 {
-            ejected |= h.record_failure() == Some(Transition::Ejected);
-            ejected |= h.record_failure() == Some(Transition::Ejected);
+            ejected |= h.record_failure(false) == Some(Transition::Ejected);
+            ejected |= h.record_failure(false) == Some(Transition::Ejected);
             h.record_success(MS);
         }
         assert!(ejected, "two failures in three must eject");
+    }
+
+    #[test]
+    fn remembers_whether_the_last_failure_was_slow() {
+        let h = RegionHealth::new(3, 2);
+        h.record_failure(true);
+        assert!(h.fails_slowly());
+        h.record_failure(false);
+        assert!(!h.fails_slowly());
     }
 
     #[test]

@@ -45,7 +45,9 @@ struct SignerInner {
 }
 
 impl Signer {
-    pub async fn from_config(config: &CredentialsConfig) -> Self {
+    /// `region` is where the default chain calls STS (web identity / IRSA) when the
+    /// environment names no region.
+    pub async fn from_config(config: &CredentialsConfig, region: &str) -> Self {
         let provider = match config {
             CredentialsConfig::Static {
                 access_key_id,
@@ -56,11 +58,19 @@ impl Signer {
                 secret_access_key,
                 session_token.clone(),
             )),
-            CredentialsConfig::DefaultChain => SharedCredentialsProvider::new(
-                aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+            CredentialsConfig::DefaultChain => {
+                let region = aws_config::default_provider::region::DefaultRegionChain::builder()
                     .build()
-                    .await,
-            ),
+                    .region()
+                    .await
+                    .unwrap_or_else(|| aws_config::Region::new(region.to_owned()));
+                SharedCredentialsProvider::new(
+                    aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                        .region(region)
+                        .build()
+                        .await,
+                )
+            }
         };
         Self::new(provider)
     }

@@ -17,6 +17,7 @@
 
 mod client;
 mod dynamo_local;
+mod load;
 mod raw_http;
 mod region_fixture;
 mod sidecar;
@@ -25,6 +26,7 @@ mod streaming;
 
 pub(crate) use client::{create_global_catalog, create_table, item, sdk_client, sdk_client_with};
 pub(crate) use dynamo_local::DynamoLocal;
+pub(crate) use load::{Load, LoadReport, metric, served_by};
 pub(crate) use raw_http::{RawRequest, RawResponse, get};
 pub(crate) use region_fixture::{Mode, Recorded, RegionFixture};
 pub(crate) use sidecar::{Sidecar, SidecarConfig, SidecarProcess};

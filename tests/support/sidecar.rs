@@ -26,6 +26,7 @@ pub(crate) struct SidecarConfig {
     regions: Vec<(String, String)>,
     table_lines: Vec<String>,
     timeouts: Option<(u64, u64, u64)>,
+    sections: Vec<String>,
 }
 
 impl Default for SidecarConfig {
@@ -46,6 +47,7 @@ impl SidecarConfig {
             regions: Vec::new(),
             table_lines: Vec::new(),
             timeouts: Some((1_000, 10_000, 30_000)),
+            sections: Vec::new(),
         }
     }
 
@@ -76,6 +78,12 @@ impl SidecarConfig {
     /// `[timeouts]`: `connect_ms`, `attempt_ms` and `request_ms`.
     pub(crate) fn timeouts(mut self, connect_ms: u64, attempt_ms: u64, request_ms: u64) -> Self {
         self.timeouts = Some((connect_ms, attempt_ms, request_ms));
+        self
+    }
+
+    /// A raw TOML section (`[routing]\npolicy = "latency"`), appended at the end.
+    pub(crate) fn section(mut self, text: &str) -> Self {
+        self.sections.push(text.to_owned());
         self
     }
 
@@ -115,6 +123,9 @@ impl SidecarConfig {
             let _ = writeln!(toml, "\n[timeouts]");
             let _ = writeln!(toml, "connect_ms = {connect_ms}\nattempt_ms = {attempt_ms}");
             let _ = writeln!(toml, "request_ms = {request_ms}");
+        }
+        for section in &self.sections {
+            let _ = writeln!(toml, "\n{section}");
         }
         toml
     }
@@ -246,6 +257,18 @@ impl SidecarProcess {
     /// The admin listener.
     pub(crate) fn admin_addr(&self) -> SocketAddr {
         self.admin
+    }
+
+    /// Replaces the config file the process was started with (keeping its listeners), for a
+    /// reload on SIGHUP.
+    pub(crate) fn rewrite_config(&self, config: SidecarConfig) {
+        let text = config.listeners(self.listen, self.admin).to_toml();
+        fs::write(self.dir.path().join("globalscale.toml"), text).expect("rewrite config");
+    }
+
+    /// Writes `text` as the config file as it is (to test that a bad file is refused).
+    pub(crate) fn write_raw_config(&self, text: &str) {
+        fs::write(self.dir.path().join("globalscale.toml"), text).expect("write config");
     }
 
     /// Sends a signal by name (`TERM`, `HUP`, ...) with the `kill` command.

@@ -1,0 +1,360 @@
+//! Multi-region routing with faults injected for real, under continuous SDK load: a killed
+//! DynamoDB Local process, a black hole, 500s and throttling, a slow region under the
+//! `latency` policy, fail back, and a config reload on SIGHUP.
+//!
+//! Timings are printed (for the issue's targets), never asserted.
+
+#![allow(clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{
+    DynamoLocal, Load, Mode, RawRequest, RegionFixture, Sidecar, SidecarConfig, SidecarProcess,
+    TABLE, create_global_catalog, metric, sdk_client, served_by,
+};
+
+/// Fast health settings so faults are noticed within a test's patience.
+const ROUTING: &str = "[routing]\nprobe_interval_ms = 200\nprobe_timeout_ms = 300\neject_after_failures = 3\nreadmit_after_successes = 2";
+
+fn config() -> SidecarConfig {
+    SidecarConfig::new()
+        .timeouts(500, 2_000, 10_000)
+        .section(ROUTING)
+}
+
+/// Polls until `served_by` answers `region`; returns how long that took.
+async fn wait_served_by(
+    addr: std::net::SocketAddr,
+    admin: std::net::SocketAddr,
+    region: &str,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        if served_by(addr).await == region {
+            return started.elapsed();
+        }
+        if started.elapsed() > Duration::from_mins(1) {
+            let metrics = support::get(admin, "/metrics").await.text();
+            let health: Vec<&str> = metrics
+                .lines()
+                .filter(|l| l.contains("region_healthy") || l.contains("probes_total"))
+                .collect();
+            panic!("{region} never served; {health:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_metric(admin: std::net::SocketAddr, name: &str, labels: &[(&str, &str)], value: f64) {
+    let started = Instant::now();
+    while metric(admin, name, labels).await != Some(value) {
+        assert!(
+            started.elapsed() < Duration::from_mins(1),
+            "{name}{labels:?} never {value}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_region_costs_no_request_and_traffic_comes_home() {
+    let mut ddb = DynamoLocal::cluster(2).await;
+    let sidecar = Sidecar::start(
+        &config()
+            .region("us-east-1", &ddb.endpoint(0))
+            .region("us-west-2", &ddb.endpoint(1)),
+    )
+    .await;
+    create_global_catalog(&sdk_client(&sidecar.endpoint())).await;
+    let (addr, admin) = (sidecar.listen_addr(), sidecar.admin_addr());
+    assert_eq!(served_by(addr).await, "us-east-1", "traffic starts at home");
+
+    let load = Load::start(&sidecar.endpoint(), 2);
+    load.wait_for(200).await;
+    ddb.kill(0);
+    load.wait_for(300).await;
+    wait_metric(
+        admin,
+        "globalscale_region_healthy",
+        &[("region", "us-east-1")],
+        0.0,
+    )
+    .await;
+    assert_eq!(served_by(addr).await, "us-west-2");
+    assert!(
+        metric(
+            admin,
+            "globalscale_failovers_total",
+            &[("from", "us-east-1"), ("to", "us-west-2")]
+        )
+        .await
+        .unwrap_or(0.0)
+            >= 1.0,
+        "the failover is counted"
+    );
+
+    ddb.restart(0).await;
+    let back = wait_served_by(addr, admin, "us-east-1").await;
+    println!("fail back: home served again {back:?} after its process answered");
+    load.wait_for(200).await;
+    let report = load.stop().await;
+    assert!(
+        report.errors.is_empty(),
+        "client saw errors: {:?}",
+        report.errors
+    );
+    // No flapping: once home, traffic stays home.
+    for _ in 0..20 {
+        assert_eq!(served_by(addr).await, "us-east-1");
+    }
+    println!("killed region: {} requests, 0 errors", report.ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_hole_costs_one_attempt_timeout_and_is_ejected() {
+    let ddb = DynamoLocal::single().await;
+    let home = RegionFixture::start(&ddb.endpoint(0)).await;
+    let sidecar = Sidecar::start(
+        &config()
+            .timeouts(500, 500, 10_000)
+            .region("us-east-1", &home.endpoint())
+            .region("us-west-2", &ddb.endpoint(0)),
+    )
+    .await;
+    create_global_catalog(&sdk_client(&sidecar.endpoint())).await;
+    let (addr, admin) = (sidecar.listen_addr(), sidecar.admin_addr());
+
+    let load = Load::start(&sidecar.endpoint(), 1);
+    load.wait_for(50).await;
+    home.set_mode(Mode::BlackHole).await;
+    let started = Instant::now();
+    wait_metric(
+        admin,
+        "globalscale_region_healthy",
+        &[("region", "us-east-1")],
+        0.0,
+    )
+    .await;
+    println!(
+        "black hole: home ejected {:?} after it stopped answering",
+        started.elapsed()
+    );
+    load.wait_for(100).await;
+    let mut timeouts = 0.0;
+    for operation in ["GetItem", "PutItem"] {
+        let labels = [
+            ("region", "us-east-1"),
+            ("operation", operation),
+            ("outcome", "timeout"),
+        ];
+        timeouts += metric(admin, "globalscale_upstream_requests_total", &labels)
+            .await
+            .unwrap_or(0.0);
+    }
+    assert!(
+        timeouts >= 1.0,
+        "live requests met the black hole and timed out"
+    );
+    assert_eq!(served_by(addr).await, "us-west-2");
+
+    home.set_mode(Mode::Forward).await;
+    wait_served_by(addr, admin, "us-east-1").await;
+    let report = load.stop().await;
+    assert!(
+        report.errors.is_empty(),
+        "client saw errors: {:?}",
+        report.errors
+    );
+}
+
+/// A sidecar in front of `home` and `second` that keeps sending to the home region even while
+/// it fails (probes are rare and ejection needs many failures), so every request meets it.
+async fn stubborn_sidecar(home: &RegionFixture, second: &RegionFixture) -> Sidecar {
+    Sidecar::start(
+        &SidecarConfig::new()
+            .timeouts(500, 500, 10_000)
+            .section("[routing]\neject_after_failures = 100\nprobe_interval_ms = 600000")
+            .region("us-east-1", &home.endpoint())
+            .region("us-west-2", &second.endpoint()),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_and_throttling_move_safe_requests_and_never_double_a_write() {
+    let ddb = DynamoLocal::single().await;
+    let home = RegionFixture::start(&ddb.endpoint(0)).await;
+    let second = RegionFixture::start(&ddb.endpoint(0)).await;
+    create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
+
+    for (mode, outcome) in [
+        (Mode::Status(500), "server_error"),
+        (Mode::Throttle, "throttled"),
+    ] {
+        let sidecar = stubborn_sidecar(&home, &second).await;
+        home.set_mode(mode.clone()).await;
+        let load = Load::start(&sidecar.endpoint(), 1);
+        load.wait_for(100).await;
+        let report = load.stop().await;
+        assert!(
+            report.errors.is_empty(),
+            "{mode:?}: client saw errors: {:?}",
+            report.errors
+        );
+        let labels = [
+            ("region", "us-east-1"),
+            ("operation", "PutItem"),
+            ("outcome", outcome),
+        ];
+        let moved = metric(
+            sidecar.admin_addr(),
+            "globalscale_upstream_requests_total",
+            &labels,
+        )
+        .await;
+        assert!(
+            moved.unwrap_or(0.0) >= 1.0,
+            "{outcome} attempts are counted"
+        );
+        assert_eq!(served_by(sidecar.listen_addr()).await, "us-west-2");
+    }
+
+    // A counter increment that may have been applied is not sent again: the client gets the
+    // region's retryable 500 and the second region never sees the request.
+    let sidecar = stubborn_sidecar(&home, &second).await;
+    home.set_mode(Mode::Status(500)).await;
+    second.take_recorded();
+    let add = format!(
+        r#"{{"TableName":"{TABLE}","Key":{{"ItemID":{{"S":"c"}},"Category":{{"S":"x"}}}},"UpdateExpression":"ADD n :one","ExpressionAttributeValues":{{":one":{{"N":"1"}}}}}}"#
+    );
+    let response = RawRequest::new("UpdateItem", add)
+        .send(sidecar.listen_addr())
+        .await;
+    assert_eq!(response.status, 500, "{}", response.text());
+    assert!(
+        second.recorded_op("UpdateItem").is_empty(),
+        "ADD was resent"
+    );
+
+    // A conditional write whose first attempt got no answer is not resent either: the client
+    // gets a retryable error, never a false ConditionalCheckFailedException.
+    home.set_mode(Mode::BlackHole).await;
+    let conditional = format!(
+        r#"{{"TableName":"{TABLE}","Item":{{"ItemID":{{"S":"cond"}},"Category":{{"S":"x"}}}},"ConditionExpression":"attribute_not_exists(ItemID)"}}"#
+    );
+    let response = RawRequest::new("PutItem", conditional)
+        .send(sidecar.listen_addr())
+        .await;
+    assert_eq!(response.status, 500, "{}", response.text());
+    assert!(
+        response.error_type().ends_with("InternalServerError"),
+        "{}",
+        response.text()
+    );
+    assert!(
+        second.recorded_op("PutItem").is_empty(),
+        "the conditional put was resent"
+    );
+
+    // Client errors come back at once and are never retried elsewhere.
+    home.set_mode(Mode::Forward).await;
+    second.take_recorded();
+    let missing = r#"{"TableName":"NoSuchTable","Key":{"k":{"S":"1"}}}"#;
+    let response = RawRequest::new("GetItem", missing)
+        .send(sidecar.listen_addr())
+        .await;
+    assert_eq!(response.status, 400);
+    assert!(response.error_type().ends_with("ResourceNotFoundException"));
+    assert!(
+        second.recorded().is_empty(),
+        "a client error moved to another region"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_latency_policy_prefers_the_faster_region() {
+    let ddb = DynamoLocal::single().await;
+    let home = RegionFixture::start(&ddb.endpoint(0)).await;
+    let sidecar = Sidecar::start(
+        &SidecarConfig::new()
+            .timeouts(500, 2_000, 10_000)
+            .section("[routing]\npolicy = \"latency\"\nprobe_interval_ms = 100")
+            .region("us-east-1", &home.endpoint())
+            .region("us-west-2", &ddb.endpoint(0)),
+    )
+    .await;
+    create_global_catalog(&sdk_client(&sidecar.endpoint())).await;
+    let (addr, admin) = (sidecar.listen_addr(), sidecar.admin_addr());
+    home.set_mode(Mode::Delay(Duration::from_millis(80))).await;
+    // Probes measure both regions; the latency averages settle within a few rounds.
+    wait_served_by(addr, admin, "us-west-2").await;
+    let mut by_second = 0;
+    for _ in 0..20 {
+        if served_by(addr).await == "us-west-2" {
+            by_second += 1;
+        }
+    }
+    assert_eq!(by_second, 20, "the slow home region still took traffic");
+    home.set_mode(Mode::Forward).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_swaps_the_region_list_under_load_without_a_failed_request() {
+    let ddb = DynamoLocal::cluster(2).await;
+    let base = || config().timeouts(500, 5_000, 10_000);
+    let process = SidecarProcess::start(base().region("us-east-1", &ddb.endpoint(0))).await;
+    create_global_catalog(&sdk_client(&process.endpoint())).await;
+    let (addr, admin) = (process.listen_addr(), process.admin_addr());
+    assert_eq!(served_by(addr).await, "us-east-1");
+
+    let load = Load::start(&process.endpoint(), 2);
+    load.wait_for(100).await;
+    process.rewrite_config(
+        base()
+            .region("eu-central-1", &ddb.endpoint(1))
+            .region("us-east-1", &ddb.endpoint(0)),
+    );
+    process.signal("HUP");
+    wait_served_by(addr, admin, "eu-central-1").await;
+    load.wait_for(100).await;
+
+    // A broken file is refused; the running config stays.
+    process.write_raw_config("listen = \"nowhere\"\n");
+    process.signal("HUP");
+    wait_metric(
+        admin,
+        "globalscale_config_reloads_total",
+        &[("result", "failure")],
+        1.0,
+    )
+    .await;
+    assert_eq!(served_by(addr).await, "eu-central-1");
+    load.wait_for(100).await;
+
+    let report = load.stop().await;
+    assert!(
+        report.errors.is_empty(),
+        "client saw errors: {:?}",
+        report.errors
+    );
+    assert_eq!(
+        metric(
+            admin,
+            "globalscale_config_reloads_total",
+            &[("result", "success")]
+        )
+        .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            admin,
+            "globalscale_region_healthy",
+            &[("region", "eu-central-1")]
+        )
+        .await,
+        Some(1.0)
+    );
+}
