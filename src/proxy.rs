@@ -25,6 +25,8 @@ use crate::wire::{self, Operation};
 const X_AMZ_TARGET: &str = "x-amz-target";
 const X_AMZN_REQUEST_ID: &str = "x-amzn-requestid";
 const X_AMZ_CRC32: &str = "x-amz-crc32";
+/// A body that trickles in slower than this is refused rather than held open forever.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The pause before starting over from the best region, growing with each round.
 const RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 /// The user agent of requests the sidecar makes on its own behalf.
@@ -433,7 +435,13 @@ async fn read_body(headers: &HeaderMap, body: Incoming) -> Result<Bytes, ProxyEr
     if declared.is_some_and(|len| len > wire::MAX_REQUEST_BYTES as u64) {
         return Err(too_large);
     }
-    match Limited::new(body, wire::MAX_REQUEST_BYTES).collect().await {
+    let collect = Limited::new(body, wire::MAX_REQUEST_BYTES).collect();
+    let Ok(collected) = tokio::time::timeout(BODY_READ_TIMEOUT, collect).await else {
+        return Err(ProxyError::Validation(format!(
+            "the request body did not arrive within {BODY_READ_TIMEOUT:?}"
+        )));
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large),
         Err(e) => Err(ProxyError::Serialization(format!(

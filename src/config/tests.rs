@@ -32,6 +32,17 @@ fn the_shipped_local_config_is_valid() {
 }
 
 #[test]
+fn the_shipped_kubernetes_config_is_valid() {
+    let c = Config::from_toml_str(include_str!("../../deploy/k8s/base/globalscale.toml")).unwrap();
+    assert!(matches!(c.credentials, CredentialsConfig::DefaultChain));
+    assert!(
+        c.regions
+            .iter()
+            .all(|r| r.endpoint.scheme_str() == Some("https"))
+    );
+}
+
+#[test]
 fn region_without_endpoint_goes_to_aws_over_tls() {
     let c = Config::from_toml_str("[[regions]]\nname = \"eu-central-1\"\n").unwrap();
     assert_eq!(

@@ -95,14 +95,24 @@ impl Signer {
         if let Some(creds) = fresh(self.inner.cached.read().await.as_ref()) {
             return Ok(creds);
         }
-        let creds = self
-            .inner
-            .provider
-            .provide_credentials()
-            .await
-            .map_err(|e| SignError::Credentials(error_text(&e)))?;
-        *self.inner.cached.write().await = Some(creds.clone());
-        Ok(creds)
+        match self.inner.provider.provide_credentials().await {
+            Ok(creds) => {
+                *self.inner.cached.write().await = Some(creds.clone());
+                Ok(creds)
+            }
+            Err(e) => {
+                // A failed early refresh is not an outage: keys that have not expired yet
+                // still sign, and the next request tries the refresh again.
+                let cached = self.inner.cached.read().await.clone();
+                match cached.filter(|c| c.expiry().is_none_or(|t| t > SystemTime::now())) {
+                    Some(creds) => {
+                        tracing::warn!(error = %error_text(&e), "credential refresh failed; using keys that are still valid");
+                        Ok(creds)
+                    }
+                    None => Err(SignError::Credentials(error_text(&e))),
+                }
+            }
+        }
     }
 
     /// Signs `request` (whose body is `body`) for `region`, replacing any signature it had.
@@ -236,6 +246,36 @@ mod tests {
         let signer = Signer::new(SharedCredentialsProvider::new(Counting(0.into())));
         assert_eq!(signer.credentials().await.unwrap().access_key_id(), "AKID0");
         assert_eq!(signer.credentials().await.unwrap().access_key_id(), "AKID1");
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_keeps_keys_that_have_not_expired() {
+        #[derive(Debug)]
+        struct FailsSecondTime(std::sync::atomic::AtomicUsize);
+        impl ProvideCredentials for FailsSecondTime {
+            fn provide_credentials<'a>(
+                &'a self,
+            ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+            where
+                Self: 'a,
+            {
+                let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let expiry = SystemTime::now() + Duration::from_mins(1);
+                aws_credential_types::provider::future::ProvideCredentials::ready(if n == 0 {
+                    Ok(Credentials::new("AKID", "s", None, Some(expiry), "test"))
+                } else {
+                    Err(
+                        aws_credential_types::provider::error::CredentialsError::not_loaded(
+                            "IMDS down",
+                        ),
+                    )
+                })
+            }
+        }
+        let signer = Signer::new(SharedCredentialsProvider::new(FailsSecondTime(0.into())));
+        signer.credentials().await.unwrap();
+        // Inside the refresh window the refresh fails, but the keys are still good.
+        assert_eq!(signer.credentials().await.unwrap().access_key_id(), "AKID");
     }
 
     const EXPECTED_AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-west-2/dynamodb/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=8037b5b41b33925c1a74480319bb6b418ec5ffa557945aae6ccbceb0a2d9fde0";

@@ -205,6 +205,44 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// No body, however hostile, panics the parser: it parses or it is refused.
+        #[test]
+        fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            for op in [Operation::GetItem, Operation::BatchWriteItem, Operation::TransactWriteItems, Operation::BatchGetItem] {
+                let _ = parse(op, &bytes);
+            }
+        }
+
+        /// Arbitrary JSON in the shapes the parser reads never panics it either.
+        #[test]
+        fn never_panics_on_arbitrary_json(json in arbitrary_json()) {
+            for op in [Operation::PutItem, Operation::BatchWriteItem, Operation::TransactGetItems, Operation::BatchGetItem] {
+                for field in ["TableName", "Item", "Key", "RequestItems", "TransactItems"] {
+                    let body = serde_json::json!({ field: json.clone() }).to_string();
+                    let _ = parse(op.clone(), body.as_bytes());
+                }
+            }
+        }
+    }
+
+    fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "[A-Za-z]{0,4}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[A-Za-z]{1,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
     #[test]
     fn accepts_well_formed_items_with_any_attribute_names() {
         let put = r#"{"TableName":"T","Item":{"Key":{"S":"k"},"Item":{"M":{"Key":{"S":"x"}}}}}"#;
