@@ -34,6 +34,30 @@ def probe(url, expect):
     return 0 if expect is None or status == expect else 1
 
 
+def ready(endpoint):
+    """0 when DynamoDB Local answers ListTables, 2 when it answers with a server error
+    (a process whose start lost a race for the shared database stays broken), 1 when
+    nothing answers yet."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5),
+        **DUMMY_CREDENTIALS,
+    )
+    try:
+        client.list_tables(Limit=1)
+        return 0
+    except ClientError as err:
+        return 2 if err.response["ResponseMetadata"]["HTTPStatusCode"] >= 500 else 1
+    except (EndpointConnectionError, OSError, Exception):  # noqa: BLE001 - not up yet
+        return 1
+
+
 def create_tables(endpoint):
     import boto3
     from botocore.exceptions import ClientError
@@ -75,11 +99,15 @@ def main():
     probe_cmd = commands.add_parser("probe")
     probe_cmd.add_argument("url")
     probe_cmd.add_argument("--expect", type=int)
+    ready_cmd = commands.add_parser("ready")
+    ready_cmd.add_argument("endpoint")
     tables_cmd = commands.add_parser("create-tables")
     tables_cmd.add_argument("endpoint")
     args = parser.parse_args()
     if args.command == "probe":
         return probe(args.url, args.expect)
+    if args.command == "ready":
+        return ready(args.endpoint)
     return create_tables(args.endpoint)
 
 
