@@ -22,7 +22,9 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("invalid config: {0}")]
-    Parse(#[from] toml::de::Error),
+    Syntax(#[from] toml::de::Error),
+    #[error("invalid config key `{key}`: {message}")]
+    Parse { key: String, message: String },
     #[error("invalid config key `{key}`: {message}")]
     Invalid { key: String, message: String },
     #[error(
@@ -230,7 +232,7 @@ impl Config {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut raw: RawConfig = toml::from_str(text)?;
+        let mut raw = parse_raw(text)?;
         apply_env(&mut raw, &env)?;
         raw.try_into()
     }
@@ -239,6 +241,28 @@ impl Config {
     pub fn table(&self, name: &str) -> Option<&TableConfig> {
         self.tables.iter().find(|t| t.name == name)
     }
+}
+
+/// Deserializes the file, naming the key of any unknown field or wrongly typed value
+/// (`routing.max_attempts`), not only its line.
+fn parse_raw(text: &str) -> Result<RawConfig, ConfigError> {
+    let deserializer = toml::Deserializer::parse(text)?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.message().to_owned();
+        let line = inner
+            .span()
+            .and_then(|span| text.get(..span.start))
+            .map(|before| before.matches('\n').count() + 1);
+        ConfigError::Parse {
+            key,
+            message: match line {
+                Some(line) => format!("{message} (line {line})"),
+                None => message,
+            },
+        }
+    })
 }
 
 fn apply_env(raw: &mut RawConfig, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {

@@ -60,7 +60,6 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => {
             eprintln!("globalscale: {e}");
-            tracing::error!(error = %e, "invalid configuration");
             return ExitCode::from(2);
         }
     };

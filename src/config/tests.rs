@@ -60,6 +60,16 @@ fn unknown_keys_are_named() {
 }
 
 #[test]
+fn wrong_types_are_named_by_their_path() {
+    let msg = err("listen = 5\n[[regions]]\nname = \"us-east-1\"\n");
+    assert!(msg.contains("`listen`") && msg.contains("line 1"), "{msg}");
+    let msg = err("[[regions]]\nname = \"us-east-1\"\n[routing]\nmax_attempts = \"x\"\n");
+    assert!(msg.contains("`routing.max_attempts`"), "{msg}");
+    let msg = err("[[regions]]\nname = \"us-east-1\"\n[[tables]]\nname = \"Tab\"\nsort = \"x\"\n");
+    assert!(msg.contains("tables[0]") && msg.contains("sort"), "{msg}");
+}
+
+#[test]
 fn bad_values_are_named() {
     let msg = err(&format!("listen = \"nowhere\"\n{MINIMAL}"));
     assert!(msg.contains("`listen`"), "{msg}");
