@@ -103,6 +103,12 @@ impl Proxy {
         labels: &mut (&'static str, String),
     ) -> Result<Reply, ProxyError> {
         let (parts, body) = request.into_parts();
+        if parts.method != Method::POST {
+            return Err(ProxyError::UnknownOperation(format!(
+                "DynamoDB operations are sent with POST, not {}",
+                parts.method
+            )));
+        }
         let (operation, target) = operation(&parts.headers)?;
         labels.0 = operation.label();
         let bytes = read_body(&parts.headers, body).await?;

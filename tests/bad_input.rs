@@ -127,6 +127,11 @@ fn unparseable_requests() -> Vec<(&'static str, RawRequest, &'static [&'static s
         ),
         ("empty body", RawRequest::new("GetItem", ""), BAD_FIELD),
         (
+            "PUT instead of POST",
+            RawRequest::new("ListTables", r#"{"Limit":7}"#).method(http::Method::PUT),
+            UNKNOWN_OPERATION,
+        ),
+        (
             "NUL bytes",
             RawRequest::new("GetItem", vec![0u8; 64]),
             SERIALIZATION,

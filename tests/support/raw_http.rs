@@ -77,6 +77,7 @@ impl RawResponse {
 /// A POST to `/` in DynamoDB's JSON protocol, with control over every part.
 #[derive(Clone, Debug)]
 pub(crate) struct RawRequest {
+    method: http::Method,
     target: Option<String>,
     body: Vec<u8>,
     headers: Vec<(String, String)>,
@@ -101,6 +102,7 @@ impl RawRequest {
     /// No `X-Amz-Target` at all.
     pub(crate) fn without_target(body: impl Into<Vec<u8>>) -> Self {
         Self {
+            method: http::Method::POST,
             target: None,
             body: body.into(),
             headers: vec![(
@@ -115,6 +117,12 @@ impl RawRequest {
     /// Adds a header (signed along with the rest).
     pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Another HTTP method than DynamoDB's POST.
+    pub(crate) fn method(mut self, method: http::Method) -> Self {
+        self.method = method;
         self
     }
 
@@ -169,7 +177,9 @@ impl RawRequest {
     }
 
     fn build(&self, addr: SocketAddr) -> Request<Full<Bytes>> {
-        let mut request = Request::post(format!("http://{addr}/"))
+        let mut request = Request::builder()
+            .method(self.method.clone())
+            .uri(format!("http://{addr}/"))
             .header(header::HOST, addr.to_string())
             .body(Full::new(Bytes::from(self.body.clone())))
             .expect("valid request");
@@ -216,7 +226,7 @@ impl RawRequest {
         let signed = std::iter::once(("host", host.as_str()))
             .chain(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let signable = SignableRequest::new(
-            "POST",
+            self.method.as_str(),
             format!("http://{addr}/"),
             signed,
             SignableBody::Bytes(&self.body),
