@@ -1,11 +1,16 @@
 //! Health of one region: consecutive-failure and consecutive-success counters that report
 //! only state changes (so a region is ejected on clear evidence and readmitted only after a
-//! run of successes, without flapping), an error-rate average, and a latency EWMA for the
-//! `latency` policy.
+//! run of successes), an error-rate average, and a latency EWMA for the `latency` policy.
+//!
+//! A region that is ejected again soon after its readmission (it answers probes but fails
+//! real traffic, say under sustained throttling) must earn the next readmission with a
+//! longer run of successes, doubling each time, so it does not flap.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// Weight of the newest sample in the latency and error-rate averages.
 const EWMA_ALPHA: f64 = 0.2;
@@ -13,6 +18,10 @@ const EWMA_ALPHA: f64 = 0.2;
 /// and so never reaches the consecutive-failure threshold.
 const MAX_ERROR_RATE: f64 = 0.5;
 const MIN_SAMPLES_FOR_RATE: u32 = 20;
+/// An ejection this soon after a readmission counts as flapping.
+const FLAP_WINDOW: Duration = Duration::from_secs(30);
+/// The longest run of successes a flapping region must show, as a multiple of the base.
+const MAX_READMIT_FACTOR: u32 = 16;
 
 /// A change of a region's state, reported once when it happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +50,9 @@ struct Counters {
     error_rate: f64,
     samples: u32,
     latency_micros: Option<f64>,
+    /// Successes in a row needed for the next readmission.
+    readmit_needed: u32,
+    readmitted_at: Option<Instant>,
 }
 
 impl RegionHealth {
@@ -49,7 +61,10 @@ impl RegionHealth {
             healthy: AtomicBool::new(true),
             slow_failure: AtomicBool::new(false),
             latency_micros: AtomicU64::new(0),
-            state: Mutex::new(Counters::default()),
+            state: Mutex::new(Counters {
+                readmit_needed: readmit_after,
+                ..Counters::default()
+            }),
             eject_after,
             readmit_after,
         }
@@ -85,9 +100,10 @@ impl RegionHealth {
         c.latency_micros = Some(avg);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // non-negative, small
         self.latency_micros.store(avg as u64, Ordering::Relaxed);
-        if !self.is_healthy() && c.consecutive_successes >= self.readmit_after {
+        if !self.is_healthy() && c.consecutive_successes >= c.readmit_needed {
             c.error_rate = 0.0;
             c.samples = 0;
+            c.readmitted_at = Some(Instant::now());
             self.healthy.store(true, Ordering::Release);
             return Some(Transition::Readmitted);
         }
@@ -106,6 +122,12 @@ impl RegionHealth {
         let failing = c.consecutive_failures >= self.eject_after
             || (c.samples >= MIN_SAMPLES_FOR_RATE && c.error_rate > MAX_ERROR_RATE);
         if self.is_healthy() && failing {
+            let flapping = c.readmitted_at.is_some_and(|at| at.elapsed() < FLAP_WINDOW);
+            c.readmit_needed = if flapping {
+                (c.readmit_needed * 2).min(self.readmit_after * MAX_READMIT_FACTOR)
+            } else {
+                self.readmit_after
+            };
             self.healthy.store(false, Ordering::Release);
             return Some(Transition::Ejected);
         }
@@ -149,6 +171,28 @@ mod tests {
         assert_eq!(h.record_success(MS), None);
         assert_eq!(h.record_success(MS), Some(Transition::Readmitted));
         assert!(h.is_healthy());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flapping_region_needs_longer_runs_to_come_back() {
+        let h = RegionHealth::new(1, 2);
+        let readmit = |h: &RegionHealth| {
+            let mut n = 0;
+            while h.record_success(MS) != Some(Transition::Readmitted) {
+                n += 1;
+            }
+            n + 1
+        };
+        h.record_failure(false);
+        assert_eq!(readmit(&h), 2);
+        h.record_failure(false); // ejected again at once: flapping
+        assert_eq!(readmit(&h), 4);
+        h.record_failure(false);
+        assert_eq!(readmit(&h), 8);
+        // Stable for a while: the next ejection is a new incident, not flapping.
+        tokio::time::advance(FLAP_WINDOW * 2).await;
+        h.record_failure(false);
+        assert_eq!(readmit(&h), 2);
     }
 
     #[test]
