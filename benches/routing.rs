@@ -72,6 +72,9 @@ async fn run() {
         "  sidecar overhead p50: {:.3} ms",
         ms(pct(&through, 50)) - ms(pct(&direct, 50))
     );
+    for (name, addr) in [("direct", dynamo), ("sidecar", sidecar)] {
+        concurrent(&client, addr, name, 16, Duration::from_secs(3)).await;
+    }
 
     // Nothing listens on the home port: every request pays one refused connect until the
     // region is ejected after 100 failures (live and probes), so 80 requests measure
@@ -171,6 +174,43 @@ async fn measure(client: &HttpClient, addr: SocketAddr, n: usize, warmup: usize)
     let rate = n as f64 / total.as_secs_f64();
     println!("  throughput: {rate:.0} req/s (one client, sequential)");
     samples
+}
+
+/// `clients` concurrent loops of GetItem for `duration`: throughput and latency side by side.
+async fn concurrent(
+    client: &HttpClient,
+    addr: SocketAddr,
+    name: &str,
+    clients: usize,
+    duration: Duration,
+) {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while started.elapsed() < duration {
+                let t = Instant::now();
+                let (status, _) = send(&client, addr, "GetItem", GET).await;
+                assert!(status.is_success(), "GetItem answered {status}");
+                samples.push(t.elapsed());
+            }
+            samples
+        }));
+    }
+    let mut samples = Vec::new();
+    for task in tasks {
+        samples.extend(task.await.expect("load task"));
+    }
+    samples.sort();
+    #[allow(clippy::cast_precision_loss)]
+    let rate = samples.len() as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "{name}, {clients} concurrent clients: {rate:.0} req/s, p50 {:.3} ms, p99 {:.3} ms",
+        ms(pct(&samples, 50)),
+        ms(pct(&samples, 99))
+    );
 }
 
 fn report(name: &str, samples: &[Duration]) {
