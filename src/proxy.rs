@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
-use crate::rewrite::{self, RequestCtx};
+use crate::rewrite::{self, RequestCtx, own_write};
 use crate::route::retry::{classify_response, resend_safety};
 use crate::route::{AttemptOutcome, ResendSafety, Transition, candidates};
 use crate::snapshot::{Region, Snapshot};
@@ -130,6 +130,7 @@ impl Proxy {
         let safety = resend_safety(&parsed.operation, &parsed.body);
         let forward = Forward {
             operation: &parsed.operation,
+            verifiable: (safety == ResendSafety::Verifiable).then_some(&parsed.body),
             target,
             content_type: parts.headers.get(CONTENT_TYPE).cloned(),
             user_agent: parts.headers.get(USER_AGENT).cloned(),
@@ -149,6 +150,7 @@ impl Proxy {
             .map_err(|e| ProxyError::Internal(e.to_string()))?;
         let forward = Forward {
             operation,
+            verifiable: None,
             target,
             content_type: None,
             user_agent: Some(HeaderValue::from_static(SIDECAR_AGENT)),
@@ -183,6 +185,9 @@ impl Proxy {
         let mut last_response = None;
         let mut failures = Vec::new();
         let mut previous: Option<&Region> = None;
+        // Once an attempt of a verifiable write may have been applied, every later attempt
+        // is the verification request.
+        let mut verifying: Option<Forward<'_>> = None;
         for attempt in 0..snapshot.config.routing.max_attempts as usize {
             let region = &snapshot.regions[order[attempt % order.len()]];
             if attempt > 0 && attempt % order.len() == 0 {
@@ -200,10 +205,14 @@ impl Proxy {
                     .inc();
             }
             previous = Some(region);
-            match self
-                .attempt(snapshot, region, req, safety, deadline)
-                .await?
-            {
+            let current = verifying.as_ref().unwrap_or(req);
+            let (outcome, result) = self
+                .attempt(snapshot, region, current, safety, deadline)
+                .await?;
+            match result {
+                Attempt::Done(reply) if verifying.is_some() => {
+                    return verified(reply, req.verifiable);
+                }
                 Attempt::Done(reply) => return Ok(reply),
                 Attempt::Answered(reply) => {
                     failures.push(format!("{}: HTTP {}", region.name, reply.upstream.status));
@@ -212,6 +221,9 @@ impl Proxy {
                 // A region's own answer (throttling, 5xx) says more than a later connection
                 // failure, so an earlier answer is kept.
                 Attempt::Failed(e) => failures.push(format!("{}: {e}", region.name)),
+            }
+            if verifying.is_none() && !outcome.not_applied() {
+                verifying = verification(req)?;
             }
         }
         // Out of attempts: the last region's own answer if there was one (a throttle or 5xx
@@ -229,7 +241,7 @@ impl Proxy {
         req: &Forward<'_>,
         safety: ResendSafety,
         deadline: tokio::time::Instant,
-    ) -> Result<Attempt, ProxyError> {
+    ) -> Result<(AttemptOutcome, Attempt), ProxyError> {
         let upstream_request = self.signed_request(region, req).await?;
         let sent = tokio::time::timeout_at(deadline, snapshot.upstream.send(upstream_request));
         let Ok(result) = sent.await else {
@@ -238,7 +250,7 @@ impl Proxy {
                 ResendSafety::Safe => {
                     ProxyError::DeadlineExceeded(snapshot.config.timeouts.request)
                 }
-                ResendSafety::Unsafe => ProxyError::AmbiguousWrite {
+                ResendSafety::Unsafe | ResendSafety::Verifiable => ProxyError::AmbiguousWrite {
                     region: region.name.clone(),
                 },
             });
@@ -254,7 +266,7 @@ impl Proxy {
             result.as_ref().ok().map(|r| r.elapsed),
         );
         let moves = outcome.should_move(safety);
-        Ok(match result {
+        let attempt = match result {
             Ok(upstream) => {
                 let reply = Reply {
                     region: region.name.clone(),
@@ -272,7 +284,8 @@ impl Proxy {
                     region: format!("{} ({e})", region.name),
                 });
             }
-        })
+        };
+        Ok((outcome, attempt))
     }
 
     pub(crate) async fn signed_request(
@@ -365,6 +378,55 @@ impl Proxy {
     }
 }
 
+/// The verification request for a verifiable write, or `None` for any other.
+fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError> {
+    let Some(request) = req.verifiable else {
+        return Ok(None);
+    };
+    let body = serde_json::to_vec(&own_write::verification_request(request))
+        .map_err(|e| ProxyError::Internal(e.to_string()))?;
+    Ok(Some(Forward {
+        operation: req.operation,
+        verifiable: req.verifiable,
+        target: req.target.clone(),
+        content_type: req.content_type.clone(),
+        user_agent: req.user_agent.clone(),
+        body: Bytes::from(body),
+    }))
+}
+
+/// The answer to a verification request, as the client should see it: a condition failure
+/// caused by the write's own first attempt becomes the success it was.
+fn verified(
+    mut reply: Reply,
+    request: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Result<Reply, ProxyError> {
+    let Some(request) = request else {
+        return Ok(reply);
+    };
+    let failed_condition = reply.upstream.status == StatusCode::BAD_REQUEST
+        && crate::route::retry::error_name(&reply.upstream.body).as_deref()
+            == Some("ConditionalCheckFailedException");
+    if !failed_condition {
+        return Ok(reply);
+    }
+    match own_write::judge(request, &reply.upstream.body) {
+        own_write::Verdict::OwnWrite => {
+            tracing::info!(region = %reply.region, "a conditional put's first attempt had been applied; answering its success");
+            reply.upstream.status = StatusCode::OK;
+            reply.upstream.body = Bytes::from_static(b"{}");
+            Ok(reply)
+        }
+        own_write::Verdict::ConditionFailed(body) => {
+            reply.upstream.body = Bytes::from(body);
+            Ok(reply)
+        }
+        own_write::Verdict::Unknown => Err(ProxyError::AmbiguousWrite {
+            region: reply.region,
+        }),
+    }
+}
+
 /// How one attempt ended, for the attempt loop.
 enum Attempt {
     /// The client gets this answer.
@@ -378,6 +440,8 @@ enum Attempt {
 /// What every attempt of one request sends.
 pub(crate) struct Forward<'a> {
     pub(crate) operation: &'a Operation,
+    /// The parsed request, when a resend must be verified (`ResendSafety::Verifiable`).
+    pub(crate) verifiable: Option<&'a serde_json::Map<String, serde_json::Value>>,
     pub(crate) target: HeaderValue,
     pub(crate) content_type: Option<HeaderValue>,
     pub(crate) user_agent: Option<HeaderValue>,

@@ -238,11 +238,12 @@ async fn server_errors_and_throttling_move_safe_requests_and_never_double_a_writ
         "ADD was resent"
     );
 
-    // A conditional write whose first attempt got no answer is not resent either: the client
-    // gets a retryable error, never a false ConditionalCheckFailedException.
+    // A conditional write the sidecar cannot verify (it must return the old item) whose first
+    // attempt got no answer is not resent either: the client gets a retryable error, never a
+    // false ConditionalCheckFailedException.
     home.set_mode(Mode::BlackHole).await;
     let conditional = format!(
-        r#"{{"TableName":"{TABLE}","Item":{{"ItemID":{{"S":"cond"}},"Category":{{"S":"x"}}}},"ConditionExpression":"attribute_not_exists(ItemID)"}}"#
+        r#"{{"TableName":"{TABLE}","Item":{{"ItemID":{{"S":"cond"}},"Category":{{"S":"x"}}}},"ConditionExpression":"attribute_not_exists(ItemID)","ReturnValues":"ALL_OLD"}}"#
     );
     let response = RawRequest::new("PutItem", conditional)
         .send(sidecar.listen_addr())
@@ -271,6 +272,76 @@ async fn server_errors_and_throttling_move_safe_requests_and_never_double_a_writ
         second.recorded().is_empty(),
         "a client error moved to another region"
     );
+}
+
+/// A conditional put whose first attempt was applied but never answered is resent, and the
+/// sidecar recognises its own item in the condition failure: the client gets the success
+/// its write earned. A real condition failure still comes back as one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conditional_put_meeting_its_own_first_attempt_is_a_success() {
+    let ddb = DynamoLocal::single().await;
+    let home = RegionFixture::start(&ddb.endpoint(0)).await;
+    let second = RegionFixture::start(&ddb.endpoint(0)).await;
+    let client = sdk_client(&ddb.endpoint(0));
+    create_global_catalog(&client).await;
+    let sidecar = stubborn_sidecar(&home, &second).await;
+    home.set_mode(Mode::ApplyThenHang).await;
+
+    let create = |id: &str, name: &str| {
+        format!(
+            r#"{{"TableName":"{TABLE}","Item":{{"ItemID":{{"S":"{id}"}},"Category":{{"S":"x"}},"Name":{{"S":"{name}"}},"Price":{{"N":"1.50"}}}},"ConditionExpression":"attribute_not_exists(ItemID)"}}"#
+        )
+    };
+    let response = RawRequest::new("PutItem", create("fresh", "mine"))
+        .send(sidecar.listen_addr())
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        home.recorded_op("PutItem").len(),
+        1,
+        "the first attempt reached home"
+    );
+    let resent = second.recorded_op("PutItem");
+    assert_eq!(resent.len(), 1, "the put was resent to the second region");
+    assert!(
+        String::from_utf8_lossy(&resent[0].body).contains("ReturnValuesOnConditionCheckFailure"),
+        "the resend asks for the current item"
+    );
+    let stored = client
+        .get_item()
+        .table_name(TABLE)
+        .key(
+            "ItemID",
+            aws_sdk_dynamodb::types::AttributeValue::S("fresh".into()),
+        )
+        .key(
+            "Category",
+            aws_sdk_dynamodb::types::AttributeValue::S("x".into()),
+        )
+        .send()
+        .await
+        .expect("GetItem");
+    assert!(stored.item().is_some(), "the item was written once");
+
+    // Someone else's item under the key: the condition failure is real, and the item the
+    // client did not ask for is not in it.
+    client
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(support::item("taken", "x", &[("Name", "theirs")])))
+        .send()
+        .await
+        .expect("PutItem");
+    let response = RawRequest::new("PutItem", create("taken", "mine"))
+        .send(sidecar.listen_addr())
+        .await;
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert!(
+        response
+            .error_type()
+            .ends_with("ConditionalCheckFailedException")
+    );
+    assert!(response.json().get("Item").is_none(), "{}", response.text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 //! optimistic locking slot in here as further steps.
 
 pub mod idempotency;
+pub mod own_write;
 
 use crate::wire::ParsedRequest;
 

@@ -47,6 +47,7 @@ pub async fn run(proxy: Arc<Proxy>, mut shutdown: tokio::sync::watch::Receiver<b
 fn probe_forward() -> Forward<'static> {
     Forward {
         operation: &Operation::ListTables,
+        verifiable: None,
         target: HeaderValue::from_static("DynamoDB_20120810.ListTables"),
         content_type: None,
         user_agent: Some(HeaderValue::from_static(crate::proxy::SIDECAR_AGENT)),

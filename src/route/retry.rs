@@ -5,7 +5,7 @@
 //! |---------------------------------------|--------------------------------------------------|
 //! | connect failed (nothing sent)         | always                                           |
 //! | throttled (nothing applied)           | always                                           |
-//! | timeout, broken connection, HTTP 5xx  | only if resending is safe ([`ResendSafety`])     |
+//! | timeout, broken connection, HTTP 5xx  | only if resending is safe or verifiable ([`ResendSafety`]) |
 //! | any other 4xx (client error)          | never: returned at once                          |
 //! | 2xx                                   | returned                                         |
 
@@ -61,7 +61,7 @@ impl AttemptOutcome {
             Self::Success | Self::ClientError => false,
             Self::ConnectError | Self::Throttled => true,
             Self::ServerError | Self::Timeout | Self::TransportError => {
-                safety == ResendSafety::Safe
+                safety != ResendSafety::Unsafe
             }
         }
     }
@@ -110,6 +110,9 @@ pub enum ResendSafety {
     /// Applying it twice leaves the same state as once (reads, plain puts and deletes,
     /// `SET` to fixed values, transactions carrying a `ClientRequestToken`).
     Safe,
+    /// A conditional PutItem: resent with `ReturnValuesOnConditionCheckFailure = ALL_OLD`, so a
+    /// condition failure caused by its own first attempt is recognised (`rewrite::own_write`).
+    Verifiable,
     /// A second application could double a counter, append twice, or meet its own first
     /// attempt and report a false condition failure: the caller gets a retryable error.
     Unsafe,
@@ -119,6 +122,9 @@ pub enum ResendSafety {
 /// `ExecuteTransaction` are safe because the sidecar gives them a `ClientRequestToken`
 /// before the first attempt (see `rewrite::idempotency`).
 pub fn resend_safety(op: &Operation, request: &Map<String, Value>) -> ResendSafety {
+    if *op == Operation::PutItem && verifiable_put(request) {
+        return ResendSafety::Verifiable;
+    }
     let safe = match op {
         _ if op.is_read() => true,
         Operation::PutItem | Operation::DeleteItem => !is_conditional(request),
@@ -140,6 +146,18 @@ pub fn resend_safety(op: &Operation, request: &Map<String, Value>) -> ResendSafe
     } else {
         ResendSafety::Unsafe
     }
+}
+
+/// A put with a `ConditionExpression` whose success answer carries no old item (which the
+/// sidecar could not reproduce after its own first attempt was applied).
+fn verifiable_put(request: &Map<String, Value>) -> bool {
+    let returns_nothing = request
+        .get("ReturnValues")
+        .is_none_or(|v| v.as_str() == Some("NONE"));
+    request.contains_key("ConditionExpression")
+        && !request.contains_key("Expected")
+        && request.get("Item").is_some_and(Value::is_object)
+        && returns_nothing
 }
 
 fn is_conditional(request: &Map<String, Value>) -> bool {
@@ -227,13 +245,20 @@ mod tests {
 
     #[test]
     fn the_safety_table() {
-        use ResendSafety::{Safe, Unsafe};
+        use ResendSafety::{Safe, Unsafe, Verifiable};
         assert_eq!(safety(&Operation::GetItem, &json!({})), Safe);
         assert_eq!(safety(&Operation::PutItem, &json!({"Item": {}})), Safe);
         assert_eq!(
             safety(
                 &Operation::PutItem,
-                &json!({"ConditionExpression": "attribute_not_exists(k)"})
+                &json!({"Item": {}, "ConditionExpression": "attribute_not_exists(k)"})
+            ),
+            Verifiable
+        );
+        assert_eq!(
+            safety(
+                &Operation::PutItem,
+                &json!({"Item": {}, "ConditionExpression": "a = b", "ReturnValues": "ALL_OLD"})
             ),
             Unsafe
         );

@@ -36,6 +36,9 @@ pub(crate) enum Mode {
     Throttle,
     /// Wait, then forward.
     Delay(Duration),
+    /// Forward (so the region applies the request), then never answer: the ambiguous
+    /// failure where a write happened but its caller cannot know.
+    ApplyThenHang,
 }
 
 /// One request as the fixture received it.
@@ -257,6 +260,10 @@ async fn handle(
             forward(&shared, parts, body).await
         }
         Mode::BlackHole | Mode::Refuse => std::future::pending().await,
+        Mode::ApplyThenHang => {
+            let _applied = forward(&shared, parts, body).await;
+            std::future::pending().await
+        }
         Mode::Status(status) => dynamodb_error(
             status,
             "com.amazonaws.dynamodb.v20120810#InternalServerError",
