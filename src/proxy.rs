@@ -242,7 +242,7 @@ impl Proxy {
         safety: ResendSafety,
         deadline: tokio::time::Instant,
     ) -> Result<(AttemptOutcome, Attempt), ProxyError> {
-        let upstream_request = self.signed_request(region, req).await?;
+        let upstream_request = signed_request(snapshot, region, req).await?;
         let sent = tokio::time::timeout_at(deadline, snapshot.upstream.send(upstream_request));
         let Ok(result) = sent.await else {
             self.record(region, req, AttemptOutcome::Timeout, None);
@@ -286,35 +286,6 @@ impl Proxy {
             }
         };
         Ok((outcome, attempt))
-    }
-
-    pub(crate) async fn signed_request(
-        &self,
-        region: &Region,
-        req: &Forward<'_>,
-    ) -> Result<Request<Full<Bytes>>, ProxyError> {
-        let mut builder = Request::post(region.endpoint.clone())
-            .header(HOST, region.host.clone())
-            .header(X_AMZ_TARGET, req.target.clone())
-            .header(
-                CONTENT_TYPE,
-                req.content_type
-                    .clone()
-                    .unwrap_or_else(|| HeaderValue::from_static(wire::CONTENT_TYPE)),
-            );
-        if let Some(agent) = &req.user_agent {
-            builder = builder.header(USER_AGENT, agent.clone());
-        }
-        let mut request = builder
-            .body(Full::new(req.body.clone()))
-            .map_err(|e| ProxyError::Internal(e.to_string()))?;
-        self.snapshot
-            .load()
-            .signer
-            .sign(&mut request, &req.body, &region.name)
-            .await
-            .map_err(|e| ProxyError::Signing(e.to_string()))?;
-        Ok(request)
     }
 
     pub(crate) fn record(
@@ -425,6 +396,35 @@ fn verified(
             region: reply.region,
         }),
     }
+}
+
+/// The request one attempt sends to `region`, signed for it with the snapshot's credentials.
+pub(crate) async fn signed_request(
+    snapshot: &Snapshot,
+    region: &Region,
+    req: &Forward<'_>,
+) -> Result<Request<Full<Bytes>>, ProxyError> {
+    let mut builder = Request::post(region.endpoint.clone())
+        .header(HOST, region.host.clone())
+        .header(X_AMZ_TARGET, req.target.clone())
+        .header(
+            CONTENT_TYPE,
+            req.content_type
+                .clone()
+                .unwrap_or_else(|| HeaderValue::from_static(wire::CONTENT_TYPE)),
+        );
+    if let Some(agent) = &req.user_agent {
+        builder = builder.header(USER_AGENT, agent.clone());
+    }
+    let mut request = builder
+        .body(Full::new(req.body.clone()))
+        .map_err(|e| ProxyError::Internal(e.to_string()))?;
+    snapshot
+        .signer
+        .sign(&mut request, &req.body, &region.name)
+        .await
+        .map_err(|e| ProxyError::Signing(e.to_string()))?;
+    Ok(request)
 }
 
 /// How one attempt ended, for the attempt loop.

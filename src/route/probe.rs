@@ -24,7 +24,7 @@ pub async fn run(proxy: Arc<Proxy>, mut shutdown: tokio::sync::watch::Receiver<b
             let snapshot = Arc::clone(&snapshot);
             probes.spawn(async move {
                 let region = &snapshot.regions[index];
-                if let Some((outcome, elapsed)) = probe(&proxy, &snapshot, region).await {
+                if let Some((outcome, elapsed)) = probe(&snapshot, region).await {
                     proxy
                         .metrics
                         .probes
@@ -56,12 +56,13 @@ fn probe_forward() -> Forward<'static> {
 }
 
 async fn probe(
-    proxy: &Proxy,
     snapshot: &crate::snapshot::Snapshot,
     region: &Region,
 ) -> Option<(AttemptOutcome, Option<Duration>)> {
     // Without credentials no request can go anywhere; that says nothing about the region.
-    let request = proxy.signed_request(region, &probe_forward()).await.ok()?;
+    let request = crate::proxy::signed_request(snapshot, region, &probe_forward())
+        .await
+        .ok()?;
     let started = Instant::now();
     let timeout = snapshot.config.routing.probe_timeout;
     let result = match tokio::time::timeout(timeout, snapshot.upstream.send(request)).await {

@@ -224,55 +224,42 @@ mod tests {
         );
     }
 
+    /// A provider whose `n`th call (from 0) answers `answer(n)`.
+    fn scripted(
+        answer: impl Fn(usize) -> aws_credential_types::provider::Result + Send + Sync + 'static,
+    ) -> Signer {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let answer = std::sync::Arc::new(answer);
+        Signer::new(SharedCredentialsProvider::new(
+            aws_credential_types::credential_fn::provide_credentials_fn(move || {
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let answer = std::sync::Arc::clone(&answer);
+                async move { answer(n) }
+            }),
+        ))
+    }
+
+    /// Keys that expire in one minute: inside the refresh window, so never reused.
+    fn expiring(key: &str) -> Credentials {
+        let expiry = SystemTime::now() + Duration::from_mins(1);
+        Credentials::new(key, "s", None, Some(expiry), "test")
+    }
+
     #[tokio::test]
     async fn expiring_credentials_are_fetched_again() {
-        #[derive(Debug)]
-        struct Counting(std::sync::atomic::AtomicUsize);
-        impl ProvideCredentials for Counting {
-            fn provide_credentials<'a>(
-                &'a self,
-            ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
-            where
-                Self: 'a,
-            {
-                let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                // Expires in one minute: inside the refresh window, so never reused.
-                let expiry = SystemTime::now() + Duration::from_mins(1);
-                aws_credential_types::provider::future::ProvideCredentials::ready(Ok(
-                    Credentials::new(format!("AKID{n}"), "s", None, Some(expiry), "test"),
-                ))
-            }
-        }
-        let signer = Signer::new(SharedCredentialsProvider::new(Counting(0.into())));
+        let signer = scripted(|n| Ok(expiring(&format!("AKID{n}"))));
         assert_eq!(signer.credentials().await.unwrap().access_key_id(), "AKID0");
         assert_eq!(signer.credentials().await.unwrap().access_key_id(), "AKID1");
     }
 
     #[tokio::test]
     async fn a_failed_refresh_keeps_keys_that_have_not_expired() {
-        #[derive(Debug)]
-        struct FailsSecondTime(std::sync::atomic::AtomicUsize);
-        impl ProvideCredentials for FailsSecondTime {
-            fn provide_credentials<'a>(
-                &'a self,
-            ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
-            where
-                Self: 'a,
-            {
-                let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let expiry = SystemTime::now() + Duration::from_mins(1);
-                aws_credential_types::provider::future::ProvideCredentials::ready(if n == 0 {
-                    Ok(Credentials::new("AKID", "s", None, Some(expiry), "test"))
-                } else {
-                    Err(
-                        aws_credential_types::provider::error::CredentialsError::not_loaded(
-                            "IMDS down",
-                        ),
-                    )
-                })
-            }
-        }
-        let signer = Signer::new(SharedCredentialsProvider::new(FailsSecondTime(0.into())));
+        let signer = scripted(|n| match n {
+            0 => Ok(expiring("AKID")),
+            _ => Err(
+                aws_credential_types::provider::error::CredentialsError::not_loaded("IMDS down"),
+            ),
+        });
         signer.credentials().await.unwrap();
         // Inside the refresh window the refresh fails, but the keys are still good.
         assert_eq!(signer.credentials().await.unwrap().access_key_id(), "AKID");
