@@ -12,7 +12,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+mod raw;
+
+use raw::{
+    RawConfig, RawCredentials, RawRegion, RawRouting, RawTable, RawTimeouts, apply_env, parse_raw,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -39,99 +43,6 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         message: message.into(),
     }
 }
-
-// ---- The file as written -------------------------------------------------------------
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    listen: Option<String>,
-    admin_listen: Option<String>,
-    upstream_credentials: Option<RawCredentials>,
-    #[serde(default)]
-    regions: Vec<RawRegion>,
-    #[serde(default)]
-    tables: Vec<RawTable>,
-    timeouts: Option<RawTimeouts>,
-    routing: Option<RawRouting>,
-    audit: Option<RawAudit>,
-    auth: Option<RawAuth>,
-    #[serde(default)]
-    clients: Vec<RawClient>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCredentials {
-    access_key_id: String,
-    secret_access_key: String,
-    session_token: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRegion {
-    name: String,
-    endpoint: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTable {
-    name: String,
-    partition_key: Option<String>,
-    sort_key: Option<String>,
-    key_prefix: Option<String>,
-    version_attribute: Option<String>,
-    audit: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTimeouts {
-    connect_ms: Option<u64>,
-    attempt_ms: Option<u64>,
-    request_ms: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRouting {
-    policy: Option<String>,
-    max_attempts: Option<u32>,
-    probe_interval_ms: Option<u64>,
-    probe_timeout_ms: Option<u64>,
-    eject_after_failures: Option<u32>,
-    readmit_after_successes: Option<u32>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAudit {
-    #[allow(dead_code)] // read once audit mirroring lands
-    table: Option<String>,
-    #[allow(dead_code)]
-    spool_dir: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAuth {
-    mode: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawClient {
-    #[allow(dead_code)] // read once client authentication lands
-    name: String,
-    #[allow(dead_code)]
-    access_key_id: String,
-    #[allow(dead_code)]
-    secret_access_key: String,
-}
-
-// ---- The validated configuration -------------------------------------------------------
 
 /// The validated configuration, immutable once built.
 #[derive(Debug, Clone)]
@@ -241,61 +152,6 @@ impl Config {
     pub fn table(&self, name: &str) -> Option<&TableConfig> {
         self.tables.iter().find(|t| t.name == name)
     }
-}
-
-/// Deserializes the file, naming the key of any unknown field or wrongly typed value
-/// (`routing.max_attempts`), not only its line.
-fn parse_raw(text: &str) -> Result<RawConfig, ConfigError> {
-    let deserializer = toml::Deserializer::parse(text)?;
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let key = e.path().to_string();
-        let inner = e.into_inner();
-        let message = inner.message().to_owned();
-        let line = inner
-            .span()
-            .and_then(|span| text.get(..span.start))
-            .map(|before| before.matches('\n').count() + 1);
-        ConfigError::Parse {
-            key,
-            message: match line {
-                Some(line) => format!("{message} (line {line})"),
-                None => message,
-            },
-        }
-    })
-}
-
-fn apply_env(raw: &mut RawConfig, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-    if let Some(listen) = env("GLOBALSCALE_LISTEN") {
-        raw.listen = Some(listen);
-    }
-    if let Some(admin) = env("GLOBALSCALE_ADMIN_LISTEN") {
-        raw.admin_listen = Some(admin);
-    }
-    if let Some(list) = env("DDB_REGIONS") {
-        let mut regions = Vec::new();
-        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (name, endpoint) = match entry.split_once('=') {
-                Some((name, endpoint)) => (name.trim(), Some(endpoint.trim().to_owned())),
-                None => (entry, None),
-            };
-            let endpoint = endpoint.or_else(|| {
-                raw.regions
-                    .iter()
-                    .find(|r| r.name == name)
-                    .and_then(|r| r.endpoint.clone())
-            });
-            regions.push(RawRegion {
-                name: name.to_owned(),
-                endpoint,
-            });
-        }
-        if regions.is_empty() {
-            return Err(invalid("DDB_REGIONS", "names no region"));
-        }
-        raw.regions = regions;
-    }
-    Ok(())
 }
 
 impl TryFrom<RawConfig> for Config {

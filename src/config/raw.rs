@@ -1,0 +1,154 @@
+//! The configuration file as written: `#[serde(deny_unknown_fields)]` structs that mirror
+//! its keys, the environment overrides applied over them, and the parse that names the key
+//! path of any unknown field or wrongly typed value.
+
+use serde::Deserialize;
+
+use super::{ConfigError, invalid};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) listen: Option<String>,
+    pub(super) admin_listen: Option<String>,
+    pub(super) upstream_credentials: Option<RawCredentials>,
+    #[serde(default)]
+    pub(super) regions: Vec<RawRegion>,
+    #[serde(default)]
+    pub(super) tables: Vec<RawTable>,
+    pub(super) timeouts: Option<RawTimeouts>,
+    pub(super) routing: Option<RawRouting>,
+    pub(super) audit: Option<RawAudit>,
+    pub(super) auth: Option<RawAuth>,
+    #[serde(default)]
+    pub(super) clients: Vec<RawClient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCredentials {
+    pub(super) access_key_id: String,
+    pub(super) secret_access_key: String,
+    pub(super) session_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRegion {
+    pub(super) name: String,
+    pub(super) endpoint: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTable {
+    pub(super) name: String,
+    pub(super) partition_key: Option<String>,
+    pub(super) sort_key: Option<String>,
+    pub(super) key_prefix: Option<String>,
+    pub(super) version_attribute: Option<String>,
+    pub(super) audit: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTimeouts {
+    pub(super) connect_ms: Option<u64>,
+    pub(super) attempt_ms: Option<u64>,
+    pub(super) request_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRouting {
+    pub(super) policy: Option<String>,
+    pub(super) max_attempts: Option<u32>,
+    pub(super) probe_interval_ms: Option<u64>,
+    pub(super) probe_timeout_ms: Option<u64>,
+    pub(super) eject_after_failures: Option<u32>,
+    pub(super) readmit_after_successes: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAudit {
+    #[allow(dead_code)] // read once audit mirroring lands
+    pub(super) table: Option<String>,
+    #[allow(dead_code)]
+    pub(super) spool_dir: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuth {
+    pub(super) mode: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClient {
+    #[allow(dead_code)] // read once client authentication lands
+    pub(super) name: String,
+    #[allow(dead_code)]
+    pub(super) access_key_id: String,
+    #[allow(dead_code)]
+    pub(super) secret_access_key: String,
+}
+
+/// Deserializes the file, naming the key of any unknown field or wrongly typed value
+/// (`routing.max_attempts`), not only its line.
+pub(super) fn parse_raw(text: &str) -> Result<RawConfig, ConfigError> {
+    let deserializer = toml::Deserializer::parse(text)?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.message().to_owned();
+        let line = inner
+            .span()
+            .and_then(|span| text.get(..span.start))
+            .map(|before| before.matches('\n').count() + 1);
+        ConfigError::Parse {
+            key,
+            message: match line {
+                Some(line) => format!("{message} (line {line})"),
+                None => message,
+            },
+        }
+    })
+}
+
+pub(super) fn apply_env(
+    raw: &mut RawConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    if let Some(listen) = env("GLOBALSCALE_LISTEN") {
+        raw.listen = Some(listen);
+    }
+    if let Some(admin) = env("GLOBALSCALE_ADMIN_LISTEN") {
+        raw.admin_listen = Some(admin);
+    }
+    if let Some(list) = env("DDB_REGIONS") {
+        let mut regions = Vec::new();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (name, endpoint) = match entry.split_once('=') {
+                Some((name, endpoint)) => (name.trim(), Some(endpoint.trim().to_owned())),
+                None => (entry, None),
+            };
+            let endpoint = endpoint.or_else(|| {
+                raw.regions
+                    .iter()
+                    .find(|r| r.name == name)
+                    .and_then(|r| r.endpoint.clone())
+            });
+            regions.push(RawRegion {
+                name: name.to_owned(),
+                endpoint,
+            });
+        }
+        if regions.is_empty() {
+            return Err(invalid("DDB_REGIONS", "names no region"));
+        }
+        raw.regions = regions;
+    }
+    Ok(())
+}

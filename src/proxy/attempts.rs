@@ -1,0 +1,243 @@
+//! The attempt loop: candidate regions in order, each attempt signed for its region, sent,
+//! classified against the retry-safety table, and either answered or moved on, with a
+//! verification resend for conditional puts whose first attempt may have been applied.
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
+use http::{HeaderValue, Request, StatusCode};
+use http_body_util::Full;
+
+use super::{Forward, Proxy, Reply, X_AMZ_TARGET};
+use crate::error::ProxyError;
+use crate::rewrite::own_write;
+use crate::route::retry::classify_response;
+use crate::route::{AttemptOutcome, ResendSafety, candidates};
+use crate::snapshot::{Region, Snapshot};
+use crate::upstream::UpstreamError;
+use crate::wire;
+
+/// The pause before starting over from the best region, growing with each round.
+const RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+
+impl Proxy {
+    /// Tries candidate regions in order until one answers in a way the client should see.
+    /// When every candidate failed in a way that allows moving, it starts over from the best
+    /// one after a short backoff (a surviving region's brief hiccup should not reach the
+    /// client), within `max_attempts` and the request deadline.
+    pub(super) async fn forward(
+        &self,
+        snapshot: &Snapshot,
+        req: &Forward<'_>,
+        safety: ResendSafety,
+    ) -> Result<Reply, ProxyError> {
+        let order = candidates(&snapshot.region_views(), snapshot.config.routing.policy);
+        if order.is_empty() {
+            return Err(ProxyError::NoRegionAvailable {
+                detail: "every region is down".into(),
+            });
+        }
+        let deadline = tokio::time::Instant::now() + snapshot.config.timeouts.request;
+        let mut last_response = None;
+        let mut failures = Vec::new();
+        let mut previous: Option<&Region> = None;
+        // Once an attempt of a verifiable write may have been applied, every later attempt
+        // is the verification request.
+        let mut verifying: Option<Forward<'_>> = None;
+        for attempt in 0..snapshot.config.routing.max_attempts as usize {
+            let region = &snapshot.regions[order[attempt % order.len()]];
+            if attempt > 0 && attempt % order.len() == 0 {
+                let round = u32::try_from(attempt / order.len()).unwrap_or(u32::MAX);
+                let backoff = RETRY_BACKOFF.saturating_mul(round);
+                if tokio::time::Instant::now() + backoff >= deadline {
+                    break;
+                }
+                tokio::time::sleep(backoff).await;
+            }
+            if let Some(from) = previous.filter(|from| from.name != region.name) {
+                self.metrics
+                    .failovers
+                    .with_label_values(&[&from.name, &region.name])
+                    .inc();
+            }
+            previous = Some(region);
+            let current = verifying.as_ref().unwrap_or(req);
+            let (outcome, result) = self
+                .attempt(snapshot, region, current, safety, deadline)
+                .await?;
+            match result {
+                Attempt::Done(reply) if verifying.is_some() => {
+                    return verified(reply, req.verifiable);
+                }
+                Attempt::Done(reply) => return Ok(reply),
+                Attempt::Answered(reply) => {
+                    failures.push(format!("{}: HTTP {}", region.name, reply.upstream.status));
+                    last_response = Some(reply);
+                }
+                // A region's own answer (throttling, 5xx) says more than a later connection
+                // failure, so an earlier answer is kept.
+                Attempt::Failed(e) => failures.push(format!("{}: {e}", region.name)),
+            }
+            if verifying.is_none() && !outcome.not_applied() {
+                verifying = verification(req)?;
+            }
+        }
+        // Out of attempts: the last region's own answer if there was one (a throttle or 5xx
+        // the SDK knows how to retry), else a 503.
+        last_response.ok_or_else(|| ProxyError::NoRegionAvailable {
+            detail: failures.join("; "),
+        })
+    }
+
+    /// One attempt against one region: sign, send, classify, record.
+    async fn attempt(
+        &self,
+        snapshot: &Snapshot,
+        region: &Region,
+        req: &Forward<'_>,
+        safety: ResendSafety,
+        deadline: tokio::time::Instant,
+    ) -> Result<(AttemptOutcome, Attempt), ProxyError> {
+        let upstream_request = signed_request(snapshot, region, req).await?;
+        let sent = tokio::time::timeout_at(deadline, snapshot.upstream.send(upstream_request));
+        let Ok(result) = sent.await else {
+            self.record(region, req, AttemptOutcome::Timeout, None);
+            return Err(match safety {
+                ResendSafety::Safe => {
+                    ProxyError::DeadlineExceeded(snapshot.config.timeouts.request)
+                }
+                ResendSafety::Unsafe | ResendSafety::Verifiable => ProxyError::AmbiguousWrite {
+                    region: region.name.clone(),
+                },
+            });
+        };
+        let outcome = match &result {
+            Ok(response) => classify_response(response.status, &response.body),
+            Err(e) => error_outcome(e),
+        };
+        self.record(
+            region,
+            req,
+            outcome,
+            result.as_ref().ok().map(|r| r.elapsed),
+        );
+        let moves = outcome.should_move(safety);
+        let attempt = match result {
+            Ok(upstream) => {
+                let reply = Reply {
+                    region: region.name.clone(),
+                    upstream,
+                };
+                if moves {
+                    Attempt::Answered(reply)
+                } else {
+                    Attempt::Done(reply)
+                }
+            }
+            Err(e) if moves => Attempt::Failed(e),
+            Err(e) => {
+                return Err(ProxyError::AmbiguousWrite {
+                    region: format!("{} ({e})", region.name),
+                });
+            }
+        };
+        Ok((outcome, attempt))
+    }
+}
+
+/// The verification request for a verifiable write, or `None` for any other.
+fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError> {
+    let Some(request) = req.verifiable else {
+        return Ok(None);
+    };
+    let body = serde_json::to_vec(&own_write::verification_request(request))
+        .map_err(|e| ProxyError::Internal(e.to_string()))?;
+    Ok(Some(Forward {
+        operation: req.operation,
+        verifiable: req.verifiable,
+        target: req.target.clone(),
+        content_type: req.content_type.clone(),
+        user_agent: req.user_agent.clone(),
+        body: Bytes::from(body),
+    }))
+}
+
+/// The answer to a verification request, as the client should see it: a condition failure
+/// caused by the write's own first attempt becomes the success it was.
+fn verified(
+    mut reply: Reply,
+    request: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Result<Reply, ProxyError> {
+    let Some(request) = request else {
+        return Ok(reply);
+    };
+    let failed_condition = reply.upstream.status == StatusCode::BAD_REQUEST
+        && crate::route::retry::error_name(&reply.upstream.body).as_deref()
+            == Some("ConditionalCheckFailedException");
+    if !failed_condition {
+        return Ok(reply);
+    }
+    match own_write::judge(request, &reply.upstream.body) {
+        own_write::Verdict::OwnWrite => {
+            tracing::info!(region = %reply.region, "a conditional put's first attempt had been applied; answering its success");
+            reply.upstream.status = StatusCode::OK;
+            reply.upstream.body = Bytes::from_static(b"{}");
+            Ok(reply)
+        }
+        own_write::Verdict::ConditionFailed(body) => {
+            reply.upstream.body = Bytes::from(body);
+            Ok(reply)
+        }
+        own_write::Verdict::Unknown => Err(ProxyError::AmbiguousWrite {
+            region: reply.region,
+        }),
+    }
+}
+
+/// The request one attempt sends to `region`, signed for it with the snapshot's credentials.
+pub(crate) async fn signed_request(
+    snapshot: &Snapshot,
+    region: &Region,
+    req: &Forward<'_>,
+) -> Result<Request<Full<Bytes>>, ProxyError> {
+    let mut builder = Request::post(region.endpoint.clone())
+        .header(HOST, region.host.clone())
+        .header(X_AMZ_TARGET, req.target.clone())
+        .header(
+            CONTENT_TYPE,
+            req.content_type
+                .clone()
+                .unwrap_or_else(|| HeaderValue::from_static(wire::CONTENT_TYPE)),
+        );
+    if let Some(agent) = &req.user_agent {
+        builder = builder.header(USER_AGENT, agent.clone());
+    }
+    let mut request = builder
+        .body(Full::new(req.body.clone()))
+        .map_err(|e| ProxyError::Internal(e.to_string()))?;
+    snapshot
+        .signer
+        .sign(&mut request, &req.body, &region.name)
+        .await
+        .map_err(|e| ProxyError::Signing(e.to_string()))?;
+    Ok(request)
+}
+
+/// How one attempt ended, for the attempt loop.
+enum Attempt {
+    /// The client gets this answer.
+    Done(Reply),
+    /// An answer that allows moving on (throttling, 5xx), kept in case nothing better comes.
+    Answered(Reply),
+    /// No answer, and moving on is safe.
+    Failed(UpstreamError),
+}
+
+fn error_outcome(err: &UpstreamError) -> AttemptOutcome {
+    match err {
+        UpstreamError::Connect(_) => AttemptOutcome::ConnectError,
+        UpstreamError::Timeout(_) => AttemptOutcome::Timeout,
+        UpstreamError::Transport(_) | UpstreamError::ResponseTooLarge => {
+            AttemptOutcome::TransportError
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The request path, one straight line:
+//! parse (operation, body) → plan (tables, resend safety) → rewrite → for each candidate
+//! region: sign → send → classify → reply (crc32) — with metrics and one log line per
+//! failed request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+
+use crate::error::ProxyError;
+use crate::metrics::Metrics;
+use crate::rewrite::{self, RequestCtx};
+use crate::route::retry::resend_safety;
+use crate::route::{AttemptOutcome, ResendSafety, Transition};
+use crate::snapshot::{Region, Snapshot};
+use crate::upstream::UpstreamResponse;
+use crate::wire::{self, Operation};
+
+mod attempts;
+mod reply;
+
+pub(crate) use attempts::signed_request;
+use reply::{error_response, log_upstream_failure, reply_response};
+
+const X_AMZ_TARGET: &str = "x-amz-target";
+const X_AMZN_REQUEST_ID: &str = "x-amzn-requestid";
+/// A body that trickles in slower than this is refused rather than held open forever.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The user agent of requests the sidecar makes on its own behalf.
+pub(crate) const SIDECAR_AGENT: &str = concat!("globalscale/", env!("CARGO_PKG_VERSION"));
+
+/// The proxy's shared state: the current snapshot and the metrics.
+pub struct Proxy {
+    pub snapshot: ArcSwap<Snapshot>,
+    pub metrics: Metrics,
+}
+
+/// A region's answer on its way back to the client.
+struct Reply {
+    region: String,
+    upstream: UpstreamResponse,
+}
+
+impl Proxy {
+    pub fn new(snapshot: Snapshot, metrics: Metrics) -> Self {
+        let proxy = Self {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            metrics,
+        };
+        proxy.publish_health();
+        proxy
+    }
+
+    /// Handles one client request; never fails, never panics on input.
+    pub async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        let snapshot = self.snapshot.load_full();
+        if request.method() == Method::GET && request.uri().path() == "/" {
+            // DynamoDB answers GET / like this; some load balancers and tools probe it.
+            return Response::new(Full::new(Bytes::from_static(b"healthy: globalscale")));
+        }
+        let mut labels = ("other", String::from(crate::metrics::OTHER));
+        let result = self.process(&snapshot, request, &mut labels).await;
+        let response = match result {
+            Ok(reply) => {
+                if !reply.upstream.status.is_success() {
+                    log_upstream_failure(&reply, labels.0);
+                }
+                reply_response(reply)
+            }
+            Err(err) => {
+                let request_id = uuid::Uuid::new_v4().to_string();
+                tracing::warn!(
+                    request_id,
+                    operation = labels.0,
+                    error = %err,
+                    side = ?err.side(),
+                    "request failed in the sidecar"
+                );
+                error_response(&err, &request_id)
+            }
+        };
+        self.metrics
+            .requests
+            .with_label_values(&[labels.0, &labels.1, response.status().as_str()])
+            .inc();
+        self.metrics
+            .request_duration
+            .with_label_values(&[labels.0])
+            .observe(started.elapsed().as_secs_f64());
+        response
+    }
+
+    async fn process(
+        &self,
+        snapshot: &Snapshot,
+        request: Request<Incoming>,
+        labels: &mut (&'static str, String),
+    ) -> Result<Reply, ProxyError> {
+        let (parts, body) = request.into_parts();
+        if parts.method != Method::POST {
+            return Err(ProxyError::UnknownOperation(format!(
+                "DynamoDB operations are sent with POST, not {}",
+                parts.method
+            )));
+        }
+        let (operation, target) = operation(&parts.headers)?;
+        labels.0 = operation.label();
+        let bytes = read_body(&parts.headers, body).await?;
+        let mut parsed = wire::parse(operation, &bytes)?;
+        snapshot
+            .table_label(&parsed.tables)
+            .clone_into(&mut labels.1);
+        let ctx = RequestCtx {
+            idempotency_token: uuid::Uuid::new_v4().to_string(),
+        };
+        let body = if rewrite::apply(&mut parsed, &ctx) {
+            Bytes::from(
+                serde_json::to_vec(&parsed.body)
+                    .map_err(|e| ProxyError::Internal(e.to_string()))?,
+            )
+        } else {
+            bytes
+        };
+        let safety = resend_safety(&parsed.operation, &parsed.body);
+        let forward = Forward {
+            operation: &parsed.operation,
+            verifiable: (safety == ResendSafety::Verifiable).then_some(&parsed.body),
+            target,
+            content_type: parts.headers.get(CONTENT_TYPE).cloned(),
+            user_agent: parts.headers.get(USER_AGENT).cloned(),
+            body,
+        };
+        self.forward(snapshot, &forward, safety).await
+    }
+
+    /// Sends a request of the sidecar's own (not a client's) through the same routing.
+    pub async fn call(
+        &self,
+        operation: &Operation,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), ProxyError> {
+        let snapshot = self.snapshot.load_full();
+        let target = HeaderValue::from_str(&format!("{}{}", wire::TARGET_PREFIX, operation.name()))
+            .map_err(|e| ProxyError::Internal(e.to_string()))?;
+        let forward = Forward {
+            operation,
+            verifiable: None,
+            target,
+            content_type: None,
+            user_agent: Some(HeaderValue::from_static(SIDECAR_AGENT)),
+            body,
+        };
+        let safety = if operation.is_read() {
+            ResendSafety::Safe
+        } else {
+            ResendSafety::Unsafe
+        };
+        let reply = self.forward(&snapshot, &forward, safety).await?;
+        Ok((reply.upstream.status, reply.upstream.body))
+    }
+
+    pub(crate) fn record(
+        &self,
+        region: &Region,
+        req: &Forward<'_>,
+        outcome: AttemptOutcome,
+        elapsed: Option<std::time::Duration>,
+    ) {
+        self.metrics
+            .upstream_requests
+            .with_label_values(&[&region.name, req.operation.label(), outcome.label()])
+            .inc();
+        if let Some(elapsed) = elapsed {
+            self.metrics
+                .upstream_duration
+                .with_label_values(&[&region.name])
+                .observe(elapsed.as_secs_f64());
+        }
+        self.record_health(region, outcome, elapsed);
+    }
+
+    /// Feeds one outcome, from live traffic or a probe, into the region's health.
+    pub(crate) fn record_health(
+        &self,
+        region: &Region,
+        outcome: AttemptOutcome,
+        elapsed: Option<std::time::Duration>,
+    ) {
+        let transition = if outcome.is_region_failure() {
+            region
+                .health
+                .record_failure(outcome == AttemptOutcome::Timeout)
+        } else {
+            region.health.record_success(elapsed.unwrap_or_default())
+        };
+        self.on_transition(region, transition);
+    }
+
+    /// Logs and publishes a change of a region's health.
+    pub fn on_transition(&self, region: &Region, transition: Option<Transition>) {
+        match transition {
+            Some(Transition::Ejected) => tracing::warn!(region = %region.name, "region ejected"),
+            Some(Transition::Readmitted) => {
+                tracing::info!(region = %region.name, "region readmitted");
+            }
+            None => return,
+        }
+        self.publish_health();
+    }
+
+    /// Sets `globalscale_region_healthy` for every region of the current snapshot.
+    pub fn publish_health(&self) {
+        let snapshot = self.snapshot.load();
+        for region in &snapshot.regions {
+            self.metrics
+                .region_healthy
+                .with_label_values(&[&region.name])
+                .set(i64::from(region.health.is_healthy()));
+        }
+    }
+}
+
+/// What every attempt of one request sends.
+pub(crate) struct Forward<'a> {
+    pub(crate) operation: &'a Operation,
+    /// The parsed request, when a resend must be verified (`ResendSafety::Verifiable`).
+    pub(crate) verifiable: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    pub(crate) target: HeaderValue,
+    pub(crate) content_type: Option<HeaderValue>,
+    pub(crate) user_agent: Option<HeaderValue>,
+    pub(crate) body: Bytes,
+}
+
+fn operation(headers: &HeaderMap) -> Result<(Operation, HeaderValue), ProxyError> {
+    let target = headers.get(X_AMZ_TARGET).ok_or_else(|| {
+        ProxyError::UnknownOperation("the request has no X-Amz-Target header".into())
+    })?;
+    let operation = target
+        .to_str()
+        .ok()
+        .and_then(Operation::from_target)
+        .ok_or_else(|| {
+            ProxyError::UnknownOperation(format!(
+                "X-Amz-Target must be {}<Operation>",
+                wire::TARGET_PREFIX
+            ))
+        })?;
+    Ok((operation, target.clone()))
+}
+
+/// Reads the body, refusing anything over DynamoDB's limit before it is buffered whole.
+async fn read_body(headers: &HeaderMap, body: Incoming) -> Result<Bytes, ProxyError> {
+    let too_large = ProxyError::BodyTooLarge {
+        limit: wire::MAX_REQUEST_BYTES,
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > wire::MAX_REQUEST_BYTES as u64) {
+        return Err(too_large);
+    }
+    let collect = Limited::new(body, wire::MAX_REQUEST_BYTES).collect();
+    let Ok(collected) = tokio::time::timeout(BODY_READ_TIMEOUT, collect).await else {
+        return Err(ProxyError::Validation(format!(
+            "the request body did not arrive within {BODY_READ_TIMEOUT:?}"
+        )));
+    };
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large),
+        Err(e) => Err(ProxyError::Serialization(format!(
+            "cannot read the request body: {e}"
+        ))),
+    }
+}

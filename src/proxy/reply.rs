@@ -1,0 +1,68 @@
+//! What goes back to the client: a region's answer with a fresh `x-amz-crc32`, or the
+//! sidecar's own error in DynamoDB's shape, and one log line for each failed request.
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+
+use super::{Reply, X_AMZN_REQUEST_ID};
+use crate::error::ProxyError;
+use crate::wire;
+
+const X_AMZ_CRC32: &str = "x-amz-crc32";
+/// Which region answered: for operators and tests; SDKs ignore it.
+const X_GLOBALSCALE_REGION: &str = "x-globalscale-region";
+
+/// One log line for a request a region failed: its id (DynamoDB's, so AWS support can find
+/// it), the error name and the region. Client errors are routine, hence `info`.
+pub(super) fn log_upstream_failure(reply: &Reply, operation: &str) {
+    let request_id = reply
+        .upstream
+        .headers
+        .get(X_AMZN_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let error = crate::route::retry::error_name(&reply.upstream.body).unwrap_or_default();
+    let status = reply.upstream.status.as_u16();
+    if reply.upstream.status.is_server_error() {
+        tracing::warn!(request_id, operation, status, error, region = %reply.region, "request failed upstream");
+    } else {
+        tracing::info!(request_id, operation, status, error, region = %reply.region, "request refused upstream");
+    }
+}
+
+pub(super) fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
+    let Reply { region, upstream } = reply;
+    let mut response = Response::new(Full::new(upstream.body.clone()));
+    *response.status_mut() = upstream.status;
+    let headers = response.headers_mut();
+    for name in [X_AMZN_REQUEST_ID, CONTENT_TYPE.as_str()] {
+        if let Some(value) = upstream.headers.get(name) {
+            headers.insert(name, value.clone());
+        }
+    }
+    headers.insert(X_AMZ_CRC32, HeaderValue::from(wire::crc32(&upstream.body)));
+    if let Ok(region) = HeaderValue::from_str(&region) {
+        headers.insert(X_GLOBALSCALE_REGION, region);
+    }
+    response
+}
+
+pub(super) fn error_response(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
+    let (status, body) = wire::error_response_parts(err);
+    let crc = wire::crc32(&body);
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(wire::CONTENT_TYPE));
+    headers.insert(X_AMZ_CRC32, HeaderValue::from(crc));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert(X_AMZN_REQUEST_ID, id);
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Tells generic HTTP clients the same thing the error type tells SDKs.
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
