@@ -13,6 +13,7 @@ pub const UPSTREAM_DURATION_SECONDS: &str = "globalscale_upstream_duration_secon
 pub const REQUESTS_TOTAL: &str = "globalscale_requests_total";
 pub const REQUEST_DURATION_SECONDS: &str = "globalscale_request_duration_seconds";
 pub const PROBES_TOTAL: &str = "globalscale_probes_total";
+pub const WRITE_VERIFICATIONS_TOTAL: &str = "globalscale_write_verifications_total";
 pub const CONFIG_RELOADS_TOTAL: &str = "globalscale_config_reloads_total";
 
 /// The table label for anything the sidecar does not manage.
@@ -34,6 +35,7 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     pub request_duration: HistogramVec,
     pub probes: IntCounterVec,
+    pub write_verifications: IntCounterVec,
     pub config_reloads: IntCounterVec,
 }
 
@@ -90,6 +92,11 @@ impl Metrics {
                 PROBES_TOTAL,
                 "Active health probes, by outcome",
                 &["region", "outcome"],
+            )?,
+            write_verifications: counter(
+                WRITE_VERIFICATIONS_TOTAL,
+                "Conditional puts resent after an ambiguous failure, by what the resend showed",
+                &["verdict"],
             )?,
             config_reloads: counter(
                 CONFIG_RELOADS_TOTAL,

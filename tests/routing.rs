@@ -322,6 +322,15 @@ async fn a_conditional_put_meeting_its_own_first_attempt_is_a_success() {
         .await
         .expect("GetItem");
     assert!(stored.item().is_some(), "the item was written once");
+    assert_eq!(
+        metric(
+            sidecar.admin_addr(),
+            "globalscale_write_verifications_total",
+            &[("verdict", "own_write")]
+        )
+        .await,
+        Some(1.0)
+    );
 
     // Someone else's item under the key: the condition failure is real, and the item the
     // client did not ask for is not in it.

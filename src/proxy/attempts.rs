@@ -66,7 +66,7 @@ impl Proxy {
                 .await?;
             match result {
                 Attempt::Done(reply) if verifying.is_some() => {
-                    return verified(reply, req.verifiable);
+                    return verified(reply, req.verifiable, &self.metrics);
                 }
                 Attempt::Done(reply) => return Ok(reply),
                 Attempt::Answered(reply) => {
@@ -163,9 +163,11 @@ fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError
 
 /// The answer to a verification request, as the client should see it: a condition failure
 /// caused by the write's own first attempt becomes the success it was.
+/// Counted in `globalscale_write_verifications_total{verdict}`.
 fn verified(
     mut reply: Reply,
     request: Option<&serde_json::Map<String, serde_json::Value>>,
+    metrics: &crate::metrics::Metrics,
 ) -> Result<Reply, ProxyError> {
     let Some(request) = request else {
         return Ok(reply);
@@ -173,24 +175,33 @@ fn verified(
     let failed_condition = reply.upstream.status == StatusCode::BAD_REQUEST
         && crate::route::retry::error_name(&reply.upstream.body).as_deref()
             == Some("ConditionalCheckFailedException");
-    if !failed_condition {
-        return Ok(reply);
-    }
-    match own_write::judge(request, &reply.upstream.body) {
-        own_write::Verdict::OwnWrite => {
-            tracing::info!(region = %reply.region, "a conditional put's first attempt had been applied; answering its success");
-            reply.upstream.status = StatusCode::OK;
-            reply.upstream.body = Bytes::from_static(b"{}");
-            Ok(reply)
+    let (verdict, result) = if failed_condition {
+        match own_write::judge(request, &reply.upstream.body) {
+            own_write::Verdict::OwnWrite => {
+                tracing::info!(region = %reply.region, "a conditional put's first attempt had been applied; answering its success");
+                reply.upstream.status = StatusCode::OK;
+                reply.upstream.body = Bytes::from_static(b"{}");
+                ("own_write", Ok(reply))
+            }
+            own_write::Verdict::ConditionFailed(body) => {
+                reply.upstream.body = Bytes::from(body);
+                ("condition_failed", Ok(reply))
+            }
+            own_write::Verdict::Unknown => (
+                "unknown",
+                Err(ProxyError::AmbiguousWrite {
+                    region: reply.region,
+                }),
+            ),
         }
-        own_write::Verdict::ConditionFailed(body) => {
-            reply.upstream.body = Bytes::from(body);
-            Ok(reply)
-        }
-        own_write::Verdict::Unknown => Err(ProxyError::AmbiguousWrite {
-            region: reply.region,
-        }),
-    }
+    } else {
+        ("answered", Ok(reply))
+    };
+    metrics
+        .write_verifications
+        .with_label_values(&[verdict])
+        .inc();
+    result
 }
 
 /// The request one attempt sends to `region`, signed for it with the snapshot's credentials.

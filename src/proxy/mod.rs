@@ -200,13 +200,20 @@ impl Proxy {
         } else {
             region.health.record_success(elapsed.unwrap_or_default())
         };
-        self.on_transition(region, transition);
+        self.on_transition(region, transition, outcome);
     }
 
-    /// Logs and publishes a change of a region's health.
-    pub fn on_transition(&self, region: &Region, transition: Option<Transition>) {
+    /// Logs and publishes a change of a region's health; `outcome` is what tipped it.
+    fn on_transition(
+        &self,
+        region: &Region,
+        transition: Option<Transition>,
+        outcome: AttemptOutcome,
+    ) {
         match transition {
-            Some(Transition::Ejected) => tracing::warn!(region = %region.name, "region ejected"),
+            Some(Transition::Ejected) => {
+                tracing::warn!(region = %region.name, last_outcome = outcome.label(), "region ejected");
+            }
             Some(Transition::Readmitted) => {
                 tracing::info!(region = %region.name, "region readmitted");
             }
