@@ -51,11 +51,14 @@ impl App {
         let listener = bind(config.listen).await?;
         let admin = bind(config.admin_listen).await?;
         let signer = Signer::from_config(&config.credentials, home_region(&config)).await;
-        if let Err(e) = signer.credentials().await {
+        let warm = signer.clone();
+        tokio::spawn(async move {
             // Not fatal: IMDS or the web identity token may appear later; until then every
             // request is refused rather than forwarded unsigned.
-            tracing::warn!(error = %e, "no upstream credentials yet");
-        }
+            if let Err(e) = warm.credentials().await {
+                tracing::warn!(error = %e, "no upstream credentials yet");
+            }
+        });
         let snapshot = Snapshot::build(config, signer, None)?;
         let proxy = Arc::new(Proxy::new(snapshot, Metrics::new()?));
         Ok(Self {

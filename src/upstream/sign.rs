@@ -20,6 +20,10 @@ use tokio::sync::{Mutex, RwLock};
 
 use crate::config::CredentialsConfig;
 
+/// After the credential chain fails, requests fail fast for this long instead of each
+/// waiting on the chain (IMDS timeouts take seconds).
+const FAILURE_HOLD: Duration = Duration::from_secs(2);
+
 /// Credentials this close to expiry are replaced before they are used again.
 const REFRESH_AHEAD: Duration = Duration::from_mins(5);
 
@@ -40,8 +44,9 @@ pub struct Signer {
 struct SignerInner {
     provider: SharedCredentialsProvider,
     cached: RwLock<Option<Credentials>>,
-    /// One refresh at a time: a burst of requests must not stampede IMDS or STS.
-    refreshing: Mutex<()>,
+    /// One refresh at a time: a burst of requests must not stampede IMDS or STS. Holds the
+    /// latest failure, answered again while it is recent.
+    refreshing: Mutex<Option<(std::time::Instant, String)>>,
 }
 
 impl Signer {
@@ -80,7 +85,7 @@ impl Signer {
             inner: Arc::new(SignerInner {
                 provider,
                 cached: RwLock::new(None),
-                refreshing: Mutex::new(()),
+                refreshing: Mutex::new(None),
             }),
         }
     }
@@ -90,26 +95,47 @@ impl Signer {
         if let Some(creds) = fresh(self.inner.cached.read().await.as_ref()) {
             return Ok(creds);
         }
-        let _guard = self.inner.refreshing.lock().await;
+        let mut last_failure = self.inner.refreshing.lock().await;
         // Another task may have refreshed while this one waited for the lock.
         if let Some(creds) = fresh(self.inner.cached.read().await.as_ref()) {
             return Ok(creds);
         }
-        match self.inner.provider.provide_credentials().await {
+        let recent = last_failure
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < FAILURE_HOLD)
+            .map(|(_, error)| error.clone());
+        let asked_the_chain = recent.is_none();
+        let result = match recent {
+            Some(error) => Err(error),
+            None => self
+                .inner
+                .provider
+                .provide_credentials()
+                .await
+                .map_err(|e| error_text(&e)),
+        };
+        match result {
             Ok(creds) => {
+                *last_failure = None;
                 *self.inner.cached.write().await = Some(creds.clone());
                 Ok(creds)
             }
-            Err(e) => {
+            Err(error) => {
+                if asked_the_chain {
+                    *last_failure = Some((std::time::Instant::now(), error.clone()));
+                }
                 // A failed early refresh is not an outage: keys that have not expired yet
-                // still sign, and the next request tries the refresh again.
+                // still sign, and a later request tries the refresh again.
                 let cached = self.inner.cached.read().await.clone();
                 match cached.filter(|c| c.expiry().is_none_or(|t| t > SystemTime::now())) {
                     Some(creds) => {
-                        tracing::warn!(error = %error_text(&e), "credential refresh failed; using keys that are still valid");
+                        tracing::warn!(
+                            error,
+                            "credential refresh failed; using keys that are still valid"
+                        );
                         Ok(creds)
                     }
-                    None => Err(SignError::Credentials(error_text(&e))),
+                    None => Err(SignError::Credentials(error)),
                 }
             }
         }
@@ -263,6 +289,19 @@ mod tests {
         signer.credentials().await.unwrap();
         // Inside the refresh window the refresh fails, but the keys are still good.
         assert_eq!(signer.credentials().await.unwrap().access_key_id(), "AKID");
+    }
+
+    #[tokio::test]
+    async fn a_failing_chain_is_not_asked_again_at_once() {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&calls);
+        let signer = scripted(move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(aws_credential_types::provider::error::CredentialsError::not_loaded("no IMDS"))
+        });
+        assert!(signer.credentials().await.is_err());
+        assert!(signer.credentials().await.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     const EXPECTED_AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-west-2/dynamodb/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=8037b5b41b33925c1a74480319bb6b418ec5ffa557945aae6ccbceb0a2d9fde0";
