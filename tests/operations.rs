@@ -675,3 +675,76 @@ except client.exceptions.ConditionalCheckFailedException:
     conditional = "ConditionalCheckFailedException"
 print(json.dumps({"item": got.get("Item"), "count": queried["Count"], "conditional": conditional}))
 "#;
+
+/// The AWS CLI through the sidecar (put, then get), and a client speaking HTTP/2 with prior
+/// knowledge on the same port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_and_http2_clients_work_through_sidecar() {
+    let (_ddb, sidecar, client) = setup().await;
+    create_global_catalog(&client).await;
+
+    let aws = |args: &[&str]| {
+        let mut command = std::process::Command::new("aws");
+        command
+            .args([
+                "dynamodb",
+                "--endpoint-url",
+                &sidecar.endpoint(),
+                "--region",
+                "us-east-1",
+            ])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "AKIDCLIENT")
+            .env("AWS_SECRET_ACCESS_KEY", "client-secret")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+        let out = command.output().unwrap_or_else(|e| {
+            panic!("the AWS CLI (`aws`) must be on PATH (scripts/test installs it): {e}")
+        });
+        assert!(
+            out.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let item = r#"{"ItemID":{"S":"cli-1"},"Category":{"S":"cli"},"Name":{"S":"Wrench"}}"#;
+    aws(&["put-item", "--table-name", TABLE, "--item", item]);
+    let got = aws(&[
+        "get-item",
+        "--table-name",
+        TABLE,
+        "--key",
+        r#"{"ItemID":{"S":"cli-1"},"Category":{"S":"cli"}}"#,
+        "--output",
+        "json",
+    ]);
+    let got: serde_json::Value = serde_json::from_str(&got).expect("get-item prints JSON");
+    assert_eq!(got["Item"]["Name"]["S"], "Wrench");
+
+    let h2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let request = http::Request::post(format!("{}/", sidecar.endpoint()))
+        .header("x-amz-target", "DynamoDB_20120810.ListTables")
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+        .expect("request");
+    let response = h2.request(request).await.expect("HTTP/2 request");
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let tables: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert!(
+        tables["TableNames"]
+            .as_array()
+            .expect("names")
+            .iter()
+            .any(|t| t == TABLE)
+    );
+}
