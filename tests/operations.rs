@@ -733,9 +733,7 @@ async fn aws_cli_and_http2_clients_work_through_sidecar() {
     let response = h2.request(request).await.expect("HTTP/2 request");
     assert_eq!(response.version(), http::Version::HTTP_2);
     assert_eq!(response.status(), 200);
-    let body = response
-        .into_body()
-        .collect()
+    let body = http_body_util::BodyExt::collect(response.into_body())
         .await
         .expect("body")
         .to_bytes();
