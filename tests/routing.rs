@@ -58,6 +58,17 @@ async fn wait_metric(admin: std::net::SocketAddr, name: &str, labels: &[(&str, &
     }
 }
 
+/// Waits until `globalscale_region_healthy{region}` reads 0.
+async fn wait_ejected(admin: std::net::SocketAddr, region: &str) {
+    wait_metric(
+        admin,
+        "globalscale_region_healthy",
+        &[("region", region)],
+        0.0,
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_region_costs_no_request_and_traffic_comes_home() {
     let mut ddb = DynamoLocal::cluster(2).await;
@@ -75,13 +86,7 @@ async fn a_killed_region_costs_no_request_and_traffic_comes_home() {
     load.wait_for(200).await;
     ddb.kill(0);
     load.wait_for(300).await;
-    wait_metric(
-        admin,
-        "globalscale_region_healthy",
-        &[("region", "us-east-1")],
-        0.0,
-    )
-    .await;
+    wait_ejected(admin, "us-east-1").await;
     assert_eq!(served_by(addr).await, "us-west-2");
     assert!(
         metric(
@@ -130,13 +135,7 @@ async fn a_black_hole_costs_one_attempt_timeout_and_is_ejected() {
     load.wait_for(50).await;
     home.set_mode(Mode::BlackHole).await;
     let started = Instant::now();
-    wait_metric(
-        admin,
-        "globalscale_region_healthy",
-        &[("region", "us-east-1")],
-        0.0,
-    )
-    .await;
+    wait_ejected(admin, "us-east-1").await;
     println!(
         "black hole: home ejected {:?} after it stopped answering",
         started.elapsed()
