@@ -62,13 +62,15 @@ data "aws_iam_policy_document" "sidecar" {
     resources = local.audit_arns
   }
 
-  # ListTables has no resource-level permissions: IAM only accepts "*" for
-  # it. It reveals table names in the account, nothing of their contents; the
-  # sidecar forwards it because SDK clients call it on start-up.
+  # ListTables and DescribeLimits have no resource-level permissions: IAM only
+  # accepts "*" for them. ListTables reveals table names in the account, nothing
+  # of their contents (the sidecar forwards it because SDK clients call it on
+  # start-up); DescribeLimits reveals the account's capacity quotas and is the
+  # sidecar's health probe of every region.
   statement {
-    sid       = "ListTablesHasNoResourceScope"
+    sid       = "NoResourceScope"
     effect    = "Allow"
-    actions   = ["dynamodb:ListTables"]
+    actions   = ["dynamodb:ListTables", "dynamodb:DescribeLimits"]
     resources = ["*"]
   }
 

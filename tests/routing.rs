@@ -16,7 +16,7 @@ use support::{
 };
 
 /// Fast health settings so faults are noticed within a test's patience.
-const ROUTING: &str = "[routing]\nprobe_interval_ms = 200\nprobe_timeout_ms = 300\neject_after_failures = 3\nreadmit_after_successes = 2";
+const ROUTING: &str = "[routing]\nprobe_interval_ms = 200\nprobe_timeout_ms = 600\neject_after_failures = 3\nreadmit_after_successes = 2";
 
 fn config() -> SidecarConfig {
     SidecarConfig::new()

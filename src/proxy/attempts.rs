@@ -30,55 +30,66 @@ impl Proxy {
         req: &Forward<'_>,
         safety: ResendSafety,
     ) -> Result<Reply, ProxyError> {
-        let order = candidates(&snapshot.region_views(), snapshot.config.routing.policy);
-        if order.is_empty() {
-            return Err(ProxyError::NoRegionAvailable {
-                detail: "every region is down".into(),
-            });
-        }
         let deadline = tokio::time::Instant::now() + snapshot.config.timeouts.request;
+        let mut attempts_left = snapshot.config.routing.max_attempts;
         let mut last_response = None;
         let mut failures = Vec::new();
         let mut previous: Option<&Region> = None;
         // Once an attempt of a verifiable write may have been applied, every later attempt
         // is the verification request.
         let mut verifying: Option<Forward<'_>> = None;
-        for attempt in 0..snapshot.config.routing.max_attempts as usize {
-            let region = &snapshot.regions[order[attempt % order.len()]];
-            if attempt > 0 && attempt % order.len() == 0 {
-                let round = u32::try_from(attempt / order.len()).unwrap_or(u32::MAX);
+        // Each round asks for the candidates again: a region readmitted (or ejected) while
+        // this request was failing counts for its next round.
+        'rounds: for round in 0u32.. {
+            let order = candidates(&snapshot.region_views(), snapshot.config.routing.policy);
+            if order.is_empty() {
+                if round == 0 {
+                    return Err(ProxyError::NoRegionAvailable {
+                        detail: "every region is down".into(),
+                    });
+                }
+                break;
+            }
+            if round > 0 {
                 let backoff = RETRY_BACKOFF.saturating_mul(round);
                 if tokio::time::Instant::now() + backoff >= deadline {
                     break;
                 }
                 tokio::time::sleep(backoff).await;
             }
-            if let Some(from) = previous.filter(|from| from.name != region.name) {
-                self.metrics
-                    .failovers
-                    .with_label_values(&[&from.name, &region.name])
-                    .inc();
-            }
-            previous = Some(region);
-            let current = verifying.as_ref().unwrap_or(req);
-            let (outcome, result) = self
-                .attempt(snapshot, region, current, safety, deadline)
-                .await?;
-            match result {
-                Attempt::Done(reply) if verifying.is_some() => {
-                    return verified(reply, req.verifiable, &self.metrics);
+            for &index in &order {
+                if attempts_left == 0 {
+                    break 'rounds;
                 }
-                Attempt::Done(reply) => return Ok(reply),
-                Attempt::Answered(reply) => {
-                    failures.push(format!("{}: HTTP {}", region.name, reply.upstream.status));
-                    last_response = Some(reply);
+                attempts_left -= 1;
+                let region = &snapshot.regions[index];
+                if let Some(from) = previous.filter(|from| from.name != region.name) {
+                    self.metrics
+                        .failovers
+                        .with_label_values(&[&from.name, &region.name])
+                        .inc();
                 }
-                // A region's own answer (throttling, 5xx) says more than a later connection
-                // failure, so an earlier answer is kept.
-                Attempt::Failed(e) => failures.push(format!("{}: {e}", region.name)),
-            }
-            if verifying.is_none() && !outcome.not_applied() {
-                verifying = verification(req)?;
+                previous = Some(region);
+                let current = verifying.as_ref().unwrap_or(req);
+                let (outcome, result) = self
+                    .attempt(snapshot, region, current, safety, deadline)
+                    .await?;
+                match result {
+                    Attempt::Done(reply) if verifying.is_some() => {
+                        return verified(reply, req.verifiable, &self.metrics);
+                    }
+                    Attempt::Done(reply) => return Ok(reply),
+                    Attempt::Answered(reply) => {
+                        failures.push(format!("{}: HTTP {}", region.name, reply.upstream.status));
+                        last_response = Some(reply);
+                    }
+                    // A region's own answer (throttling, 5xx) says more than a later
+                    // connection failure, so an earlier answer is kept.
+                    Attempt::Failed(e) => failures.push(format!("{}: {e}", region.name)),
+                }
+                if verifying.is_none() && !outcome.not_applied() {
+                    verifying = verification(req)?;
+                }
             }
         }
         // Out of attempts: the last region's own answer if there was one (a throttle or 5xx

@@ -193,12 +193,9 @@ impl Proxy {
         outcome: AttemptOutcome,
         elapsed: Option<std::time::Duration>,
     ) {
-        let transition = if outcome.is_region_failure() {
-            region
-                .health
-                .record_failure(outcome == AttemptOutcome::Timeout)
-        } else {
-            region.health.record_success(elapsed.unwrap_or_default())
+        let transition = match outcome.as_failure() {
+            Some(failure) => region.health.record_failure(failure),
+            None => region.health.record_success(elapsed.unwrap_or_default()),
         };
         self.on_transition(region, transition, outcome);
     }

@@ -1,6 +1,14 @@
 //! Health of one region: consecutive-failure and consecutive-success counters that report
 //! only state changes (so a region is ejected on clear evidence and readmitted only after a
-//! run of successes), an error-rate average, and a latency EWMA for the `latency` policy.
+//! run of successes), the error rate of the latest outcomes, and a latency EWMA for the
+//! `latency` policy.
+//!
+//! Evidence has two strengths. A region that cannot be reached (refused or broken
+//! connections, timeouts) is ejected after `eject_after` such failures in a row. An error
+//! answer (HTTP 5xx, throttling) is weaker: DynamoDB answers an occasional 500 and throttles
+//! single tables, and the request in flight moves on anyway, so error answers eject only
+//! after [`ERROR_ANSWER_FACTOR`] times as many in a row, or when more than half of the
+//! latest [`RATE_WINDOW`] outcomes failed.
 //!
 //! A region that is ejected again soon after its readmission (it answers probes but fails
 //! real traffic, say under sustained throttling) must earn the next readmission with a
@@ -12,16 +20,31 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Weight of the newest sample in the latency and error-rate averages.
+/// Weight of the newest sample in the latency average.
 const EWMA_ALPHA: f64 = 0.2;
-/// An error rate above this, over enough samples, ejects a region that fails intermittently
-/// and so never reaches the consecutive-failure threshold.
-const MAX_ERROR_RATE: f64 = 0.5;
-const MIN_SAMPLES_FOR_RATE: u32 = 20;
+/// How many of the latest outcomes the error rate is taken over; it is judged only once that
+/// many have been seen since the region was (re)admitted.
+const RATE_WINDOW: u32 = 20;
+/// More failures than this among the latest [`RATE_WINDOW`] outcomes eject a region that fails
+/// intermittently and so never reaches a consecutive-failure threshold.
+const MAX_FAILURES_IN_WINDOW: u32 = RATE_WINDOW / 2;
+/// How many more error answers than unreachable attempts in a row it takes to eject.
+pub const ERROR_ANSWER_FACTOR: u32 = 3;
 /// An ejection this soon after a readmission counts as flapping.
 const FLAP_WINDOW: Duration = Duration::from_secs(30);
 /// The longest run of successes a flapping region must show, as a multiple of the base.
 const MAX_READMIT_FACTOR: u32 = 16;
+
+/// How an attempt or probe failed, as evidence against the region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The connection was refused or broke: the region (or its endpoint) is not serving.
+    Unreachable,
+    /// No answer within the timeout: a black hole, and every try costs a whole timeout.
+    Timeout,
+    /// The region answered with a 5xx or a throttle: it is there, but failing this request.
+    ErrorAnswer,
+}
 
 /// A change of a region's state, reported once when it happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,14 +68,30 @@ pub struct RegionHealth {
 
 #[derive(Debug, Default)]
 struct Counters {
+    /// Failures of any kind in a row.
     consecutive_failures: u32,
+    /// Unreachable or timed-out attempts in a row (error answers do not break the run).
+    consecutive_unreachable: u32,
     consecutive_successes: u32,
-    error_rate: f64,
+    /// The latest outcomes, newest in bit 0, a set bit for a failure.
+    recent_failures: u32,
+    /// Outcomes seen since the last (re)admission, capped at [`RATE_WINDOW`].
     samples: u32,
     latency_micros: Option<f64>,
     /// Successes in a row needed for the next readmission.
     readmit_needed: u32,
     readmitted_at: Option<Instant>,
+}
+
+impl Counters {
+    fn push_outcome(&mut self, failed: bool) {
+        self.recent_failures = (self.recent_failures << 1) | u32::from(failed);
+        self.samples = (self.samples + 1).min(RATE_WINDOW);
+    }
+
+    fn failures_in_window(&self) -> u32 {
+        (self.recent_failures & ((1 << RATE_WINDOW) - 1)).count_ones()
+    }
 }
 
 impl RegionHealth {
@@ -89,9 +128,9 @@ impl RegionHealth {
         let mut c = self.lock();
         self.slow_failure.store(false, Ordering::Relaxed);
         c.consecutive_failures = 0;
+        c.consecutive_unreachable = 0;
         c.consecutive_successes = c.consecutive_successes.saturating_add(1);
-        c.error_rate *= 1.0 - EWMA_ALPHA;
-        c.samples = c.samples.saturating_add(1);
+        c.push_outcome(false);
         #[allow(clippy::cast_precision_loss)] // microseconds of one request fit an f64 exactly
         let sample = latency.as_micros() as f64;
         let avg = c
@@ -101,7 +140,7 @@ impl RegionHealth {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // non-negative, small
         self.latency_micros.store(avg as u64, Ordering::Relaxed);
         if !self.is_healthy() && c.consecutive_successes >= c.readmit_needed {
-            c.error_rate = 0.0;
+            c.recent_failures = 0;
             c.samples = 0;
             c.readmitted_at = Some(Instant::now());
             self.healthy.store(true, Ordering::Release);
@@ -110,17 +149,20 @@ impl RegionHealth {
         None
     }
 
-    /// A request or probe failed in a way that speaks about the region, not the request;
-    /// `slow` when it took a timeout to find out.
-    pub fn record_failure(&self, slow: bool) -> Option<Transition> {
+    /// A request or probe failed in a way that speaks about the region, not the request.
+    pub fn record_failure(&self, failure: Failure) -> Option<Transition> {
         let mut c = self.lock();
-        self.slow_failure.store(slow, Ordering::Relaxed);
+        self.slow_failure
+            .store(failure == Failure::Timeout, Ordering::Relaxed);
         c.consecutive_successes = 0;
         c.consecutive_failures = c.consecutive_failures.saturating_add(1);
-        c.error_rate = c.error_rate * (1.0 - EWMA_ALPHA) + EWMA_ALPHA;
-        c.samples = c.samples.saturating_add(1);
-        let failing = c.consecutive_failures >= self.eject_after
-            || (c.samples >= MIN_SAMPLES_FOR_RATE && c.error_rate > MAX_ERROR_RATE);
+        if failure != Failure::ErrorAnswer {
+            c.consecutive_unreachable = c.consecutive_unreachable.saturating_add(1);
+        }
+        c.push_outcome(true);
+        let failing = c.consecutive_unreachable >= self.eject_after
+            || c.consecutive_failures >= self.eject_after.saturating_mul(ERROR_ANSWER_FACTOR)
+            || (c.samples >= RATE_WINDOW && c.failures_in_window() > MAX_FAILURES_IN_WINDOW);
         if self.is_healthy() && failing {
             let flapping = c.readmitted_at.is_some_and(|at| at.elapsed() < FLAP_WINDOW);
             c.readmit_needed = if flapping {
@@ -151,22 +193,29 @@ mod tests {
     #[test]
     fn ejects_after_consecutive_failures_only() {
         let h = RegionHealth::new(3, 2);
-        assert_eq!(h.record_failure(false), None);
-        assert_eq!(h.record_failure(false), None);
+        assert_eq!(h.record_failure(Failure::Unreachable), None);
+        assert_eq!(h.record_failure(Failure::Unreachable), None);
         h.record_success(MS); // the run is broken
-        assert_eq!(h.record_failure(false), None);
-        assert_eq!(h.record_failure(false), None);
-        assert_eq!(h.record_failure(false), Some(Transition::Ejected));
+        assert_eq!(h.record_failure(Failure::Unreachable), None);
+        assert_eq!(h.record_failure(Failure::Unreachable), None);
+        assert_eq!(
+            h.record_failure(Failure::Unreachable),
+            Some(Transition::Ejected)
+        );
         assert!(!h.is_healthy());
-        assert_eq!(h.record_failure(false), None, "only the change is reported");
+        assert_eq!(
+            h.record_failure(Failure::Unreachable),
+            None,
+            "only the change is reported"
+        );
     }
 
     #[test]
     fn readmits_after_a_run_of_successes() {
         let h = RegionHealth::new(1, 3);
-        h.record_failure(false);
+        h.record_failure(Failure::Unreachable);
         assert_eq!(h.record_success(MS), None);
-        h.record_failure(false); // a failure in between restarts the run
+        h.record_failure(Failure::Unreachable); // a failure in between restarts the run
         assert_eq!(h.record_success(MS), None);
         assert_eq!(h.record_success(MS), None);
         assert_eq!(h.record_success(MS), Some(Transition::Readmitted));
@@ -183,15 +232,15 @@ mod tests {
             }
             n + 1
         };
-        h.record_failure(false);
+        h.record_failure(Failure::Unreachable);
         assert_eq!(readmit(&h), 2);
-        h.record_failure(false); // ejected again at once: flapping
+        h.record_failure(Failure::Unreachable); // ejected again at once: flapping
         assert_eq!(readmit(&h), 4);
-        h.record_failure(false);
+        h.record_failure(Failure::Unreachable);
         assert_eq!(readmit(&h), 8);
         // Stable for a while: the next ejection is a new incident, not flapping.
         tokio::time::advance(FLAP_WINDOW * 2).await;
-        h.record_failure(false);
+        h.record_failure(Failure::Unreachable);
         assert_eq!(readmit(&h), 2);
     }
 
@@ -200,19 +249,66 @@ mod tests {
         let h = RegionHealth::new(5, 2);
         let mut ejected = false;
         for _ in 0..40 {
-            ejected |= h.record_failure(false) == Some(Transition::Ejected);
-            ejected |= h.record_failure(false) == Some(Transition::Ejected);
+            ejected |= h.record_failure(Failure::ErrorAnswer) == Some(Transition::Ejected);
+            ejected |= h.record_failure(Failure::ErrorAnswer) == Some(Transition::Ejected);
             h.record_success(MS);
         }
         assert!(ejected, "two failures in three must eject");
     }
 
     #[test]
+    fn occasional_error_answers_do_not_eject() {
+        let h = RegionHealth::new(3, 2);
+        for _ in 0..200 {
+            assert_eq!(h.record_failure(Failure::ErrorAnswer), None);
+            h.record_success(MS);
+            h.record_success(MS);
+            h.record_success(MS);
+        }
+        // Even short bursts, as long as they stay under the error-answer run.
+        for _ in 0..20 {
+            for _ in 0..RATE_WINDOW {
+                h.record_success(MS);
+            }
+            for _ in 0..3 * ERROR_ANSWER_FACTOR - 1 {
+                assert_eq!(h.record_failure(Failure::ErrorAnswer), None);
+            }
+        }
+        assert!(h.is_healthy());
+    }
+
+    #[test]
+    fn error_answers_need_a_longer_run_than_unreachable_attempts() {
+        let h = RegionHealth::new(3, 2);
+        for _ in 0..3 * ERROR_ANSWER_FACTOR - 1 {
+            assert_eq!(h.record_failure(Failure::ErrorAnswer), None);
+        }
+        assert_eq!(
+            h.record_failure(Failure::ErrorAnswer),
+            Some(Transition::Ejected)
+        );
+
+        let h = RegionHealth::new(3, 2);
+        h.record_failure(Failure::ErrorAnswer);
+        h.record_failure(Failure::Unreachable);
+        h.record_failure(Failure::ErrorAnswer);
+        h.record_failure(Failure::Unreachable);
+        assert_eq!(
+            h.record_failure(Failure::Timeout),
+            Some(Transition::Ejected),
+            "error answers in between do not break a run of unreachable attempts"
+        );
+    }
+
+    #[test]
     fn remembers_whether_the_last_failure_was_slow() {
         let h = RegionHealth::new(3, 2);
-        h.record_failure(true);
+        h.record_failure(Failure::Timeout);
         assert!(h.fails_slowly());
-        h.record_failure(false);
+        h.record_failure(Failure::Unreachable);
+        assert!(!h.fails_slowly());
+        h.record_failure(Failure::Timeout);
+        h.record_success(MS);
         assert!(!h.fails_slowly());
     }
 

@@ -11,6 +11,7 @@
 
 use serde_json::{Map, Value};
 
+use super::health::Failure;
 use crate::wire::Operation;
 
 /// How one attempt against one region ended.
@@ -45,9 +46,15 @@ impl AttemptOutcome {
         }
     }
 
-    /// Whether the outcome speaks against the region's health.
-    pub fn is_region_failure(self) -> bool {
-        !matches!(self, Self::Success | Self::ClientError)
+    /// What the outcome says against the region's health; `None` for an answer the region
+    /// served correctly (a client error is the request's fault, not the region's).
+    pub fn as_failure(self) -> Option<Failure> {
+        match self {
+            Self::Success | Self::ClientError => None,
+            Self::Throttled | Self::ServerError => Some(Failure::ErrorAnswer),
+            Self::ConnectError | Self::TransportError => Some(Failure::Unreachable),
+            Self::Timeout => Some(Failure::Timeout),
+        }
     }
 
     /// Whether the request certainly was not applied, so moving it is always safe.

@@ -17,6 +17,12 @@ use super::{HANG, RawRequest, free_port, repo_root};
 /// How many times a node gets a fresh port when its first one was taken before Java bound it.
 const PORT_ATTEMPTS: usize = 3;
 
+/// How many times a restarted node is started again after a start that failed on the store's lock.
+const RESTART_ATTEMPTS: usize = 10;
+
+/// What DynamoDB Local logs when its start-up read of the shared store met another process's lock.
+const LOCKED_AT_START: &str = "database is locked";
+
 /// A set of DynamoDB Local processes sharing one store; all are killed on drop.
 pub(crate) struct DynamoLocal {
     jar_dir: PathBuf,
@@ -88,20 +94,29 @@ impl DynamoLocal {
 
     /// Starts node `i` again on the port it had and waits until it answers.
     ///
-    /// A DynamoDB Local process started on a shared store that a killed process was writing
-    /// to sometimes answers every request with a 500 for good; such a start is retried, so
-    /// the tests measure the sidecar rather than that quirk.
+    /// DynamoDB Local reads its schema at start; when another process on the shared store holds
+    /// SQLite's write lock at that moment (it is serving the test's load), the read fails with
+    /// `database is locked` and that process answers every request with a 500 for good. Such a
+    /// start is recognised from its log and repeated, so the tests measure the sidecar rather
+    /// than that quirk.
     pub(crate) async fn restart(&mut self, i: usize) {
         let mut last = String::new();
-        for _ in 0..3 {
+        for _ in 0..RESTART_ATTEMPTS {
             self.kill(i);
+            let log_start = self.log(i).len();
             self.spawn(i);
-            match self.wait_ready(i).await {
+            match self.wait_ready_since(i, log_start).await {
                 Ok(()) => return,
-                Err(why) => last = why,
+                Err(why) => {
+                    eprintln!("DynamoDB Local node {i} failed to start ({why}); starting it again");
+                    last = why;
+                }
             }
         }
-        panic!("DynamoDB Local node {i} did not come back: {last}");
+        panic!(
+            "DynamoDB Local node {i} did not come back in {RESTART_ATTEMPTS} starts: {last}\nlog:\n{}",
+            self.log(i)
+        );
     }
 
     /// The log (stdout and stderr) of node `i`, for failure messages.
@@ -157,23 +172,27 @@ impl DynamoLocal {
         self.nodes[i].child = Some(child);
     }
 
-    /// Waits for node `i`; if Java died (most likely its port was taken in the meantime), tries
-    /// again on another port.
+    /// Waits for node `i`, started with a fresh log; if Java died (most likely its port was
+    /// taken in the meantime) or its start failed, tries again on another port.
     async fn wait_ready_with_fresh_ports(&mut self, i: usize) {
         let mut last = String::new();
+        let mut log_start = 0;
         for _ in 0..PORT_ATTEMPTS {
-            match self.wait_ready(i).await {
+            match self.wait_ready_since(i, log_start).await {
                 Ok(()) => return,
                 Err(why) => last = why,
             }
             self.kill(i);
             self.nodes[i].port = free_port();
+            log_start = self.log(i).len();
             self.spawn(i);
         }
         panic!("DynamoDB Local node {i} never became ready: {last}");
     }
 
-    async fn wait_ready(&mut self, i: usize) -> Result<(), String> {
+    /// Waits for node `i` to answer 200, reading only the part of its log written after
+    /// `log_start` (this start's).
+    async fn wait_ready_since(&mut self, i: usize, log_start: usize) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + HANG;
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.nodes[i].port));
         let probe = RawRequest::new("ListTables", "{}");
@@ -187,6 +206,14 @@ impl DynamoLocal {
             match probe.try_send(addr).await {
                 Ok(response) if response.status == 200 => return Ok(()),
                 Ok(response) if response.status >= 500 => {
+                    if self
+                        .log(i)
+                        .get(log_start..)
+                        .unwrap_or_default()
+                        .contains(LOCKED_AT_START)
+                    {
+                        return Err(format!("start-up met a locked store: {}", response.text()));
+                    }
                     server_errors += 1;
                     if server_errors >= 20 {
                         return Err(format!("answers {}: {}", response.status, response.text()));

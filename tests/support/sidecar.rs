@@ -142,6 +142,7 @@ pub(crate) struct Sidecar {
 impl Sidecar {
     /// Validates `config`, builds the app (binding both listeners) and runs it.
     pub(crate) async fn start(config: &SidecarConfig) -> Self {
+        log_to_test_output();
         let text = config.to_toml();
         let config = Config::from_toml_str(&text)
             .unwrap_or_else(|e| panic!("config rejected: {e}\n---\n{text}"));
@@ -367,4 +368,17 @@ fn spawn_binary(config_text: &str) -> (Child, tempfile::TempDir) {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start globalscale: {e}"));
     (child, dir)
+}
+
+/// Sends the in-process sidecar's logs to the test's captured output, so a failing test shows
+/// what the sidecar saw (ejections, readmissions, failed requests).
+fn log_to_test_output() {
+    // Another test in this binary may have installed it already; one is enough.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("globalscale=info")),
+        )
+        .with_test_writer()
+        .try_init();
 }
