@@ -390,7 +390,7 @@ fn routing(raw: Option<&RawRouting>) -> Result<RoutingConfig, ConfigError> {
     };
     Ok(RoutingConfig {
         policy,
-        max_attempts: count("routing.max_attempts", raw.and_then(|r| r.max_attempts), 4)?,
+        max_attempts: count("routing.max_attempts", raw.and_then(|r| r.max_attempts), 6)?,
         probe_interval: millis(
             "routing.probe_interval_ms",
             raw.and_then(|r| r.probe_interval_ms),

@@ -7,6 +7,7 @@ use prometheus::{
 };
 
 pub const REGION_HEALTHY: &str = "globalscale_region_healthy";
+pub const REGION_EJECTIONS_TOTAL: &str = "globalscale_region_ejections_total";
 pub const FAILOVERS_TOTAL: &str = "globalscale_failovers_total";
 pub const UPSTREAM_REQUESTS_TOTAL: &str = "globalscale_upstream_requests_total";
 pub const UPSTREAM_DURATION_SECONDS: &str = "globalscale_upstream_duration_seconds";
@@ -29,6 +30,7 @@ const BUCKETS: &[f64] = &[
 pub struct Metrics {
     registry: Registry,
     pub region_healthy: IntGaugeVec,
+    pub region_ejections: IntCounterVec,
     pub failovers: IntCounterVec,
     pub upstream_requests: IntCounterVec,
     pub upstream_duration: HistogramVec,
@@ -63,6 +65,11 @@ impl Metrics {
         registry.register(Box::new(region_healthy.clone()))?;
         Ok(Self {
             region_healthy,
+            region_ejections: counter(
+                REGION_EJECTIONS_TOTAL,
+                "Times a region was ejected; a flapping region shows here, not in the gauge",
+                &["region", "reason"],
+            )?,
             failovers: counter(
                 FAILOVERS_TOTAL,
                 "Requests moved from one region to the next",

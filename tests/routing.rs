@@ -69,6 +69,74 @@ async fn wait_ejected(admin: std::net::SocketAddr, region: &str) {
     .await;
 }
 
+/// The `reason` labels of every `globalscale_region_ejections_total` series for `region`,
+/// with their counts.
+async fn ejections(admin: std::net::SocketAddr, region: &str) -> Vec<String> {
+    let text = support::get(admin, "/metrics").await.text();
+    let needle = format!("region=\"{region}\"");
+    text.lines()
+        .filter(|l| l.starts_with("globalscale_region_ejections_total{") && l.contains(&needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Probes must neither disturb live traffic nor be disturbed by it: on DynamoDB Local's shared
+/// store a probe that reads a table takes a lock that fails concurrent writes, and fails
+/// itself, which ejected healthy regions. (DynamoDB Local still answers occasional bursts of
+/// 500s when processes on one store write at once; a burst that outlasts the 1 s error
+/// answers need to eject would eject home briefly, so ejections are printed, not asserted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_of_a_healthy_cluster_under_load_never_fail_and_traffic_stays_home() {
+    let ddb = DynamoLocal::cluster(3).await;
+    let regions = ["us-east-1", "us-west-2", "eu-central-1"];
+    let mut cfg = config();
+    for (i, name) in regions.iter().enumerate() {
+        cfg = cfg.region(name, &ddb.endpoint(i));
+    }
+    let sidecar = Sidecar::start(&cfg).await;
+    create_global_catalog(&sdk_client(&sidecar.endpoint())).await;
+    let (addr, admin) = (sidecar.listen_addr(), sidecar.admin_addr());
+
+    // Several probe rounds under steady reads and writes.
+    let load = Load::start(&sidecar.endpoint(), 3);
+    load.wait_for(1_500).await;
+    let report = load.stop().await;
+    assert!(
+        report.errors.is_empty(),
+        "client saw errors: {:?}",
+        report.errors
+    );
+    let mut ejected = Vec::new();
+    for region in regions {
+        let probes_ok = metric(
+            admin,
+            "globalscale_probes_total",
+            &[("region", region), ("outcome", "success")],
+        )
+        .await
+        .unwrap_or(0.0);
+        assert!(probes_ok >= 1.0, "{region} was never probed");
+        for outcome in ["server_error", "throttled", "timeout", "connect_error"] {
+            assert_eq!(
+                metric(
+                    admin,
+                    "globalscale_probes_total",
+                    &[("region", region), ("outcome", outcome)]
+                )
+                .await,
+                None,
+                "a probe of {region} failed: {outcome}"
+            );
+        }
+        ejected.extend(ejections(admin, region).await);
+    }
+    wait_served_by(addr, admin, "us-east-1").await;
+    println!(
+        "steady load: {} requests, no probe failed; ejections: {ejected:?}",
+        report.ok
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_region_costs_no_request_and_traffic_comes_home() {
     let mut ddb = DynamoLocal::cluster(2).await;
@@ -88,6 +156,10 @@ async fn a_killed_region_costs_no_request_and_traffic_comes_home() {
     load.wait_for(300).await;
     wait_ejected(admin, "us-east-1").await;
     assert_eq!(served_by(addr).await, "us-west-2");
+    assert!(
+        !ejections(admin, "us-east-1").await.is_empty(),
+        "the ejection is counted"
+    );
     assert!(
         metric(
             admin,
@@ -196,6 +268,9 @@ async fn server_errors_and_throttling_move_safe_requests_and_never_double_a_writ
         home.set_mode(mode.clone()).await;
         let load = Load::start(&sidecar.endpoint(), 1);
         load.wait_for(100).await;
+        // Error answers that last eject the region (after 1 s of them).
+        wait_ejected(sidecar.admin_addr(), "us-east-1").await;
+        load.wait_for(50).await;
         let report = load.stop().await;
         assert!(
             report.errors.is_empty(),

@@ -10,20 +10,17 @@ use http_body_util::Full;
 use super::{Forward, Proxy, Reply, X_AMZ_TARGET};
 use crate::error::ProxyError;
 use crate::rewrite::own_write;
-use crate::route::retry::classify_response;
+use crate::route::retry::{backoff_ceiling, classify_response};
 use crate::route::{AttemptOutcome, ResendSafety, candidates};
 use crate::snapshot::{Region, Snapshot};
 use crate::upstream::UpstreamError;
 use crate::wire;
 
-/// The pause before starting over from the best region, growing with each round.
-const RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
-
 impl Proxy {
     /// Tries candidate regions in order until one answers in a way the client should see.
     /// When every candidate failed in a way that allows moving, it starts over from the best
-    /// one after a short backoff (a surviving region's brief hiccup should not reach the
-    /// client), within `max_attempts` and the request deadline.
+    /// one, within `max_attempts` and the request deadline; the pauses between attempts are
+    /// [`backoff_ceiling`]'s, jittered.
     pub(super) async fn forward(
         &self,
         snapshot: &Snapshot,
@@ -38,6 +35,7 @@ impl Proxy {
         // Once an attempt of a verifiable write may have been applied, every later attempt
         // is the verification request.
         let mut verifying: Option<Forward<'_>> = None;
+        let mut error_answers = 0;
         // Each round asks for the candidates again: a region readmitted (or ejected) while
         // this request was failing counts for its next round.
         'rounds: for round in 0u32.. {
@@ -50,16 +48,19 @@ impl Proxy {
                 }
                 break;
             }
-            if round > 0 {
-                let backoff = RETRY_BACKOFF.saturating_mul(round);
-                if tokio::time::Instant::now() + backoff >= deadline {
-                    break;
-                }
-                tokio::time::sleep(backoff).await;
-            }
-            for &index in &order {
+            for (position, &index) in order.iter().enumerate() {
                 if attempts_left == 0 {
                     break 'rounds;
+                }
+                if attempts_left < snapshot.config.routing.max_attempts {
+                    let new_round = if position == 0 { round } else { 0 };
+                    let pause = jittered(backoff_ceiling(error_answers, new_round));
+                    if tokio::time::Instant::now() + pause >= deadline {
+                        break 'rounds;
+                    }
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
                 }
                 attempts_left -= 1;
                 let region = &snapshot.regions[index];
@@ -86,6 +87,9 @@ impl Proxy {
                     // A region's own answer (throttling, 5xx) says more than a later
                     // connection failure, so an earlier answer is kept.
                     Attempt::Failed(e) => failures.push(format!("{}: {e}", region.name)),
+                }
+                if outcome.is_error_answer() {
+                    error_answers += 1;
                 }
                 if verifying.is_none() && !outcome.not_applied() {
                     verifying = verification(req)?;
@@ -153,6 +157,14 @@ impl Proxy {
         };
         Ok((outcome, attempt))
     }
+}
+
+/// Between half of `ceiling` and all of it, so requests that failed together do not come
+/// back together.
+fn jittered(ceiling: std::time::Duration) -> std::time::Duration {
+    let half = ceiling / 2;
+    let spread = u64::try_from(half.as_micros()).unwrap_or(u64::MAX);
+    half + std::time::Duration::from_micros(fastrand::u64(0..=spread))
 }
 
 /// The verification request for a verifiable write, or `None` for any other.

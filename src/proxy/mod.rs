@@ -210,6 +210,10 @@ impl Proxy {
         match transition {
             Some(Transition::Ejected) => {
                 tracing::warn!(region = %region.name, last_outcome = outcome.label(), "region ejected");
+                self.metrics
+                    .region_ejections
+                    .with_label_values(&[&region.name, outcome.label()])
+                    .inc();
             }
             Some(Transition::Readmitted) => {
                 tracing::info!(region = %region.name, "region readmitted");

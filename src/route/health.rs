@@ -4,11 +4,13 @@
 //! `latency` policy.
 //!
 //! Evidence has two strengths. A region that cannot be reached (refused or broken
-//! connections, timeouts) is ejected after `eject_after` such failures in a row. An error
-//! answer (HTTP 5xx, throttling) is weaker: DynamoDB answers an occasional 500 and throttles
-//! single tables, and the request in flight moves on anyway, so error answers eject only
-//! after [`ERROR_ANSWER_FACTOR`] times as many in a row, or when more than half of the
-//! latest [`RATE_WINDOW`] outcomes failed.
+//! connections, timeouts) is ejected after `eject_after` such failures in a row: every try
+//! of it costs a connect or a whole timeout. An error answer (HTTP 5xx, throttling) is
+//! weaker: it costs the request in flight a millisecond before it moves on, and DynamoDB
+//! answers short bursts of 500s; sending the home region's traffic across the world for
+//! a burst would cost more than the burst. So error answers eject only once the region has
+//! been failing ([`eject_after`] failures in a row, or more than half of the latest
+//! [`RATE_WINDOW`] outcomes) for [`ERROR_EJECT_AFTER`] without a break.
 //!
 //! A region that is ejected again soon after its readmission (it answers probes but fails
 //! real traffic, say under sustained throttling) must earn the next readmission with a
@@ -28,8 +30,8 @@ const RATE_WINDOW: u32 = 20;
 /// More failures than this among the latest [`RATE_WINDOW`] outcomes eject a region that fails
 /// intermittently and so never reaches a consecutive-failure threshold.
 const MAX_FAILURES_IN_WINDOW: u32 = RATE_WINDOW / 2;
-/// How many more error answers than unreachable attempts in a row it takes to eject.
-pub const ERROR_ANSWER_FACTOR: u32 = 3;
+/// How long a region must keep failing with error answers before it is ejected.
+pub const ERROR_EJECT_AFTER: Duration = Duration::from_secs(1);
 /// An ejection this soon after a readmission counts as flapping.
 const FLAP_WINDOW: Duration = Duration::from_secs(30);
 /// The longest run of successes a flapping region must show, as a multiple of the base.
@@ -77,6 +79,8 @@ struct Counters {
     recent_failures: u32,
     /// Outcomes seen since the last (re)admission, capped at [`RATE_WINDOW`].
     samples: u32,
+    /// Since when the region has been failing without a break (see the module comment).
+    failing_since: Option<Instant>,
     latency_micros: Option<f64>,
     /// Successes in a row needed for the next readmission.
     readmit_needed: u32,
@@ -89,8 +93,9 @@ impl Counters {
         self.samples = (self.samples + 1).min(RATE_WINDOW);
     }
 
-    fn failures_in_window(&self) -> u32 {
-        (self.recent_failures & ((1 << RATE_WINDOW) - 1)).count_ones()
+    fn rate_too_high(&self) -> bool {
+        let failures = (self.recent_failures & ((1 << RATE_WINDOW) - 1)).count_ones();
+        self.samples >= RATE_WINDOW && failures > MAX_FAILURES_IN_WINDOW
     }
 }
 
@@ -131,6 +136,9 @@ impl RegionHealth {
         c.consecutive_unreachable = 0;
         c.consecutive_successes = c.consecutive_successes.saturating_add(1);
         c.push_outcome(false);
+        if !c.rate_too_high() {
+            c.failing_since = None;
+        }
         #[allow(clippy::cast_precision_loss)] // microseconds of one request fit an f64 exactly
         let sample = latency.as_micros() as f64;
         let avg = c
@@ -142,6 +150,7 @@ impl RegionHealth {
         if !self.is_healthy() && c.consecutive_successes >= c.readmit_needed {
             c.recent_failures = 0;
             c.samples = 0;
+            c.failing_since = None;
             c.readmitted_at = Some(Instant::now());
             self.healthy.store(true, Ordering::Release);
             return Some(Transition::Readmitted);
@@ -160,10 +169,14 @@ impl RegionHealth {
             c.consecutive_unreachable = c.consecutive_unreachable.saturating_add(1);
         }
         c.push_outcome(true);
-        let failing = c.consecutive_unreachable >= self.eject_after
-            || c.consecutive_failures >= self.eject_after.saturating_mul(ERROR_ANSWER_FACTOR)
-            || (c.samples >= RATE_WINDOW && c.failures_in_window() > MAX_FAILURES_IN_WINDOW);
-        if self.is_healthy() && failing {
+        let now = Instant::now();
+        if c.consecutive_failures >= self.eject_after || c.rate_too_high() {
+            c.failing_since.get_or_insert(now);
+        }
+        let failing_long = c
+            .failing_since
+            .is_some_and(|since| now.duration_since(since) >= ERROR_EJECT_AFTER);
+        if self.is_healthy() && (c.consecutive_unreachable >= self.eject_after || failing_long) {
             let flapping = c.readmitted_at.is_some_and(|at| at.elapsed() < FLAP_WINDOW);
             c.readmit_needed = if flapping {
                 (c.readmit_needed * 2).min(self.readmit_after * MAX_READMIT_FACTOR)
@@ -244,50 +257,69 @@ mod tests {
         assert_eq!(readmit(&h), 2);
     }
 
-    #[test]
-    fn intermittent_failures_eject_by_error_rate() {
-        let h = RegionHealth::new(5, 2);
-        let mut ejected = false;
-        for _ in 0..40 {
-            ejected |= h.record_failure(Failure::ErrorAnswer) == Some(Transition::Ejected);
-            ejected |= h.record_failure(Failure::ErrorAnswer) == Some(Transition::Ejected);
-            h.record_success(MS);
+    /// Records `failure`s, one every `every`, until the region is ejected; how long that took.
+    async fn time_to_eject(h: &RegionHealth, pattern: &[bool], every: Duration) -> Duration {
+        let started = Instant::now();
+        for &failed in pattern.iter().cycle().take(100_000) {
+            if failed {
+                if h.record_failure(Failure::ErrorAnswer) == Some(Transition::Ejected) {
+                    return started.elapsed();
+                }
+            } else {
+                h.record_success(MS);
+            }
+            tokio::time::advance(every).await;
         }
-        assert!(ejected, "two failures in three must eject");
+        panic!("never ejected");
     }
 
-    #[test]
-    fn occasional_error_answers_do_not_eject() {
+    #[tokio::test(start_paused = true)]
+    async fn error_answers_eject_once_they_last() {
+        // A region answering nothing but 500s under heavy traffic: ejected after 1 s.
+        let h = RegionHealth::new(3, 2);
+        let took = time_to_eject(&h, &[true], MS).await;
+        assert!(
+            took >= ERROR_EJECT_AFTER && took < ERROR_EJECT_AFTER + 5 * MS,
+            "{took:?}"
+        );
+
+        // Seen only by probes a second apart: the run of three, then one more second.
+        let h = RegionHealth::new(3, 2);
+        let second = Duration::from_secs(1);
+        let took = time_to_eject(&h, &[true], second).await;
+        assert_eq!(took, 3 * second);
+
+        // Two failures in three never make a run, but the rate does.
+        let h = RegionHealth::new(5, 2);
+        let took = time_to_eject(&h, &[true, true, false], MS).await;
+        assert!(took < ERROR_EJECT_AFTER + 50 * MS, "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bursts_and_occasional_error_answers_do_not_eject() {
         let h = RegionHealth::new(3, 2);
         for _ in 0..200 {
             assert_eq!(h.record_failure(Failure::ErrorAnswer), None);
             h.record_success(MS);
             h.record_success(MS);
             h.record_success(MS);
+            tokio::time::advance(MS).await;
         }
-        // Even short bursts, as long as they stay under the error-answer run.
+        // Bursts of 500s, each shorter than a second, with answers in between.
         for _ in 0..20 {
+            for _ in 0..100 {
+                assert_eq!(h.record_failure(Failure::ErrorAnswer), None);
+                tokio::time::advance(5 * MS).await;
+            }
             for _ in 0..RATE_WINDOW {
                 h.record_success(MS);
-            }
-            for _ in 0..3 * ERROR_ANSWER_FACTOR - 1 {
-                assert_eq!(h.record_failure(Failure::ErrorAnswer), None);
             }
         }
         assert!(h.is_healthy());
     }
 
-    #[test]
-    fn error_answers_need_a_longer_run_than_unreachable_attempts() {
-        let h = RegionHealth::new(3, 2);
-        for _ in 0..3 * ERROR_ANSWER_FACTOR - 1 {
-            assert_eq!(h.record_failure(Failure::ErrorAnswer), None);
-        }
-        assert_eq!(
-            h.record_failure(Failure::ErrorAnswer),
-            Some(Transition::Ejected)
-        );
-
+    #[tokio::test(start_paused = true)]
+    async fn unreachable_attempts_eject_at_once() {
         let h = RegionHealth::new(3, 2);
         h.record_failure(Failure::ErrorAnswer);
         h.record_failure(Failure::Unreachable);

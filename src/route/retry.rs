@@ -9,6 +9,8 @@
 //! | any other 4xx (client error)          | never: returned at once                          |
 //! | 2xx                                   | returned                                         |
 
+use std::time::Duration;
+
 use serde_json::{Map, Value};
 
 use super::health::Failure;
@@ -55,6 +57,11 @@ impl AttemptOutcome {
             Self::ConnectError | Self::TransportError => Some(Failure::Unreachable),
             Self::Timeout => Some(Failure::Timeout),
         }
+    }
+
+    /// Whether the region answered with an error that allows moving on (5xx, throttling).
+    pub fn is_error_answer(self) -> bool {
+        matches!(self, Self::ServerError | Self::Throttled)
     }
 
     /// Whether the request certainly was not applied, so moving it is always safe.
@@ -201,6 +208,31 @@ fn statement_is_select(statement: Option<&Value>) -> bool {
         .is_some_and(|verb| verb.eq_ignore_ascii_case("SELECT"))
 }
 
+/// The first pause after error answers; it doubles with each further one.
+const ERROR_BACKOFF_BASE: Duration = Duration::from_millis(25);
+/// The longest pause after error answers.
+const ERROR_BACKOFF_CAP: Duration = Duration::from_secs(1);
+/// The pause before starting over from the best region, growing with each round.
+const ROUND_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The ceiling of the pause before the next attempt of one request (jitter is the caller's).
+///
+/// A region that could not be reached says nothing about the others, so the next region is
+/// tried at once. The first error answer (5xx, throttling) also moves on at once: it is most
+/// likely that region's own trouble. Further error answers point at something the regions
+/// share (a table-wide throttle, a global table's hiccup), so the pause doubles from 25 ms
+/// up to 1 s, as AWS SDKs back off. Starting a new round over the candidates waits at least
+/// 50 ms per round, so a surviving region's brief hiccup is waited out rather than hammered.
+pub fn backoff_ceiling(error_answers: u32, new_round: u32) -> Duration {
+    let after_errors = match error_answers {
+        0 | 1 => Duration::ZERO,
+        n => ERROR_BACKOFF_BASE
+            .saturating_mul(1 << (n - 2).min(16))
+            .min(ERROR_BACKOFF_CAP),
+    };
+    after_errors.max(ROUND_BACKOFF.saturating_mul(new_round))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,5 +370,25 @@ mod tests {
         );
         assert_eq!(safety(&Operation::CreateTable, &json!({})), Unsafe);
         assert_eq!(safety(&Operation::Other("New".into()), &json!({})), Unsafe);
+    }
+
+    #[test]
+    fn backoff_moves_at_once_after_unreachable_regions_and_one_error_answer() {
+        assert_eq!(backoff_ceiling(0, 0), Duration::ZERO);
+        assert_eq!(backoff_ceiling(1, 0), Duration::ZERO);
+        assert_eq!(backoff_ceiling(0, 1), ROUND_BACKOFF);
+        assert_eq!(backoff_ceiling(0, 3), ROUND_BACKOFF * 3);
+    }
+
+    #[test]
+    fn backoff_doubles_after_repeated_error_answers_up_to_a_cap() {
+        assert_eq!(backoff_ceiling(2, 0), Duration::from_millis(25));
+        assert_eq!(backoff_ceiling(3, 0), Duration::from_millis(50));
+        assert_eq!(backoff_ceiling(4, 1), Duration::from_millis(100));
+        assert_eq!(backoff_ceiling(7, 0), Duration::from_millis(800));
+        assert_eq!(backoff_ceiling(8, 0), ERROR_BACKOFF_CAP);
+        assert_eq!(backoff_ceiling(u32::MAX, 0), ERROR_BACKOFF_CAP);
+        // A new round waits at least its own backoff.
+        assert_eq!(backoff_ceiling(2, 2), ROUND_BACKOFF * 2);
     }
 }
