@@ -101,11 +101,7 @@ async fn probes_of_a_healthy_cluster_under_load_never_fail_and_traffic_stays_hom
     let load = Load::start(&sidecar.endpoint(), 3);
     load.wait_for(1_500).await;
     let report = load.stop().await;
-    assert!(
-        report.errors.is_empty(),
-        "client saw errors: {:?}",
-        report.errors
-    );
+    report.assert_no_errors("");
     let mut ejected = Vec::new();
     for region in regions {
         let probes_ok = metric(
@@ -177,11 +173,7 @@ async fn a_killed_region_costs_no_request_and_traffic_comes_home() {
     println!("fail back: home served again {back:?} after its process answered");
     load.wait_for(200).await;
     let report = load.stop().await;
-    assert!(
-        report.errors.is_empty(),
-        "client saw errors: {:?}",
-        report.errors
-    );
+    report.assert_no_errors("");
     // No flapping: once home, traffic stays home.
     for _ in 0..20 {
         assert_eq!(served_by(addr).await, "us-east-1");
@@ -233,11 +225,7 @@ async fn a_black_hole_costs_one_attempt_timeout_and_is_ejected() {
     home.set_mode(Mode::Forward).await;
     wait_served_by(addr, admin, "us-east-1").await;
     let report = load.stop().await;
-    assert!(
-        report.errors.is_empty(),
-        "client saw errors: {:?}",
-        report.errors
-    );
+    report.assert_no_errors("");
 }
 
 /// A sidecar in front of `home` and `second` that keeps sending to the home region even while
@@ -272,11 +260,7 @@ async fn server_errors_and_throttling_move_safe_requests_and_never_double_a_writ
         wait_ejected(sidecar.admin_addr(), "us-east-1").await;
         load.wait_for(50).await;
         let report = load.stop().await;
-        assert!(
-            report.errors.is_empty(),
-            "{mode:?}: client saw errors: {:?}",
-            report.errors
-        );
+        report.assert_no_errors(&format!("{mode:?}"));
         let labels = [
             ("region", "us-east-1"),
             ("operation", "PutItem"),
@@ -488,11 +472,7 @@ async fn sighup_swaps_the_region_list_under_load_without_a_failed_request() {
     load.wait_for(100).await;
 
     let report = load.stop().await;
-    assert!(
-        report.errors.is_empty(),
-        "client saw errors: {:?}",
-        report.errors
-    );
+    report.assert_no_errors("");
     assert_eq!(
         metric(
             admin,

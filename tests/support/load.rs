@@ -28,6 +28,17 @@ pub(crate) struct LoadReport {
     pub(crate) errors: Vec<String>,
 }
 
+impl LoadReport {
+    /// Panics with every error the clients saw, `context` first, if there was any.
+    pub(crate) fn assert_no_errors(&self, context: &str) {
+        assert!(
+            self.errors.is_empty(),
+            "{context} client saw errors: {:?}",
+            self.errors
+        );
+    }
+}
+
 impl Load {
     /// Starts `workers` writers (unconditional PutItem) and as many readers (GetItem of what
     /// the writers wrote). The SDK's own retries are off: every error the sidecar lets
