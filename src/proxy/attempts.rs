@@ -52,6 +52,7 @@ impl Proxy {
                 if attempts_left == 0 {
                     break 'rounds;
                 }
+                // Every attempt but the request's first may pause.
                 if attempts_left < snapshot.config.routing.max_attempts {
                     let new_round = if position == 0 { round } else { 0 };
                     let pause = jittered(backoff_ceiling(error_answers, new_round));

@@ -9,8 +9,8 @@
 //! weaker: it costs the request in flight a millisecond before it moves on, and DynamoDB
 //! answers short bursts of 500s; sending the home region's traffic across the world for
 //! a burst would cost more than the burst. So error answers eject only once the region has
-//! been failing ([`eject_after`] failures in a row, or more than half of the latest
-//! [`RATE_WINDOW`] outcomes) for [`ERROR_EJECT_AFTER`] without a break.
+//! been failing (`eject_after` failures in a row, or more than half of the latest
+//! 20 outcomes) for 1 s without a break.
 //!
 //! A region that is ejected again soon after its readmission (it answers probes but fails
 //! real traffic, say under sustained throttling) must earn the next readmission with a
@@ -31,7 +31,7 @@ const RATE_WINDOW: u32 = 20;
 /// intermittently and so never reaches a consecutive-failure threshold.
 const MAX_FAILURES_IN_WINDOW: u32 = RATE_WINDOW / 2;
 /// How long a region must keep failing with error answers before it is ejected.
-pub const ERROR_EJECT_AFTER: Duration = Duration::from_secs(1);
+const ERROR_EJECT_AFTER: Duration = Duration::from_secs(1);
 /// An ejection this soon after a readmission counts as flapping.
 const FLAP_WINDOW: Duration = Duration::from_secs(30);
 /// The longest run of successes a flapping region must show, as a multiple of the base.
