@@ -9,6 +9,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
+use tokio::sync::{OwnedRwLockWriteGuard, RwLock};
 use tokio::task::JoinHandle;
 
 use super::{RawRequest, TABLE, get, item, sdk_client_with};
@@ -18,6 +19,8 @@ pub(crate) struct Load {
     stop: Arc<AtomicBool>,
     ok: Arc<AtomicUsize>,
     errors: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Each request holds a read lock for its duration; [`Load::pause`] takes the write lock.
+    gate: Arc<RwLock<()>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -55,20 +58,23 @@ impl Load {
             stop: Arc::new(AtomicBool::new(false)),
             ok: Arc::new(AtomicUsize::new(0)),
             errors: Arc::new(std::sync::Mutex::new(Vec::new())),
+            gate: Arc::new(RwLock::new(())),
             tasks: Vec::new(),
         };
         let mut tasks = Vec::new();
         for worker in 0..workers {
             for reader in [false, true] {
-                let (client, stop, ok, errors) = (
+                let (client, stop, ok, errors, gate) = (
                     client.clone(),
                     Arc::clone(&load.stop),
                     Arc::clone(&load.ok),
                     Arc::clone(&load.errors),
+                    Arc::clone(&load.gate),
                 );
                 tasks.push(tokio::spawn(async move {
                     let mut n = 0u64;
                     while !stop.load(Ordering::Acquire) {
+                        let _running = gate.read().await;
                         n += 1;
                         let result = if reader {
                             read(&client, worker).await
@@ -107,6 +113,16 @@ impl Load {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Waits for the requests in flight, then sends no more until the returned guard is
+    /// dropped.
+    ///
+    /// A DynamoDB Local process starting on a shared store that another process is writing to
+    /// can fail its start-up read with `database is locked` (see [`super::DynamoLocal::restart`]);
+    /// a test revives a region with the load paused so that start-up always succeeds.
+    pub(crate) async fn pause(&self) -> OwnedRwLockWriteGuard<()> {
+        Arc::clone(&self.gate).write_owned().await
     }
 
     pub(crate) async fn stop(self) -> LoadReport {
