@@ -121,6 +121,9 @@ pub struct RoutingConfig {
     pub probe_timeout: Duration,
     pub eject_after_failures: u32,
     pub readmit_after_successes: u32,
+    /// Tokens in the shared retry budget (`route::budget`); 0 = no retry after an error
+    /// answer or a timeout, only moves after refused connections.
+    pub retry_budget: u32,
 }
 
 impl Config {
@@ -411,8 +414,21 @@ fn routing(raw: Option<&RawRouting>) -> Result<RoutingConfig, ConfigError> {
             raw.and_then(|r| r.readmit_after_successes),
             2,
         )?,
+        retry_budget: match raw.and_then(|r| r.retry_budget) {
+            None => crate::route::budget::DEFAULT_CAPACITY,
+            Some(n) if n > MAX_RETRY_BUDGET => {
+                return Err(invalid(
+                    "routing.retry_budget",
+                    format!("must be at most {MAX_RETRY_BUDGET}"),
+                ));
+            }
+            Some(n) => n,
+        },
     })
 }
+
+/// Far above any sensible quota; a larger one would disable the budget in effect.
+const MAX_RETRY_BUDGET: u32 = 1_000_000;
 
 #[cfg(test)]
 mod tests;

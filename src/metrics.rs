@@ -3,7 +3,8 @@
 //! the config are counted as `other`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub const REGION_HEALTHY: &str = "globalscale_region_healthy";
@@ -16,6 +17,8 @@ pub const REQUEST_DURATION_SECONDS: &str = "globalscale_request_duration_seconds
 pub const PROBES_TOTAL: &str = "globalscale_probes_total";
 pub const WRITE_VERIFICATIONS_TOTAL: &str = "globalscale_write_verifications_total";
 pub const CONFIG_RELOADS_TOTAL: &str = "globalscale_config_reloads_total";
+pub const RETRY_BUDGET_TOKENS: &str = "globalscale_retry_budget_tokens";
+pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "globalscale_retry_budget_exhausted_total";
 
 /// The table label for anything the sidecar does not manage.
 pub const OTHER: &str = "other";
@@ -39,6 +42,8 @@ pub struct Metrics {
     pub probes: IntCounterVec,
     pub write_verifications: IntCounterVec,
     pub config_reloads: IntCounterVec,
+    pub retry_budget_tokens: IntGauge,
+    pub retry_budget_exhausted: IntCounter,
 }
 
 impl Metrics {
@@ -63,6 +68,16 @@ impl Metrics {
             &["region"],
         )?;
         registry.register(Box::new(region_healthy.clone()))?;
+        let retry_budget_tokens = IntGauge::new(
+            RETRY_BUDGET_TOKENS,
+            "Tokens left in the shared retry budget (see route::budget)",
+        )?;
+        registry.register(Box::new(retry_budget_tokens.clone()))?;
+        let retry_budget_exhausted = IntCounter::new(
+            RETRY_BUDGET_EXHAUSTED_TOTAL,
+            "Retries not made because the retry budget was empty; the client got the last answer",
+        )?;
+        registry.register(Box::new(retry_budget_exhausted.clone()))?;
         Ok(Self {
             region_healthy,
             region_ejections: counter(
@@ -110,6 +125,8 @@ impl Metrics {
                 "Configuration reloads on SIGHUP, by result",
                 &["result"],
             )?,
+            retry_budget_tokens,
+            retry_budget_exhausted,
             registry,
         })
     }

@@ -9,8 +9,8 @@ use http::HeaderValue;
 
 use crate::config::{Config, TableConfig};
 use crate::metrics::OTHER;
-use crate::route::RegionHealth;
 use crate::route::select::RegionView;
+use crate::route::{RegionHealth, RetryBudget};
 use crate::upstream::Upstream;
 use crate::upstream::sign::Signer;
 
@@ -35,6 +35,8 @@ pub struct Snapshot {
     pub signer: Signer,
     /// Key schemas learned with DescribeTable for tables whose config left them out.
     pub tables: HashMap<String, TableConfig>,
+    /// Shared with every later snapshot: a reload neither refills nor forgets it.
+    pub retry_budget: Arc<RetryBudget>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,12 +104,21 @@ impl Snapshot {
             })
             .collect();
         let upstream = Upstream::new(&config.timeouts)?;
+        // Resized only once nothing above can fail, so a refused reload leaves it alone.
+        let retry_budget = previous.map_or_else(
+            || Arc::new(RetryBudget::new(config.routing.retry_budget)),
+            |p| {
+                p.retry_budget.resize(config.routing.retry_budget);
+                Arc::clone(&p.retry_budget)
+            },
+        );
         Ok(Self {
             config,
             regions,
             upstream,
             signer,
             tables,
+            retry_budget,
         })
     }
 

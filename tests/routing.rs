@@ -232,6 +232,77 @@ async fn a_black_hole_costs_one_attempt_timeout_and_is_ejected() {
     report.assert_no_errors("");
 }
 
+/// When every region fails, retries stop multiplying the load once the shared retry budget
+/// is spent: each request then gets one attempt and the region's own retryable answer. Answers
+/// refill the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_everywhere_spends_the_retry_budget_instead_of_multiplying_load() {
+    let ddb = DynamoLocal::single().await;
+    let home = RegionFixture::start(&ddb.endpoint(0)).await;
+    let second = RegionFixture::start(&ddb.endpoint(0)).await;
+    create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
+    // 50 tokens: ten retries after error answers (5 each); max_attempts 6 is 5 retries.
+    let sidecar = Sidecar::start(
+        &SidecarConfig::new()
+            .timeouts(500, 500, 10_000)
+            .section("[routing]\nprobe_interval_ms = 600000\nmax_attempts = 6\nretry_budget = 50")
+            .region("us-east-1", &home.endpoint())
+            .region("us-west-2", &second.endpoint()),
+    )
+    .await;
+    let admin = sidecar.admin_addr();
+    let tokens = || metric(admin, "globalscale_retry_budget_tokens", &[]);
+    assert_eq!(tokens().await, Some(50.0));
+
+    home.set_mode(Mode::Status(500)).await;
+    second.set_mode(Mode::Status(500)).await;
+    let get = format!(
+        r#"{{"TableName":"{TABLE}","Key":{{"ItemID":{{"S":"b"}},"Category":{{"S":"x"}}}}}}"#
+    );
+    let requests = 30;
+    for _ in 0..requests {
+        let response = RawRequest::new("GetItem", get.clone())
+            .send(sidecar.listen_addr())
+            .await;
+        assert_eq!(response.status, 500, "{}", response.text());
+    }
+    let mut attempts = 0.0;
+    for region in ["us-east-1", "us-west-2"] {
+        let labels = [
+            ("region", region),
+            ("operation", "GetItem"),
+            ("outcome", "server_error"),
+        ];
+        attempts += metric(admin, "globalscale_upstream_requests_total", &labels)
+            .await
+            .unwrap_or(0.0);
+    }
+    // Two requests take five retries each; the other 28 are refused their first retry.
+    assert!(
+        (attempts - f64::from(requests + 10)).abs() < 0.5,
+        "upstream attempts: {attempts}"
+    );
+    assert_eq!(tokens().await, Some(0.0));
+    assert_eq!(
+        metric(admin, "globalscale_retry_budget_exhausted_total", &[]).await,
+        Some(f64::from(requests - 2))
+    );
+
+    home.set_mode(Mode::Forward).await;
+    second.set_mode(Mode::Forward).await;
+    for _ in 0..7 {
+        let response = RawRequest::new("GetItem", get.clone())
+            .send(sidecar.listen_addr())
+            .await;
+        assert_eq!(response.status, 200, "{}", response.text());
+    }
+    assert_eq!(
+        tokens().await,
+        Some(7.0),
+        "each answer without a retry refills one token"
+    );
+}
+
 /// A sidecar in front of `home` and `second` that keeps sending to the home region even while
 /// it fails (probes are rare and ejection needs many failures), so every request meets it.
 async fn stubborn_sidecar(home: &RegionFixture, second: &RegionFixture) -> Sidecar {

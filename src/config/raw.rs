@@ -67,6 +67,7 @@ pub(super) struct RawRouting {
     pub(super) probe_timeout_ms: Option<u64>,
     pub(super) eject_after_failures: Option<u32>,
     pub(super) readmit_after_successes: Option<u32>,
+    pub(super) retry_budget: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -18,6 +18,7 @@ fn minimal_config_gets_defaults() {
     assert!(matches!(c.credentials, CredentialsConfig::DefaultChain));
     assert_eq!(c.routing.policy, RoutingPolicy::Ordered);
     assert_eq!(c.timeouts.attempt, Duration::from_secs(1));
+    assert_eq!(c.routing.retry_budget, 500);
 }
 
 #[test]
@@ -81,6 +82,10 @@ fn bad_values_are_named() {
     assert!(msg.contains("https"), "{msg}");
     let msg = err(&format!("{MINIMAL}\n[routing]\npolicy = \"random\"\n"));
     assert!(msg.contains("routing.policy"), "{msg}");
+    let msg = err(&format!("{MINIMAL}\n[routing]\nretry_budget = 2000000\n"));
+    assert!(msg.contains("routing.retry_budget"), "{msg}");
+    let c = Config::from_toml_str(&format!("{MINIMAL}\n[routing]\nretry_budget = 0\n")).unwrap();
+    assert_eq!(c.routing.retry_budget, 0, "0 turns paid retries off");
     let msg = err(&format!("{MINIMAL}\n[[regions]]\nname = \"us-east-1\"\n"));
     assert!(msg.contains("listed twice"), "{msg}");
     assert!(err("").contains("`regions`"));

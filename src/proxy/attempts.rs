@@ -11,7 +11,7 @@ use super::{Forward, Proxy, Reply, X_AMZ_TARGET};
 use crate::error::ProxyError;
 use crate::rewrite::own_write;
 use crate::route::retry::{backoff_ceiling, classify_response};
-use crate::route::{AttemptOutcome, ResendSafety, candidates};
+use crate::route::{AttemptOutcome, ResendSafety, RetryBudget, candidates};
 use crate::snapshot::{Region, Snapshot};
 use crate::upstream::UpstreamError;
 use crate::wire;
@@ -36,6 +36,10 @@ impl Proxy {
         // is the verification request.
         let mut verifying: Option<Forward<'_>> = None;
         let mut error_answers = 0;
+        let mut last_outcome = None;
+        // Tokens this request's retries took from the shared budget.
+        let mut spent = 0;
+        let budget = &snapshot.retry_budget;
         // Each round asks for the candidates again: a region readmitted (or ejected) while
         // this request was failing counts for its next round.
         'rounds: for round in 0u32.. {
@@ -52,13 +56,20 @@ impl Proxy {
                 if attempts_left == 0 {
                     break 'rounds;
                 }
-                // Every attempt but the request's first may pause.
-                if attempts_left < snapshot.config.routing.max_attempts {
+                // Every attempt but the request's first is paid for and may pause.
+                if let Some(outcome) = last_outcome {
                     let new_round = if position == 0 { round } else { 0 };
                     let pause = jittered(backoff_ceiling(error_answers, new_round));
                     if tokio::time::Instant::now() + pause >= deadline {
                         break 'rounds;
                     }
+                    let cost = RetryBudget::cost(outcome);
+                    if !budget.withdraw(cost) {
+                        self.metrics.retry_budget_exhausted.inc();
+                        break 'rounds;
+                    }
+                    spent += cost;
+                    self.metrics.retry_budget_tokens.set(budget.tokens().into());
                     if !pause.is_zero() {
                         tokio::time::sleep(pause).await;
                     }
@@ -76,6 +87,10 @@ impl Proxy {
                 let (outcome, result) = self
                     .attempt(snapshot, region, current, safety, deadline)
                     .await?;
+                if let Attempt::Done(_) = result {
+                    budget.answered(spent);
+                    self.metrics.retry_budget_tokens.set(budget.tokens().into());
+                }
                 match result {
                     Attempt::Done(reply) if verifying.is_some() => {
                         return verified(reply, req.verifiable, &self.metrics);
@@ -92,6 +107,7 @@ impl Proxy {
                 if outcome.is_error_answer() {
                     error_answers += 1;
                 }
+                last_outcome = Some(outcome);
                 if verifying.is_none() && !outcome.not_applied() {
                     verifying = verification(req)?;
                 }

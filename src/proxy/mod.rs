@@ -232,6 +232,9 @@ impl Proxy {
                 .with_label_values(&[&region.name])
                 .set(i64::from(region.health.is_healthy()));
         }
+        self.metrics
+            .retry_budget_tokens
+            .set(snapshot.retry_budget.tokens().into());
     }
 }
 

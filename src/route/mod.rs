@@ -2,11 +2,13 @@
 //! the choice of region for each attempt, and the retry-safety rules that decide whether a
 //! failed attempt may move to the next region.
 
+pub mod budget;
 pub mod health;
 pub mod probe;
 pub mod retry;
 pub mod select;
 
+pub use budget::RetryBudget;
 pub use health::{RegionHealth, Transition};
 pub use retry::{AttemptOutcome, ResendSafety};
 pub use select::candidates;
