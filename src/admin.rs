@@ -32,7 +32,7 @@ impl Admin {
                     text(StatusCode::SERVICE_UNAVAILABLE, "no healthy region\n")
                 }
             }
-            "/metrics" => match self.proxy.metrics.render() {
+            "/metrics" => match self.proxy.render_metrics() {
                 Ok(body) => {
                     let mut response = Response::new(Full::new(Bytes::from(body)));
                     response.headers_mut().insert(

@@ -69,7 +69,6 @@ impl Proxy {
                         break 'rounds;
                     }
                     spent += cost;
-                    self.metrics.retry_budget_tokens.set(budget.tokens().into());
                     if !pause.is_zero() {
                         tokio::time::sleep(pause).await;
                     }
@@ -89,7 +88,6 @@ impl Proxy {
                     .await?;
                 if let Attempt::Done(_) = result {
                     budget.answered(spent);
-                    self.metrics.retry_budget_tokens.set(budget.tokens().into());
                 }
                 match result {
                     Attempt::Done(reply) if verifying.is_some() => {

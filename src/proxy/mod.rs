@@ -232,9 +232,14 @@ impl Proxy {
                 .with_label_values(&[&region.name])
                 .set(i64::from(region.health.is_healthy()));
         }
-        self.metrics
-            .retry_budget_tokens
-            .set(snapshot.retry_budget.tokens().into());
+    }
+
+    /// The Prometheus text, with gauges read from live state at scrape time rather than set
+    /// on every request.
+    pub fn render_metrics(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let tokens = self.snapshot.load().retry_budget.tokens();
+        self.metrics.retry_budget_tokens.set(tokens.into());
+        self.metrics.render()
     }
 }
 
