@@ -2,13 +2,18 @@
 
     python localctl.py probe URL [--expect STATUS]
     python localctl.py create-tables ENDPOINT
+    python localctl.py wal-store DIR
 
 `probe` exits 0 once URL answers (with STATUS, when given) and 1 otherwise; it makes
 one attempt, and up loops around it so it can watch the process it waits for.
 `create-tables` needs boto3 and creates what is missing, leaving existing tables alone.
+`wal-store` puts the store that `-sharedDb -dbPath DIR` opens in SQLite's write-ahead-log
+mode, before any DynamoDB Local opens it.
 """
 
 import argparse
+import os
+import sqlite3
 import sys
 import urllib.error
 import urllib.request
@@ -93,6 +98,23 @@ def create_tables(endpoint):
     return 0
 
 
+def wal_store(directory):
+    """DynamoDB Local sets no busy timeout, so with SQLite's default rollback journal a read in
+    one region's process that meets another process's write fails at once (a 500). In WAL
+    mode readers never wait for a writer; the mode is stored in the file and DynamoDB Local
+    keeps it."""
+    path = os.path.join(directory, "shared-local-instance.db")
+    try:
+        with sqlite3.connect(path, timeout=0) as db:
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    except sqlite3.OperationalError as e:
+        # A region still running from an earlier `up --detach` holds the store.
+        print(f"store {path}: left as it is ({e})")
+        return 0
+    print(f"store {path}: journal mode {mode}")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -103,11 +125,15 @@ def main():
     ready_cmd.add_argument("endpoint")
     tables_cmd = commands.add_parser("create-tables")
     tables_cmd.add_argument("endpoint")
+    wal_cmd = commands.add_parser("wal-store")
+    wal_cmd.add_argument("dir")
     args = parser.parse_args()
     if args.command == "probe":
         return probe(args.url, args.expect)
     if args.command == "ready":
         return ready(args.endpoint)
+    if args.command == "wal-store":
+        return wal_store(args.dir)
     return create_tables(args.endpoint)
 
 

