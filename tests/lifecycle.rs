@@ -33,20 +33,6 @@ async fn wait_for_status(admin: std::net::SocketAddr, path: &str, status: u16) {
     }
 }
 
-/// The value of `name` summed over its label sets in a Prometheus text exposition.
-fn metric_total(exposition: &str, name: &str) -> Option<f64> {
-    let values: Vec<f64> = exposition
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse().ok())
-        .collect();
-    (!values.is_empty()).then(|| values.iter().sum())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_endpoints_signals_and_clean_exit() {
     let ddb = DynamoLocal::single().await;
@@ -73,7 +59,7 @@ async fn admin_endpoints_signals_and_clean_exit() {
         "metrics content-type {:?}",
         metrics.header("content-type")
     );
-    let requests = metric_total(&metrics.text(), "globalscale_requests_total");
+    let requests = support::metric_sum(&metrics.text(), "globalscale_requests_total", &[]);
     assert!(
         requests.is_some_and(|n| n >= 1.0),
         "globalscale_requests_total is {requests:?} after a request:\n{}",

@@ -128,16 +128,12 @@ async fn probes_of_a_healthy_cluster_under_load_never_fail_and_traffic_stays_hom
         ejected.extend(ejections(admin, region).await);
     }
     wait_served_by(addr, admin, "us-east-1").await;
-    let server_errors: usize = support::get(admin, "/metrics")
-        .await
-        .text()
-        .lines()
-        .filter(|l| {
-            l.starts_with("globalscale_upstream_requests_total{")
-                && l.contains("outcome=\"server_error\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<usize>().ok())
-        .sum();
+    let server_errors = support::metric_sum(
+        &support::get(admin, "/metrics").await.text(),
+        "globalscale_upstream_requests_total",
+        &[("outcome", "server_error")],
+    )
+    .unwrap_or(0.0);
     println!(
         "steady load: {} requests, no probe failed; upstream 500s: {server_errors}; ejections: {ejected:?}",
         report.ok

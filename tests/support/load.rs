@@ -178,9 +178,35 @@ async fn read(client: &Client, worker: usize) -> Result<(), String> {
 /// The value of one series (`name` with exactly these labels, in any order) on `/metrics`.
 pub(crate) async fn metric(admin: SocketAddr, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let text = get(admin, "/metrics").await.text();
-    text.lines()
+    let mut wanted = label_pairs(labels);
+    wanted.sort_unstable();
+    series(&text, name).find_map(|(mut found, value)| {
+        found.sort_unstable();
+        (found == wanted).then_some(value)
+    })
+}
+
+/// `name` summed over the series whose labels include `labels`, in a Prometheus text
+/// exposition; `None` when no series matches.
+pub(crate) fn metric_sum(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let wanted = label_pairs(labels);
+    let values: Vec<f64> = series(exposition, name)
+        .filter(|(found, _)| wanted.iter().all(|w| found.contains(&w.as_str())))
+        .map(|(_, value)| value)
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+fn label_pairs(labels: &[(&str, &str)]) -> Vec<String> {
+    labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect()
+}
+
+/// The series of metric `name` in an exposition: each one's `key="value"` labels and value.
+fn series<'a>(exposition: &'a str, name: &'a str) -> impl Iterator<Item = (Vec<&'a str>, f64)> {
+    exposition
+        .lines()
         .filter(|l| !l.starts_with('#'))
-        .find_map(|line| {
+        .filter_map(move |line| {
             let (series, value) = line.rsplit_once(' ')?;
             let rest = series.strip_prefix(name)?;
             let inner = if rest.is_empty() {
@@ -188,12 +214,8 @@ pub(crate) async fn metric(admin: SocketAddr, name: &str, labels: &[(&str, &str)
             } else {
                 rest.strip_prefix('{')?.strip_suffix('}')?
             };
-            let mut found: Vec<&str> = inner.split(',').filter(|s| !s.is_empty()).collect();
-            let mut wanted: Vec<String> =
-                labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-            found.sort_unstable();
-            wanted.sort_unstable();
-            (found == wanted).then(|| value.parse().ok()).flatten()
+            let labels = inner.split(',').filter(|s| !s.is_empty()).collect();
+            Some((labels, value.parse().ok()?))
         })
 }
 

@@ -26,7 +26,7 @@ mod streaming;
 
 pub(crate) use client::{create_global_catalog, create_table, item, sdk_client, sdk_client_with};
 pub(crate) use dynamo_local::DynamoLocal;
-pub(crate) use load::{Load, LoadReport, metric, served_by};
+pub(crate) use load::{Load, LoadReport, metric, metric_sum, served_by};
 pub(crate) use raw_http::{RawRequest, RawResponse, get};
 pub(crate) use region_fixture::{Mode, Recorded, RegionFixture};
 pub(crate) use sidecar::{Sidecar, SidecarConfig, SidecarProcess};
