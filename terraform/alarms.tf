@@ -1,205 +1,133 @@
-# Alarms live in the home region beside the topic they notify: CloudWatch
-# alarm actions cannot reach an SNS topic in another region. DynamoDB
-# publishes ReplicationLatency in the sending region, one series per
-# receiving region, so the home region sees replication to every replica.
+# Every region that serves traffic gets its own alarms, topic and topic key
+# (modules/alarms): throttles and errors are published where the request
+# was served, and an alarm can only notify a topic in its own region. The
+# home region uses the default provider, like the tables and the primary key
+# it watches, so its topic keeps the address it had before alarms went
+# per region (the moved blocks below) and confirmed subscriptions survive.
+# The other regions use their alias, gated on var.replica_regions as in
+# kms.tf.
 
-resource "aws_sns_topic" "alarms" {
-  name              = "${var.name_prefix}-alarms"
-  kms_master_key_id = aws_kms_key.alarms.arn
-}
+locals {
+  alarm_tables = { for key, table in aws_dynamodb_table.this : key => table.name }
 
-resource "aws_sns_topic_policy" "alarms" {
-  arn    = aws_sns_topic.alarms.arn
-  policy = data.aws_iam_policy_document.alarms_topic.json
-}
-
-data "aws_iam_policy_document" "alarms_topic" {
-  statement {
-    sid       = "CloudWatchAlarmsInThisAccountPublish"
-    effect    = "Allow"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alarms.arn]
-
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-
-    condition {
-      test     = "ArnLike"
-      variable = "aws:SourceArn"
-      values   = ["arn:${local.partition}:cloudwatch:${var.home_region}:${local.account_id}:alarm:*"]
-    }
+  alarm_settings = {
+    high_read_usage_threshold            = var.high_read_usage_threshold
+    high_write_usage_threshold           = var.high_write_usage_threshold
+    throttle_alarm_threshold             = var.throttle_alarm_threshold
+    system_errors_threshold              = var.system_errors_threshold
+    replication_latency_threshold_ms     = var.replication_latency_threshold_ms
+    replication_latency_missing_data     = var.replication_latency_missing_data
+    replication_alarm_evaluation_periods = var.replication_alarm_evaluation_periods
+    alarm_evaluation_periods             = var.alarm_evaluation_periods
+    alarm_operations                     = var.alarm_operations
+    alarm_emails                         = var.alarm_emails
+    kms_deletion_window_days             = var.kms_deletion_window_days
   }
+
+  # Global tables replicate every replica to every other, so each region
+  # sends to all the rest.
+  peer_regions = { for r in local.all_regions : r => [for p in local.all_regions : p if p != r] }
 }
 
-resource "aws_sns_topic_subscription" "alarm_email" {
-  for_each = toset(var.alarm_emails)
+module "alarms_home" {
+  source = "./modules/alarms"
 
-  topic_arn = aws_sns_topic.alarms.arn
-  protocol  = "email"
-  endpoint  = each.value
+  name_prefix  = var.name_prefix
+  tables       = local.alarm_tables
+  peer_regions = local.peer_regions[var.home_region]
+  settings     = local.alarm_settings
+}
+
+module "alarms_us_east_1" {
+  source = "./modules/alarms"
+  count  = contains(var.replica_regions, "us-east-1") ? 1 : 0
+  providers = {
+    aws = aws.us_east_1
+  }
+
+  name_prefix  = var.name_prefix
+  tables       = local.alarm_tables
+  peer_regions = local.peer_regions["us-east-1"]
+  settings     = local.alarm_settings
+}
+
+module "alarms_us_west_2" {
+  source = "./modules/alarms"
+  count  = contains(var.replica_regions, "us-west-2") ? 1 : 0
+  providers = {
+    aws = aws.us_west_2
+  }
+
+  name_prefix  = var.name_prefix
+  tables       = local.alarm_tables
+  peer_regions = local.peer_regions["us-west-2"]
+  settings     = local.alarm_settings
+}
+
+module "alarms_eu_central_1" {
+  source = "./modules/alarms"
+  count  = contains(var.replica_regions, "eu-central-1") ? 1 : 0
+  providers = {
+    aws = aws.eu_central_1
+  }
+
+  name_prefix  = var.name_prefix
+  tables       = local.alarm_tables
+  peer_regions = local.peer_regions["eu-central-1"]
+  settings     = local.alarm_settings
 }
 
 locals {
-  alarm_actions = [aws_sns_topic.alarms.arn]
-
-  # Consumed capacity and single-dimension throttle metrics, one alarm each
-  # per table. Usage thresholds are per second; the metric is a one-minute Sum.
-  simple_alarms = {
-    HighReadUsage = {
-      metric      = "ConsumedReadCapacityUnits"
-      threshold   = var.high_read_usage_threshold * 60
-      description = "consumes more than ${var.high_read_usage_threshold} read capacity units per second"
-    }
-    HighWriteUsage = {
-      metric      = "ConsumedWriteCapacityUnits"
-      threshold   = var.high_write_usage_threshold * 60
-      description = "consumes more than ${var.high_write_usage_threshold} write capacity units per second"
-    }
-    ReadThrottleEvents = {
-      metric      = "ReadThrottleEvents"
-      threshold   = var.throttle_alarm_threshold
-      description = "has more than ${var.throttle_alarm_threshold} throttled read events per minute"
-    }
-    WriteThrottleEvents = {
-      metric      = "WriteThrottleEvents"
-      threshold   = var.throttle_alarm_threshold
-      description = "has more than ${var.throttle_alarm_threshold} throttled write events per minute"
-    }
-  }
-
-  simple_alarm_instances = merge([
-    for table_key, table in local.tables : {
-      for alarm, cfg in local.simple_alarms : "${table_key}-${alarm}" => merge(cfg, {
-        alarm     = alarm
-        table     = table.name
-        table_key = table_key
-      })
-    }
-  ]...)
-
-  # ThrottledRequests and SystemErrors exist only per (table, operation), so
-  # each alarm sums the operations in var.alarm_operations with metric math.
-  per_operation_alarms = {
-    ThrottledRequests = {
-      threshold   = var.throttle_alarm_threshold
-      description = "has more than ${var.throttle_alarm_threshold} throttled requests per minute"
-    }
-    SystemErrors = {
-      threshold   = var.system_errors_threshold
-      description = "gets more than ${var.system_errors_threshold} DynamoDB system errors (HTTP 500) per minute"
-    }
-  }
-
-  per_operation_alarm_instances = merge([
-    for table_key, table in local.tables : {
-      for alarm, cfg in local.per_operation_alarms : "${table_key}-${alarm}" => merge(cfg, {
-        alarm     = alarm
-        table     = table.name
-        table_key = table_key
-      })
-    }
-  ]...)
-
-  replication_alarm_instances = merge([
-    for table_key, table in local.tables : {
-      for region in var.replica_regions : "${table_key}-${region}" => {
-        table     = table.name
-        table_key = table_key
-        region    = region
-      }
-    }
-  ]...)
+  alarm_modules = merge(
+    { (var.home_region) = module.alarms_home },
+    {
+      for region, m in {
+        "us-east-1"    = module.alarms_us_east_1
+        "us-west-2"    = module.alarms_us_west_2
+        "eu-central-1" = module.alarms_eu_central_1
+      } : region => m[0] if length(m) > 0
+    },
+  )
 }
 
-resource "aws_cloudwatch_metric_alarm" "table" {
-  for_each = local.simple_alarm_instances
-
-  alarm_name        = "${var.name_prefix}-${each.value.table}-${each.value.alarm}"
-  alarm_description = "${each.value.table} in ${var.home_region} ${each.value.description}."
-
-  namespace   = "AWS/DynamoDB"
-  metric_name = each.value.metric
-  dimensions = {
-    TableName = aws_dynamodb_table.this[each.value.table_key].name
-  }
-  statistic           = "Sum"
-  period              = 60
-  evaluation_periods  = var.alarm_evaluation_periods
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = each.value.threshold
-  # No traffic means no datapoints, which is not a problem.
-  treat_missing_data = "notBreaching"
-
-  actions_enabled = true
-  alarm_actions   = local.alarm_actions
-  ok_actions      = local.alarm_actions
+# Before alarms went per region, the home region's topic, its key and the
+# alarms lived in this root module.
+moved {
+  from = aws_kms_key.alarms
+  to   = module.alarms_home.aws_kms_key.topic
 }
 
-resource "aws_cloudwatch_metric_alarm" "per_operation" {
-  for_each = local.per_operation_alarm_instances
-
-  alarm_name        = "${var.name_prefix}-${each.value.table}-${each.value.alarm}"
-  alarm_description = "${each.value.table} in ${var.home_region} ${each.value.description} (summed over ${join(", ", var.alarm_operations)})."
-
-  evaluation_periods  = var.alarm_evaluation_periods
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = each.value.threshold
-  treat_missing_data  = "notBreaching"
-
-  metric_query {
-    id          = "total"
-    expression  = "SUM([${join(",", [for i, _ in var.alarm_operations : "op${i}"])}])"
-    label       = "${each.value.alarm} (sum of operations)"
-    return_data = true
-  }
-
-  dynamic "metric_query" {
-    for_each = var.alarm_operations
-
-    content {
-      id          = "op${metric_query.key}"
-      return_data = false
-
-      metric {
-        namespace   = "AWS/DynamoDB"
-        metric_name = each.value.alarm
-        period      = 60
-        stat        = "Sum"
-        dimensions = {
-          TableName = aws_dynamodb_table.this[each.value.table_key].name
-          Operation = metric_query.value
-        }
-      }
-    }
-  }
-
-  actions_enabled = true
-  alarm_actions   = local.alarm_actions
-  ok_actions      = local.alarm_actions
+moved {
+  from = aws_kms_alias.alarms
+  to   = module.alarms_home.aws_kms_alias.topic
 }
 
-resource "aws_cloudwatch_metric_alarm" "replication_latency" {
-  for_each = local.replication_alarm_instances
+moved {
+  from = aws_sns_topic.alarms
+  to   = module.alarms_home.aws_sns_topic.this
+}
 
-  alarm_name        = "${var.name_prefix}-${each.value.table}-ReplicationLatency-${each.value.region}"
-  alarm_description = "Writes to ${each.value.table} take more than ${var.replication_latency_threshold_ms} ms on average to replicate from ${var.home_region} to ${each.value.region}."
+moved {
+  from = aws_sns_topic_policy.alarms
+  to   = module.alarms_home.aws_sns_topic_policy.this
+}
 
-  namespace   = "AWS/DynamoDB"
-  metric_name = "ReplicationLatency"
-  dimensions = {
-    TableName       = aws_dynamodb_table.this[each.value.table_key].name
-    ReceivingRegion = each.value.region
-  }
-  statistic           = "Average"
-  period              = 60
-  evaluation_periods  = var.alarm_evaluation_periods
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.replication_latency_threshold_ms
-  treat_missing_data  = "notBreaching"
+moved {
+  from = aws_sns_topic_subscription.alarm_email
+  to   = module.alarms_home.aws_sns_topic_subscription.email
+}
 
-  actions_enabled = true
-  alarm_actions   = local.alarm_actions
-  ok_actions      = local.alarm_actions
+moved {
+  from = aws_cloudwatch_metric_alarm.table
+  to   = module.alarms_home.aws_cloudwatch_metric_alarm.table
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.per_operation
+  to   = module.alarms_home.aws_cloudwatch_metric_alarm.per_operation
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.replication_latency
+  to   = module.alarms_home.aws_cloudwatch_metric_alarm.replication_latency
 }

@@ -37,26 +37,14 @@ resource "aws_dynamodb_table" "this" {
     kms_key_arn = aws_kms_key.tables.arn
   }
 
-  # Replicas are encrypted with the replica of the table key in their own
-  # region and keep their own PITR setting; neither is inherited from the
-  # primary. Provider 5.x has no per-replica deletion protection
-  # (replica.deletion_protection_enabled arrived in 6.9); removing a region
-  # from var.replica_regions deletes that replica, so review plans for it.
-  dynamic "replica" {
-    for_each = var.replica_regions
-
-    content {
-      region_name            = replica.value
-      kms_key_arn            = local.table_key_arns[replica.value]
-      point_in_time_recovery = true
-      propagate_tags         = true
-    }
-  }
-
+  # The replicas are modules/table-replica resources below, created after
+  # auto scaling; the provider reads them back into this attribute, which
+  # must not be managed in two places.
+  #
   # Under PROVISIONED, Application Auto Scaling owns the capacities after
   # creation; Terraform resetting them on every apply would fight it.
   lifecycle {
-    ignore_changes = [read_capacity, write_capacity]
+    ignore_changes = [replica, read_capacity, write_capacity]
   }
 }
 
@@ -111,5 +99,66 @@ resource "aws_appautoscaling_policy" "capacity" {
     predefined_metric_specification {
       predefined_metric_type = each.value.metric
     }
+  }
+}
+
+# One replica module per region alias, because a provider cannot be chosen
+# per element of a list. Each replica is encrypted with the table key's
+# replica in its own region and keeps its own PITR and deletion protection;
+# neither is inherited from the primary. depends_on holds every replica back
+# until auto scaling is in place (empty, so no wait, under PAY_PER_REQUEST).
+locals {
+  replicated_tables = {
+    for key, table in aws_dynamodb_table.this : key => { name = table.name, arn = table.arn }
+  }
+}
+
+module "table_replicas_us_east_1" {
+  source = "./modules/table-replica"
+  count  = contains(var.replica_regions, "us-east-1") ? 1 : 0
+  providers = {
+    aws = aws.us_east_1
+  }
+
+  tables              = local.replicated_tables
+  kms_key_arn         = local.table_key_arns["us-east-1"]
+  deletion_protection = var.deletion_protection
+
+  depends_on = [aws_appautoscaling_policy.capacity]
+}
+
+module "table_replicas_us_west_2" {
+  source = "./modules/table-replica"
+  count  = contains(var.replica_regions, "us-west-2") ? 1 : 0
+  providers = {
+    aws = aws.us_west_2
+  }
+
+  tables              = local.replicated_tables
+  kms_key_arn         = local.table_key_arns["us-west-2"]
+  deletion_protection = var.deletion_protection
+
+  depends_on = [aws_appautoscaling_policy.capacity]
+}
+
+module "table_replicas_eu_central_1" {
+  source = "./modules/table-replica"
+  count  = contains(var.replica_regions, "eu-central-1") ? 1 : 0
+  providers = {
+    aws = aws.eu_central_1
+  }
+
+  tables              = local.replicated_tables
+  kms_key_arn         = local.table_key_arns["eu-central-1"]
+  deletion_protection = var.deletion_protection
+
+  depends_on = [aws_appautoscaling_policy.capacity]
+}
+
+locals {
+  table_replicas = {
+    "us-east-1"    = module.table_replicas_us_east_1
+    "us-west-2"    = module.table_replicas_us_west_2
+    "eu-central-1" = module.table_replicas_eu_central_1
   }
 }

@@ -1,10 +1,10 @@
 # What the sidecar may do, and who may be the sidecar.
 #
-# The sidecar forwards the data-plane calls of its application and appends
-# audit records; it never creates, alters or deletes tables. Transactions
-# need no actions of their own: IAM authorises TransactWriteItems and
-# TransactGetItems through the item actions inside them (PutItem, UpdateItem,
-# DeleteItem, GetItem and ConditionCheckItem).
+# The sidecar forwards the calls of its application and appends audit
+# records; by default it never creates, alters or deletes tables.
+# Transactions need no actions of their own: IAM authorises
+# TransactWriteItems and TransactGetItems through the item actions inside
+# them (PutItem, UpdateItem, DeleteItem, GetItem and ConditionCheckItem).
 
 locals {
   catalog_name = aws_dynamodb_table.this["catalog"].name
@@ -26,51 +26,65 @@ locals {
 }
 
 data "aws_iam_policy_document" "sidecar" {
+  # What applications may call through the sidecar on the catalog; anything
+  # else comes back as AccessDeniedException. A variable, because that set
+  # differs by application (README.md). The sidecar's own health probe is an
+  # eventually consistent GetItem on each table it manages ([[tables]], the
+  # catalog), which the default allows; it never reads the audit table.
   statement {
-    sid    = "CatalogDataPlane"
-    effect = "Allow"
-    actions = [
-      "dynamodb:GetItem",
-      "dynamodb:PutItem",
-      "dynamodb:UpdateItem",
-      "dynamodb:DeleteItem",
-      "dynamodb:ConditionCheckItem",
-      "dynamodb:BatchGetItem",
-      "dynamodb:BatchWriteItem",
-      "dynamodb:Query",
-      "dynamodb:Scan",
-      "dynamodb:PartiQLSelect",
-      "dynamodb:PartiQLInsert",
-      "dynamodb:PartiQLUpdate",
-      "dynamodb:PartiQLDelete",
-      "dynamodb:DescribeTable",
-      "dynamodb:DescribeTimeToLive",
-    ]
+    sid       = "CatalogDataPlane"
+    effect    = "Allow"
+    actions   = var.sidecar_table_actions
     resources = local.catalog_arns
   }
 
-  # The audit trail is append-only from the sidecar's side: no update, delete
-  # or read, so a compromised pod cannot rewrite or mine history.
+  # The audit trail is append-only from the sidecar's side: PutItem, no
+  # update, delete or read, so a compromised pod cannot rewrite or mine
+  # history. BatchWriteItem is not granted: it carries deletes as well as
+  # puts, and IAM cannot tell them apart. The ReturnValues condition keeps a
+  # PutItem from returning the record it replaced (ALL_OLD), which would be a
+  # read. A PutItem can still replace a record; only the sidecar's
+  # attribute_not_exists(EventId) condition prevents that (README.md).
   statement {
     sid    = "AuditAppend"
     effect = "Allow"
     actions = [
       "dynamodb:PutItem",
-      "dynamodb:BatchWriteItem",
       "dynamodb:DescribeTable",
+    ]
+    resources = local.audit_arns
+
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "dynamodb:ReturnValues"
+      values   = ["NONE"]
+    }
+  }
+
+  # An explicit deny outlives any allow attached to the role later (a
+  # managed policy such as AmazonDynamoDBFullAccess, a wildcard statement),
+  # so the ways to change or remove an audit record stay closed.
+  # Transactions are covered too: IAM checks each item action inside them.
+  statement {
+    sid    = "AuditNeverChangesOrDeletes"
+    effect = "Deny"
+    actions = [
+      "dynamodb:DeleteItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:BatchWriteItem",
+      "dynamodb:PartiQLUpdate",
+      "dynamodb:PartiQLDelete",
     ]
     resources = local.audit_arns
   }
 
-  # ListTables and DescribeLimits have no resource-level permissions: IAM only
-  # accepts "*" for them. ListTables reveals table names in the account, nothing
-  # of their contents (the sidecar forwards it because SDK clients call it on
-  # start-up); DescribeLimits reveals the account's capacity quotas and is the
-  # sidecar's health probe of every region.
+  # ListTables has no resource-level permissions: IAM only accepts "*" for
+  # it. It reveals table names in the account, nothing of their contents; the
+  # sidecar forwards it because SDK clients call it on start-up.
   statement {
     sid       = "NoResourceScope"
     effect    = "Allow"
-    actions   = ["dynamodb:ListTables", "dynamodb:DescribeLimits"]
+    actions   = ["dynamodb:ListTables"]
     resources = ["*"]
   }
 

@@ -2,6 +2,7 @@
 # gets a replica of it (same key material, same key id), which is what a
 # global table replica must be encrypted with when the table uses a
 # customer-managed key. Rotation is set on the primary and follows to replicas.
+# The alarm topics have keys of their own, in modules/alarms.
 resource "aws_kms_key" "tables" {
   description             = "GlobalScale: encryption of the ${var.catalog_table_name} global tables"
   multi_region            = true
@@ -9,6 +10,14 @@ resource "aws_kms_key" "tables" {
   deletion_window_in_days = var.kms_deletion_window_days
   is_enabled              = true
   policy                  = data.aws_iam_policy_document.tables_key.json
+
+  # Every replica, backup and export of both tables is readable only while
+  # this key (or its replicas) exists, so neither a destroy nor a
+  # replacement forced by a changed argument may happen as a side effect of
+  # an apply. Removing this takes an edit; see README.md, Destroy.
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "tables" {
@@ -88,56 +97,6 @@ data "aws_iam_policy_document" "tables_key" {
     principals {
       type        = "AWS"
       identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
-}
-
-# Alarm notifications are encrypted at rest too; CloudWatch must be able to
-# use this key to publish to the topic, which the default key does not allow.
-resource "aws_kms_key" "alarms" {
-  description             = "GlobalScale: encryption of the alarm SNS topic"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  is_enabled              = true
-  policy                  = data.aws_iam_policy_document.alarms_key.json
-}
-
-resource "aws_kms_alias" "alarms" {
-  name          = "alias/${var.name_prefix}-alarms"
-  target_key_id = aws_kms_key.alarms.key_id
-}
-
-data "aws_iam_policy_document" "alarms_key" {
-  #checkov:skip=CKV_AWS_109:In a key policy Resource "*" means only the key the policy is attached to; the account-root statement is the KMS default that delegates to IAM.
-  #checkov:skip=CKV_AWS_111:Same statement: key policy scope is the key itself, not every resource.
-  #checkov:skip=CKV_AWS_356:Key policies must use Resource "*", which refers to the key they are attached to.
-  statement {
-    sid       = "AccountRootManagesKeyAndDelegatesToIam"
-    effect    = "Allow"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
-
-  statement {
-    sid       = "CloudWatchAlarmsPublishToEncryptedTopic"
-    effect    = "Allow"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-    resources = ["*"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
     }
   }
 }

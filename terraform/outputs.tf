@@ -31,16 +31,16 @@ output "audit_stream_arn" {
 output "replica_table_arns" {
   description = "Per table (catalog, audit), the ARN of each replica by region."
   value = {
-    for key, table in aws_dynamodb_table.this :
-    key => { for r in table.replica : r.region_name => r.arn }
+    for key in keys(local.tables) :
+    key => { for region, m in local.table_replicas : region => m[0].arns[key] if length(m) > 0 }
   }
 }
 
 output "replica_stream_arns" {
   description = "Per table (catalog, audit), the stream ARN of each replica by region."
   value = {
-    for key, table in aws_dynamodb_table.this :
-    key => { for r in table.replica : r.region_name => r.stream_arn }
+    for key in keys(local.tables) :
+    key => { for region, m in local.table_replicas : region => m[0].stream_arns[key] if length(m) > 0 }
   }
 }
 
@@ -59,9 +59,9 @@ output "sidecar_policy_arn" {
   value       = aws_iam_policy.sidecar.arn
 }
 
-output "alarm_topic_arn" {
-  description = "SNS topic that every alarm notifies."
-  value       = aws_sns_topic.alarms.arn
+output "alarm_topic_arns" {
+  description = "The alarm SNS topic of each region, home region included; every alarm notifies the topic in its own region."
+  value       = { for region, m in local.alarm_modules : region => m.topic_arn }
 }
 
 output "table_kms_key_arns" {
@@ -69,7 +69,7 @@ output "table_kms_key_arns" {
   value       = local.table_key_arns
 }
 
-output "alarm_kms_key_arn" {
-  description = "ARN of the key that encrypts the alarm topic."
-  value       = aws_kms_key.alarms.arn
+output "alarm_kms_key_arns" {
+  description = "ARN of the key that encrypts the alarm topic, by region."
+  value       = { for region, m in local.alarm_modules : region => m.kms_key_arn }
 }

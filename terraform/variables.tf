@@ -46,7 +46,7 @@ variable "catalog_table_name" {
 }
 
 variable "billing_mode" {
-  description = "PAY_PER_REQUEST (on-demand) or PROVISIONED. PROVISIONED turns on write and read auto scaling, which global tables require."
+  description = "PAY_PER_REQUEST (on-demand) or PROVISIONED. PROVISIONED turns on write and read auto scaling, which global tables require; the replicas are created after it."
   type        = string
   default     = "PAY_PER_REQUEST"
 
@@ -112,7 +112,7 @@ variable "autoscaling_target_utilization" {
 }
 
 variable "deletion_protection" {
-  description = "Deletion protection on both tables. Turn it off (and apply) before destroying; see README.md."
+  description = "Deletion protection on both tables and every replica. Turn it off (and apply) before destroying or removing a region; see README.md."
   type        = bool
   default     = true
 }
@@ -173,13 +173,35 @@ variable "system_errors_threshold" {
 }
 
 variable "replication_latency_threshold_ms" {
-  description = "ReplicationLatency fires when the average time for a write in home_region to reach a replica region exceeds this many milliseconds."
+  description = "ReplicationLatency fires when the average time for a write in one region to reach another exceeds this many milliseconds over five minutes."
   type        = number
   default     = 60000
 
   validation {
     condition     = var.replication_latency_threshold_ms > 0
     error_message = "replication_latency_threshold_ms must be positive."
+  }
+}
+
+variable "replication_latency_missing_data" {
+  description = "How the ReplicationLatency alarms treat five minutes without a datapoint. \"breaching\" (default): a stalled replication that publishes nothing alarms, and so does a region that takes no writes for the whole window. \"ignore\" keeps the alarm's state through such gaps, \"missing\" turns it to INSUFFICIENT_DATA (which notifies nobody), \"notBreaching\" reads them as healthy."
+  type        = string
+  default     = "breaching"
+
+  validation {
+    condition     = contains(["breaching", "notBreaching", "ignore", "missing"], var.replication_latency_missing_data)
+    error_message = "replication_latency_missing_data must be breaching, notBreaching, ignore or missing (CloudWatch's treat_missing_data values)."
+  }
+}
+
+variable "replication_alarm_evaluation_periods" {
+  description = "Consecutive five-minute periods ReplicationLatency must breach (or be missing, under \"breaching\") before its alarm fires."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.replication_alarm_evaluation_periods >= 1 && var.replication_alarm_evaluation_periods <= 12 && floor(var.replication_alarm_evaluation_periods) == var.replication_alarm_evaluation_periods
+    error_message = "replication_alarm_evaluation_periods must be a whole number between 1 and 12 (an hour)."
   }
 }
 
@@ -195,14 +217,24 @@ variable "alarm_evaluation_periods" {
 }
 
 variable "alarm_operations" {
-  description = "DynamoDB operations summed into the ThrottledRequests and SystemErrors alarms (both metrics are only published per operation)."
+  description = "DynamoDB operations summed into the ThrottledRequests and SystemErrors alarms (both metrics are only published per operation). A metric math alarm can reference at most 10 metrics, so every 10 operations make one alarm, in list order."
   type        = list(string)
-  default     = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem", "TransactWriteItems"]
+  default = [
+    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem",
+    "TransactWriteItems", "TransactGetItems",
+    "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction",
+  ]
 
   validation {
-    # A metric math alarm may reference at most 10 metrics.
-    condition     = length(var.alarm_operations) >= 1 && length(var.alarm_operations) <= 10
-    error_message = "alarm_operations must list between 1 and 10 operations."
+    condition     = length(var.alarm_operations) >= 1 && length(distinct(var.alarm_operations)) == length(var.alarm_operations)
+    error_message = "alarm_operations must list at least one operation, none twice."
+  }
+
+  validation {
+    # A misspelt operation would be a metric that never has data: an alarm
+    # that can never fire.
+    condition     = alltrue([for op in var.alarm_operations : can(regex("^[A-Z][A-Za-z]+$", op))])
+    error_message = "Every entry of alarm_operations must be a DynamoDB operation name as CloudWatch spells it, e.g. TransactGetItems."
   }
 }
 
@@ -267,13 +299,50 @@ variable "k8s_service_account" {
 }
 
 variable "name_prefix" {
-  description = "Prefix for the IAM, KMS alias, SNS and alarm names this module creates."
+  description = "Prefix of every name this module gives that must be unique in the account or region: the sidecar's IAM role and policy (\"<name_prefix>-sidecar\"), the KMS aliases, the alarm topics, the alarms and the scaling policies. Two environments in one account need different prefixes (and different catalog_table_name)."
   type        = string
   default     = "globalscale"
 
   validation {
+    # The narrowest of the rules it must meet: IAM names allow [A-Za-z0-9+=,.@_-]
+    # up to 64 characters, KMS aliases [A-Za-z0-9/_-], SNS topics
+    # [A-Za-z0-9_-]. 32 leaves room for the longest suffix on the role name.
     condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,31}$", var.name_prefix))
-    error_message = "name_prefix must start with a letter and have at most 32 letters, digits or hyphens."
+    error_message = "name_prefix must start with a letter and have at most 32 letters, digits or hyphens (the characters that IAM role and policy names, KMS aliases and SNS topic names all accept)."
+  }
+}
+
+variable "sidecar_table_actions" {
+  description = "IAM actions the sidecar role is allowed on the catalog table and its indexes in every region. The default is the data plane plus DescribeTable and DescribeTimeToLive; add e.g. dynamodb:UpdateTimeToLive or dynamodb:ListTagsOfResource when an application calls them through the sidecar. The audit table's rights are fixed."
+  type        = list(string)
+  default = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:PartiQLSelect",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+    "dynamodb:DescribeTable",
+    "dynamodb:DescribeTimeToLive",
+  ]
+
+  validation {
+    condition     = length(var.sidecar_table_actions) >= 1 && alltrue([for a in var.sidecar_table_actions : can(regex("^dynamodb:[A-Za-z]+$", a))])
+    error_message = "Every entry of sidecar_table_actions must be one DynamoDB action, \"dynamodb:<Action>\", without wildcards: a wildcard would also grant actions AWS adds later."
+  }
+
+  validation {
+    # These act on stream ARNs, not table ARNs, and the sidecar refuses
+    # DynamoDBStreams_20120810 targets: granting them here would do nothing.
+    condition     = length(setintersection(var.sidecar_table_actions, ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"])) == 0
+    error_message = "sidecar_table_actions must not list stream actions: the sidecar does not forward the DynamoDB Streams API, so stream readers need rights on their own role (see README.md)."
   }
 }
 

@@ -18,3 +18,12 @@ eks_clusters = [
 ]
 
 alarm_emails = ["oncall@example.com"]
+
+# One prefix per environment that shares the account (IAM role and policy,
+# KMS aliases, topics and alarms are named from it). The default keeps the
+# names of earlier releases.
+# name_prefix = "globalscale"
+
+# sidecar_table_actions: the IAM actions of the calls applications make
+# through the sidecar. README.md, "What the sidecar may call", has the
+# default and an example that adds UpdateTimeToLive.

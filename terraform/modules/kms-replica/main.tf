@@ -41,6 +41,12 @@ resource "aws_kms_replica_key" "this" {
   policy                  = var.policy
   deletion_window_in_days = var.deletion_window_in_days
   enabled                 = true
+
+  # The table replica in this region, its PITR backups and its exports are
+  # readable only with this key; see the primary's lifecycle in kms.tf.
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "this" {
