@@ -94,6 +94,9 @@ pub struct TableConfig {
     /// Learned with DescribeTable at start when the file does not give it.
     pub partition_key: Option<String>,
     pub sort_key: Option<String>,
+    /// The types of the partition and sort keys, learned with DescribeTable at start (the
+    /// health probe reads a key of the right type).
+    pub key_types: Option<(crate::wire::ScalarType, Option<crate::wire::ScalarType>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,6 +350,7 @@ fn tables(raw: Vec<RawTable>) -> Result<Vec<TableConfig>, ConfigError> {
                 name: t.name,
                 partition_key: t.partition_key,
                 sort_key: t.sort_key,
+                key_types: None,
             })
         })
         .collect()

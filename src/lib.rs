@@ -14,6 +14,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod expr;
 pub mod metrics;
 pub mod proxy;
 pub mod rewrite;

@@ -1,5 +1,6 @@
-//! Key schemas of managed tables that the config leaves out, learned with `DescribeTable`
-//! at start (and after a reload), so later steps know which attribute is the partition key.
+//! Key schemas of managed tables, learned with one `DescribeTable` per table at start (and
+//! after a reload): the key names the config leaves out, so later steps know which attribute
+//! is the partition key, and the key types, so the health probe can read a key.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,9 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::config::TableConfig;
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
-use crate::wire::Operation;
+use crate::wire::{Operation, ScalarType};
 
 /// Tries a few times, since the table may be created just after the sidecar starts.
 const ATTEMPTS: u32 = 5;
@@ -20,21 +22,18 @@ pub async fn learn_missing(proxy: Arc<Proxy>) {
         .load()
         .tables
         .values()
-        .filter(|t| t.partition_key.is_none())
+        .filter(|t| t.partition_key.is_none() || t.key_types.is_none())
         .map(|t| t.name.clone())
         .collect();
     for table in missing {
         for attempt in 1..=ATTEMPTS {
             match describe(&proxy, &table).await {
-                Ok((partition_key, sort_key)) => {
-                    tracing::info!(table, partition_key, ?sort_key, "learned key schema");
+                Ok(learned) => {
+                    tracing::info!(table, partition_key = learned.partition_key, sort_key = ?learned.sort_key, "learned key schema");
                     proxy.snapshot.rcu(|current| {
                         let mut next = Snapshot::clone(current);
                         if let Some(t) = next.tables.get_mut(&table) {
-                            t.partition_key.get_or_insert_with(|| partition_key.clone());
-                            if t.sort_key.is_none() {
-                                t.sort_key.clone_from(&sort_key);
-                            }
+                            learned.merge_into(t);
                         }
                         next
                     });
@@ -49,7 +48,36 @@ pub async fn learn_missing(proxy: Arc<Proxy>) {
     }
 }
 
-async fn describe(proxy: &Proxy, table: &str) -> Result<(String, Option<String>), String> {
+/// A table's key schema as `DescribeTable` tells it.
+#[derive(Debug, PartialEq, Eq)]
+struct Learned {
+    partition_key: String,
+    sort_key: Option<String>,
+    types: Option<(ScalarType, Option<ScalarType>)>,
+}
+
+impl Learned {
+    /// Fills in what the config left out. Key types are kept only for the key names the
+    /// config uses: a config that names other keys than the table has is the config's error
+    /// to surface, not the probe's to paper over.
+    fn merge_into(&self, table: &mut TableConfig) {
+        table
+            .partition_key
+            .get_or_insert_with(|| self.partition_key.clone());
+        if table.sort_key.is_none() {
+            table.sort_key.clone_from(&self.sort_key);
+        }
+        if table.partition_key.as_deref() == Some(self.partition_key.as_str())
+            && table.sort_key == self.sort_key
+        {
+            table.key_types = self.types;
+        } else {
+            tracing::warn!(table = table.name, partition_key = self.partition_key, sort_key = ?self.sort_key, "the config's key names differ from the table's");
+        }
+    }
+}
+
+async fn describe(proxy: &Proxy, table: &str) -> Result<Learned, String> {
     let body = serde_json::to_vec(&serde_json::json!({ "TableName": table }))
         .map_err(|e| e.to_string())?;
     let (status, body) = proxy
@@ -66,9 +94,10 @@ async fn describe(proxy: &Proxy, table: &str) -> Result<(String, Option<String>)
     key_schema(&value).ok_or_else(|| "DescribeTable answer has no KeySchema".into())
 }
 
-/// The HASH and RANGE attribute names of a `DescribeTable` answer.
-fn key_schema(describe: &Value) -> Option<(String, Option<String>)> {
-    let schema = describe.get("Table")?.get("KeySchema")?.as_array()?;
+/// The HASH and RANGE attribute names and types of a `DescribeTable` answer.
+fn key_schema(describe: &Value) -> Option<Learned> {
+    let table = describe.get("Table")?;
+    let schema = table.get("KeySchema")?.as_array()?;
     let key = |kind: &str| {
         schema
             .iter()
@@ -76,7 +105,25 @@ fn key_schema(describe: &Value) -> Option<(String, Option<String>)> {
             .and_then(|k| k.get("AttributeName")?.as_str())
             .map(str::to_owned)
     };
-    Some((key("HASH")?, key("RANGE")))
+    let definitions = table.get("AttributeDefinitions").and_then(Value::as_array);
+    let type_of = |name: &str| {
+        definitions?
+            .iter()
+            .find(|d| d.get("AttributeName").and_then(Value::as_str) == Some(name))
+            .and_then(|d| ScalarType::from_name(d.get("AttributeType")?.as_str()?))
+    };
+    let partition_key = key("HASH")?;
+    let sort_key = key("RANGE");
+    let types = match (&sort_key, type_of(&partition_key)) {
+        (_, None) => None,
+        (None, Some(hash)) => Some((hash, None)),
+        (Some(range), Some(hash)) => type_of(range).map(|range| (hash, Some(range))),
+    };
+    Some(Learned {
+        partition_key,
+        sort_key,
+        types,
+    })
 }
 
 #[cfg(test)]
@@ -85,16 +132,58 @@ mod tests {
 
     #[test]
     fn reads_hash_and_range_keys() {
-        let answer = serde_json::json!({"Table": {"KeySchema": [
-            {"AttributeName": "Category", "KeyType": "RANGE"},
-            {"AttributeName": "ItemID", "KeyType": "HASH"}
-        ]}});
+        let answer = serde_json::json!({"Table": {
+            "KeySchema": [
+                {"AttributeName": "Category", "KeyType": "RANGE"},
+                {"AttributeName": "ItemID", "KeyType": "HASH"}
+            ],
+            "AttributeDefinitions": [
+                {"AttributeName": "ItemID", "AttributeType": "S"},
+                {"AttributeName": "Category", "AttributeType": "N"}
+            ]
+        }});
         assert_eq!(
             key_schema(&answer),
-            Some(("ItemID".into(), Some("Category".into())))
+            Some(Learned {
+                partition_key: "ItemID".into(),
+                sort_key: Some("Category".into()),
+                types: Some((ScalarType::S, Some(ScalarType::N))),
+            })
         );
         let hash_only = serde_json::json!({"Table": {"KeySchema": [{"AttributeName": "K", "KeyType": "HASH"}]}});
-        assert_eq!(key_schema(&hash_only), Some(("K".into(), None)));
+        assert_eq!(
+            key_schema(&hash_only),
+            Some(Learned {
+                partition_key: "K".into(),
+                sort_key: None,
+                types: None
+            })
+        );
         assert_eq!(key_schema(&serde_json::json!({})), None);
+    }
+
+    #[test]
+    fn keeps_key_types_only_for_the_keys_the_config_names() {
+        let learned = Learned {
+            partition_key: "ItemID".into(),
+            sort_key: None,
+            types: Some((ScalarType::B, None)),
+        };
+        let mut table = TableConfig {
+            name: "T".into(),
+            partition_key: None,
+            sort_key: None,
+            key_types: None,
+        };
+        learned.merge_into(&mut table);
+        assert_eq!(table.partition_key.as_deref(), Some("ItemID"));
+        assert_eq!(table.key_types, Some((ScalarType::B, None)));
+        let mut other = TableConfig {
+            partition_key: Some("Other".into()),
+            key_types: None,
+            ..table
+        };
+        learned.merge_into(&mut other);
+        assert_eq!(other.key_types, None);
     }
 }

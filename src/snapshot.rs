@@ -99,6 +99,11 @@ impl Snapshot {
                         .partition_key
                         .or_else(|| learned.partition_key.clone());
                     table.sort_key = table.sort_key.or_else(|| learned.sort_key.clone());
+                    if table.partition_key == learned.partition_key
+                        && table.sort_key == learned.sort_key
+                    {
+                        table.key_types = learned.key_types;
+                    }
                 }
                 (t.name.clone(), table)
             })

@@ -58,6 +58,22 @@ async fn wait_metric(admin: std::net::SocketAddr, name: &str, labels: &[(&str, &
     }
 }
 
+/// Waits until the sidecar has learned the table's key schema with its one DescribeTable at
+/// start, so that call does not land among the faults a test injects next.
+async fn wait_schema_learned(admin: std::net::SocketAddr) {
+    wait_metric(
+        admin,
+        "globalscale_upstream_requests_total",
+        &[
+            ("region", "us-east-1"),
+            ("operation", "DescribeTable"),
+            ("outcome", "success"),
+        ],
+        1.0,
+    )
+    .await;
+}
+
 /// Waits until `globalscale_region_healthy{region}` reads 0.
 async fn wait_ejected(admin: std::net::SocketAddr, region: &str) {
     wait_metric(
@@ -112,7 +128,10 @@ async fn probes_of_a_healthy_cluster_under_load_never_fail_and_traffic_stays_hom
         )
         .await
         .unwrap_or(0.0);
-        assert!(probes_ok >= 1.0, "{region} was never probed");
+        // Home carries the traffic, whose answers stand in for its probes.
+        if region != "us-east-1" {
+            assert!(probes_ok >= 1.0, "{region} was never probed");
+        }
         for outcome in ["server_error", "throttled", "timeout", "connect_error"] {
             assert_eq!(
                 metric(
@@ -258,6 +277,7 @@ async fn a_failure_everywhere_spends_the_retry_budget_instead_of_multiplying_loa
     )
     .await;
     let admin = sidecar.admin_addr();
+    wait_schema_learned(admin).await;
     let tokens = || metric(admin, "globalscale_retry_budget_tokens", &[]);
     assert_eq!(tokens().await, Some(50.0));
 

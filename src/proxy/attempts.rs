@@ -40,10 +40,15 @@ impl Proxy {
         // Tokens this request's retries took from the shared budget.
         let mut spent = 0;
         let budget = &snapshot.retry_budget;
+        // A transaction that may have been applied somewhere goes nowhere else.
+        let mut pinned = self.pinned_region(snapshot, req)?;
         // Each round asks for the candidates again: a region readmitted (or ejected) while
         // this request was failing counts for its next round.
         'rounds: for round in 0u32.. {
-            let order = candidates(&snapshot.region_views(), snapshot.config.routing.policy);
+            let order = match pinned {
+                Some(index) => vec![index],
+                None => candidates(&snapshot.region_views(), snapshot.config.routing.policy),
+            };
             if order.is_empty() {
                 if round == 0 {
                     return Err(ProxyError::NoRegionAvailable {
@@ -55,6 +60,10 @@ impl Proxy {
             for (position, &index) in order.iter().enumerate() {
                 if attempts_left == 0 {
                     break 'rounds;
+                }
+                // Pinned during this round: the rest of its candidates are out.
+                if pinned.is_some_and(|pin| pin != index) {
+                    continue;
                 }
                 // Every attempt but the request's first is paid for and may pause.
                 if let Some(outcome) = last_outcome {
@@ -105,6 +114,9 @@ impl Proxy {
                 if outcome.is_error_answer() {
                     error_answers += 1;
                 }
+                if safety == ResendSafety::SameRegion && !outcome.not_applied() {
+                    pinned.get_or_insert(index);
+                }
                 last_outcome = Some(outcome);
                 if verifying.is_none() && !outcome.not_applied() {
                     verifying = verification(req)?;
@@ -113,8 +125,14 @@ impl Proxy {
         }
         // Out of attempts: the last region's own answer if there was one (a throttle or 5xx
         // the SDK knows how to retry), else a 503.
-        last_response.ok_or_else(|| ProxyError::NoRegionAvailable {
-            detail: failures.join("; "),
+        // A pinned transaction that never got an answer may have run: say so.
+        last_response.ok_or_else(|| match pinned {
+            Some(index) => ProxyError::AmbiguousWrite {
+                region: format!("{} ({})", snapshot.regions[index].name, failures.join("; ")),
+            },
+            None => ProxyError::NoRegionAvailable {
+                detail: failures.join("; "),
+            },
         })
     }
 
@@ -128,16 +146,20 @@ impl Proxy {
         deadline: tokio::time::Instant,
     ) -> Result<(AttemptOutcome, Attempt), ProxyError> {
         let upstream_request = signed_request(snapshot, region, req).await?;
+        let started = tokio::time::Instant::now();
         let sent = tokio::time::timeout_at(deadline, snapshot.upstream.send(upstream_request));
         let Ok(result) = sent.await else {
-            self.record(region, req, AttemptOutcome::Timeout, None);
+            self.record(region, req, AttemptOutcome::Timeout, None, started);
+            self.pin(region, req, safety, AttemptOutcome::Timeout);
             return Err(match safety {
                 ResendSafety::Safe => {
                     ProxyError::DeadlineExceeded(snapshot.config.timeouts.request)
                 }
-                ResendSafety::Unsafe | ResendSafety::Verifiable => ProxyError::AmbiguousWrite {
-                    region: region.name.clone(),
-                },
+                ResendSafety::Unsafe | ResendSafety::Verifiable | ResendSafety::SameRegion => {
+                    ProxyError::AmbiguousWrite {
+                        region: region.name.clone(),
+                    }
+                }
             });
         };
         let outcome = match &result {
@@ -149,7 +171,9 @@ impl Proxy {
             req,
             outcome,
             result.as_ref().ok().map(|r| r.elapsed),
+            started,
         );
+        self.pin(region, req, safety, outcome);
         let moves = outcome.should_move(safety);
         let attempt = match result {
             Ok(upstream) => {
@@ -174,6 +198,42 @@ impl Proxy {
     }
 }
 
+impl Proxy {
+    /// The region an earlier attempt of this transaction (this request's, or an earlier
+    /// request's with the same token) may have been applied in.
+    fn pinned_region(
+        &self,
+        snapshot: &Snapshot,
+        req: &Forward<'_>,
+    ) -> Result<Option<usize>, ProxyError> {
+        let Some(region) = req.pin_token.and_then(|token| self.pins.region_of(token)) else {
+            return Ok(None);
+        };
+        match snapshot.regions.iter().position(|r| r.name == region) {
+            Some(index) => Ok(Some(index)),
+            // The only region that knows the token was removed from the config: sending
+            // the transaction anywhere else could apply it twice.
+            None => Err(ProxyError::AmbiguousWrite { region }),
+        }
+    }
+
+    /// Remembers where a token-carrying transaction may have been applied.
+    fn pin(
+        &self,
+        region: &Region,
+        req: &Forward<'_>,
+        safety: ResendSafety,
+        outcome: AttemptOutcome,
+    ) {
+        if safety == ResendSafety::SameRegion
+            && !outcome.not_applied()
+            && let Some(token) = req.pin_token
+        {
+            self.pins.pin(token, &region.name);
+        }
+    }
+}
+
 /// Between half of `ceiling` and all of it, so requests that failed together do not come
 /// back together.
 fn jittered(ceiling: std::time::Duration) -> std::time::Duration {
@@ -195,6 +255,7 @@ fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError
         target: req.target.clone(),
         content_type: req.content_type.clone(),
         user_agent: req.user_agent.clone(),
+        pin_token: req.pin_token,
         body: Bytes::from(body),
     }))
 }
@@ -281,12 +342,13 @@ enum Attempt {
     Failed(UpstreamError),
 }
 
-fn error_outcome(err: &UpstreamError) -> AttemptOutcome {
+pub(crate) fn error_outcome(err: &UpstreamError) -> AttemptOutcome {
     match err {
         UpstreamError::Connect(_) => AttemptOutcome::ConnectError,
         UpstreamError::Timeout(_) => AttemptOutcome::Timeout,
         UpstreamError::Transport(_) | UpstreamError::ResponseTooLarge => {
             AttemptOutcome::TransportError
         }
+        UpstreamError::Corrupt(_) => AttemptOutcome::CorruptAnswer,
     }
 }

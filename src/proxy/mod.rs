@@ -17,7 +17,7 @@ use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::rewrite::{self, RequestCtx};
 use crate::route::retry::resend_safety;
-use crate::route::{AttemptOutcome, ResendSafety, Transition};
+use crate::route::{AttemptOutcome, ResendSafety, TransactionPins, Transition};
 use crate::snapshot::{Region, Snapshot};
 use crate::upstream::UpstreamResponse;
 use crate::wire::{self, Operation};
@@ -25,7 +25,7 @@ use crate::wire::{self, Operation};
 mod attempts;
 mod reply;
 
-pub(crate) use attempts::signed_request;
+pub(crate) use attempts::{error_outcome, signed_request};
 use reply::{error_response, log_upstream_failure, reply_response};
 
 const X_AMZ_TARGET: &str = "x-amz-target";
@@ -39,6 +39,8 @@ pub(crate) const SIDECAR_AGENT: &str = concat!("globalscale/", env!("CARGO_PKG_V
 pub struct Proxy {
     pub snapshot: ArcSwap<Snapshot>,
     pub metrics: Metrics,
+    /// Outlives snapshots: a reload must not forget where a transaction may have run.
+    pub pins: TransactionPins,
 }
 
 /// A region's answer on its way back to the client.
@@ -52,6 +54,7 @@ impl Proxy {
         let proxy = Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics,
+            pins: TransactionPins::default(),
         };
         proxy.publish_health();
         proxy
@@ -135,6 +138,9 @@ impl Proxy {
             target,
             content_type: parts.headers.get(CONTENT_TYPE).cloned(),
             user_agent: parts.headers.get(USER_AGENT).cloned(),
+            pin_token: (safety == ResendSafety::SameRegion)
+                .then(|| parsed.body.get("ClientRequestToken")?.as_str())
+                .flatten(),
             body,
         };
         self.forward(snapshot, &forward, safety).await
@@ -155,6 +161,7 @@ impl Proxy {
             target,
             content_type: None,
             user_agent: Some(HeaderValue::from_static(SIDECAR_AGENT)),
+            pin_token: None,
             body,
         };
         let safety = if operation.is_read() {
@@ -172,7 +179,9 @@ impl Proxy {
         req: &Forward<'_>,
         outcome: AttemptOutcome,
         elapsed: Option<std::time::Duration>,
+        started: tokio::time::Instant,
     ) {
+        region.health.note_live_outcome();
         self.metrics
             .upstream_requests
             .with_label_values(&[&region.name, req.operation.label(), outcome.label()])
@@ -183,19 +192,23 @@ impl Proxy {
                 .with_label_values(&[&region.name])
                 .observe(elapsed.as_secs_f64());
         }
-        self.record_health(region, outcome, elapsed);
+        self.record_health(region, outcome, elapsed, started);
     }
 
-    /// Feeds one outcome, from live traffic or a probe, into the region's health.
+    /// Feeds one outcome, from live traffic or a probe, of an attempt sent at `started`,
+    /// into the region's health.
     pub(crate) fn record_health(
         &self,
         region: &Region,
         outcome: AttemptOutcome,
         elapsed: Option<std::time::Duration>,
+        started: tokio::time::Instant,
     ) {
         let transition = match outcome.as_failure() {
-            Some(failure) => region.health.record_failure(failure),
-            None => region.health.record_success(elapsed.unwrap_or_default()),
+            Some(failure) => region.health.record_failure(failure, started),
+            None => region
+                .health
+                .record_success(elapsed.unwrap_or_default(), started),
         };
         self.on_transition(region, transition, outcome);
     }
@@ -251,6 +264,9 @@ pub(crate) struct Forward<'a> {
     pub(crate) target: HeaderValue,
     pub(crate) content_type: Option<HeaderValue>,
     pub(crate) user_agent: Option<HeaderValue>,
+    /// The `ClientRequestToken` of a transaction that may be resent only where it was
+    /// applied ([`ResendSafety::SameRegion`]).
+    pub(crate) pin_token: Option<&'a str>,
     pub(crate) body: Bytes,
 }
 

@@ -10,7 +10,6 @@ use super::{Reply, X_AMZN_REQUEST_ID};
 use crate::error::ProxyError;
 use crate::wire;
 
-const X_AMZ_CRC32: &str = "x-amz-crc32";
 /// Which region answered: for operators and tests; SDKs ignore it.
 const X_GLOBALSCALE_REGION: &str = "x-globalscale-region";
 
@@ -42,7 +41,10 @@ pub(super) fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
             headers.insert(name, value.clone());
         }
     }
-    headers.insert(X_AMZ_CRC32, HeaderValue::from(wire::crc32(&upstream.body)));
+    headers.insert(
+        wire::X_AMZ_CRC32,
+        HeaderValue::from(wire::crc32(&upstream.body)),
+    );
     if let Ok(region) = HeaderValue::from_str(&region) {
         headers.insert(X_GLOBALSCALE_REGION, region);
     }
@@ -56,7 +58,7 @@ pub(super) fn error_response(err: &ProxyError, request_id: &str) -> Response<Ful
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(wire::CONTENT_TYPE));
-    headers.insert(X_AMZ_CRC32, HeaderValue::from(crc));
+    headers.insert(wire::X_AMZ_CRC32, HeaderValue::from(crc));
     if let Ok(id) = HeaderValue::from_str(request_id) {
         headers.insert(X_AMZN_REQUEST_ID, id);
     }

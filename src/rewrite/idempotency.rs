@@ -1,7 +1,8 @@
 //! `TransactWriteItems` and `ExecuteTransaction` get a `ClientRequestToken` when the client
-//! sent none. DynamoDB treats repeats of a token within ten minutes as the same transaction,
-//! so after an ambiguous failure the sidecar can resend it to another region of the global
-//! table without applying it twice.
+//! sent none. DynamoDB treats repeats of a token within ten minutes as the same transaction
+//! in the region that received it (nothing says another replica region knows the token), so
+//! after an ambiguous failure the sidecar resends it to that same region only, unless every
+//! write in it is idempotent (`route::retry`, `route::pin`).
 
 use serde_json::Value;
 

@@ -41,7 +41,9 @@ impl RetryBudget {
             AttemptOutcome::Success
             | AttemptOutcome::ClientError
             | AttemptOutcome::ConnectError => 0,
-            AttemptOutcome::Throttled | AttemptOutcome::ServerError => ERROR_ANSWER_COST,
+            AttemptOutcome::Throttled
+            | AttemptOutcome::ServerError
+            | AttemptOutcome::CorruptAnswer => ERROR_ANSWER_COST,
             AttemptOutcome::Timeout | AttemptOutcome::TransportError => TIMEOUT_COST,
         }
     }

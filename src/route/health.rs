@@ -15,6 +15,10 @@
 //! A region that is ejected again soon after its readmission (it answers probes but fails
 //! real traffic, say under sustained throttling) must earn the next readmission with a
 //! longer run of successes, doubling each time, so it does not flap.
+//!
+//! Only attempts sent after the latest ejection or readmission speak for the region's
+//! current state: under concurrency, the successes of requests already in flight when a
+//! region was ejected would otherwise readmit it within milliseconds.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,6 +67,9 @@ pub struct RegionHealth {
     /// refused connection or an error answer, which cost a request almost nothing.
     slow_failure: AtomicBool,
     latency_micros: AtomicU64,
+    /// When live traffic last had an outcome here, in milliseconds after `created` (0: never).
+    last_live_millis: AtomicU64,
+    created: Instant,
     state: Mutex<Counters>,
     eject_after: u32,
     readmit_after: u32,
@@ -85,12 +92,19 @@ struct Counters {
     /// Successes in a row needed for the next readmission.
     readmit_needed: u32,
     readmitted_at: Option<Instant>,
+    /// The latest ejection or readmission: attempts sent before it are old news.
+    changed_at: Option<Instant>,
 }
 
 impl Counters {
     fn push_outcome(&mut self, failed: bool) {
         self.recent_failures = (self.recent_failures << 1) | u32::from(failed);
         self.samples = (self.samples + 1).min(RATE_WINDOW);
+    }
+
+    /// Whether an attempt sent at `started` predates the latest change of state.
+    fn stale(&self, started: Instant) -> bool {
+        self.changed_at.is_some_and(|changed| started < changed)
     }
 
     fn rate_too_high(&self) -> bool {
@@ -105,6 +119,8 @@ impl RegionHealth {
             healthy: AtomicBool::new(true),
             slow_failure: AtomicBool::new(false),
             latency_micros: AtomicU64::new(0),
+            last_live_millis: AtomicU64::new(0),
+            created: Instant::now(),
             state: Mutex::new(Counters {
                 readmit_needed: readmit_after,
                 ..Counters::default()
@@ -128,9 +144,27 @@ impl RegionHealth {
         Duration::from_micros(self.latency_micros.load(Ordering::Relaxed))
     }
 
-    /// A request or probe got a usable answer after `latency`.
-    pub fn record_success(&self, latency: Duration) -> Option<Transition> {
+    /// Live traffic had an outcome here, so a probe would add nothing.
+    pub fn note_live_outcome(&self) {
+        let millis = u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_live_millis
+            .store(millis.max(1), Ordering::Relaxed);
+    }
+
+    /// Whether live traffic had an outcome here within `window`.
+    pub fn live_within(&self, window: Duration) -> bool {
+        let last = self.last_live_millis.load(Ordering::Relaxed);
+        let now = u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let window = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        last != 0 && now.saturating_sub(last) <= window
+    }
+
+    /// A request or probe sent at `started` got a usable answer after `latency`.
+    pub fn record_success(&self, latency: Duration, started: Instant) -> Option<Transition> {
         let mut c = self.lock();
+        if c.stale(started) {
+            return None;
+        }
         self.slow_failure.store(false, Ordering::Relaxed);
         c.consecutive_failures = 0;
         c.consecutive_unreachable = 0;
@@ -151,16 +185,22 @@ impl RegionHealth {
             c.recent_failures = 0;
             c.samples = 0;
             c.failing_since = None;
-            c.readmitted_at = Some(Instant::now());
+            let now = Instant::now();
+            c.readmitted_at = Some(now);
+            c.changed_at = Some(now);
             self.healthy.store(true, Ordering::Release);
             return Some(Transition::Readmitted);
         }
         None
     }
 
-    /// A request or probe failed in a way that speaks about the region, not the request.
-    pub fn record_failure(&self, failure: Failure) -> Option<Transition> {
+    /// A request or probe sent at `started` failed in a way that speaks about the region,
+    /// not the request.
+    pub fn record_failure(&self, failure: Failure, started: Instant) -> Option<Transition> {
         let mut c = self.lock();
+        if c.stale(started) {
+            return None;
+        }
         self.slow_failure
             .store(failure == Failure::Timeout, Ordering::Relaxed);
         c.consecutive_successes = 0;
@@ -183,6 +223,8 @@ impl RegionHealth {
             } else {
                 self.readmit_after
             };
+            c.changed_at = Some(now);
+            c.consecutive_successes = 0;
             self.healthy.store(false, Ordering::Release);
             return Some(Transition::Ejected);
         }
@@ -206,18 +248,18 @@ mod tests {
     #[test]
     fn ejects_after_consecutive_failures_only() {
         let h = RegionHealth::new(3, 2);
-        assert_eq!(h.record_failure(Failure::Unreachable), None);
-        assert_eq!(h.record_failure(Failure::Unreachable), None);
-        h.record_success(MS); // the run is broken
-        assert_eq!(h.record_failure(Failure::Unreachable), None);
-        assert_eq!(h.record_failure(Failure::Unreachable), None);
+        assert_eq!(h.record_failure(Failure::Unreachable, Instant::now()), None);
+        assert_eq!(h.record_failure(Failure::Unreachable, Instant::now()), None);
+        h.record_success(MS, Instant::now()); // the run is broken
+        assert_eq!(h.record_failure(Failure::Unreachable, Instant::now()), None);
+        assert_eq!(h.record_failure(Failure::Unreachable, Instant::now()), None);
         assert_eq!(
-            h.record_failure(Failure::Unreachable),
+            h.record_failure(Failure::Unreachable, Instant::now()),
             Some(Transition::Ejected)
         );
         assert!(!h.is_healthy());
         assert_eq!(
-            h.record_failure(Failure::Unreachable),
+            h.record_failure(Failure::Unreachable, Instant::now()),
             None,
             "only the change is reported"
         );
@@ -226,12 +268,15 @@ mod tests {
     #[test]
     fn readmits_after_a_run_of_successes() {
         let h = RegionHealth::new(1, 3);
-        h.record_failure(Failure::Unreachable);
-        assert_eq!(h.record_success(MS), None);
-        h.record_failure(Failure::Unreachable); // a failure in between restarts the run
-        assert_eq!(h.record_success(MS), None);
-        assert_eq!(h.record_success(MS), None);
-        assert_eq!(h.record_success(MS), Some(Transition::Readmitted));
+        h.record_failure(Failure::Unreachable, Instant::now());
+        assert_eq!(h.record_success(MS, Instant::now()), None);
+        h.record_failure(Failure::Unreachable, Instant::now()); // a failure in between restarts the run
+        assert_eq!(h.record_success(MS, Instant::now()), None);
+        assert_eq!(h.record_success(MS, Instant::now()), None);
+        assert_eq!(
+            h.record_success(MS, Instant::now()),
+            Some(Transition::Readmitted)
+        );
         assert!(h.is_healthy());
     }
 
@@ -240,20 +285,20 @@ mod tests {
         let h = RegionHealth::new(1, 2);
         let readmit = |h: &RegionHealth| {
             let mut n = 0;
-            while h.record_success(MS) != Some(Transition::Readmitted) {
+            while h.record_success(MS, Instant::now()) != Some(Transition::Readmitted) {
                 n += 1;
             }
             n + 1
         };
-        h.record_failure(Failure::Unreachable);
+        h.record_failure(Failure::Unreachable, Instant::now());
         assert_eq!(readmit(&h), 2);
-        h.record_failure(Failure::Unreachable); // ejected again at once: flapping
+        h.record_failure(Failure::Unreachable, Instant::now()); // ejected again at once: flapping
         assert_eq!(readmit(&h), 4);
-        h.record_failure(Failure::Unreachable);
+        h.record_failure(Failure::Unreachable, Instant::now());
         assert_eq!(readmit(&h), 8);
         // Stable for a while: the next ejection is a new incident, not flapping.
         tokio::time::advance(FLAP_WINDOW * 2).await;
-        h.record_failure(Failure::Unreachable);
+        h.record_failure(Failure::Unreachable, Instant::now());
         assert_eq!(readmit(&h), 2);
     }
 
@@ -262,11 +307,13 @@ mod tests {
         let started = Instant::now();
         for &failed in pattern.iter().cycle().take(100_000) {
             if failed {
-                if h.record_failure(Failure::ErrorAnswer) == Some(Transition::Ejected) {
+                if h.record_failure(Failure::ErrorAnswer, Instant::now())
+                    == Some(Transition::Ejected)
+                {
                     return started.elapsed();
                 }
             } else {
-                h.record_success(MS);
+                h.record_success(MS, Instant::now());
             }
             tokio::time::advance(every).await;
         }
@@ -299,20 +346,20 @@ mod tests {
     async fn bursts_and_occasional_error_answers_do_not_eject() {
         let h = RegionHealth::new(3, 2);
         for _ in 0..200 {
-            assert_eq!(h.record_failure(Failure::ErrorAnswer), None);
-            h.record_success(MS);
-            h.record_success(MS);
-            h.record_success(MS);
+            assert_eq!(h.record_failure(Failure::ErrorAnswer, Instant::now()), None);
+            h.record_success(MS, Instant::now());
+            h.record_success(MS, Instant::now());
+            h.record_success(MS, Instant::now());
             tokio::time::advance(MS).await;
         }
         // Bursts of 500s, each shorter than a second, with answers in between.
         for _ in 0..20 {
             for _ in 0..100 {
-                assert_eq!(h.record_failure(Failure::ErrorAnswer), None);
+                assert_eq!(h.record_failure(Failure::ErrorAnswer, Instant::now()), None);
                 tokio::time::advance(5 * MS).await;
             }
             for _ in 0..RATE_WINDOW {
-                h.record_success(MS);
+                h.record_success(MS, Instant::now());
             }
         }
         assert!(h.is_healthy());
@@ -321,35 +368,70 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn unreachable_attempts_eject_at_once() {
         let h = RegionHealth::new(3, 2);
-        h.record_failure(Failure::ErrorAnswer);
-        h.record_failure(Failure::Unreachable);
-        h.record_failure(Failure::ErrorAnswer);
-        h.record_failure(Failure::Unreachable);
+        h.record_failure(Failure::ErrorAnswer, Instant::now());
+        h.record_failure(Failure::Unreachable, Instant::now());
+        h.record_failure(Failure::ErrorAnswer, Instant::now());
+        h.record_failure(Failure::Unreachable, Instant::now());
         assert_eq!(
-            h.record_failure(Failure::Timeout),
+            h.record_failure(Failure::Timeout, Instant::now()),
             Some(Transition::Ejected),
             "error answers in between do not break a run of unreachable attempts"
         );
     }
 
+    /// Requests in flight when a region was ejected answer afterwards; a region that fails
+    /// every fourth request would otherwise be readmitted by them within milliseconds.
+    #[tokio::test(start_paused = true)]
+    async fn only_attempts_sent_after_a_change_count_for_the_next_one() {
+        let h = RegionHealth::new(1, 2);
+        let in_flight = Instant::now();
+        tokio::time::advance(MS).await;
+        assert_eq!(
+            h.record_failure(Failure::Unreachable, Instant::now()),
+            Some(Transition::Ejected)
+        );
+        tokio::time::advance(MS).await;
+        for _ in 0..100 {
+            assert_eq!(h.record_success(MS, in_flight), None);
+        }
+        assert!(!h.is_healthy(), "successes of older attempts readmitted it");
+        let probe = Instant::now();
+        h.record_success(MS, probe);
+        assert_eq!(h.record_success(MS, probe), Some(Transition::Readmitted));
+        // Failures of attempts sent before the readmission are old news too.
+        assert_eq!(h.record_failure(Failure::Unreachable, in_flight), None);
+        assert!(h.is_healthy());
+    }
+
     #[test]
     fn remembers_whether_the_last_failure_was_slow() {
         let h = RegionHealth::new(3, 2);
-        h.record_failure(Failure::Timeout);
+        h.record_failure(Failure::Timeout, Instant::now());
         assert!(h.fails_slowly());
-        h.record_failure(Failure::Unreachable);
+        h.record_failure(Failure::Unreachable, Instant::now());
         assert!(!h.fails_slowly());
-        h.record_failure(Failure::Timeout);
-        h.record_success(MS);
+        h.record_failure(Failure::Timeout, Instant::now());
+        h.record_success(MS, Instant::now());
         assert!(!h.fails_slowly());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn knows_whether_live_traffic_answered_lately() {
+        let h = RegionHealth::new(3, 2);
+        assert!(!h.live_within(Duration::from_secs(1)));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        h.note_live_outcome();
+        assert!(h.live_within(Duration::from_secs(1)));
+        tokio::time::advance(Duration::from_millis(1_500)).await;
+        assert!(!h.live_within(Duration::from_secs(1)));
     }
 
     #[test]
     fn latency_is_a_moving_average() {
         let h = RegionHealth::new(3, 2);
-        h.record_success(Duration::from_millis(10));
+        h.record_success(Duration::from_millis(10), Instant::now());
         assert_eq!(h.latency(), Duration::from_millis(10));
-        h.record_success(Duration::from_millis(110));
+        h.record_success(Duration::from_millis(110), Instant::now());
         assert_eq!(h.latency(), Duration::from_millis(30));
     }
 }

@@ -4,11 +4,13 @@
 
 pub mod budget;
 pub mod health;
+pub mod pin;
 pub mod probe;
 pub mod retry;
 pub mod select;
 
 pub use budget::RetryBudget;
 pub use health::{RegionHealth, Transition};
+pub use pin::TransactionPins;
 pub use retry::{AttemptOutcome, ResendSafety};
 pub use select::candidates;

@@ -1,26 +1,43 @@
-//! Active health: a signed `DescribeLimits` to every region on an interval, with its own
-//! timeout. Probes are what readmit an ejected region, since live traffic no longer reaches
-//! it, and what notice a region dying while traffic is elsewhere.
+//! Active health: a signed, eventually consistent `GetItem` of a key that need not exist, on
+//! a managed table, to every region that live traffic is not already telling about. Probes
+//! are what readmit an ejected region, since live traffic no longer reaches it, and what
+//! notice a region dying while traffic is elsewhere.
 //!
-//! `DescribeLimits` goes through everything a request needs from the region (DNS, TLS,
-//! DynamoDB's front end, SigV4 with the sidecar's credentials) without reading any table:
-//! it costs no capacity and never competes with live traffic for a table. (On DynamoDB
-//! Local's shared store a `ListTables` probe took a read lock that made concurrent writes
-//! fail.) A region whose endpoint answers but whose tables fail is caught by live traffic,
-//! whose error answers eject it, and flap damping keeps the probes from readmitting it often.
+//! Why this probe: it proves what the sidecar needs from a region (DNS, TLS, DynamoDB's
+//! data plane for the managed tables, SigV4 with the sidecar's credentials), it is an
+//! operation DynamoDB expects to be called at any rate, and it costs half a read unit.
+//! Control-plane calls (`DescribeLimits`, `ListTables`, `DescribeTable`) are throttled when
+//! called often and are CloudTrail management events. A probe's answer counts like a live
+//! request's, with one exception: a throttled probe says nothing about whether the region is
+//! up, so it counts neither way.
+//!
+//! A healthy region that live traffic reached within the last interval is not probed: its
+//! live answers already say how it is.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderValue;
+use serde_json::{Map, Value, json};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::retry::{AttemptOutcome, classify_response};
+use crate::config::TableConfig;
 use crate::proxy::{Forward, Proxy};
-use crate::snapshot::Region;
-use crate::wire::Operation;
+use crate::snapshot::{Region, Snapshot};
+use crate::wire::{Operation, ScalarType};
+
+/// The key value a probe reads, unlikely to be a real item's (which would cost more to read
+/// than the half unit of an absent one) and, once keys are prefixed, never one.
+const PROBE_KEY: &str = "globalscale-probe";
+/// A number key no application picks.
+const PROBE_NUMBER: &str = "-9.87654321E-125";
+/// The table read when no table is managed: its absence (or the policy's refusal) is still a
+/// data-plane answer from the region.
+const NO_TABLE: &str = "globalscale-probe";
 
 /// Probes every region of the current snapshot each interval until `shutdown` fires.
 ///
@@ -29,77 +46,180 @@ use crate::wire::Operation;
 /// black-holed region never delays the readmission of another.
 pub async fn run(proxy: Arc<Proxy>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut in_flight: HashMap<String, JoinHandle<()>> = HashMap::new();
-    loop {
+    for round in 0usize.. {
         let snapshot = proxy.snapshot.load_full();
         let interval = snapshot.config.routing.probe_interval;
         in_flight.retain(|_, probe| !probe.is_finished());
         for index in 0..snapshot.regions.len() {
-            let name = &snapshot.regions[index].name;
-            if in_flight.contains_key(name) {
+            let region = &snapshot.regions[index];
+            let busy = region.health.is_healthy() && region.health.live_within(interval);
+            if busy || in_flight.contains_key(&region.name) {
                 continue;
             }
             let proxy = Arc::clone(&proxy);
             let snapshot = Arc::clone(&snapshot);
             let probe = tokio::spawn(async move {
                 let region = &snapshot.regions[index];
-                if let Some((outcome, elapsed)) = probe(&snapshot, region).await {
-                    proxy
-                        .metrics
-                        .probes
-                        .with_label_values(&[&region.name, outcome.label()])
-                        .inc();
-                    proxy.record_health(region, outcome, elapsed);
+                let Some(result) = probe(&snapshot, region, round).await else {
+                    return;
+                };
+                proxy
+                    .metrics
+                    .probes
+                    .with_label_values(&[&region.name, result.outcome.label()])
+                    .inc();
+                if result.outcome != AttemptOutcome::Throttled {
+                    proxy.record_health(region, result.outcome, result.elapsed, result.started);
                 }
             });
-            in_flight.insert(name.clone(), probe);
+            in_flight.insert(region.name.clone(), probe);
         }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => {
-                for probe in in_flight.values() {
-                    probe.abort();
-                }
-                return;
-            }
+            _ = shutdown.changed() => break,
         }
     }
-}
-
-fn probe_forward() -> Forward<'static> {
-    Forward {
-        operation: &Operation::DescribeLimits,
-        verifiable: None,
-        target: HeaderValue::from_static("DynamoDB_20120810.DescribeLimits"),
-        content_type: None,
-        user_agent: Some(HeaderValue::from_static(crate::proxy::SIDECAR_AGENT)),
-        body: Bytes::from_static(b"{}"),
+    for probe in in_flight.values() {
+        probe.abort();
     }
 }
 
-async fn probe(
-    snapshot: &crate::snapshot::Snapshot,
-    region: &Region,
-) -> Option<(AttemptOutcome, Option<Duration>)> {
+struct ProbeResult {
+    outcome: AttemptOutcome,
+    elapsed: Option<Duration>,
+    started: Instant,
+}
+
+/// The probe's request body: the managed tables in turn, one per round.
+fn probe_body(
+    tables: &[TableConfig],
+    learned: &HashMap<String, TableConfig>,
+    round: usize,
+) -> Value {
+    let Some(configured) = tables.get(round % tables.len().max(1)) else {
+        return json!({"TableName": NO_TABLE, "Key": {"k": {"S": PROBE_KEY}}});
+    };
+    // The learned schema, when DescribeTable has answered; until then a string key, which
+    // at worst earns a ValidationException: still a data-plane answer from the region.
+    let table = learned.get(&configured.name).unwrap_or(configured);
+    let types = table
+        .key_types
+        .unwrap_or((ScalarType::S, Some(ScalarType::S)));
+    let mut key = Map::new();
+    let partition = table.partition_key.as_deref().unwrap_or("k");
+    key.insert(partition.to_owned(), probe_value(types.0));
+    if let Some(sort) = &table.sort_key {
+        key.insert(sort.clone(), probe_value(types.1.unwrap_or(ScalarType::S)));
+    }
+    json!({"TableName": table.name, "Key": key, "ConsistentRead": false})
+}
+
+fn probe_value(kind: ScalarType) -> Value {
+    let text = match kind {
+        ScalarType::S => PROBE_KEY,
+        ScalarType::N => PROBE_NUMBER,
+        // base64 of PROBE_KEY
+        ScalarType::B => "Z2xvYmFsc2NhbGUtcHJvYmU=",
+    };
+    json!({ kind.name(): text })
+}
+
+async fn probe(snapshot: &Snapshot, region: &Region, round: usize) -> Option<ProbeResult> {
+    let forward = Forward {
+        operation: &Operation::GetItem,
+        verifiable: None,
+        target: HeaderValue::from_static("DynamoDB_20120810.GetItem"),
+        content_type: None,
+        user_agent: Some(HeaderValue::from_static(crate::proxy::SIDECAR_AGENT)),
+        pin_token: None,
+        body: Bytes::from(
+            serde_json::to_vec(&probe_body(
+                &snapshot.config.tables,
+                &snapshot.tables,
+                round,
+            ))
+            .ok()?,
+        ),
+    };
     // Without credentials no request can go anywhere; that says nothing about the region.
-    let request = crate::proxy::signed_request(snapshot, region, &probe_forward())
+    let request = crate::proxy::signed_request(snapshot, region, &forward)
         .await
         .ok()?;
     let started = Instant::now();
     let timeout = snapshot.config.routing.probe_timeout;
-    let result = match tokio::time::timeout(timeout, snapshot.upstream.send(request)).await {
-        Err(_) => (AttemptOutcome::Timeout, None),
-        Ok(Err(e)) => (
-            if e.never_sent() {
-                AttemptOutcome::ConnectError
-            } else {
-                AttemptOutcome::TransportError
-            },
-            None,
-        ),
-        Ok(Ok(response)) => (
-            classify_response(response.status, &response.body),
-            Some(started.elapsed()),
-        ),
-    };
-    Some(result)
+    let (outcome, elapsed) =
+        match tokio::time::timeout(timeout, snapshot.upstream.send(request)).await {
+            Err(_) => (AttemptOutcome::Timeout, None),
+            Ok(Err(e)) => (crate::proxy::error_outcome(&e), None),
+            Ok(Ok(response)) => (
+                classify_response(response.status, &response.body),
+                Some(started.elapsed()),
+            ),
+        };
+    Some(ProbeResult {
+        outcome,
+        elapsed,
+        started,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(
+        name: &str,
+        pk: &str,
+        sk: Option<&str>,
+        types: Option<(ScalarType, Option<ScalarType>)>,
+    ) -> TableConfig {
+        TableConfig {
+            name: name.into(),
+            partition_key: Some(pk.into()),
+            sort_key: sk.map(Into::into),
+            key_types: types,
+        }
+    }
+
+    #[test]
+    fn probe_values_match_the_key_types() {
+        assert_eq!(probe_value(ScalarType::S), json!({"S": PROBE_KEY}));
+        assert_eq!(probe_value(ScalarType::N), json!({"N": PROBE_NUMBER}));
+        assert!(PROBE_NUMBER.parse::<f64>().is_ok());
+        assert_eq!(
+            probe_value(ScalarType::B),
+            json!({"B": "Z2xvYmFsc2NhbGUtcHJvYmU="})
+        );
+    }
+
+    #[test]
+    fn reads_each_managed_table_in_turn_with_its_learned_key_types() {
+        let configured = [
+            table("Catalog", "ItemID", Some("Category"), None),
+            table("Orders", "OrderId", None, None),
+        ];
+        let learned: HashMap<_, _> = [(
+            "Catalog".to_owned(),
+            table(
+                "Catalog",
+                "ItemID",
+                Some("Category"),
+                Some((ScalarType::S, Some(ScalarType::N))),
+            ),
+        )]
+        .into();
+        assert_eq!(
+            probe_body(&configured, &learned, 0),
+            json!({"TableName": "Catalog", "ConsistentRead": false,
+                   "Key": {"ItemID": {"S": PROBE_KEY}, "Category": {"N": PROBE_NUMBER}}})
+        );
+        // Not learned yet: a string key, at worst a ValidationException.
+        assert_eq!(
+            probe_body(&configured, &learned, 1),
+            json!({"TableName": "Orders", "ConsistentRead": false,
+                   "Key": {"OrderId": {"S": PROBE_KEY}}})
+        );
+        assert_eq!(probe_body(&configured, &learned, 2)["TableName"], "Catalog");
+        assert_eq!(probe_body(&[], &learned, 7)["TableName"], NO_TABLE);
+    }
 }

@@ -5,7 +5,8 @@
 //! |---------------------------------------|--------------------------------------------------|
 //! | connect failed (nothing sent)         | always                                           |
 //! | throttled (nothing applied)           | always                                           |
-//! | timeout, broken connection, HTTP 5xx  | only if resending is safe or verifiable ([`ResendSafety`]) |
+//! | timeout, broken connection, HTTP 5xx, | only if resending is safe or verifiable, or to the  |
+//! | an answer that fails its checksum     | same region for a token-carrying transaction ([`ResendSafety`]) |
 //! | any other 4xx (client error)          | never: returned at once                          |
 //! | 2xx                                   | returned                                         |
 
@@ -14,6 +15,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::health::Failure;
+use crate::expr::UpdateExpression;
+use crate::expr::update::is_set;
 use crate::wire::Operation;
 
 /// How one attempt against one region ended.
@@ -32,6 +35,9 @@ pub enum AttemptOutcome {
     Timeout,
     /// The connection broke after the request may have been sent.
     TransportError,
+    /// An answer that fails its `x-amz-crc32` or, as a success, is not JSON: the region may
+    /// have applied the request, but what it said about it cannot be trusted.
+    CorruptAnswer,
 }
 
 impl AttemptOutcome {
@@ -45,6 +51,7 @@ impl AttemptOutcome {
             Self::ConnectError => "connect_error",
             Self::Timeout => "timeout",
             Self::TransportError => "transport_error",
+            Self::CorruptAnswer => "corrupt_answer",
         }
     }
 
@@ -53,7 +60,7 @@ impl AttemptOutcome {
     pub fn as_failure(self) -> Option<Failure> {
         match self {
             Self::Success | Self::ClientError => None,
-            Self::Throttled | Self::ServerError => Some(Failure::ErrorAnswer),
+            Self::Throttled | Self::ServerError | Self::CorruptAnswer => Some(Failure::ErrorAnswer),
             Self::ConnectError | Self::TransportError => Some(Failure::Unreachable),
             Self::Timeout => Some(Failure::Timeout),
         }
@@ -61,7 +68,10 @@ impl AttemptOutcome {
 
     /// Whether the region answered with an error that allows moving on (5xx, throttling).
     pub fn is_error_answer(self) -> bool {
-        matches!(self, Self::ServerError | Self::Throttled)
+        matches!(
+            self,
+            Self::ServerError | Self::Throttled | Self::CorruptAnswer
+        )
     }
 
     /// Whether the request certainly was not applied, so moving it is always safe.
@@ -74,7 +84,7 @@ impl AttemptOutcome {
         match self {
             Self::Success | Self::ClientError => false,
             Self::ConnectError | Self::Throttled => true,
-            Self::ServerError | Self::Timeout | Self::TransportError => {
+            Self::ServerError | Self::Timeout | Self::TransportError | Self::CorruptAnswer => {
                 safety != ResendSafety::Unsafe
             }
         }
@@ -121,38 +131,47 @@ pub fn error_name(body: &[u8]) -> Option<String> {
 /// Whether a request that may already have been applied can be sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResendSafety {
-    /// Applying it twice leaves the same state as once (reads, plain puts and deletes,
-    /// `SET` to fixed values, transactions carrying a `ClientRequestToken`).
+    /// Applying it twice leaves the same state and the same answer as once (reads, plain
+    /// puts and deletes, updates that [`UpdateExpression::idempotent`] accepts, transactions
+    /// made only of such writes).
     Safe,
     /// A conditional PutItem: resent with `ReturnValuesOnConditionCheckFailure = ALL_OLD`, so a
     /// condition failure caused by its own first attempt is recognised (`rewrite::own_write`).
     Verifiable,
+    /// A transaction with a `ClientRequestToken` that is not [`Safe`](Self::Safe): DynamoDB
+    /// knows the token only in the region that received it (for 10 minutes), and a
+    /// transaction on a global table is transactional only in the region that ran it. Once
+    /// an attempt may have been applied, it is resent only to that region.
+    SameRegion,
     /// A second application could double a counter, append twice, or meet its own first
     /// attempt and report a false condition failure: the caller gets a retryable error.
     Unsafe,
 }
 
 /// The retry-safety table for one parsed request. `TransactWriteItems` and
-/// `ExecuteTransaction` are safe because the sidecar gives them a `ClientRequestToken`
-/// before the first attempt (see `rewrite::idempotency`).
+/// `ExecuteTransaction` carry a `ClientRequestToken` by the time this is asked (the sidecar
+/// adds one, see `rewrite::idempotency`).
 pub fn resend_safety(op: &Operation, request: &Map<String, Value>) -> ResendSafety {
     if *op == Operation::PutItem && verifiable_put(request) {
         return ResendSafety::Verifiable;
     }
     let safe = match op {
         _ if op.is_read() => true,
-        Operation::PutItem | Operation::DeleteItem => !is_conditional(request),
-        Operation::UpdateItem => !is_conditional(request) && idempotent_update(request),
+        Operation::PutItem | Operation::DeleteItem => idempotent_write(request, None),
+        Operation::UpdateItem => idempotent_write(request, Some(request)),
         // Batched puts and deletes are unconditional by definition.
         Operation::BatchWriteItem => true,
+        Operation::TransactWriteItems if idempotent_transaction(request) => true,
+        Operation::ExecuteTransaction if all_statements_select(request) => true,
         Operation::TransactWriteItems | Operation::ExecuteTransaction => {
-            request.get("ClientRequestToken").is_some()
+            return if request.contains_key("ClientRequestToken") {
+                ResendSafety::SameRegion
+            } else {
+                ResendSafety::Unsafe
+            };
         }
         Operation::ExecuteStatement => statement_is_select(request.get("Statement")),
-        Operation::BatchExecuteStatement => request
-            .get("Statements")
-            .and_then(Value::as_array)
-            .is_some_and(|s| s.iter().all(|s| statement_is_select(s.get("Statement")))),
+        Operation::BatchExecuteStatement => all_statements_select(request),
         _ => false,
     };
     if safe {
@@ -178,27 +197,78 @@ fn is_conditional(request: &Map<String, Value>) -> bool {
     request.get("ConditionExpression").is_some() || request.get("Expected").is_some()
 }
 
-/// `SET a = :v` and `REMOVE a` land on the same state twice; `ADD`, arithmetic and
-/// `list_append` do not. Bare attribute names cannot contain `+`/`-` and `ADD` is a
-/// reserved word, so looking for them errs only on the side of "unsafe".
+/// An unconditional put, delete or (with `update`) update that lands on the same item twice
+/// and answers the same: an old image (`ALL_OLD`, `UPDATED_OLD`) after a resend would be the
+/// first attempt's result, not what the item held before.
+fn idempotent_write(request: &Map<String, Value>, update: Option<&Map<String, Value>>) -> bool {
+    let returns_old = request
+        .get("ReturnValues")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v == "ALL_OLD" || v == "UPDATED_OLD");
+    !is_conditional(request) && !returns_old && update.is_none_or(idempotent_update)
+}
+
+/// The update rule of [`UpdateExpression::idempotent`], for the expression or the legacy
+/// `AttributeUpdates` (whose `ADD` is idempotent only into a set). An expression that does
+/// not parse is DynamoDB's to refuse; it is never resent.
 fn idempotent_update(request: &Map<String, Value>) -> bool {
     if let Some(updates) = request.get("AttributeUpdates").and_then(Value::as_object) {
-        let adds = updates
-            .values()
-            .any(|u| u.get("Action").and_then(Value::as_str) == Some("ADD"));
-        if adds {
+        let all = updates.values().all(|u| {
+            let action = u.get("Action").and_then(Value::as_str).unwrap_or("PUT");
+            action != "ADD" || u.get("Value").is_some_and(is_set)
+        });
+        if !all {
             return false;
         }
     }
-    let Some(expression) = request.get("UpdateExpression").and_then(Value::as_str) else {
+    let Some(expression) = request.get("UpdateExpression") else {
         return true;
     };
-    if expression.contains('+') || expression.contains('-') {
+    let Some(parsed) = expression
+        .as_str()
+        .and_then(|text| UpdateExpression::parse(text).ok())
+    else {
         return false;
-    }
-    !expression
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .any(|word| word.eq_ignore_ascii_case("ADD") || word.eq_ignore_ascii_case("list_append"))
+    };
+    let map = |key: &str| request.get(key).and_then(Value::as_object);
+    parsed.idempotent(
+        map("ExpressionAttributeNames"),
+        map("ExpressionAttributeValues"),
+    )
+}
+
+/// A transaction that may run twice, even in two regions: every write in it is an
+/// idempotent write by the rules above. A `ConditionCheck` may stay: it reads an item that
+/// no other action of the transaction writes, so its first run cannot change its verdict.
+fn idempotent_transaction(request: &Map<String, Value>) -> bool {
+    let Some(items) = request.get("TransactItems").and_then(Value::as_array) else {
+        return false;
+    };
+    items.iter().all(|item| {
+        let Some(item) = item.as_object() else {
+            return false;
+        };
+        let action = |name: &str| item.get(name).and_then(Value::as_object);
+        if let Some(put) = action("Put").or_else(|| action("Delete")) {
+            idempotent_write(put, None)
+        } else if let Some(update) = action("Update") {
+            idempotent_write(update, Some(update))
+        } else {
+            action("ConditionCheck").is_some()
+        }
+    })
+}
+
+fn all_statements_select(request: &Map<String, Value>) -> bool {
+    let key = if request.contains_key("TransactStatements") {
+        "TransactStatements"
+    } else {
+        "Statements"
+    };
+    request
+        .get(key)
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.iter().all(|s| statement_is_select(s.get("Statement"))))
 }
 
 fn statement_is_select(statement: Option<&Value>) -> bool {
@@ -342,20 +412,6 @@ mod tests {
         );
         assert_eq!(
             safety(
-                &Operation::TransactWriteItems,
-                &json!({"TransactItems": []})
-            ),
-            Unsafe
-        );
-        assert_eq!(
-            safety(
-                &Operation::TransactWriteItems,
-                &json!({"ClientRequestToken": "t"})
-            ),
-            Safe
-        );
-        assert_eq!(
-            safety(
                 &Operation::ExecuteStatement,
                 &json!({"Statement": " select * from t"})
             ),
@@ -369,7 +425,114 @@ mod tests {
             Unsafe
         );
         assert_eq!(safety(&Operation::CreateTable, &json!({})), Unsafe);
+    }
+
+    #[test]
+    fn old_images_unparsed_expressions_and_legacy_updates() {
+        use ResendSafety::{Safe, Unsafe};
+        // A resend would answer with the first attempt's result as the old image.
+        assert_eq!(
+            safety(&Operation::DeleteItem, &json!({"ReturnValues": "ALL_OLD"})),
+            Unsafe
+        );
+        assert_eq!(
+            safety(
+                &Operation::UpdateItem,
+                &json!({"UpdateExpression": "SET a = :v", "ReturnValues": "UPDATED_OLD"})
+            ),
+            Unsafe
+        );
+        assert_eq!(
+            safety(
+                &Operation::UpdateItem,
+                &json!({"UpdateExpression": "SET a = :v", "ReturnValues": "ALL_NEW"})
+            ),
+            Safe
+        );
+        assert_eq!(
+            safety(
+                &Operation::UpdateItem,
+                &json!({"UpdateExpression": "SET a ="})
+            ),
+            Unsafe,
+            "an expression that does not parse"
+        );
+        assert_eq!(
+            safety(
+                &Operation::UpdateItem,
+                &json!({"AttributeUpdates": {"s": {"Action": "ADD", "Value": {"SS": ["x"]}}, "a": {"Value": {"S": "x"}}, "b": {"Action": "DELETE"}}})
+            ),
+            Safe
+        );
         assert_eq!(safety(&Operation::Other("New".into()), &json!({})), Unsafe);
+    }
+
+    #[test]
+    fn transactions_move_between_regions_only_when_every_write_is_idempotent() {
+        use ResendSafety::{Safe, SameRegion, Unsafe};
+        let key = json!({"k": {"S": "1"}});
+        let transaction = |items: Value| json!({"TransactItems": items, "ClientRequestToken": "t"});
+        let idempotent = transaction(json!([
+            {"Put": {"TableName": "T", "Item": key}},
+            {"Delete": {"TableName": "T", "Key": key}},
+            {"Update": {"TableName": "T", "Key": key, "UpdateExpression": "SET a = :v",
+                        "ExpressionAttributeValues": {":v": {"S": "x"}}}},
+            {"ConditionCheck": {"TableName": "T", "Key": key, "ConditionExpression": "attribute_exists(k)"}}
+        ]));
+        assert_eq!(safety(&Operation::TransactWriteItems, &idempotent), Safe);
+        for action in [
+            json!({"Put": {"TableName": "T", "Item": key, "ConditionExpression": "attribute_not_exists(k)"}}),
+            json!({"Delete": {"TableName": "T", "Key": key, "ConditionExpression": "a = :v"}}),
+            json!({"Update": {"TableName": "T", "Key": key, "UpdateExpression": "ADD n :one",
+                              "ExpressionAttributeValues": {":one": {"N": "1"}}}}),
+            json!({"Update": {"TableName": "T", "Key": key, "UpdateExpression": "REMOVE l[0]"}}),
+            json!({"Unknown": {}}),
+        ] {
+            let request = transaction(json!([action]));
+            assert_eq!(
+                safety(&Operation::TransactWriteItems, &request),
+                SameRegion,
+                "{action}"
+            );
+            let mut without_token = request;
+            without_token
+                .as_object_mut()
+                .unwrap()
+                .remove("ClientRequestToken");
+            assert_eq!(
+                safety(&Operation::TransactWriteItems, &without_token),
+                Unsafe
+            );
+        }
+        let statements =
+            |s: &str| json!({"TransactStatements": [{"Statement": s}], "ClientRequestToken": "t"});
+        assert_eq!(
+            safety(
+                &Operation::ExecuteTransaction,
+                &statements("SELECT * FROM T")
+            ),
+            Safe
+        );
+        assert_eq!(
+            safety(
+                &Operation::ExecuteTransaction,
+                &statements("UPDATE T SET a = 1")
+            ),
+            SameRegion
+        );
+    }
+
+    #[test]
+    fn a_transaction_pinned_to_its_region_still_retries_there() {
+        for outcome in [
+            AttemptOutcome::ServerError,
+            AttemptOutcome::Timeout,
+            AttemptOutcome::TransportError,
+            AttemptOutcome::CorruptAnswer,
+        ] {
+            assert!(outcome.should_move(ResendSafety::SameRegion));
+            assert!(!outcome.should_move(ResendSafety::Unsafe));
+        }
     }
 
     #[test]

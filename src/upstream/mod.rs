@@ -36,6 +36,9 @@ pub enum UpstreamError {
     Transport(String),
     #[error("response larger than {MAX_RESPONSE_BYTES} bytes")]
     ResponseTooLarge,
+    /// An answer came back, but not as the region sent it (or not as DynamoDB answers).
+    #[error("corrupt answer: {0}")]
+    Corrupt(String),
 }
 
 impl UpstreamError {
@@ -121,6 +124,8 @@ impl Upstream {
             .await
             .map_err(|_| UpstreamError::Timeout(self.attempt_timeout))??;
         let (parts, body) = response.into_parts();
+        crate::wire::check_answer(parts.status, &parts.headers, &body)
+            .map_err(UpstreamError::Corrupt)?;
         Ok(UpstreamResponse {
             status: parts.status,
             headers: parts.headers,

@@ -17,6 +17,65 @@ pub fn crc32(body: &[u8]) -> u32 {
     crc32fast::hash(body)
 }
 
+/// The type of a key attribute: DynamoDB keys are strings, numbers or binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarType {
+    S,
+    N,
+    B,
+}
+
+impl ScalarType {
+    /// From an `AttributeType` of `DescribeTable`'s `AttributeDefinitions`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "S" => Some(Self::S),
+            "N" => Some(Self::N),
+            "B" => Some(Self::B),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::S => "S",
+            Self::N => "N",
+            Self::B => "B",
+        }
+    }
+}
+
+/// The checksum header DynamoDB puts on every answer.
+pub const X_AMZ_CRC32: &str = "x-amz-crc32";
+
+/// Whether a region's answer arrived as the region sent it: its `x-amz-crc32` (when it has
+/// one) matches the body, and a success is JSON. The sidecar replaces the checksum on the
+/// way out, so this is the only place a corrupted answer can still be caught.
+pub fn check_answer(
+    status: http::StatusCode,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<(), String> {
+    if let Some(declared) = headers.get(X_AMZ_CRC32) {
+        let declared = declared
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .ok_or_else(|| format!("unreadable {X_AMZ_CRC32} header {declared:?}"))?;
+        let actual = crc32(body);
+        if declared != actual {
+            return Err(format!(
+                "{X_AMZ_CRC32} says {declared}, the body hashes to {actual}"
+            ));
+        }
+    }
+    if status.is_success() {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            .map_err(|e| format!("a {status} answer that is not JSON: {e}"))?;
+    }
+    Ok(())
+}
+
 /// DynamoDB's own request-size limit; larger bodies are refused before they are buffered.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
@@ -25,6 +84,33 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
 #[cfg(test)]
 mod tests {
+    use http::{HeaderMap, HeaderValue, StatusCode};
+
+    #[test]
+    fn an_answer_must_match_its_checksum_and_a_success_must_be_json() {
+        let with_crc = |crc: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(super::X_AMZ_CRC32, HeaderValue::from_str(crc).unwrap());
+            headers
+        };
+        let ok = StatusCode::OK;
+        assert_eq!(
+            super::check_answer(ok, &with_crc("2745614147"), b"{}"),
+            Ok(())
+        );
+        assert_eq!(super::check_answer(ok, &HeaderMap::new(), b"{}"), Ok(()));
+        assert!(super::check_answer(ok, &with_crc("2745614148"), b"{}").is_err());
+        assert!(super::check_answer(ok, &with_crc("abc"), b"{}").is_err());
+        let not_json = b"<html>502</html>";
+        assert!(super::check_answer(ok, &HeaderMap::new(), not_json).is_err());
+        // An error answer need not be JSON; its status already says what happened.
+        let crc = super::crc32(not_json).to_string();
+        assert_eq!(
+            super::check_answer(StatusCode::BAD_GATEWAY, &with_crc(&crc), not_json),
+            Ok(())
+        );
+    }
+
     #[test]
     fn crc32_matches_dynamodb_for_empty_object() {
         // DynamoDB answers `{}` with x-amz-crc32: 2745614147.

@@ -2,7 +2,6 @@
 //! an upstream (usually DynamoDB Local) that records every request it receives and, depending
 //! on its [`Mode`], forwards it, answers with an error, stays silent, or stops listening.
 
-use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -39,6 +38,15 @@ pub(crate) enum Mode {
     /// Forward (so the region applies the request), then never answer: the ambiguous
     /// failure where a write happened but its caller cannot know.
     ApplyThenHang,
+    /// Forward (so the region applies the request), then answer with an `x-amz-crc32` that
+    /// does not match the body: an answer corrupted on its way.
+    CorruptChecksum,
+    /// Forward (so the region applies the request), then answer 200 with a body that is not
+    /// JSON: an upstream that lies.
+    NotJson,
+    /// Forward, except every `n`th request (counting from the first), whose connection is
+    /// closed without an answer after the request was read.
+    DropEvery(usize),
 }
 
 /// One request as the fixture received it.
@@ -80,6 +88,8 @@ struct Shared {
     mode: Mutex<Mode>,
     recorded: Mutex<Vec<Recorded>>,
     served: AtomicUsize,
+    /// Requests handled, for [`Mode::DropEvery`].
+    handled: AtomicUsize,
     connections: Mutex<Vec<JoinHandle<()>>>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
@@ -96,6 +106,7 @@ impl RegionFixture {
             mode: Mutex::new(Mode::Forward),
             recorded: Mutex::new(Vec::new()),
             served: AtomicUsize::new(0),
+            handled: AtomicUsize::new(0),
             connections: Mutex::new(Vec::new()),
             client: Client::builder(TokioExecutor::new()).build_http(),
         });
@@ -225,10 +236,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-async fn handle(
-    shared: Arc<Shared>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+/// Returning an error makes hyper close the connection without an answer.
+type Handled = Result<Response<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>>;
+
+async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Handled {
     let (parts, body) = request.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -253,8 +264,23 @@ async fn handle(
         body: body.clone(),
     });
     let mode = lock(&shared.mode).clone();
+    let nth = shared.handled.fetch_add(1, Ordering::SeqCst) + 1;
     let response = match mode {
-        Mode::Forward => forward(&shared, parts, body).await,
+        Mode::DropEvery(n) if nth.is_multiple_of(n) => {
+            return Err("dropped by the test fixture".into());
+        }
+        Mode::CorruptChecksum => {
+            let mut response = forward(&shared, parts, body).await;
+            response
+                .headers_mut()
+                .insert("x-amz-crc32", http::HeaderValue::from_static("12345"));
+            response
+        }
+        Mode::NotJson => {
+            let _applied = forward(&shared, parts, body).await;
+            Response::new(Full::new(Bytes::from_static(b"<html>all good</html>")))
+        }
+        Mode::Forward | Mode::DropEvery(_) => forward(&shared, parts, body).await,
         Mode::Delay(delay) => {
             tokio::time::sleep(delay).await;
             forward(&shared, parts, body).await
