@@ -15,7 +15,8 @@ use std::time::Duration;
 mod raw;
 
 use raw::{
-    RawConfig, RawCredentials, RawRegion, RawRouting, RawTable, RawTimeouts, apply_env, parse_raw,
+    RawConfig, RawCredentials, RawRegion, RawRouting, RawTable, RawTimeouts, RawUpstream,
+    apply_env, parse_raw,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,20 @@ pub struct Config {
     pub tables: Vec<TableConfig>,
     pub timeouts: Timeouts,
     pub routing: RoutingConfig,
+    pub tls_roots: TlsRoots,
+}
+
+/// Which certificate authorities upstream TLS trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsRoots {
+    /// The Mozilla roots compiled into the binary: the same everywhere, but blind to a
+    /// corporate TLS-inspecting proxy or a private CA in front of a VPC endpoint.
+    Webpki,
+    /// The operating system's store (`SSL_CERT_FILE`, `SSL_CERT_DIR`, or the distribution's
+    /// bundle): what the machine's administrators decided to trust.
+    System,
+    /// Both: an endpoint is trusted when either set vouches for it.
+    Both,
 }
 
 /// Where the sidecar's own upstream credentials come from.
@@ -176,6 +191,7 @@ impl TryFrom<RawConfig> for Config {
             tables: tables(raw.tables)?,
             timeouts: timeouts(raw.timeouts.as_ref())?,
             routing: routing(raw.routing.as_ref())?,
+            tls_roots: tls_roots(raw.upstream.as_ref())?,
         })
     }
 }
@@ -361,6 +377,18 @@ fn millis(key: &str, value: Option<u64>, default: u64) -> Result<Duration, Confi
         0 => Err(invalid(key, "must be greater than 0")),
         ms if ms > 600_000 => Err(invalid(key, "must be at most 600000 (ten minutes)")),
         ms => Ok(Duration::from_millis(ms)),
+    }
+}
+
+fn tls_roots(raw: Option<&RawUpstream>) -> Result<TlsRoots, ConfigError> {
+    match raw.and_then(|u| u.tls_roots.as_deref()).unwrap_or("both") {
+        "webpki" => Ok(TlsRoots::Webpki),
+        "system" => Ok(TlsRoots::System),
+        "both" => Ok(TlsRoots::Both),
+        other => Err(invalid(
+            "upstream.tls_roots",
+            format!("must be \"webpki\", \"system\" or \"both\", not {other:?}"),
+        )),
     }
 }
 

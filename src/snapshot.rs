@@ -108,7 +108,7 @@ impl Snapshot {
                 (t.name.clone(), table)
             })
             .collect();
-        let upstream = Upstream::new(&config.timeouts)?;
+        let upstream = Upstream::new(&config.timeouts, config.tls_roots)?;
         // Resized only once nothing above can fail, so a refused reload leaves it alone.
         let retry_budget = previous.map_or_else(
             || Arc::new(RetryBudget::new(config.routing.retry_budget)),

@@ -17,6 +17,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) tables: Vec<RawTable>,
     pub(super) timeouts: Option<RawTimeouts>,
+    pub(super) upstream: Option<RawUpstream>,
     pub(super) routing: Option<RawRouting>,
     pub(super) audit: Option<RawAudit>,
     pub(super) auth: Option<RawAuth>,
@@ -56,6 +57,12 @@ pub(super) struct RawTimeouts {
     pub(super) connect_ms: Option<u64>,
     pub(super) attempt_ms: Option<u64>,
     pub(super) request_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUpstream {
+    pub(super) tls_roots: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,6 +19,22 @@ fn minimal_config_gets_defaults() {
     assert_eq!(c.routing.policy, RoutingPolicy::Ordered);
     assert_eq!(c.timeouts.attempt, Duration::from_secs(1));
     assert_eq!(c.routing.retry_budget, 500);
+    assert_eq!(c.tls_roots, TlsRoots::Both);
+}
+
+#[test]
+fn tls_roots_are_a_choice_of_three() {
+    for (text, roots) in [
+        ("webpki", TlsRoots::Webpki),
+        ("system", TlsRoots::System),
+        ("both", TlsRoots::Both),
+    ] {
+        let c = Config::from_toml_str(&format!("{MINIMAL}\n[upstream]\ntls_roots = \"{text}\"\n"))
+            .unwrap();
+        assert_eq!(c.tls_roots, roots);
+    }
+    let msg = err(&format!("{MINIMAL}\n[upstream]\ntls_roots = \"none\"\n"));
+    assert!(msg.contains("upstream.tls_roots"), "{msg}");
 }
 
 #[test]

@@ -16,7 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::config::Timeouts;
+use crate::config::{Timeouts, TlsRoots};
 
 /// Upstream answers larger than this are refused: DynamoDB's largest (BatchGetItem, 16 MB
 /// of items plus JSON overhead) stays well below it.
@@ -67,7 +67,7 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(timeouts: &Timeouts) -> Result<Self, rustls::Error> {
+    pub fn new(timeouts: &Timeouts, roots: TlsRoots) -> Result<Self, rustls::Error> {
         let mut http = HttpConnector::new();
         // The TLS layer wraps this connector, so it must accept https URIs.
         http.enforce_http(false);
@@ -77,8 +77,12 @@ impl Upstream {
         // One crypto provider chosen explicitly: other crates in the tree enable a second one,
         // and rustls refuses to guess between them.
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(root_store(roots)?)
+            .with_no_client_auth();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)?
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
@@ -133,6 +137,30 @@ impl Upstream {
             elapsed: started.elapsed(),
         })
     }
+}
+
+/// The certificate authorities upstream TLS trusts. A system store that cannot be read is
+/// an error only when it is the sole source: with the built-in roots beside it, the sidecar
+/// still reaches AWS's public endpoints, and says what it could not load.
+fn root_store(roots: TlsRoots) -> Result<rustls::RootCertStore, rustls::Error> {
+    let mut store = rustls::RootCertStore::empty();
+    if roots != TlsRoots::System {
+        store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    if roots != TlsRoots::Webpki {
+        let native = rustls_native_certs::load_native_certs();
+        for error in &native.errors {
+            tracing::warn!(%error, "cannot load a certificate from the system store");
+        }
+        let (added, ignored) = store.add_parsable_certificates(native.certs);
+        tracing::debug!(added, ignored, "system certificate authorities");
+        if roots == TlsRoots::System && added == 0 {
+            return Err(rustls::Error::General(
+                "upstream.tls_roots = \"system\", but the system store holds no usable certificate (set SSL_CERT_FILE?)".into(),
+            ));
+        }
+    }
+    Ok(store)
 }
 
 /// The error with its causes, so a log line says "connection refused", not "client error".
