@@ -23,6 +23,7 @@ mod region_fixture;
 mod sidecar;
 mod sigv4_check;
 mod streaming;
+mod tls_region;
 
 pub(crate) use client::{create_global_catalog, create_table, item, sdk_client, sdk_client_with};
 pub(crate) use dynamo_local::DynamoLocal;
@@ -32,6 +33,7 @@ pub(crate) use region_fixture::{Mode, Recorded, RegionFixture};
 pub(crate) use sidecar::{Sidecar, SidecarConfig, SidecarProcess};
 pub(crate) use sigv4_check::{Keys, check_signatures, verify_signatures};
 pub(crate) use streaming::{Framing, send_streaming};
+pub(crate) use tls_region::TlsRegion;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

@@ -216,9 +216,14 @@ impl SidecarProcess {
     /// Picks free ports for both listeners, starts the binary and waits for `/healthz` to
     /// answer 200.
     pub(crate) async fn start(config: SidecarConfig) -> Self {
+        Self::start_with_env(config, &[]).await
+    }
+
+    /// [`start`](Self::start) with extra environment variables.
+    pub(crate) async fn start_with_env(config: SidecarConfig, env: &[(&str, &str)]) -> Self {
         let (listen, admin) = (free_addr(), free_addr());
         let text = config.listeners(listen, admin).to_toml();
-        let (child, dir) = spawn_binary(&text);
+        let (child, dir) = spawn_binary(&text, env);
         let mut process = Self {
             child,
             dir,
@@ -233,7 +238,7 @@ impl SidecarProcess {
     /// Runs the binary on `config_text` as it is and waits for it to exit by itself; returns
     /// its exit status and stderr. Panics if it is still running after [`HANG`].
     pub(crate) async fn run_to_exit(config_text: &str) -> (ExitStatus, String) {
-        let (child, dir) = spawn_binary(config_text);
+        let (child, dir) = spawn_binary(config_text, &[]);
         let mut process = Self {
             child,
             dir,
@@ -349,7 +354,7 @@ impl Drop for SidecarProcess {
 }
 
 /// Writes `config_text` to a temp dir and starts the binary on it, output to files beside it.
-fn spawn_binary(config_text: &str) -> (Child, tempfile::TempDir) {
+fn spawn_binary(config_text: &str, env: &[(&str, &str)]) -> (Child, tempfile::TempDir) {
     let dir = tempfile::Builder::new()
         .prefix("globalscale-sidecar-")
         .tempdir()
@@ -362,6 +367,7 @@ fn spawn_binary(config_text: &str) -> (Child, tempfile::TempDir) {
         .arg("--config")
         .arg(&config)
         .current_dir(dir.path())
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
