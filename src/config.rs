@@ -13,11 +13,13 @@ use std::path::Path;
 use std::time::Duration;
 
 mod raw;
+mod server;
 
 use raw::{
     RawConfig, RawCredentials, RawRegion, RawRouting, RawTable, RawTimeouts, RawUpstream,
     apply_env, parse_raw,
 };
+pub use server::ServerConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -57,6 +59,7 @@ pub struct Config {
     pub timeouts: Timeouts,
     pub routing: RoutingConfig,
     pub tls_roots: TlsRoots,
+    pub server: ServerConfig,
 }
 
 /// Which certificate authorities upstream TLS trusts.
@@ -192,6 +195,7 @@ impl TryFrom<RawConfig> for Config {
             timeouts: timeouts(raw.timeouts.as_ref())?,
             routing: routing(raw.routing.as_ref())?,
             tls_roots: tls_roots(raw.upstream.as_ref())?,
+            server: server::server(raw.server.as_ref())?,
         })
     }
 }

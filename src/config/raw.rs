@@ -19,6 +19,7 @@ pub(super) struct RawConfig {
     pub(super) timeouts: Option<RawTimeouts>,
     pub(super) upstream: Option<RawUpstream>,
     pub(super) routing: Option<RawRouting>,
+    pub(super) server: Option<RawServer>,
     pub(super) audit: Option<RawAudit>,
     pub(super) auth: Option<RawAuth>,
     #[serde(default)]
@@ -75,6 +76,14 @@ pub(super) struct RawRouting {
     pub(super) eject_after_failures: Option<u32>,
     pub(super) readmit_after_successes: Option<u32>,
     pub(super) retry_budget: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub(super) header_timeout_ms: Option<u64>,
+    pub(super) idle_timeout_ms: Option<u64>,
+    pub(super) max_connections: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

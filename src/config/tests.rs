@@ -178,3 +178,36 @@ fn secrets_stay_out_of_debug_output() {
     .unwrap();
     assert!(!format!("{c:?}").contains("s3cr3t"));
 }
+
+#[test]
+fn server_section_defaults_and_values() {
+    let c = Config::from_toml_str(MINIMAL).unwrap();
+    assert_eq!(c.server.header_timeout, Duration::from_secs(30));
+    assert_eq!(c.server.idle_timeout, Duration::from_mins(1));
+    assert_eq!(
+        c.server.max_connections, None,
+        "derived from the descriptor limit"
+    );
+    let c = Config::from_toml_str(&format!(
+        "{MINIMAL}\n[server]\nheader_timeout_ms = 250\nidle_timeout_ms = 500\nmax_connections = 32\n"
+    ))
+    .unwrap();
+    assert_eq!(c.server.header_timeout, Duration::from_millis(250));
+    assert_eq!(c.server.idle_timeout, Duration::from_millis(500));
+    assert_eq!(c.server.max_connections, Some(32));
+}
+
+#[test]
+fn bad_server_values_are_named() {
+    for (snippet, key) in [
+        ("header_timeout_ms = 0", "server.header_timeout_ms"),
+        ("idle_timeout_ms = 700000", "server.idle_timeout_ms"),
+        ("max_connections = 0", "server.max_connections"),
+        ("max_connections = 2000000", "server.max_connections"),
+        ("idle_timeout = 5", "idle_timeout"),
+        ("header_timeout_ms = \"30s\"", "server.header_timeout_ms"),
+    ] {
+        let msg = err(&format!("{MINIMAL}\n[server]\n{snippet}\n"));
+        assert!(msg.contains(key), "{snippet}: {msg}");
+    }
+}
