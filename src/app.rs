@@ -43,13 +43,11 @@ pub struct ReloadHandle {
 
 impl App {
     pub async fn build(config: Config) -> Result<Self, AppError> {
-        let bind = |addr: SocketAddr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| AppError::Bind { addr, source })
+        let bind = |addr: SocketAddr| {
+            crate::server::bind(addr).map_err(|source| AppError::Bind { addr, source })
         };
-        let listener = bind(config.listen).await?;
-        let admin = bind(config.admin_listen).await?;
+        let listener = bind(config.listen)?;
+        let admin = bind(config.admin_listen)?;
         let signer = Signer::from_config(&config.credentials, home_region(&config)).await;
         let warm = signer.clone();
         tokio::spawn(async move {

@@ -1,5 +1,8 @@
 //! Accepting connections: HTTP/1.1 with keep-alive and HTTP/2 (prior knowledge) on one
 //! port, with graceful shutdown, so a Kubernetes SIGTERM lets in-flight requests finish.
+//! [`bind`] widens an unspecified listen address to IPv4 and IPv6.
+
+mod bind;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,6 +16,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+
+pub use bind::bind;
 
 /// A client that has not finished sending its headers by then is disconnected, so idle or
 /// stalled connections cannot pile up.
