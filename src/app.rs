@@ -13,6 +13,7 @@ use crate::admin::Admin;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
+use crate::server::{self, limits};
 use crate::snapshot::{Snapshot, SnapshotError};
 use crate::upstream::sign::Signer;
 
@@ -33,6 +34,8 @@ pub struct App {
     proxy: Arc<Proxy>,
     listener: TcpListener,
     admin: TcpListener,
+    /// The proxy listener's connection cap, from the config and the descriptor limit.
+    max_connections: usize,
 }
 
 /// Swaps a new config into a running sidecar.
@@ -43,11 +46,11 @@ pub struct ReloadHandle {
 
 impl App {
     pub async fn build(config: Config) -> Result<Self, AppError> {
-        let bind = |addr: SocketAddr| {
-            crate::server::bind(addr).map_err(|source| AppError::Bind { addr, source })
-        };
+        let bind =
+            |addr: SocketAddr| server::bind(addr).map_err(|source| AppError::Bind { addr, source });
         let listener = bind(config.listen)?;
         let admin = bind(config.admin_listen)?;
+        let max_connections = max_connections(&config);
         let signer = Signer::from_config(&config.credentials, home_region(&config)).await;
         let warm = signer.clone();
         tokio::spawn(async move {
@@ -63,6 +66,7 @@ impl App {
             proxy,
             listener,
             admin,
+            max_connections,
         })
     }
 
@@ -101,8 +105,11 @@ impl App {
         ));
         tokio::spawn(crate::schema::learn_missing(Arc::clone(&self.proxy)));
         let mut admin_stop = stop_rx.clone();
-        let admin_server = tokio::spawn(crate::server::serve(
+        let admin_settings = self.settings("admin", limits::ADMIN_MAX_CONNECTIONS);
+        let proxy_settings = self.settings("proxy", self.max_connections);
+        let admin_server = tokio::spawn(server::serve(
             self.admin,
+            admin_settings,
             move |req| {
                 let admin = Arc::clone(&admin);
                 async move { admin.handle(&req) }
@@ -110,19 +117,18 @@ impl App {
             async move {
                 let _ = admin_stop.changed().await;
             },
-            "admin",
         ));
         let proxy = Arc::clone(&self.proxy);
         tracing::info!(listen = %self.listener.local_addr().map_err(|source| AppError::Bind { addr: proxy.snapshot.load().config.listen, source })?, "globalscale serving");
-        crate::server::serve(
+        server::serve(
             self.listener,
+            proxy_settings,
             move |req| Arc::clone(&proxy).handle(req),
             async move {
                 shutdown.await;
                 draining.store(true, Ordering::Release);
                 tracing::info!("shutting down: draining in-flight requests");
             },
-            "proxy",
         )
         .await;
         let _ = stop_tx.send(true);
@@ -130,6 +136,40 @@ impl App {
         let _ = admin_server.await;
         Ok(())
     }
+}
+
+impl App {
+    /// One listener's rules; the timeouts are the config's, the same for both listeners.
+    fn settings(&self, name: &'static str, max_connections: usize) -> server::Settings {
+        let config = &self.proxy.snapshot.load().config;
+        let metrics = &self.proxy.metrics;
+        let cap = i64::try_from(max_connections).unwrap_or(i64::MAX);
+        metrics.connections_max.with_label_values(&[name]).set(cap);
+        server::Settings {
+            name,
+            max_connections,
+            header_timeout: config.server.header_timeout,
+            idle_timeout: config.server.idle_timeout,
+            open: metrics.connections_open.with_label_values(&[name]),
+        }
+    }
+}
+
+/// The proxy listener's cap: `server.max_connections` if set, never above what the
+/// descriptor limit allows.
+fn max_connections(config: &Config) -> usize {
+    let nofile = limits::descriptor_limit().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the descriptor limit; assuming 1024");
+        1024
+    });
+    let cap = limits::effective_max_connections(config.server.max_connections, nofile);
+    tracing::info!(
+        nofile,
+        proxy = cap,
+        admin = limits::ADMIN_MAX_CONNECTIONS,
+        "connection caps"
+    );
+    cap
 }
 
 fn home_region(config: &Config) -> &str {
@@ -148,6 +188,9 @@ impl ReloadHandle {
             || config.admin_listen != current.config.admin_listen
         {
             tracing::warn!("listen addresses changed: they take effect on restart only");
+        }
+        if config.server != current.config.server {
+            tracing::warn!("[server] changed: it takes effect on restart only");
         }
         let signer = if config.credentials == current.config.credentials {
             current.signer.clone()

@@ -1,4 +1,5 @@
-//! `globalscale --config PATH`: arguments, logging, config, then the app until SIGTERM.
+//! `globalscale --config PATH`: arguments, logging, the descriptor limit, config, then the
+//! app until SIGTERM.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
     let Some(path) = args.config else {
         return ExitCode::FAILURE;
     };
+    raise_descriptor_limit();
     let config = match Config::load(&path) {
         Ok(config) => config,
         Err(e) => {
@@ -93,6 +95,16 @@ fn init_tracing(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Raises the soft limit on open descriptors to the hard limit: the soft one is often 1024,
+/// and every client and upstream connection takes one. The connection caps are derived from
+/// the result (`server::limits`).
+fn raise_descriptor_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit; keeping it"),
     }
 }
 

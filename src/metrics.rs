@@ -19,6 +19,8 @@ pub const WRITE_VERIFICATIONS_TOTAL: &str = "globalscale_write_verifications_tot
 pub const CONFIG_RELOADS_TOTAL: &str = "globalscale_config_reloads_total";
 pub const RETRY_BUDGET_TOKENS: &str = "globalscale_retry_budget_tokens";
 pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "globalscale_retry_budget_exhausted_total";
+pub const CONNECTIONS_OPEN: &str = "globalscale_connections_open";
+pub const CONNECTIONS_MAX: &str = "globalscale_connections_max";
 
 /// The table label for anything the sidecar does not manage.
 pub const OTHER: &str = "other";
@@ -44,6 +46,9 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     pub retry_budget_tokens: IntGauge,
     pub retry_budget_exhausted: IntCounter,
+    /// By listener (`proxy`, `admin`).
+    pub connections_open: IntGaugeVec,
+    pub connections_max: IntGaugeVec,
 }
 
 impl Metrics {
@@ -78,6 +83,21 @@ impl Metrics {
             "Retries not made because the retry budget was empty; the client got the last answer",
         )?;
         registry.register(Box::new(retry_budget_exhausted.clone()))?;
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok::<_, prometheus::Error>(g)
+        };
+        let connections_open = gauge(
+            CONNECTIONS_OPEN,
+            "Client connections open, by listener",
+            &["listener"],
+        )?;
+        let connections_max = gauge(
+            CONNECTIONS_MAX,
+            "The cap on open client connections, by listener; at the cap new ones wait",
+            &["listener"],
+        )?;
         Ok(Self {
             region_healthy,
             region_ejections: counter(
@@ -127,6 +147,8 @@ impl Metrics {
             )?,
             retry_budget_tokens,
             retry_budget_exhausted,
+            connections_open,
+            connections_max,
             registry,
         })
     }

@@ -1,83 +1,213 @@
-//! Accepting connections: HTTP/1.1 with keep-alive and HTTP/2 (prior knowledge) on one
-//! port, with graceful shutdown, so a Kubernetes SIGTERM lets in-flight requests finish.
+//! Accepting connections: HTTP/1.1 with keep-alive and HTTP/2 (prior knowledge) on one port,
+//! for the proxy listener and the admin listener alike, with three guarantees.
+//!
+//! - **No connection outstays its welcome** ([`connection`]): one that sends no request within
+//!   the header timeout, or sits idle past the idle timeout, is closed.
+//! - **Descriptors never run out** ([`limits`]): each listener holds at most its cap of
+//!   connections. At the cap the listener stops accepting, and new connections wait in the
+//!   kernel's backlog (where they cost no descriptor) until a slot frees. Accepting and closing
+//!   the newest instead would turn a short wait into an error for a client that did nothing
+//!   wrong, and would still spend a descriptor per attempt. The admin port has its own small
+//!   cap, so `/healthz` answers while the proxy port is full.
+//! - **A drain loses no request** (a Kubernetes SIGTERM): the listener closes; for a short
+//!   reuse window, existing connections keep being served, HTTP/1 answers carry
+//!   `Connection: close` and HTTP/2 connections get a GOAWAY, so clients move on after an
+//!   answer instead of sending into a connection that is being closed. Then whatever is left
+//!   (idle connections) is closed, and in-flight requests get until [`DRAIN_TIMEOUT`].
+//!
 //! [`bind`] widens an unspecified listen address to IPv4 and IPv6.
 
 mod bind;
+mod connection;
+pub mod limits;
 
-use std::convert::Infallible;
 use std::future::Future;
+use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use prometheus::IntGauge;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
 
 pub use bind::bind;
+use connection::{Phase, Timeouts};
 
-/// A client that has not finished sending its headers by then is disconnected, so idle or
-/// stalled connections cannot pile up.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long in-flight requests get to finish once shutdown starts.
+/// How long in-flight requests get to finish once shutdown starts (Kubernetes' default grace
+/// period is 30 s).
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// How long a draining listener keeps serving requests on its open connections, each HTTP/1
+/// answer saying `Connection: close`. A client sending requests in a loop gets its answer
+/// and moves on well within it; only connections idle throughout are closed from our side.
+/// It ends early once every connection has closed.
+pub const REUSE_WINDOW: Duration = Duration::from_secs(2);
+
+/// One listener's rules: its name in logs and metrics, its cap, its timeouts.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub name: &'static str,
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// Open connections right now (`globalscale_connections_open{listener}`).
+    pub open: IntGauge,
+}
 
 /// Serves `handler` on `listener` until `shutdown` resolves, then drains open connections.
 pub async fn serve<H, F>(
     listener: TcpListener,
+    settings: Settings,
     handler: H,
     shutdown: impl Future<Output = ()>,
-    name: &'static str,
 ) where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(builder());
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let timeouts = Timeouts {
+        header: settings.header_timeout,
+        idle: settings.idle_timeout,
+    };
+    let name = settings.name;
+    let (phase, _) = watch::channel(Phase::Serving);
+    let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut full = false;
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(listener = name, error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let handler = handler.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let response = handler(req);
-                    async move { Ok::<_, Infallible>(response.await) }
-                });
-                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(listener = name, error = %e, "connection ended with an error");
-                    }
-                });
-            }
             () = &mut shutdown => break,
+            Some(ended) = connections.join_next() => {
+                if let Err(e) = ended && e.is_panic() {
+                    tracing::error!(listener = name, error = %e, "connection task panicked");
+                }
+            }
+            accepted = accept(&listener, &slots) => match accepted {
+                Ok((stream, permit)) => {
+                    let slot = Slot::take(permit, settings.open.clone());
+                    let at_cap = slots.available_permits() == 0;
+                    if at_cap && !full {
+                        tracing::warn!(
+                            listener = name,
+                            max = settings.max_connections,
+                            "connection cap reached; new connections wait to be accepted"
+                        );
+                    }
+                    full = at_cap;
+                    let (builder, handler) = (Arc::clone(&builder), handler.clone());
+                    let phase = phase.subscribe();
+                    let conn = connection::serve(stream, builder, handler, phase, timeouts, name);
+                    connections.spawn(async move {
+                        conn.await;
+                        drop(slot);
+                    });
+                }
+                Err(e) => {
+                    // Below the cap this should not happen; back off instead of spinning.
+                    tracing::warn!(listener = name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
         }
     }
     drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!(listener = name, "drained"),
-        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
-            tracing::warn!(listener = name, "drain timeout reached; closing remaining connections");
+    drain(&phase, connections, name).await;
+}
+
+fn builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The connection watchdog enforces the header and idle timeouts for both protocols;
+    // hyper's HTTP/1 header timeout would also restart between keep-alive requests and cut
+    // idle connections at the header timeout instead of the idle timeout.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(None);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+/// Waits for a free slot, then for a connection.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, OwnedSemaphorePermit)> {
+    let permit = Arc::clone(slots)
+        .acquire_owned()
+        .await
+        .map_err(io::Error::other)?;
+    let (stream, _peer) = listener.accept().await?;
+    Ok((stream, permit))
+}
+
+/// One of the listener's slots, held by a connection for its whole life.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    open: IntGauge,
+}
+
+impl Slot {
+    fn take(permit: OwnedSemaphorePermit, open: IntGauge) -> Self {
+        open.inc();
+        Self {
+            _permit: permit,
+            open,
         }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
+}
+
+/// The drain after the listener closed: the reuse window, then closing what is left, then
+/// dropping what is still open at [`DRAIN_TIMEOUT`].
+async fn drain(phase: &watch::Sender<Phase>, mut connections: JoinSet<()>, name: &'static str) {
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+    let open = connections.len();
+    phase.send_replace(Phase::Draining);
+    tracing::info!(
+        listener = name,
+        open,
+        "draining: answers now close their connection"
+    );
+    let all_closed = async |connections: &mut JoinSet<()>| {
+        while connections.join_next().await.is_some() {}
+    };
+    if tokio::time::timeout(REUSE_WINDOW, all_closed(&mut connections))
+        .await
+        .is_ok()
+    {
+        tracing::info!(listener = name, "drained");
+        return;
+    }
+    phase.send_replace(Phase::Closing);
+    tracing::info!(
+        listener = name,
+        open = connections.len(),
+        "reuse window over: closing the remaining connections"
+    );
+    if tokio::time::timeout_at(deadline, all_closed(&mut connections))
+        .await
+        .is_ok()
+    {
+        tracing::info!(listener = name, "drained");
+    } else {
+        tracing::warn!(
+            listener = name,
+            open = connections.len(),
+            "drain timeout reached; closing remaining connections"
+        );
+        connections.shutdown().await;
     }
 }

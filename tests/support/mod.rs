@@ -28,7 +28,7 @@ mod tls_region;
 pub(crate) use client::{create_global_catalog, create_table, item, sdk_client, sdk_client_with};
 pub(crate) use dynamo_local::DynamoLocal;
 pub(crate) use load::{Load, LoadReport, metric, metric_sum, served_by};
-pub(crate) use raw_http::{RawRequest, RawResponse, get};
+pub(crate) use raw_http::{RawRequest, RawResponse, SendError, get};
 pub(crate) use region_fixture::{Mode, Recorded, RegionFixture};
 pub(crate) use sidecar::{Sidecar, SidecarConfig, SidecarProcess};
 pub(crate) use sigv4_check::{Keys, check_signatures, verify_signatures};

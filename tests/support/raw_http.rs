@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::{CLIENT_ACCESS_KEY_ID, CLIENT_SECRET, TARGET_PREFIX, within};
@@ -72,6 +73,13 @@ impl RawResponse {
             )),
         }
     }
+}
+
+/// How [`RawRequest::send_with`] failed: before an answer began, or while reading its body.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    Request(hyper_util::client::legacy::Error),
+    Body(hyper::Error),
 }
 
 /// A POST to `/` in DynamoDB's JSON protocol, with control over every part.
@@ -158,21 +166,30 @@ impl RawRequest {
 
     /// Sends the request on a fresh connection.
     pub(crate) async fn try_send(&self, addr: SocketAddr) -> Result<RawResponse, String> {
-        let request = self.build(addr);
         let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        self.send_with(&client, addr).await.map_err(|e| match e {
+            SendError::Request(e) => format!("{e:?}"),
+            SendError::Body(e) => format!("reading body: {e}"),
+        })
+    }
+
+    /// Sends the request with `client`, on a connection from its pool (keep-alive); the
+    /// client's own error, so a caller can tell a refused connect from a broken exchange.
+    pub(crate) async fn send_with(
+        &self,
+        client: &Client<HttpConnector, Full<Bytes>>,
+        addr: SocketAddr,
+    ) -> Result<RawResponse, SendError> {
         let response = client
-            .request(request)
+            .request(self.build(addr))
             .await
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(SendError::Request)?;
         let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| format!("reading body: {e}"))?;
+        let body = body.collect().await.map_err(SendError::Body)?.to_bytes();
         Ok(RawResponse {
             status: parts.status.as_u16(),
             headers: parts.headers,
-            body: body.to_bytes(),
+            body,
         })
     }
 

@@ -1,0 +1,280 @@
+//! One client connection from accept to close, whatever its protocol: hyper-util's auto
+//! builder serves it, and a watchdog beside it closes it when it has no business being open.
+//!
+//! hyper's own `header_read_timeout` cannot be that watchdog: it starts only once the auto
+//! builder has seen that a connection is HTTP/1, so a silent socket, a partial HTTP/2 preface
+//! or HTTP/2 without a stream stayed open forever (and it restarts between keep-alive
+//! requests, so it would also cut idle HTTP/1 connections at the header timeout). Instead
+//! the service counts requests in flight per connection, and the watchdog reads the count:
+//!
+//! - no request yet, [`Timeouts::header`] after accept: dropped (nothing is owed to it);
+//! - nothing in flight, [`Timeouts::idle`] after the last answer: told to close (HTTP/1
+//!   closes, HTTP/2 gets a GOAWAY);
+//! - told to close and still open [`CLOSE_GRACE`] after its last answer: dropped.
+//!
+//! When the listener drains ([`Phase`]), HTTP/1 answers carry `Connection: close`, so each
+//! client learns the connection is done from an answer instead of finding it closed under a
+//! request it just sent; HTTP/2 connections get a GOAWAY at once.
+
+use std::convert::Infallible;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONNECTION, HeaderValue};
+use http::{Request, Response, Version};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+/// How long a connection told to close may take to finish once nothing is in flight: long
+/// enough to flush an answer and for an HTTP/2 peer to answer the GOAWAY's ping, short
+/// enough that a peer which never reads cannot keep its descriptor.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Where the listener is in its life; every connection watches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    Serving,
+    /// Shutdown started: HTTP/1 answers say `Connection: close`, HTTP/2 gets a GOAWAY.
+    Draining,
+    /// The reuse window is over: every connection closes once its requests are answered.
+    Closing,
+}
+
+/// The watchdog's deadlines (the `[server]` config section).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Timeouts {
+    pub(super) header: Duration,
+    pub(super) idle: Duration,
+}
+
+/// What the service reports about one connection.
+#[derive(Debug)]
+struct Activity {
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct State {
+    in_flight: usize,
+    /// A request head has arrived (the header timeout no longer applies).
+    served: bool,
+    /// The client speaks HTTP/2 (known from its first request).
+    h2: bool,
+    /// Accept, or the end of the last answer.
+    idle_since: Instant,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            state: Mutex::new(State {
+                in_flight: 0,
+                served: false,
+                h2: false,
+                idle_since: Instant::now(),
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    fn snapshot(&self) -> State {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn update(&self, f: impl FnOnce(&mut State)) {
+        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner));
+        // One waiter, the watchdog; a stored permit means no change is ever missed.
+        self.changed.notify_one();
+    }
+
+    fn begin(self: &Arc<Self>, version: Version) -> InFlight {
+        self.update(|s| {
+            s.in_flight += 1;
+            s.served = true;
+            s.h2 |= version == Version::HTTP_2;
+        });
+        InFlight(Arc::clone(self))
+    }
+}
+
+/// One request from its head to the end of its answer (or its cancellation).
+#[derive(Debug)]
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.update(|s| {
+            s.in_flight -= 1;
+            if s.in_flight == 0 {
+                s.idle_since = Instant::now();
+            }
+        });
+    }
+}
+
+/// An answer's body that keeps its request counted as in flight until hyper has sent it
+/// (or dropped it).
+#[derive(Debug)]
+pub(super) struct TrackedBody {
+    inner: Full<Bytes>,
+    _in_flight: InFlight,
+}
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Serves `stream` with `handler` until the client closes it, the watchdog does, or the
+/// listener's drain ends it.
+pub(super) async fn serve<H, F>(
+    stream: TcpStream,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    handler: H,
+    mut phase: watch::Receiver<Phase>,
+    timeouts: Timeouts,
+    listener: &'static str,
+) where
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let _ = stream.set_nodelay(true);
+    let activity = Arc::new(Activity::new());
+    let service = service(Arc::clone(&activity), phase.clone(), handler);
+    let mut conn = pin!(builder.serve_connection(TokioIo::new(stream), service));
+    let mut told_at: Option<Instant> = None;
+    loop {
+        let changed = activity.changed.notified();
+        let state = activity.snapshot();
+        if told_at.is_none() && should_close(state, *phase.borrow_and_update()) {
+            conn.as_mut().graceful_shutdown();
+            told_at = Some(Instant::now());
+        }
+        let due = deadline(state, told_at, timeouts);
+        tokio::select! {
+            biased;
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(listener, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = changed => {}
+            Ok(()) = phase.changed() => {}
+            () = sleep_until(due), if due.is_some() => {
+                // A request may have arrived while the timer fired: look again.
+                let state = activity.snapshot();
+                let due = deadline(state, told_at, timeouts);
+                if due.is_none_or(|due| due > Instant::now()) {
+                    continue;
+                }
+                if told_at.is_some() {
+                    tracing::debug!(listener, "told to close and still open; dropping");
+                    return;
+                }
+                if !state.served {
+                    tracing::debug!(listener, "no request within the header timeout; dropping");
+                    return;
+                }
+                tracing::debug!(listener, "idle; closing");
+                conn.as_mut().graceful_shutdown();
+                told_at = Some(Instant::now());
+            }
+        }
+    }
+}
+
+/// The handler, counting each request in flight on `activity` until its answer is sent,
+/// and adding `Connection: close` to HTTP/1 answers once the listener drains.
+fn service<H, F>(
+    activity: Arc<Activity>,
+    phase: watch::Receiver<Phase>,
+    handler: H,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<TrackedBody>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<TrackedBody>, Infallible>> + Send,
+> + Send
++ Sync
++ 'static
+where
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    hyper::service::service_fn(move |request: Request<Incoming>| {
+        let in_flight = activity.begin(request.version());
+        let http1 = request.version() < Version::HTTP_2;
+        let phase = phase.clone();
+        let answer = handler(request);
+        async move {
+            let mut response = answer.await;
+            // Checked when the answer is ready, so a request in flight when the drain
+            // starts is told as well.
+            if http1 && *phase.borrow() != Phase::Serving {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok(response.map(|inner| TrackedBody {
+                inner,
+                _in_flight: in_flight,
+            }))
+        }
+    })
+}
+
+/// Sleeps until `due`; never called with `None` (the branch is disabled then).
+async fn sleep_until(due: Option<Instant>) {
+    tokio::time::sleep_until(due.unwrap_or_else(Instant::now)).await;
+}
+
+/// Whether the drain asks this connection to close now. An HTTP/1 connection is left open
+/// while draining: its next answer says `Connection: close`, where closing it now could
+/// cut a request the client is sending at this moment.
+fn should_close(state: State, phase: Phase) -> bool {
+    match phase {
+        Phase::Serving => false,
+        Phase::Draining => state.h2,
+        Phase::Closing => true,
+    }
+}
+
+/// When the watchdog acts next, if nothing changes first; `None` while a request is in
+/// flight (its own deadlines belong to the proxy).
+fn deadline(state: State, told_at: Option<Instant>, timeouts: Timeouts) -> Option<Instant> {
+    if state.in_flight > 0 {
+        None
+    } else if let Some(told_at) = told_at {
+        Some(state.idle_since.max(told_at) + CLOSE_GRACE)
+    } else if state.served {
+        Some(state.idle_since + timeouts.idle)
+    } else {
+        Some(state.idle_since + timeouts.header)
+    }
+}
