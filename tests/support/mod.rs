@@ -17,6 +17,7 @@
 
 mod client;
 mod dynamo_local;
+mod js;
 mod load;
 mod raw_http;
 mod region_fixture;
@@ -27,6 +28,7 @@ mod tls_region;
 
 pub(crate) use client::{create_global_catalog, create_table, item, sdk_client, sdk_client_with};
 pub(crate) use dynamo_local::DynamoLocal;
+pub(crate) use js::{passed_steps, run_js_scenario};
 pub(crate) use load::{Load, LoadReport, metric, metric_sum, served_by};
 pub(crate) use raw_http::{RawRequest, RawResponse, SendError, get};
 pub(crate) use region_fixture::{Mode, Recorded, RegionFixture};
