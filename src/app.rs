@@ -28,6 +28,8 @@ pub enum AppError {
     Snapshot(#[from] SnapshotError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error(transparent)]
+    KeySchema(#[from] crate::schema::NotAStringKey),
 }
 
 pub struct App {
@@ -62,6 +64,7 @@ impl App {
         });
         let snapshot = Snapshot::build(config, signer, None)?;
         let proxy = Arc::new(Proxy::new(snapshot, Metrics::new()?));
+        crate::schema::check_prefixed(&proxy).await?;
         Ok(Self {
             proxy,
             listener,

@@ -115,6 +115,8 @@ pub struct TableConfig {
     /// The types of the partition and sort keys, learned with DescribeTable at start (the
     /// health probe reads a key of the right type).
     pub key_types: Option<(crate::wire::ScalarType, Option<crate::wire::ScalarType>)>,
+    /// `key_prefix` as written (`"{region}#"`): every partition key is stored behind it.
+    pub key_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,9 +207,6 @@ impl TryFrom<RawConfig> for Config {
 fn refuse_coming_features(raw: &RawConfig) -> Result<(), ConfigError> {
     let not_yet = |key: String, feature| Err(ConfigError::NotYetAvailable { key, feature });
     for (i, t) in raw.tables.iter().enumerate() {
-        if t.key_prefix.is_some() {
-            return not_yet(format!("tables[{i}].key_prefix"), "region-prefixed keys");
-        }
         if t.version_attribute.is_some() {
             return not_yet(
                 format!("tables[{i}].version_attribute"),
@@ -366,14 +365,48 @@ fn tables(raw: Vec<RawTable>) -> Result<Vec<TableConfig>, ConfigError> {
                     return Err(invalid(format!("tables[{i}].{field}"), "is empty"));
                 }
             }
+            if let Some(prefix) = &t.key_prefix {
+                check_key_prefix(i, prefix, t.partition_key.as_deref())?;
+            }
             Ok(TableConfig {
                 name: t.name,
                 partition_key: t.partition_key,
                 sort_key: t.sort_key,
                 key_types: None,
+                key_prefix: t.key_prefix,
             })
         })
         .collect()
+}
+
+/// The placeholder a `key_prefix` may hold: the home region, the first configured.
+pub const REGION_PLACEHOLDER: &str = "{region}";
+
+/// A prefix is literal text and `{region}`; it needs the partition key's name in the file,
+/// so that no request to the table is ever forwarded unprefixed while it is being learned.
+fn check_key_prefix(
+    i: usize,
+    prefix: &str,
+    partition_key: Option<&str>,
+) -> Result<(), ConfigError> {
+    let key = format!("tables[{i}].key_prefix");
+    if prefix.is_empty() {
+        return Err(invalid(key, "is empty"));
+    }
+    let literal = prefix.replace(REGION_PLACEHOLDER, "");
+    if literal.contains(['{', '}']) {
+        return Err(invalid(
+            key,
+            format!("`{prefix}`: the only placeholder is {REGION_PLACEHOLDER}"),
+        ));
+    }
+    if partition_key.is_none() {
+        return Err(invalid(
+            format!("tables[{i}].partition_key"),
+            "is required with key_prefix (the sidecar must know which attribute to prefix before the first request)",
+        ));
+    }
+    Ok(())
 }
 
 fn millis(key: &str, value: Option<u64>, default: u64) -> Result<Duration, ConfigError> {

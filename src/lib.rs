@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod expr;
 pub mod metrics;
+pub mod plan;
 pub mod proxy;
 pub mod rewrite;
 pub mod route;

@@ -48,6 +48,58 @@ pub async fn learn_missing(proxy: Arc<Proxy>) {
     }
 }
 
+/// A prefix needs a string partition key to hold it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "table {table} has key_prefix, but its partition key {attribute} is of type {kind}: only a string (S) key can carry a prefix"
+)]
+pub struct NotAStringKey {
+    pub table: String,
+    pub attribute: String,
+    pub kind: &'static str,
+}
+
+/// Before serving: the key schema of every prefixed table, so that a prefix on a number or
+/// binary partition key refuses to start instead of failing every request. A region that
+/// cannot answer now does not stop the start: requests then refuse non-string keys one by
+/// one, and the schema is learned later.
+pub async fn check_prefixed(proxy: &Proxy) -> Result<(), NotAStringKey> {
+    let prefixed: Vec<String> = proxy
+        .snapshot
+        .load()
+        .tables
+        .values()
+        .filter(|t| t.key_prefix.is_some())
+        .map(|t| t.name.clone())
+        .collect();
+    for table in prefixed {
+        match describe(proxy, &table).await {
+            Ok(learned) => {
+                if let Some((kind, _)) = learned.types
+                    && kind != ScalarType::S
+                {
+                    return Err(NotAStringKey {
+                        table,
+                        attribute: learned.partition_key,
+                        kind: kind.name(),
+                    });
+                }
+                proxy.snapshot.rcu(|current| {
+                    let mut next = Snapshot::clone(current);
+                    if let Some(t) = next.tables.get_mut(&table) {
+                        learned.merge_into(t);
+                    }
+                    next
+                });
+            }
+            Err(e) => {
+                tracing::warn!(table, error = %e, "cannot check the key schema of a prefixed table yet");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A table's key schema as `DescribeTable` tells it.
 #[derive(Debug, PartialEq, Eq)]
 struct Learned {
@@ -174,6 +226,7 @@ mod tests {
             partition_key: None,
             sort_key: None,
             key_types: None,
+            key_prefix: None,
         };
         learned.merge_into(&mut table);
         assert_eq!(table.partition_key.as_deref(), Some("ItemID"));

@@ -7,12 +7,53 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
-use crate::config::{Config, TableConfig};
+use crate::config::{Config, REGION_PLACEHOLDER, TableConfig};
 use crate::metrics::OTHER;
 use crate::route::select::RegionView;
 use crate::route::{RegionHealth, RetryBudget};
 use crate::upstream::Upstream;
 use crate::upstream::sign::Signer;
+
+/// The managed tables' policies.
+pub type Policies = HashMap<String, TableConfig>;
+
+/// Compiles the config's tables into policies: `key_prefix` resolved (`{region}` is the
+/// home region, the first configured) and the key schemas `previous` learned kept, unless the
+/// file now says otherwise.
+pub fn policies(config: &Config, previous: Option<&Policies>) -> Policies {
+    let home = config.regions.first().map_or("", |r| r.name.as_str());
+    config
+        .tables
+        .iter()
+        .map(|t| {
+            let mut table = t.clone();
+            table.key_prefix = t
+                .key_prefix
+                .as_ref()
+                .map(|p| p.replace(REGION_PLACEHOLDER, home));
+            if let Some(learned) = previous.and_then(|p| p.get(&t.name)) {
+                table.partition_key = table
+                    .partition_key
+                    .or_else(|| learned.partition_key.clone());
+                table.sort_key = table.sort_key.or_else(|| learned.sort_key.clone());
+                if table.partition_key == learned.partition_key
+                    && table.sort_key == learned.sort_key
+                {
+                    table.key_types = learned.key_types;
+                }
+            }
+            (t.name.clone(), table)
+        })
+        .collect()
+}
+
+/// The metric label for a request's tables: the managed table it names, or `other`.
+pub fn table_label<'a>(policies: &'a Policies, tables: &[String]) -> &'a str {
+    tables
+        .iter()
+        .find_map(|t| policies.get_key_value(t).map(|(k, _)| k.as_str()))
+        .unwrap_or(OTHER)
+}
 
 /// One region as requests see it.
 #[derive(Debug, Clone)]
@@ -33,8 +74,9 @@ pub struct Snapshot {
     pub upstream: Upstream,
     /// The sidecar's credentials; replaced on reload only when the config changes them.
     pub signer: Signer,
-    /// Key schemas learned with DescribeTable for tables whose config left them out.
-    pub tables: HashMap<String, TableConfig>,
+    /// The managed tables' policies: the config's, with key schemas learned with
+    /// DescribeTable and `key_prefix` resolved (`{region}` is the home region).
+    pub tables: Policies,
     /// Shared with every later snapshot: a reload neither refills nor forgets it.
     pub retry_budget: Arc<RetryBudget>,
 }
@@ -87,27 +129,7 @@ impl Snapshot {
                 })
             })
             .collect::<Result<Vec<_>, SnapshotError>>()?;
-        let tables = config
-            .tables
-            .iter()
-            .map(|t| {
-                // Keep key schemas a previous snapshot learned, unless the file now says.
-                let learned = previous.and_then(|p| p.tables.get(&t.name));
-                let mut table = t.clone();
-                if let Some(learned) = learned {
-                    table.partition_key = table
-                        .partition_key
-                        .or_else(|| learned.partition_key.clone());
-                    table.sort_key = table.sort_key.or_else(|| learned.sort_key.clone());
-                    if table.partition_key == learned.partition_key
-                        && table.sort_key == learned.sort_key
-                    {
-                        table.key_types = learned.key_types;
-                    }
-                }
-                (t.name.clone(), table)
-            })
-            .collect();
+        let tables = policies(&config, previous.map(|p| &p.tables));
         let upstream = Upstream::new(&config.timeouts, config.tls_roots)?;
         // Resized only once nothing above can fail, so a refused reload leaves it alone.
         let retry_budget = previous.map_or_else(
@@ -137,14 +159,6 @@ impl Snapshot {
                 fails_slowly: r.health.fails_slowly(),
             })
             .collect()
-    }
-
-    /// The metric label for a request's tables: the managed table it names, or `other`.
-    pub fn table_label<'a>(&'a self, tables: &[String]) -> &'a str {
-        tables
-            .iter()
-            .find_map(|t| self.tables.get_key_value(t).map(|(k, _)| k.as_str()))
-            .unwrap_or(OTHER)
     }
 
     pub fn any_region_healthy(&self) -> bool {

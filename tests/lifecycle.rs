@@ -154,15 +154,43 @@ async fn unknown_config_keys_stop_the_binary() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn key_prefix_is_refused_at_start() {
+async fn a_key_prefix_on_a_number_partition_key_is_refused_at_start() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let ddb = DynamoLocal::single().await;
+    sdk_client(&ddb.endpoint(0))
+        .create_table()
+        .table_name("NumberKeyed")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("Id")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("Id")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .send()
+        .await
+        .expect("CreateTable");
     let config = SidecarConfig::new()
-        .region("us-east-1", "http://127.0.0.1:9")
-        .table_line(r#"key_prefix = "{region}#""#);
+        .region("us-east-1", &ddb.endpoint(0))
+        .section("[[tables]]\nname = \"NumberKeyed\"\npartition_key = \"Id\"\nkey_prefix = \"{region}#\"");
     let (status, stderr) = SidecarProcess::run_to_exit(&config.to_toml()).await;
-    assert!(!status.success(), "started with key_prefix: {status}");
     assert!(
-        stderr.contains("key_prefix"),
-        "stderr does not mention key_prefix:\n{stderr}"
+        !status.success(),
+        "started with a prefix on a number key: {status}"
+    );
+    assert!(
+        stderr.contains("NumberKeyed") && stderr.contains("string"),
+        "stderr does not say why:\n{stderr}"
     );
 }
 

@@ -108,12 +108,32 @@ fn bad_values_are_named() {
 }
 
 #[test]
+fn key_prefixes_are_literal_text_and_the_home_region() {
+    let table = |line: &str| {
+        format!("{MINIMAL}\n[[tables]]\nname = \"T1x\"\npartition_key = \"k\"\n{line}\n")
+    };
+    let c = Config::from_toml_str(&table("key_prefix = \"{region}#\"")).unwrap();
+    assert_eq!(c.tables[0].key_prefix.as_deref(), Some("{region}#"));
+    Config::from_toml_str(&table("key_prefix = \"tenant-a#\"")).unwrap();
+    for (line, says) in [
+        ("key_prefix = \"\"", "is empty"),
+        ("key_prefix = \"{tenant}#\"", "only placeholder"),
+    ] {
+        let msg = err(&table(line));
+        assert!(
+            msg.contains("tables[0].key_prefix") && msg.contains(says),
+            "{msg}"
+        );
+    }
+    let msg = err(&format!(
+        "{MINIMAL}\n[[tables]]\nname = \"T1x\"\nkey_prefix = \"{{region}}#\"\n"
+    ));
+    assert!(msg.contains("tables[0].partition_key"), "{msg}");
+}
+
+#[test]
 fn coming_features_refuse_to_start_with_their_key() {
     for (snippet, key) in [
-        (
-            "[[tables]]\nname = \"T1x\"\nkey_prefix = \"{region}#\"\n",
-            "tables[0].key_prefix",
-        ),
         (
             "[[tables]]\nname = \"T1x\"\nversion_attribute = \"Version\"\n",
             "tables[0].version_attribute",

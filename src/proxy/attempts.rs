@@ -272,8 +272,7 @@ fn verified(
         return Ok(reply);
     };
     let failed_condition = reply.upstream.status == StatusCode::BAD_REQUEST
-        && crate::route::retry::error_name(&reply.upstream.body).as_deref()
-            == Some("ConditionalCheckFailedException");
+        && wire::is_condition_failure(&reply.upstream.body);
     let (verdict, result) = if failed_condition {
         match own_write::judge(request, &reply.upstream.body) {
             own_write::Verdict::OwnWrite => {

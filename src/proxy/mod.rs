@@ -1,7 +1,7 @@
 //! The request path, one straight line:
-//! parse (operation, body) → plan (tables, resend safety) → rewrite → for each candidate
-//! region: sign → send → classify → reply (crc32) — with metrics and one log line per
-//! failed request.
+//! view (operation, lazy body) → plan (table policies) → rewrite (and resend safety) →
+//! forward (for each candidate region: sign → send → classify) → restore → reply (crc32),
+//! with metrics and one log line per failed request.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,15 +15,15 @@ use hyper::body::Incoming;
 
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
-use crate::rewrite::{self, RequestCtx};
-use crate::route::retry::resend_safety;
+use crate::plan::Plan;
 use crate::route::{AttemptOutcome, ResendSafety, TransactionPins, Transition};
 use crate::snapshot::{Region, Snapshot};
 use crate::upstream::UpstreamResponse;
-use crate::wire::{self, Operation};
+use crate::wire::{self, Operation, RequestView};
 
 mod attempts;
 mod reply;
+mod stages;
 
 pub(crate) use attempts::{error_outcome, signed_request};
 use reply::{error_response, log_upstream_failure, reply_response};
@@ -116,34 +116,25 @@ impl Proxy {
         let (operation, target) = operation(&parts.headers)?;
         labels.0 = operation.label();
         let bytes = read_body(&parts.headers, body).await?;
-        let mut parsed = wire::parse(operation, &bytes)?;
-        snapshot
-            .table_label(&parsed.tables)
-            .clone_into(&mut labels.1);
-        let ctx = RequestCtx {
-            idempotency_token: uuid::Uuid::new_v4().to_string(),
-        };
-        let body = if rewrite::apply(&mut parsed, &ctx) {
-            Bytes::from(
-                serde_json::to_vec(&parsed.body)
-                    .map_err(|e| ProxyError::Internal(e.to_string()))?,
-            )
-        } else {
-            bytes
-        };
-        let safety = resend_safety(&parsed.operation, &parsed.body);
+        let view = RequestView::parse(operation, &bytes)?;
+        let plan = Plan::build(&view, &snapshot.tables)?;
+        plan.table_label.clone_into(&mut labels.1);
+        let outgoing = stages::rewrite_request(&view, &plan, bytes.clone())?;
         let forward = Forward {
-            operation: &parsed.operation,
-            verifiable: (safety == ResendSafety::Verifiable).then_some(&parsed.body),
+            operation: &plan.operation,
+            verifiable: outgoing
+                .document
+                .as_ref()
+                .filter(|_| outgoing.safety == ResendSafety::Verifiable),
             target,
             content_type: parts.headers.get(CONTENT_TYPE).cloned(),
             user_agent: parts.headers.get(USER_AGENT).cloned(),
-            pin_token: (safety == ResendSafety::SameRegion)
-                .then(|| parsed.body.get("ClientRequestToken")?.as_str())
-                .flatten(),
-            body,
+            pin_token: outgoing.pin_token.as_deref(),
+            body: outgoing.body.clone(),
         };
-        self.forward(snapshot, &forward, safety).await
+        let mut reply = self.forward(snapshot, &forward, outgoing.safety).await?;
+        stages::restore_answer(&plan, &mut reply)?;
+        Ok(reply)
     }
 
     /// Sends a request of the sidecar's own (not a client's) through the same routing.

@@ -22,7 +22,7 @@ pub(super) fn log_upstream_failure(reply: &Reply, operation: &str) {
         .get(X_AMZN_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    let error = crate::route::retry::error_name(&reply.upstream.body).unwrap_or_default();
+    let error = wire::error_name(&reply.upstream.body).unwrap_or_default();
     let status = reply.upstream.status.as_u16();
     if reply.upstream.status.is_server_error() {
         tracing::warn!(request_id, operation, status, error, region = %reply.region, "request failed upstream");

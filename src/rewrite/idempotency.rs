@@ -4,30 +4,33 @@
 //! after an ambiguous failure the sidecar resends it to that same region only, unless every
 //! write in it is idempotent (`route::retry`, `route::pin`).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::RequestCtx;
-use crate::wire::{Operation, ParsedRequest};
+use crate::wire::Operation;
 
-pub fn apply(request: &mut ParsedRequest, ctx: &RequestCtx) -> bool {
-    let takes_token = matches!(
-        request.operation,
+/// Whether the step applies: a transaction without a token.
+pub fn needed(operation: &Operation, has_token: bool) -> bool {
+    matches!(
+        operation,
         Operation::TransactWriteItems | Operation::ExecuteTransaction
-    );
-    if !takes_token || request.body.contains_key("ClientRequestToken") {
-        return false;
+    ) && !has_token
+}
+
+pub fn apply(operation: &Operation, body: &mut Map<String, Value>, ctx: &RequestCtx) {
+    if needed(operation, body.contains_key("ClientRequestToken")) {
+        body.insert(
+            "ClientRequestToken".into(),
+            Value::String(ctx.idempotency_token.clone()),
+        );
     }
-    request.body.insert(
-        "ClientRequestToken".into(),
-        Value::String(ctx.idempotency_token.clone()),
-    );
-    true
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
-    use crate::wire::parse;
 
     fn ctx() -> RequestCtx {
         RequestCtx {
@@ -35,24 +38,33 @@ mod tests {
         }
     }
 
+    fn apply_to(operation: &Operation, body: Value) -> Value {
+        let Value::Object(mut body) = body else {
+            panic!("not an object")
+        };
+        apply(operation, &mut body, &ctx());
+        Value::Object(body)
+    }
+
     #[test]
     fn adds_a_token_to_transactions_without_one() {
-        let mut req = parse(Operation::TransactWriteItems, br#"{"TransactItems":[]}"#).unwrap();
-        assert!(apply(&mut req, &ctx()));
-        assert_eq!(req.body["ClientRequestToken"], "tok-1");
+        let body = apply_to(&Operation::TransactWriteItems, json!({"TransactItems": []}));
+        assert_eq!(body["ClientRequestToken"], "tok-1");
+        let body = apply_to(
+            &Operation::ExecuteTransaction,
+            json!({"TransactStatements": []}),
+        );
+        assert_eq!(body["ClientRequestToken"], "tok-1");
     }
 
     #[test]
     fn keeps_the_clients_token_and_leaves_other_operations_alone() {
-        let mut req = parse(
-            Operation::TransactWriteItems,
-            br#"{"TransactItems":[],"ClientRequestToken":"mine"}"#,
-        )
-        .unwrap();
-        assert!(!apply(&mut req, &ctx()));
-        assert_eq!(req.body["ClientRequestToken"], "mine");
-        let mut put = parse(Operation::PutItem, br#"{"TableName":"T"}"#).unwrap();
-        assert!(!apply(&mut put, &ctx()));
-        assert!(!put.body.contains_key("ClientRequestToken"));
+        let body = apply_to(
+            &Operation::TransactWriteItems,
+            json!({"TransactItems": [], "ClientRequestToken": "mine"}),
+        );
+        assert_eq!(body["ClientRequestToken"], "mine");
+        let body = apply_to(&Operation::PutItem, json!({"TableName": "T"}));
+        assert!(body.get("ClientRequestToken").is_none());
     }
 }

@@ -178,6 +178,7 @@ mod tests {
             partition_key: Some(pk.into()),
             sort_key: sk.map(Into::into),
             key_types: types,
+            key_prefix: None,
         }
     }
 

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::health::Failure;
 use crate::expr::UpdateExpression;
 use crate::expr::update::is_set;
-use crate::wire::Operation;
+use crate::wire::{Operation, error_name, is_throttling};
 
 /// How one attempt against one region ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,41 +91,17 @@ impl AttemptOutcome {
     }
 }
 
-const THROTTLING_ERRORS: [&str; 3] = [
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-];
-
 /// Classifies a region's HTTP answer.
 pub fn classify_response(status: http::StatusCode, body: &[u8]) -> AttemptOutcome {
     if status.is_success() {
         AttemptOutcome::Success
     } else if status.is_server_error() {
         AttemptOutcome::ServerError
-    } else if error_name(body).is_some_and(|name| THROTTLING_ERRORS.contains(&name.as_str())) {
+    } else if error_name(body).is_some_and(|name| is_throttling(&name)) {
         AttemptOutcome::Throttled
     } else {
         AttemptOutcome::ClientError
     }
-}
-
-/// The error name after the `#` of a DynamoDB error body's `__type`.
-pub fn error_name(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct ErrorType<'a> {
-        #[serde(rename = "__type", borrow)]
-        error_type: Option<&'a str>,
-    }
-    let parsed: ErrorType<'_> = serde_json::from_slice(body).ok()?;
-    let error_type = parsed.error_type?;
-    Some(
-        error_type
-            .rsplit('#')
-            .next()
-            .unwrap_or(error_type)
-            .to_owned(),
-    )
 }
 
 /// Whether a request that may already have been applied can be sent again.

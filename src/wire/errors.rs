@@ -9,6 +9,39 @@ use serde::Serialize;
 
 use crate::error::ProxyError;
 
+/// The error name after the `#` of a DynamoDB error body's `__type`: the one place the
+/// sidecar reads DynamoDB's error names.
+pub fn error_name(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct ErrorType<'a> {
+        #[serde(rename = "__type", borrow)]
+        error_type: Option<std::borrow::Cow<'a, str>>,
+    }
+    let parsed: ErrorType<'_> = serde_json::from_slice(body).ok()?;
+    let error_type = parsed.error_type?;
+    Some(
+        error_type
+            .rsplit('#')
+            .next()
+            .unwrap_or(&error_type)
+            .to_owned(),
+    )
+}
+
+/// DynamoDB's names for a request it refused for load, not for what it asked: nothing was
+/// applied, so it may go to another region.
+pub fn is_throttling(name: &str) -> bool {
+    matches!(
+        name,
+        "ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded"
+    )
+}
+
+/// Whether an error body is a failed condition of a single-item write.
+pub fn is_condition_failure(body: &[u8]) -> bool {
+    error_name(body).as_deref() == Some("ConditionalCheckFailedException")
+}
+
 /// The body of a DynamoDB error response.
 #[derive(Debug, Serialize)]
 pub struct ErrorBody<'a> {

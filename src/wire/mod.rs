@@ -5,12 +5,16 @@
 //! This is the only module that knows what DynamoDB's error `__type` strings look like.
 
 mod errors;
+pub mod items;
 mod operation;
-mod request;
+mod shape;
+mod view;
 
-pub use errors::{ErrorBody, error_response_parts};
+pub use errors::{
+    ErrorBody, error_name, error_response_parts, is_condition_failure, is_throttling,
+};
 pub use operation::{Operation, TARGET_PREFIX};
-pub use request::{ParsedRequest, parse};
+pub use view::RequestView;
 
 /// The `x-amz-crc32` value for a response body, as DynamoDB computes it.
 pub fn crc32(body: &[u8]) -> u32 {

@@ -116,6 +116,14 @@ impl Operation {
         well_formed.then(|| Self::from_name(name))
     }
 
+    /// Whether the operation is PartiQL, whose statements name their tables in text.
+    pub fn is_partiql(&self) -> bool {
+        matches!(
+            self,
+            Self::ExecuteStatement | Self::BatchExecuteStatement | Self::ExecuteTransaction
+        )
+    }
+
     /// Whether the operation only reads: a read may always be sent again.
     pub fn is_read(&self) -> bool {
         matches!(

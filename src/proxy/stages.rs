@@ -1,0 +1,106 @@
+//! The rewrite and restore stages around the attempt loop: the request decoded, rewritten and
+//! judged for resend safety only when a step or a judgement needs its document, and the final
+//! answer restored once, before its checksum is computed.
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::Reply;
+use crate::error::ProxyError;
+use crate::plan::Plan;
+use crate::rewrite::{self, RequestCtx, idempotency};
+use crate::route::ResendSafety;
+use crate::route::retry::resend_safety;
+use crate::wire::{Operation, RequestView};
+
+/// What every attempt sends, and what the attempt loop needs to know of it.
+pub(super) struct Outgoing {
+    pub(super) body: Bytes,
+    /// The request as sent, when it was decoded: a verifiable write's resend is built from it.
+    pub(super) document: Option<Map<String, Value>>,
+    pub(super) safety: ResendSafety,
+    /// The transaction's `ClientRequestToken`, when it may be resent only where it ran.
+    pub(super) pin_token: Option<String>,
+}
+
+/// The fields the retry-safety table reads, for a request forwarded as it came.
+fn is_safety_field(field: &str) -> bool {
+    matches!(
+        field,
+        "ConditionExpression"
+            | "Expected"
+            | "ReturnValues"
+            | "UpdateExpression"
+            | "AttributeUpdates"
+            | "ExpressionAttributeNames"
+            | "ExpressionAttributeValues"
+            | "TransactItems"
+            | "ClientRequestToken"
+            | "Statement"
+            | "Statements"
+            | "TransactStatements"
+    )
+}
+
+/// Decodes and rewrites the request when a step applies or a conditional put may need a
+/// verification resend; otherwise forwards the bytes as they came.
+pub(super) fn rewrite_request(
+    view: &RequestView<'_>,
+    plan: &Plan,
+    bytes: Bytes,
+) -> Result<Outgoing, ProxyError> {
+    let op = &view.operation;
+    let needs_document = plan.rewrites_request()
+        || idempotency::needed(op, view.has("ClientRequestToken"))
+        || (*op == Operation::PutItem && view.has("ConditionExpression"));
+    let (body, document, safety) = if needs_document {
+        let mut document = view.to_map()?;
+        let ctx = RequestCtx {
+            idempotency_token: uuid::Uuid::new_v4().to_string(),
+        };
+        rewrite::request(plan, &mut document, &ctx)?;
+        let body =
+            serde_json::to_vec(&document).map_err(|e| ProxyError::Internal(e.to_string()))?;
+        let safety = resend_safety(op, &document);
+        (Bytes::from(body), Some(document), safety)
+    } else if op.is_read() {
+        (bytes, None, ResendSafety::Safe)
+    } else {
+        (
+            bytes,
+            None,
+            resend_safety(op, &view.subset(is_safety_field)?),
+        )
+    };
+    let pin_token = (safety == ResendSafety::SameRegion)
+        .then(|| match &document {
+            Some(document) => document
+                .get("ClientRequestToken")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            None => view.str("ClientRequestToken").map(String::from),
+        })
+        .flatten();
+    Ok(Outgoing {
+        body,
+        document,
+        safety,
+        pin_token,
+    })
+}
+
+/// Runs the steps' restore halves once, on the final answer, success or error. An answer
+/// that is not JSON (an error page; a success that is not JSON never gets here) has nothing
+/// to restore.
+pub(super) fn restore_answer(plan: &Plan, reply: &mut Reply) -> Result<(), ProxyError> {
+    if !plan.restores_answer() {
+        return Ok(());
+    }
+    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&reply.upstream.body) else {
+        return Ok(());
+    };
+    rewrite::restore(plan, &mut body)?;
+    let bytes = serde_json::to_vec(&body).map_err(|e| ProxyError::Internal(e.to_string()))?;
+    reply.upstream.body = Bytes::from(bytes);
+    Ok(())
+}

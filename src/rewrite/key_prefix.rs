@@ -1,0 +1,200 @@
+//! Region-prefixed partition keys. A table with `key_prefix = "{region}#"` stores every
+//! partition key as `<prefix><key>`, so each item has one home region and a global table
+//! never sees two regions write one item. Clients send and receive plain keys: the request
+//! half prefixes every key the walker finds (and every value compared with the partition key
+//! in an expression), and keeps Scans and index Queries inside the namespace with a
+//! `begins_with` filter; the restore half strips the prefix from every key and item of the
+//! answer, and refuses to show an item of another namespace.
+
+use serde_json::{Map, Value, json};
+
+use super::RewriteError;
+use crate::plan::{KeyPrefix, Plan};
+use crate::wire::Operation;
+use crate::wire::items::{Site, answer_sites, request_sites};
+
+mod expressions;
+
+/// Marks a position (`LastEvaluatedKey`) at an item of another namespace: a filtered Scan
+/// can stop on one. The client hands it back as `ExclusiveStartKey`, opaque, and the sidecar
+/// turns it back into the stored key; items are never read through it, since the namespace
+/// filter still applies.
+const FOREIGN_POSITION: &str = "\u{0}globalscale-foreign-position:";
+
+/// Legacy parameters that compare keys or values the step would have to rewrite; the
+/// expression forms are rewritten instead.
+const LEGACY: [&str; 5] = [
+    "KeyConditions",
+    "QueryFilter",
+    "ScanFilter",
+    "Expected",
+    "ConditionalOperator",
+];
+
+pub fn request(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
+    if plan.prefixes.is_empty() {
+        return Ok(());
+    }
+    if let Some(prefix) = plan.tables.first().and_then(|t| plan.prefix_of(t)) {
+        refuse_legacy(prefix, body)?;
+    }
+    request_sites(&plan.operation, body, &mut |table, site, key| {
+        plan.prefix_of(table)
+            .map_or(Ok(()), |prefix| add_prefix(prefix, site, key))
+    })?;
+    expressions::request(plan, body)?;
+    namespace_filter(plan, body)
+}
+
+pub fn restore(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
+    if plan.prefixes.is_empty() {
+        return Ok(());
+    }
+    answer_sites(
+        &plan.operation,
+        plan.answer_context(),
+        body,
+        &mut |table, site, key| {
+            plan.prefix_of(table)
+                .map_or(Ok(()), |prefix| strip_prefix(prefix, site, key))
+        },
+    )
+}
+
+fn refuse_legacy(prefix: &KeyPrefix, body: &Map<String, Value>) -> Result<(), RewriteError> {
+    match LEGACY.iter().find(|field| body.contains_key(**field)) {
+        Some(field) => Err(RewriteError::Refused(format!(
+            "{field} is not supported on table {}: its partition keys are region-prefixed \
+             (key_prefix); use the expression parameters (KeyConditionExpression, \
+             FilterExpression, ConditionExpression) instead",
+            prefix.table
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The string a key holds in the partition key attribute, refusing any other type: only a
+/// string can carry a prefix.
+fn key_string<'k>(
+    prefix: &KeyPrefix,
+    key: &'k Map<String, Value>,
+) -> Result<Option<&'k str>, RewriteError> {
+    let Some(value) = key.get(&prefix.attribute) else {
+        return Ok(None);
+    };
+    match value
+        .as_object()
+        .and_then(|v| v.get("S"))
+        .and_then(Value::as_str)
+    {
+        Some(s) if value.as_object().is_some_and(|v| v.len() == 1) => Ok(Some(s)),
+        _ => Err(RewriteError::Refused(format!(
+            "One or more parameter values were invalid: the partition key {} of table {} must \
+             be a string (S): its keys are stored with a prefix (key_prefix)",
+            prefix.attribute, prefix.table
+        ))),
+    }
+}
+
+fn add_prefix(
+    prefix: &KeyPrefix,
+    site: Site,
+    key: &mut Map<String, Value>,
+) -> Result<(), RewriteError> {
+    let Some(plain) = key_string(prefix, key)? else {
+        return Ok(());
+    };
+    let stored = match plain.strip_prefix(FOREIGN_POSITION) {
+        Some(foreign) if site == Site::StartKey => foreign.to_owned(),
+        _ => format!("{}{plain}", prefix.prefix),
+    };
+    key.insert(prefix.attribute.clone(), json!({ "S": stored }));
+    Ok(())
+}
+
+fn strip_prefix(
+    prefix: &KeyPrefix,
+    site: Site,
+    key: &mut Map<String, Value>,
+) -> Result<(), RewriteError> {
+    let foreign = || RewriteError::ForeignItem {
+        table: prefix.table.clone(),
+    };
+    let Some(stored) = key_string(prefix, key).map_err(|_| foreign())? else {
+        return Ok(());
+    };
+    let plain = match stored.strip_prefix(prefix.prefix.as_str()) {
+        Some(plain) => plain.to_owned(),
+        None if site == Site::StartKey => format!("{FOREIGN_POSITION}{stored}"),
+        None => return Err(foreign()),
+    };
+    key.insert(prefix.attribute.clone(), json!({ "S": plain }));
+    Ok(())
+}
+
+/// A Scan, or a Query of an index (whose partition key may be another attribute), would
+/// read every namespace: a `begins_with` filter on the table's partition key, merged with
+/// the client's own, keeps it to this one. DynamoDB applies `Limit` before the filter, so a
+/// page may hold fewer items than `Limit` (or none) while `LastEvaluatedKey` goes on.
+fn namespace_filter(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
+    let reads_widely = match plan.operation {
+        Operation::Scan => true,
+        Operation::Query => body.contains_key("IndexName"),
+        _ => false,
+    };
+    let Some(prefix) = plan.tables.first().and_then(|t| plan.prefix_of(t)) else {
+        return Ok(());
+    };
+    if !reads_widely {
+        return Ok(());
+    }
+    projection_from_attributes_to_get(body)?;
+    let name = expressions::fresh_name(body, "#gs_pk");
+    let value = expressions::fresh_value(body, ":gs_ns");
+    expressions::define(
+        body,
+        &name,
+        &value,
+        &prefix.attribute,
+        json!({"S": prefix.prefix}),
+    );
+    let filter = format!("begins_with({name}, {value})");
+    let merged = match body.get("FilterExpression").and_then(Value::as_str) {
+        Some(client) => format!("({client}) AND {filter}"),
+        None => filter,
+    };
+    body.insert("FilterExpression".into(), Value::String(merged));
+    Ok(())
+}
+
+/// DynamoDB refuses legacy and expression parameters together, and the namespace filter is
+/// an expression: `AttributesToGet` becomes the equivalent `ProjectionExpression`.
+fn projection_from_attributes_to_get(body: &mut Map<String, Value>) -> Result<(), RewriteError> {
+    let Some(attributes) = body.remove("AttributesToGet") else {
+        return Ok(());
+    };
+    let Some(list) = attributes.as_array() else {
+        return Err(RewriteError::Refused(
+            "AttributesToGet must be a list".into(),
+        ));
+    };
+    let mut paths = Vec::with_capacity(list.len());
+    for attribute in list {
+        let Some(attribute) = attribute.as_str() else {
+            return Err(RewriteError::Refused(
+                "AttributesToGet must be a list of strings".into(),
+            ));
+        };
+        let name = expressions::fresh_name(body, "#gs_a");
+        expressions::define_name(body, &name, attribute);
+        paths.push(name);
+    }
+    body.insert(
+        "ProjectionExpression".into(),
+        Value::String(paths.join(", ")),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

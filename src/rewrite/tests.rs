@@ -1,0 +1,92 @@
+//! The golden fixtures under `tests/fixtures/rewrite/`, each run through the lazy view, the
+//! plan and every step, both ways.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::*;
+use crate::config::Config;
+use crate::snapshot::policies;
+use crate::wire::{Operation, RequestView};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rewrite")
+}
+
+fn read_json(path: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}
+
+/// What a case expects: a body, or an error whose message holds this text.
+fn check(case: &str, stage: &str, result: Result<Value, String>, expected: &Value) {
+    match (result, expected.get("error").and_then(Value::as_str)) {
+        (Ok(got), None) => assert_eq!(&got, expected, "{case}: {stage}"),
+        (Err(message), Some(part)) => {
+            assert!(message.contains(part), "{case}: {stage}: {message}");
+        }
+        (Ok(got), Some(part)) => {
+            panic!("{case}: {stage}: wanted an error with {part:?}, got {got}")
+        }
+        (Err(message), None) => panic!("{case}: {stage}: {message}"),
+    }
+}
+
+fn run_case(dir: &Path) {
+    let case = dir.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+    let config_text = std::fs::read_to_string(dir.join("config.toml"))
+        .or_else(|_| std::fs::read_to_string(fixtures().join("config.toml")))
+        .expect("config.toml");
+    let config = Config::from_toml_str(&config_text).expect("config");
+    let policies = policies(&config, None);
+    let input = read_json(&dir.join("request.json")).expect("request.json");
+    let operation = Operation::from_name(input["operation"].as_str().expect("operation"));
+    let bytes = input["body"].to_string();
+    let ctx = RequestCtx {
+        idempotency_token: "token-0".into(),
+    };
+    let planned = RequestView::parse(operation, bytes.as_bytes()).and_then(|view| {
+        let plan = Plan::build(&view, &policies)?;
+        let mut body = view.to_map()?;
+        request(&plan, &mut body, &ctx)?;
+        Ok((plan, body))
+    });
+    let expected = read_json(&dir.join("expected.json")).expect("expected.json");
+    let result = planned
+        .as_ref()
+        .map(|(_, body)| Value::Object(body.clone()));
+    check(
+        case,
+        "request",
+        result.map_err(ToString::to_string),
+        &expected,
+    );
+    let Some(Value::Object(mut answer)) = read_json(&dir.join("answer.json")) else {
+        return;
+    };
+    let Ok((plan, _)) = planned else { return };
+    let restored = restore(&plan, &mut answer).map(|()| Value::Object(answer));
+    let expected = read_json(&dir.join("restored.json")).expect("restored.json");
+    check(
+        case,
+        "restore",
+        restored.map_err(|e| e.to_string()),
+        &expected,
+    );
+}
+
+#[test]
+fn golden_fixtures() {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .expect("tests/fixtures/rewrite")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 20, "only {} cases", cases.len());
+    for case in &cases {
+        run_case(case);
+    }
+}

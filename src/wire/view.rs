@@ -1,0 +1,146 @@
+//! A lazy view of a request body: the top-level fields as borrowed raw JSON, decoded only
+//! where a step needs them. A request to a table without a policy is checked and forwarded
+//! as the bytes it came in as; no document is built for it.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::Operation;
+use super::shape;
+use crate::error::ProxyError;
+
+/// A request body, split into its top-level fields and checked where the sidecar reads it.
+#[derive(Debug)]
+pub struct RequestView<'a> {
+    pub operation: Operation,
+    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// Every table the request names, in order of appearance, without repeats.
+    pub tables: Vec<String>,
+    /// The table of each `TransactItems` action, in order: answers refer to actions by
+    /// position.
+    pub action_tables: Vec<String>,
+}
+
+impl<'a> RequestView<'a> {
+    /// Splits `bytes` into fields, refusing what is not a JSON object (DynamoDB's
+    /// `SerializationException`) and wrong types in the fields the sidecar reads.
+    pub fn parse(operation: Operation, bytes: &'a [u8]) -> Result<Self, ProxyError> {
+        // serde_json stops at 128 levels of nesting, raw values included, so hostile depth
+        // is an error, not a crash.
+        let Fields(fields) = serde_json::from_slice(bytes).map_err(|e| {
+            ProxyError::Serialization(if e.classify() == serde_json::error::Category::Data {
+                "request body must be a JSON object".to_owned()
+            } else {
+                format!("request body is not valid JSON: {e}")
+            })
+        })?;
+        let mut view = Self {
+            operation,
+            fields,
+            tables: Vec::new(),
+            action_tables: Vec::new(),
+        };
+        (view.tables, view.action_tables) = shape::check(&view)?;
+        Ok(view)
+    }
+
+    /// The raw JSON of a top-level field (the last one, as DynamoDB reads duplicates).
+    pub fn raw(&self, field: &str) -> Option<&'a RawValue> {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(name, _)| name == field)
+            .map(|(_, raw)| *raw)
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.raw(field).is_some()
+    }
+
+    /// A top-level field decoded as `T`; a wrong type is DynamoDB's `SerializationException`.
+    pub fn decode<T: Deserialize<'a>>(&self, field: &str) -> Result<Option<T>, ProxyError> {
+        self.raw(field)
+            .map(|raw| {
+                serde_json::from_str(raw.get()).map_err(|e| {
+                    ProxyError::Serialization(format!("`{field}` has the wrong type: {e}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// The string value of a top-level field, if it is one.
+    pub fn str(&self, field: &str) -> Option<Cow<'a, str>> {
+        self.decode::<Cow<'a, str>>(field).ok().flatten()
+    }
+
+    /// The whole body as a document, for the steps that change it.
+    pub fn to_map(&self) -> Result<Map<String, Value>, ProxyError> {
+        self.subset(|_| true)
+    }
+
+    /// The fields `keep` accepts, as a document: what a judgement reads, and nothing else.
+    pub fn subset(&self, keep: impl Fn(&str) -> bool) -> Result<Map<String, Value>, ProxyError> {
+        let mut map = Map::new();
+        for (name, raw) in &self.fields {
+            if keep(name) {
+                let value = serde_json::from_str(raw.get()).map_err(|e| {
+                    ProxyError::Serialization(format!("`{name}` is not valid JSON: {e}"))
+                })?;
+                map.insert(name.clone().into_owned(), value);
+            }
+        }
+        Ok(map)
+    }
+}
+
+/// The top-level fields of a JSON object, borrowed from the body wherever possible.
+struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((name, raw)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    fields.push((name.0, raw));
+                }
+                Ok(Fields(fields))
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+/// A field name, borrowed unless it holds escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests;
