@@ -1,0 +1,494 @@
+//! Region-prefixed keys end to end, with the Rust SDK through the sidecar and DynamoDB Local
+//! read directly: clients see plain keys, storage holds `<home region>#<key>`, and items of
+//! another namespace, planted straight into the table, can be neither seen nor changed
+//! through the sidecar by any operation.
+
+#![allow(clippy::expect_used)]
+
+mod support;
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest,
+    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, Select, TransactGetItem,
+    TransactWriteItem, WriteRequest,
+};
+use support::{DynamoLocal, RawRequest, Sidecar, SidecarConfig, TABLE, item, sdk_client};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// `GlobalCatalog` with an index `ByName` whose partition key is another attribute.
+async fn create_catalog_with_index(client: &Client) {
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("key")
+    };
+    client
+        .create_table()
+        .table_name(TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("ItemID"))
+        .attribute_definitions(attribute("Category"))
+        .attribute_definitions(attribute("Name"))
+        .key_schema(key("ItemID", KeyType::Hash))
+        .key_schema(key("Category", KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("ByName")
+                .key_schema(key("Name", KeyType::Hash))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .expect("index"),
+        )
+        .send()
+        .await
+        .expect("CreateTable");
+}
+
+/// A sidecar whose home region is `home`, prefixing `GlobalCatalog`.
+async fn sidecar(home: &str, ddb: &DynamoLocal) -> Sidecar {
+    Sidecar::start(
+        &SidecarConfig::new()
+            .region(home, &ddb.endpoint(0))
+            .table_line("key_prefix = \"{region}#\""),
+    )
+    .await
+}
+
+struct World {
+    ddb: DynamoLocal,
+    direct: Client,
+}
+
+async fn world() -> World {
+    let ddb = DynamoLocal::single().await;
+    let direct = sdk_client(&ddb.endpoint(0));
+    create_catalog_with_index(&direct).await;
+    World { ddb, direct }
+}
+
+fn ids(items: &[Item]) -> BTreeSet<String> {
+    items
+        .iter()
+        .map(|i| match i.get("ItemID") {
+            Some(AttributeValue::S(s)) => s.clone(),
+            other => panic!("ItemID {other:?}"),
+        })
+        .collect()
+}
+
+async fn stored(direct: &Client, id: &str) -> Option<Item> {
+    direct
+        .get_item()
+        .table_name(TABLE)
+        .key("ItemID", AttributeValue::S(id.into()))
+        .key("Category", AttributeValue::S("x".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem direct")
+        .item
+}
+
+fn key(id: &str) -> Item {
+    item(id, "x", &[])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_stored_prefixed_and_shown_plain() {
+    let w = world().await;
+    let sidecar = sidecar("us-east-1", &w.ddb).await;
+    let client = sdk_client(&sidecar.endpoint());
+
+    client
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(item("a", "x", &[("Name", "widget")])))
+        .send()
+        .await
+        .expect("PutItem");
+    assert!(
+        stored(&w.direct, "us-east-1#a").await.is_some(),
+        "not stored prefixed"
+    );
+    assert!(stored(&w.direct, "a").await.is_none(), "stored plain");
+
+    let got = client
+        .get_item()
+        .table_name(TABLE)
+        .set_key(Some(key("a")))
+        .send()
+        .await
+        .expect("GetItem");
+    assert_eq!(
+        got.item.expect("item")["ItemID"],
+        AttributeValue::S("a".into())
+    );
+
+    let updated = client
+        .update_item()
+        .table_name(TABLE)
+        .set_key(Some(key("a")))
+        .update_expression("SET Price = :p")
+        .expression_attribute_values(":p", AttributeValue::N("3".into()))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .expect("UpdateItem");
+    assert_eq!(
+        updated.attributes.expect("attributes")["ItemID"],
+        AttributeValue::S("a".into())
+    );
+
+    // A failed condition is the SDK's own typed error, and the item in it has a plain key.
+    let conflict = client
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(key("a")))
+        .condition_expression("attribute_not_exists(ItemID)")
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await
+        .expect_err("the item exists");
+    let conflict = conflict.into_service_error();
+    assert!(
+        conflict.is_conditional_check_failed_exception(),
+        "{conflict:?}"
+    );
+    let current = match conflict {
+        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) => {
+            e.item.expect("the current item")
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(current["ItemID"], AttributeValue::S("a".into()));
+
+    let deleted = client
+        .delete_item()
+        .table_name(TABLE)
+        .set_key(Some(key("a")))
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await
+        .expect("DeleteItem");
+    assert_eq!(
+        deleted.attributes.expect("old item")["ItemID"],
+        AttributeValue::S("a".into())
+    );
+    assert!(stored(&w.direct, "us-east-1#a").await.is_none());
+}
+
+async fn plant(direct: &Client, id: &str, name: &str) {
+    direct
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(item(id, "x", &[("Name", name), ("Planted", "yes")])))
+        .send()
+        .await
+        .expect("plant");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_of_another_namespace_are_invisible_and_untouchable() {
+    let w = world().await;
+    let sidecar = sidecar("us-east-1", &w.ddb).await;
+    let client = sdk_client(&sidecar.endpoint());
+    for id in ["eu-central-1#x", "x", "us-west-2#y"] {
+        plant(&w.direct, id, "widget").await;
+    }
+    client
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(item("mine", "x", &[("Name", "widget")])))
+        .send()
+        .await
+        .expect("PutItem");
+
+    let scanned = client.scan().table_name(TABLE).send().await.expect("Scan");
+    assert_eq!(ids(scanned.items()), BTreeSet::from(["mine".to_owned()]));
+    assert_eq!(scanned.count, 1);
+    let mut segments = BTreeSet::new();
+    for segment in 0..3 {
+        let page = client
+            .scan()
+            .table_name(TABLE)
+            .segment(segment)
+            .total_segments(3)
+            .send()
+            .await
+            .expect("parallel Scan");
+        segments.extend(ids(page.items()));
+    }
+    assert_eq!(segments, BTreeSet::from(["mine".to_owned()]));
+    let by_name = client
+        .query()
+        .table_name(TABLE)
+        .index_name("ByName")
+        .key_condition_expression("#n = :n")
+        .expression_attribute_names("#n", "Name")
+        .expression_attribute_values(":n", AttributeValue::S("widget".into()))
+        .send()
+        .await
+        .expect("index Query");
+    assert_eq!(ids(by_name.items()), BTreeSet::from(["mine".to_owned()]));
+    let counted = client
+        .scan()
+        .table_name(TABLE)
+        .select(Select::Count)
+        .send()
+        .await
+        .expect("Scan COUNT");
+    assert_eq!(counted.count, 1);
+
+    // Keys are the client's: "x" is this namespace's x, never the planted ones.
+    let batch = client
+        .batch_get_item()
+        .request_items(
+            TABLE,
+            KeysAndAttributes::builder()
+                .keys(key("x"))
+                .keys(key("eu-central-1#x"))
+                .keys(key("mine"))
+                .build()
+                .expect("keys"),
+        )
+        .send()
+        .await
+        .expect("BatchGetItem");
+    let responses = batch.responses.expect("responses");
+    assert_eq!(ids(&responses[TABLE]), BTreeSet::from(["mine".to_owned()]));
+    let transact = client
+        .transact_get_items()
+        .transact_items(get_of("x"))
+        .transact_items(get_of("mine"))
+        .send()
+        .await
+        .expect("TransactGetItems");
+    let found: Vec<_> = transact
+        .responses()
+        .iter()
+        .map(|r| r.item.is_some())
+        .collect();
+    assert_eq!(found, [false, true]);
+
+    try_to_change_planted(&client).await;
+    for id in ["eu-central-1#x", "x", "us-west-2#y"] {
+        let planted = stored(&w.direct, id)
+            .await
+            .expect("a planted item was deleted");
+        assert_eq!(
+            planted["Planted"],
+            AttributeValue::S("yes".into()),
+            "{id} was changed"
+        );
+    }
+
+    // PartiQL names tables in text: refused on a prefixed table.
+    let statement = format!(r#"{{"Statement":"SELECT * FROM \"{TABLE}\""}}"#);
+    let response = RawRequest::new("ExecuteStatement", statement)
+        .send(sidecar.listen_addr())
+        .await;
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert!(response.error_type().ends_with("ValidationException"));
+}
+
+/// Deletes and updates through the sidecar, aimed at the planted items' keys.
+async fn try_to_change_planted(client: &Client) {
+    client
+        .delete_item()
+        .table_name(TABLE)
+        .set_key(Some(key("x")))
+        .send()
+        .await
+        .expect("DeleteItem");
+    client
+        .update_item()
+        .table_name(TABLE)
+        .set_key(Some(key("eu-central-1#x")))
+        .update_expression("SET Planted = :no")
+        .expression_attribute_values(":no", AttributeValue::S("no".into()))
+        .send()
+        .await
+        .expect("UpdateItem");
+    client
+        .batch_write_item()
+        .request_items(
+            TABLE,
+            vec![
+                WriteRequest::builder()
+                    .delete_request(
+                        DeleteRequest::builder()
+                            .set_key(Some(key("us-west-2#y")))
+                            .build()
+                            .expect("delete"),
+                    )
+                    .build(),
+            ],
+        )
+        .send()
+        .await
+        .expect("BatchWriteItem");
+    client
+        .transact_write_items()
+        .transact_items(
+            TransactWriteItem::builder()
+                .delete(
+                    aws_sdk_dynamodb::types::Delete::builder()
+                        .table_name(TABLE)
+                        .set_key(Some(key("x")))
+                        .build()
+                        .expect("delete"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("TransactWriteItems");
+}
+
+fn get_of(id: &str) -> TransactGetItem {
+    TransactGetItem::builder()
+        .get(
+            aws_sdk_dynamodb::types::Get::builder()
+                .table_name(TABLE)
+                .set_key(Some(key(id)))
+                .build()
+                .expect("get"),
+        )
+        .build()
+}
+
+/// Pages of a Scan and of an index Query stop anywhere, foreign items included; following
+/// `LastEvaluatedKey` gives every item of this namespace exactly once and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_crosses_namespaces_and_returns_only_this_one() {
+    let w = world().await;
+    let sidecar = sidecar("us-east-1", &w.ddb).await;
+    let client = sdk_client(&sidecar.endpoint());
+    let filler = "f".repeat(2_000);
+    let mut mine = BTreeSet::new();
+    for n in 0..30 {
+        plant(&w.direct, &format!("eu-central-1#{n:02}"), "widget").await;
+        let id = format!("{n:02}");
+        let requests = vec![
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item(
+                            &id,
+                            "x",
+                            &[("Name", "widget"), ("Filler", &filler)],
+                        )))
+                        .build()
+                        .expect("put"),
+                )
+                .build(),
+        ];
+        client
+            .batch_write_item()
+            .request_items(TABLE, requests)
+            .send()
+            .await
+            .expect("BatchWriteItem");
+        mine.insert(id);
+    }
+    let mut seen = Vec::new();
+    let mut start = None;
+    let mut pages = 0;
+    loop {
+        let page = client
+            .scan()
+            .table_name(TABLE)
+            .limit(7)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("Scan page");
+        pages += 1;
+        seen.extend(ids(page.items()));
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    assert!(pages >= 9, "{pages} pages of 7 over 60 items");
+    assert_eq!(seen.len(), mine.len(), "an item came twice or not at all");
+    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), mine);
+
+    let mut seen = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(TABLE)
+            .index_name("ByName")
+            .key_condition_expression("#n = :n")
+            .expression_attribute_names("#n", "Name")
+            .expression_attribute_values(":n", AttributeValue::S("widget".into()))
+            .limit(4)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("index Query page");
+        seen.extend(ids(page.items()));
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), mine.len());
+    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), mine);
+}
+
+/// Two sidecars with different home regions on one table: one key, two items, each
+/// sidecar seeing only its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_home_regions_see_disjoint_namespaces() {
+    let w = world().await;
+    let east = sidecar("us-east-1", &w.ddb).await;
+    let europe = sidecar("eu-central-1", &w.ddb).await;
+    for (sidecar, owner) in [(&east, "east"), (&europe, "europe")] {
+        sdk_client(&sidecar.endpoint())
+            .put_item()
+            .table_name(TABLE)
+            .set_item(Some(item("same", "x", &[("Owner", owner)])))
+            .send()
+            .await
+            .expect("PutItem");
+    }
+    for (sidecar, owner) in [(&east, "east"), (&europe, "europe")] {
+        let client = sdk_client(&sidecar.endpoint());
+        let got = client
+            .get_item()
+            .table_name(TABLE)
+            .set_key(Some(key("same")))
+            .send()
+            .await
+            .expect("GetItem")
+            .item
+            .expect("item");
+        assert_eq!(got["Owner"], AttributeValue::S(owner.into()));
+        let scanned = client.scan().table_name(TABLE).send().await.expect("Scan");
+        assert_eq!(scanned.count, 1);
+        assert_eq!(scanned.items()[0]["Owner"], AttributeValue::S(owner.into()));
+    }
+    assert!(stored(&w.direct, "us-east-1#same").await.is_some());
+    assert!(stored(&w.direct, "eu-central-1#same").await.is_some());
+}
