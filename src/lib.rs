@@ -3,12 +3,16 @@
 //! own credentials.
 //!
 //! The request path, in one paragraph: [`server`] accepts HTTP/1.1 and HTTP/2 connections;
-//! [`proxy`] reads the target into a [`wire::Operation`] and the body into JSON (refusing
-//! what DynamoDB would refuse, in DynamoDB's [`error`] shapes), plans with the current
-//! [`snapshot`] of the config, runs the pure [`rewrite`] steps, then for each candidate
-//! region chosen by [`route`] signs ([`upstream::sign`]), sends ([`upstream`]), classifies
-//! the outcome against the retry-safety table and either answers (with a fresh
-//! `x-amz-crc32`) or moves on. [`admin`] serves health, readiness and [`metrics`].
+//! [`proxy`] reads the target into a [`wire::Operation`] and the body into a lazy
+//! [`wire::RequestView`] (refusing what DynamoDB would refuse, in DynamoDB's [`error`]
+//! shapes); [`plan`] decides, from the table policies of the current [`snapshot`], which
+//! [`rewrite`] steps apply; the request is decoded and rewritten only if one does, and its
+//! resend safety read from the parsed [`expr`]essions; then for each candidate region chosen
+//! by [`route`] it is signed and sent ([`upstream`]), the outcome classified against the
+//! retry-safety table, and either answered or moved on; the final answer is restored once
+//! (the steps' restore halves, over the one walker of key and item sites in [`wire::items`])
+//! and replied with a fresh `x-amz-crc32`. [`admin`] serves health, readiness and
+//! [`metrics`].
 
 pub mod admin;
 pub mod app;

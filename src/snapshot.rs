@@ -11,8 +11,8 @@ use crate::config::{Config, REGION_PLACEHOLDER, TableConfig};
 use crate::metrics::OTHER;
 use crate::route::select::RegionView;
 use crate::route::{RegionHealth, RetryBudget};
-use crate::upstream::Upstream;
 use crate::upstream::sign::Signer;
+use crate::upstream::{Transport, Upstream};
 
 /// The managed tables' policies.
 pub type Policies = HashMap<String, TableConfig>;
@@ -71,7 +71,8 @@ pub struct Region {
 pub struct Snapshot {
     pub config: Config,
     pub regions: Vec<Region>,
-    pub upstream: Upstream,
+    /// The way out to the regions (the pooled client, or a scripted region in tests).
+    pub upstream: Arc<dyn Transport>,
     /// The sidecar's credentials; replaced on reload only when the config changes them.
     pub signer: Signer,
     /// The managed tables' policies: the config's, with key schemas learned with
@@ -130,7 +131,7 @@ impl Snapshot {
             })
             .collect::<Result<Vec<_>, SnapshotError>>()?;
         let tables = policies(&config, previous.map(|p| &p.tables));
-        let upstream = Upstream::new(&config.timeouts, config.tls_roots)?;
+        let upstream = Arc::new(Upstream::new(&config.timeouts, config.tls_roots)?);
         // Resized only once nothing above can fail, so a refused reload leaves it alone.
         let retry_budget = previous.map_or_else(
             || Arc::new(RetryBudget::new(config.routing.retry_budget)),

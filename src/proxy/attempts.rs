@@ -3,17 +3,16 @@
 //! verification resend for conditional puts whose first attempt may have been applied.
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
-use http::{HeaderValue, Request, StatusCode};
-use http_body_util::Full;
+use http::StatusCode;
 
-use super::{Forward, Proxy, Reply, X_AMZ_TARGET};
+use super::own_write;
+use super::{Forward, Proxy, Reply};
 use crate::error::ProxyError;
-use crate::rewrite::own_write;
 use crate::route::retry::{backoff_ceiling, classify_response};
 use crate::route::{AttemptOutcome, ResendSafety, RetryBudget, candidates};
 use crate::snapshot::{Region, Snapshot};
 use crate::upstream::UpstreamError;
+use crate::upstream::outbound::signed_request;
 use crate::wire;
 
 impl Proxy {
@@ -145,7 +144,7 @@ impl Proxy {
         safety: ResendSafety,
         deadline: tokio::time::Instant,
     ) -> Result<(AttemptOutcome, Attempt), ProxyError> {
-        let upstream_request = signed_request(snapshot, region, req).await?;
+        let upstream_request = signed_request(&snapshot.signer, region, &req.outbound).await?;
         let started = tokio::time::Instant::now();
         let sent = tokio::time::timeout_at(deadline, snapshot.upstream.send(upstream_request));
         let Ok(result) = sent.await else {
@@ -164,7 +163,7 @@ impl Proxy {
         };
         let outcome = match &result {
             Ok(response) => classify_response(response.status, &response.body),
-            Err(e) => error_outcome(e),
+            Err(e) => AttemptOutcome::from_error(e),
         };
         self.record(
             region,
@@ -251,12 +250,9 @@ fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError
         .map_err(|e| ProxyError::Internal(e.to_string()))?;
     Ok(Some(Forward {
         operation: req.operation,
+        outbound: req.outbound.with_body(Bytes::from(body)),
         verifiable: req.verifiable,
-        target: req.target.clone(),
-        content_type: req.content_type.clone(),
-        user_agent: req.user_agent.clone(),
         pin_token: req.pin_token,
-        body: Bytes::from(body),
     }))
 }
 
@@ -302,35 +298,6 @@ fn verified(
     result
 }
 
-/// The request one attempt sends to `region`, signed for it with the snapshot's credentials.
-pub(crate) async fn signed_request(
-    snapshot: &Snapshot,
-    region: &Region,
-    req: &Forward<'_>,
-) -> Result<Request<Full<Bytes>>, ProxyError> {
-    let mut builder = Request::post(region.endpoint.clone())
-        .header(HOST, region.host.clone())
-        .header(X_AMZ_TARGET, req.target.clone())
-        .header(
-            CONTENT_TYPE,
-            req.content_type
-                .clone()
-                .unwrap_or_else(|| HeaderValue::from_static(wire::CONTENT_TYPE)),
-        );
-    if let Some(agent) = &req.user_agent {
-        builder = builder.header(USER_AGENT, agent.clone());
-    }
-    let mut request = builder
-        .body(Full::new(req.body.clone()))
-        .map_err(|e| ProxyError::Internal(e.to_string()))?;
-    snapshot
-        .signer
-        .sign(&mut request, &req.body, &region.name)
-        .await
-        .map_err(|e| ProxyError::Signing(e.to_string()))?;
-    Ok(request)
-}
-
 /// How one attempt ended, for the attempt loop.
 enum Attempt {
     /// The client gets this answer.
@@ -341,13 +308,5 @@ enum Attempt {
     Failed(UpstreamError),
 }
 
-pub(crate) fn error_outcome(err: &UpstreamError) -> AttemptOutcome {
-    match err {
-        UpstreamError::Connect(_) => AttemptOutcome::ConnectError,
-        UpstreamError::Timeout(_) => AttemptOutcome::Timeout,
-        UpstreamError::Transport(_) | UpstreamError::ResponseTooLarge => {
-            AttemptOutcome::TransportError
-        }
-        UpstreamError::Corrupt(_) => AttemptOutcome::CorruptAnswer,
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -16,24 +16,24 @@ use hyper::body::Incoming;
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
-use crate::route::{AttemptOutcome, ResendSafety, TransactionPins, Transition};
+use crate::route::{
+    AttemptOutcome, HealthReport, ResendSafety, SIDECAR_AGENT, TransactionPins, Transition,
+};
 use crate::snapshot::{Region, Snapshot};
 use crate::upstream::UpstreamResponse;
+use crate::upstream::outbound::{Outbound, X_AMZ_TARGET};
 use crate::wire::{self, Operation, RequestView};
 
 mod attempts;
+mod own_write;
 mod reply;
-mod stages;
+pub mod stages;
 
-pub(crate) use attempts::{error_outcome, signed_request};
 use reply::{error_response, log_upstream_failure, reply_response};
 
-const X_AMZ_TARGET: &str = "x-amz-target";
 const X_AMZN_REQUEST_ID: &str = "x-amzn-requestid";
 /// A body that trickles in slower than this is refused rather than held open forever.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-/// The user agent of requests the sidecar makes on its own behalf.
-pub(crate) const SIDECAR_AGENT: &str = concat!("globalscale/", env!("CARGO_PKG_VERSION"));
 
 /// The proxy's shared state: the current snapshot and the metrics.
 pub struct Proxy {
@@ -44,6 +44,7 @@ pub struct Proxy {
 }
 
 /// A region's answer on its way back to the client.
+#[derive(Debug)]
 struct Reply {
     region: String,
     upstream: UpstreamResponse,
@@ -122,15 +123,17 @@ impl Proxy {
         let outgoing = stages::rewrite_request(&view, &plan, bytes.clone())?;
         let forward = Forward {
             operation: &plan.operation,
+            outbound: Outbound {
+                target,
+                content_type: parts.headers.get(CONTENT_TYPE).cloned(),
+                user_agent: parts.headers.get(USER_AGENT).cloned(),
+                body: outgoing.body.clone(),
+            },
             verifiable: outgoing
                 .document
                 .as_ref()
                 .filter(|_| outgoing.safety == ResendSafety::Verifiable),
-            target,
-            content_type: parts.headers.get(CONTENT_TYPE).cloned(),
-            user_agent: parts.headers.get(USER_AGENT).cloned(),
             pin_token: outgoing.pin_token.as_deref(),
-            body: outgoing.body.clone(),
         };
         let mut reply = self.forward(snapshot, &forward, outgoing.safety).await?;
         stages::restore_answer(&plan, &mut reply)?;
@@ -148,12 +151,14 @@ impl Proxy {
             .map_err(|e| ProxyError::Internal(e.to_string()))?;
         let forward = Forward {
             operation,
+            outbound: Outbound {
+                target,
+                content_type: None,
+                user_agent: Some(HeaderValue::from_static(SIDECAR_AGENT)),
+                body,
+            },
             verifiable: None,
-            target,
-            content_type: None,
-            user_agent: Some(HeaderValue::from_static(SIDECAR_AGENT)),
             pin_token: None,
-            body,
         };
         let safety = if operation.is_read() {
             ResendSafety::Safe
@@ -183,12 +188,12 @@ impl Proxy {
                 .with_label_values(&[&region.name])
                 .observe(elapsed.as_secs_f64());
         }
-        self.record_health(region, outcome, elapsed, started);
+        self.health_outcome(region, outcome, elapsed, started);
     }
 
     /// Feeds one outcome, from live traffic or a probe, of an attempt sent at `started`,
     /// into the region's health.
-    pub(crate) fn record_health(
+    fn health_outcome(
         &self,
         region: &Region,
         outcome: AttemptOutcome,
@@ -247,18 +252,38 @@ impl Proxy {
     }
 }
 
-/// What every attempt of one request sends.
+impl HealthReport for Proxy {
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    fn count_probe(&self, region: &Region, outcome: AttemptOutcome) {
+        self.metrics
+            .probes
+            .with_label_values(&[&region.name, outcome.label()])
+            .inc();
+    }
+
+    fn record_health(
+        &self,
+        region: &Region,
+        outcome: AttemptOutcome,
+        elapsed: Option<std::time::Duration>,
+        started: tokio::time::Instant,
+    ) {
+        self.health_outcome(region, outcome, elapsed, started);
+    }
+}
+
+/// What every attempt of one request sends, and what the attempt loop must know of it.
 pub(crate) struct Forward<'a> {
     pub(crate) operation: &'a Operation,
+    pub(crate) outbound: Outbound,
     /// The parsed request, when a resend must be verified (`ResendSafety::Verifiable`).
     pub(crate) verifiable: Option<&'a serde_json::Map<String, serde_json::Value>>,
-    pub(crate) target: HeaderValue,
-    pub(crate) content_type: Option<HeaderValue>,
-    pub(crate) user_agent: Option<HeaderValue>,
     /// The `ClientRequestToken` of a transaction that may be resent only where it was
     /// applied ([`ResendSafety::SameRegion`]).
     pub(crate) pin_token: Option<&'a str>,
-    pub(crate) body: Bytes,
 }
 
 fn operation(headers: &HeaderMap) -> Result<(Operation, HeaderValue), ProxyError> {

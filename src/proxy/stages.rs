@@ -14,13 +14,13 @@ use crate::route::retry::resend_safety;
 use crate::wire::{Operation, RequestView};
 
 /// What every attempt sends, and what the attempt loop needs to know of it.
-pub(super) struct Outgoing {
-    pub(super) body: Bytes,
+pub struct Outgoing {
+    pub body: Bytes,
     /// The request as sent, when it was decoded: a verifiable write's resend is built from it.
-    pub(super) document: Option<Map<String, Value>>,
-    pub(super) safety: ResendSafety,
+    pub document: Option<Map<String, Value>>,
+    pub safety: ResendSafety,
     /// The transaction's `ClientRequestToken`, when it may be resent only where it ran.
-    pub(super) pin_token: Option<String>,
+    pub pin_token: Option<String>,
 }
 
 /// The fields the retry-safety table reads, for a request forwarded as it came.
@@ -44,7 +44,7 @@ fn is_safety_field(field: &str) -> bool {
 
 /// Decodes and rewrites the request when a step applies or a conditional put may need a
 /// verification resend; otherwise forwards the bytes as they came.
-pub(super) fn rewrite_request(
+pub fn rewrite_request(
     view: &RequestView<'_>,
     plan: &Plan,
     bytes: Bytes,

@@ -7,7 +7,6 @@
 
 pub mod idempotency;
 pub mod key_prefix;
-pub mod own_write;
 
 use serde_json::{Map, Value};
 

@@ -24,11 +24,12 @@ use serde_json::{Map, Value, json};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::HealthReport;
 use super::retry::{AttemptOutcome, classify_response};
 use crate::config::TableConfig;
-use crate::proxy::{Forward, Proxy};
 use crate::snapshot::{Region, Snapshot};
-use crate::wire::{Operation, ScalarType};
+use crate::upstream::outbound::{Outbound, signed_request};
+use crate::wire::ScalarType;
 
 /// The key value a probe reads, unlikely to be a real item's (which would cost more to read
 /// than the half unit of an absent one) and, once keys are prefixed, never one.
@@ -44,10 +45,10 @@ const NO_TABLE: &str = "globalscale-probe";
 /// A region whose previous probe is still waiting (a black hole) is skipped until that probe
 /// ends, so probes never pile up on it, and the other regions keep their own rhythm: a
 /// black-holed region never delays the readmission of another.
-pub async fn run(proxy: Arc<Proxy>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(health: Arc<impl HealthReport>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut in_flight: HashMap<String, JoinHandle<()>> = HashMap::new();
     for round in 0usize.. {
-        let snapshot = proxy.snapshot.load_full();
+        let snapshot = health.snapshot();
         let interval = snapshot.config.routing.probe_interval;
         in_flight.retain(|_, probe| !probe.is_finished());
         for index in 0..snapshot.regions.len() {
@@ -56,20 +57,16 @@ pub async fn run(proxy: Arc<Proxy>, mut shutdown: tokio::sync::watch::Receiver<b
             if busy || in_flight.contains_key(&region.name) {
                 continue;
             }
-            let proxy = Arc::clone(&proxy);
+            let health = Arc::clone(&health);
             let snapshot = Arc::clone(&snapshot);
             let probe = tokio::spawn(async move {
                 let region = &snapshot.regions[index];
                 let Some(result) = probe(&snapshot, region, round).await else {
                     return;
                 };
-                proxy
-                    .metrics
-                    .probes
-                    .with_label_values(&[&region.name, result.outcome.label()])
-                    .inc();
+                health.count_probe(region, result.outcome);
                 if result.outcome != AttemptOutcome::Throttled {
-                    proxy.record_health(region, result.outcome, result.elapsed, result.started);
+                    health.record_health(region, result.outcome, result.elapsed, result.started);
                 }
             });
             in_flight.insert(region.name.clone(), probe);
@@ -125,24 +122,15 @@ fn probe_value(kind: ScalarType) -> Value {
 }
 
 async fn probe(snapshot: &Snapshot, region: &Region, round: usize) -> Option<ProbeResult> {
-    let forward = Forward {
-        operation: &Operation::GetItem,
-        verifiable: None,
+    let body = probe_body(&snapshot.config.tables, &snapshot.tables, round);
+    let outbound = Outbound {
         target: HeaderValue::from_static("DynamoDB_20120810.GetItem"),
         content_type: None,
-        user_agent: Some(HeaderValue::from_static(crate::proxy::SIDECAR_AGENT)),
-        pin_token: None,
-        body: Bytes::from(
-            serde_json::to_vec(&probe_body(
-                &snapshot.config.tables,
-                &snapshot.tables,
-                round,
-            ))
-            .ok()?,
-        ),
+        user_agent: Some(HeaderValue::from_static(super::SIDECAR_AGENT)),
+        body: Bytes::from(serde_json::to_vec(&body).ok()?),
     };
     // Without credentials no request can go anywhere; that says nothing about the region.
-    let request = crate::proxy::signed_request(snapshot, region, &forward)
+    let request = signed_request(&snapshot.signer, region, &outbound)
         .await
         .ok()?;
     let started = Instant::now();
@@ -150,7 +138,7 @@ async fn probe(snapshot: &Snapshot, region: &Region, round: usize) -> Option<Pro
     let (outcome, elapsed) =
         match tokio::time::timeout(timeout, snapshot.upstream.send(request)).await {
             Err(_) => (AttemptOutcome::Timeout, None),
-            Ok(Err(e)) => (crate::proxy::error_outcome(&e), None),
+            Ok(Err(e)) => (AttemptOutcome::from_error(&e), None),
             Ok(Ok(response)) => (
                 classify_response(response.status, &response.body),
                 Some(started.elapsed()),

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use super::health::Failure;
 use crate::expr::UpdateExpression;
 use crate::expr::update::is_set;
+use crate::upstream::UpstreamError;
 use crate::wire::{Operation, error_name, is_throttling};
 
 /// How one attempt against one region ended.
@@ -52,6 +53,16 @@ impl AttemptOutcome {
             Self::Timeout => "timeout",
             Self::TransportError => "transport_error",
             Self::CorruptAnswer => "corrupt_answer",
+        }
+    }
+
+    /// How an attempt that got no usable answer ended.
+    pub fn from_error(err: &UpstreamError) -> Self {
+        match err {
+            UpstreamError::Connect(_) => Self::ConnectError,
+            UpstreamError::Timeout(_) => Self::Timeout,
+            UpstreamError::Transport(_) | UpstreamError::ResponseTooLarge => Self::TransportError,
+            UpstreamError::Corrupt(_) => Self::CorruptAnswer,
         }
     }
 
@@ -112,7 +123,7 @@ pub enum ResendSafety {
     /// made only of such writes).
     Safe,
     /// A conditional PutItem: resent with `ReturnValuesOnConditionCheckFailure = ALL_OLD`, so a
-    /// condition failure caused by its own first attempt is recognised (`rewrite::own_write`).
+    /// condition failure caused by its own first attempt is recognised (`proxy::own_write`).
     Verifiable,
     /// A transaction with a `ClientRequestToken` that is not [`Safe`](Self::Safe): DynamoDB
     /// knows the token only in the region that received it (for 10 minutes), and a

@@ -4,8 +4,11 @@
 //! It knows nothing about routing; it reports *how* an attempt failed, because whether the
 //! request may have reached DynamoDB decides whether it is safe to send it again.
 
+pub mod outbound;
 pub mod sign;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,6 +61,23 @@ pub struct UpstreamResponse {
 }
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// One attempt's answer, or how it failed.
+pub type SendFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<UpstreamResponse, UpstreamError>> + Send + 'a>>;
+
+/// What the attempt loop and the probes send through: the pooled client in production, a
+/// scripted region in the attempt loop's tests.
+pub trait Transport: Send + Sync {
+    /// Sends one signed attempt and reads the whole answer, within the attempt timeout.
+    fn send(&self, request: Request<Full<Bytes>>) -> SendFuture<'_>;
+}
+
+impl Transport for Upstream {
+    fn send(&self, request: Request<Full<Bytes>>) -> SendFuture<'_> {
+        Box::pin(Upstream::send(self, request))
+    }
+}
 
 /// The pooled client every region shares; cheap to clone.
 #[derive(Clone)]

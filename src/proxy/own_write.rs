@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 const ON_FAILURE: &str = "ReturnValuesOnConditionCheckFailure";
 
 /// The resend: the same request, asking for the current item should the condition fail.
-pub fn verification_request(request: &Map<String, Value>) -> Map<String, Value> {
+pub(super) fn verification_request(request: &Map<String, Value>) -> Map<String, Value> {
     let mut resend = request.clone();
     resend.insert(ON_FAILURE.into(), Value::String("ALL_OLD".into()));
     resend
@@ -21,7 +21,7 @@ pub fn verification_request(request: &Map<String, Value>) -> Map<String, Value> 
 
 /// What a condition failure on the resend means.
 #[derive(Debug, PartialEq)]
-pub enum Verdict {
+pub(super) enum Verdict {
     /// The item is exactly what this request writes: the first attempt was applied.
     OwnWrite,
     /// A real condition failure; the body to return (the item removed unless the client
@@ -32,7 +32,7 @@ pub enum Verdict {
 }
 
 /// Judges the body of a `ConditionalCheckFailedException` answered to the resend.
-pub fn judge(request: &Map<String, Value>, failure_body: &[u8]) -> Verdict {
+pub(super) fn judge(request: &Map<String, Value>, failure_body: &[u8]) -> Verdict {
     let Ok(Value::Object(failure)) = serde_json::from_slice::<Value>(failure_body) else {
         return Verdict::Unknown;
     };
