@@ -31,9 +31,10 @@ pub enum Token<'a> {
     Ge,
 }
 
-impl std::fmt::Display for Token<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let text = match self {
+impl<'a> Token<'a> {
+    /// The token as written in the expression.
+    pub fn text(&self) -> &'a str {
+        match self {
             Self::Ident(s) | Self::Name(s) | Self::Value(s) | Self::Number(s) => s,
             Self::Dot => ".",
             Self::Comma => ",",
@@ -49,8 +50,7 @@ impl std::fmt::Display for Token<'_> {
             Self::Le => "<=",
             Self::Gt => ">",
             Self::Ge => ">=",
-        };
-        write!(f, "`{text}`")
+        }
     }
 }
 
@@ -76,10 +76,7 @@ pub fn tokenize(text: &str) -> Result<Vec<(usize, Token<'_>)>, ExprError> {
             b'#' | b':' => {
                 at = word_end(at + 1);
                 if at == start + 1 {
-                    return Err(ExprError::Character {
-                        found: char::from(byte),
-                        at: start,
-                    });
+                    return Err(unexpected_character(text, &tokens, start));
                 }
                 let word = &text[start..at];
                 if byte == b'#' {
@@ -116,12 +113,7 @@ pub fn tokenize(text: &str) -> Result<Vec<(usize, Token<'_>)>, ExprError> {
                     (b']', _) => (Token::RBracket, 1),
                     (b'+', _) => (Token::Plus, 1),
                     (b'-', _) => (Token::Minus, 1),
-                    _ => {
-                        return Err(ExprError::Character {
-                            found: text[at..].chars().next().unwrap_or('?'),
-                            at,
-                        });
-                    }
+                    _ => return Err(unexpected_character(text, &tokens, at)),
                 };
                 at += len;
                 token
@@ -130,6 +122,35 @@ pub fn tokenize(text: &str) -> Result<Vec<(usize, Token<'_>)>, ExprError> {
         tokens.push((start, token));
     }
     Ok(tokens)
+}
+
+/// DynamoDB's syntax error for a character no token starts with: quoted with the text from
+/// the token before it to the word after it (`near: "hits : incr"`).
+fn unexpected_character(text: &str, tokens: &[(usize, Token<'_>)], at: usize) -> ExprError {
+    let len = text[at..].chars().next().map_or(1, char::len_utf8);
+    let start = tokens.last().map_or(at, |(offset, _)| *offset);
+    let bytes = text.as_bytes();
+    let after = at + len;
+    let word_start = after
+        + bytes[after..]
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+    let is_word = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'#' | b':');
+    let word_len = bytes[word_start..]
+        .iter()
+        .take_while(|b| is_word(b))
+        .count();
+    let end = if word_len > 0 {
+        word_start + word_len
+    } else {
+        after
+    };
+    ExprError::Syntax {
+        token: text[at..after].to_owned(),
+        near: text[start..end].to_owned(),
+        at,
+    }
 }
 
 #[cfg(test)]
@@ -191,7 +212,27 @@ mod tests {
     fn refuses_what_no_expression_contains() {
         assert_eq!(
             tokenize("SET a = :v; DROP"),
-            Err(ExprError::Character { found: ';', at: 10 })
+            Err(ExprError::Syntax {
+                token: ";".into(),
+                near: ":v; DROP".into(),
+                at: 10
+            })
+        );
+        assert_eq!(
+            tokenize("ADD hits : incr"),
+            Err(ExprError::Syntax {
+                token: ":".into(),
+                near: "hits : incr".into(),
+                at: 9
+            })
+        );
+        assert_eq!(
+            tokenize("é"),
+            Err(ExprError::Syntax {
+                token: "é".into(),
+                near: "é".into(),
+                at: 0
+            })
         );
         assert!(tokenize("SET # = :v").is_err());
         assert!(tokenize("SET a = :").is_err());

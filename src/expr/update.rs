@@ -7,15 +7,19 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::ExprError;
-use super::lexer::{Token, tokenize};
+use super::error::Misuse;
+use super::lexer::Token;
+use super::parser::Parser;
+use super::path::Path;
 
-/// A parsed `UpdateExpression`, its actions in the order written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed `UpdateExpression`, its actions in the order written. DynamoDB allows each
+/// clause once, so the actions of one clause are consecutive.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UpdateExpression {
     pub actions: Vec<UpdateAction>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum UpdateAction {
     Set(Path, SetValue),
     Remove(Path),
@@ -26,75 +30,48 @@ pub enum UpdateAction {
 }
 
 /// The right-hand side of a `SET` action.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SetValue {
-    Operand(Operand),
-    Plus(Operand, Operand),
-    Minus(Operand, Operand),
+    Operand(SetOperand),
+    Plus(SetOperand, SetOperand),
+    Minus(SetOperand, SetOperand),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Operand {
+/// An operand of `SET`: a path, a value, or one of the update functions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SetOperand {
     Path(Path),
     /// A `:value` placeholder, with the `:`.
     Value(String),
-    /// `if_not_exists(path, operand)` or `list_append(operand, operand)`, the function name as
-    /// written (DynamoDB matches it without regard to case).
-    Call(String, Vec<Operand>),
-}
-
-/// A document path: `a.#b[3]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Path(pub Vec<PathElement>);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathElement {
-    /// A name written in the expression.
-    Attr(String),
-    /// A `#name` placeholder, with the `#`.
-    Name(String),
-    Index(u32),
-}
-
-impl Path {
-    /// Whether any step of the path is a list element.
-    pub fn has_index(&self) -> bool {
-        self.0.iter().any(|e| matches!(e, PathElement::Index(_)))
-    }
-
-    /// The path with `#name` placeholders replaced by the names they stand for, so that
-    /// `#a` and `a` compare equal; `None` when a placeholder is not defined.
-    fn resolved<'a>(&'a self, names: Option<&'a Map<String, Value>>) -> Option<Vec<&'a str>> {
-        let mut out = Vec::with_capacity(self.0.len());
-        for element in &self.0 {
-            out.push(match element {
-                PathElement::Attr(name) => name.as_str(),
-                PathElement::Name(placeholder) => names?.get(placeholder)?.as_str()?,
-                // Paths holding an index are never compared (see `idempotent`).
-                PathElement::Index(_) => return None,
-            });
-        }
-        Some(out)
-    }
+    /// `if_not_exists(path, operand)`.
+    IfNotExists(Path, Box<SetOperand>),
+    /// `list_append(operand, operand)`.
+    ListAppend(Box<SetOperand>, Box<SetOperand>),
 }
 
 impl UpdateExpression {
     pub fn parse(text: &str) -> Result<Self, ExprError> {
-        let tokens = tokenize(text)?;
-        let mut parser = Parser { tokens, at: 0 };
+        let mut p = Parser::new(text)?;
         let mut actions = Vec::new();
+        let mut seen: Vec<&'static str> = Vec::new();
         loop {
-            let clause = parser.clause()?;
+            let at = p.position();
+            let clause = clause(&mut p)?;
+            if seen.contains(&clause) {
+                p.defer(ExprError::DuplicateSection {
+                    section: clause,
+                    at,
+                });
+            }
+            seen.push(clause);
             loop {
-                actions.push(parser.action(clause)?);
-                if parser.peek() == Some(Token::Comma) {
-                    parser.at += 1;
-                } else {
+                actions.push(action(&mut p, clause)?);
+                if !p.eat(Token::Comma) {
                     break;
                 }
             }
-            if parser.peek().is_none() {
-                return Ok(Self { actions });
+            if p.peek().is_none() {
+                return p.finish(Self { actions });
             }
         }
     }
@@ -127,17 +104,12 @@ impl UpdateExpression {
 
 fn sets_constant(path: &Path, value: &SetValue, names: Option<&Map<String, Value>>) -> bool {
     match value {
-        SetValue::Operand(Operand::Value(_)) => true,
-        SetValue::Operand(Operand::Call(function, args))
-            if function.eq_ignore_ascii_case("if_not_exists") =>
-        {
-            match args.as_slice() {
-                [Operand::Path(source), Operand::Value(_)] => {
-                    let target = path.resolved(names);
-                    target.is_some() && target == source.resolved(names)
-                }
-                _ => false,
-            }
+        SetValue::Operand(SetOperand::Value(_)) => true,
+        SetValue::Operand(SetOperand::IfNotExists(source, fallback)) => {
+            let target = path.resolve(names);
+            matches!(**fallback, SetOperand::Value(_))
+                && target.is_some()
+                && target == source.resolve(names)
         }
         _ => false,
     }
@@ -150,181 +122,111 @@ pub fn is_set(value: &Value) -> bool {
         .is_some_and(|v| v.len() == 1 && ["SS", "NS", "BS"].iter().any(|t| v.contains_key(*t)))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Clause {
-    Set,
-    Remove,
-    Add,
-    Delete,
+/// The clause keyword, upper case.
+fn clause(p: &mut Parser<'_>) -> Result<&'static str, ExprError> {
+    for clause in ["SET", "REMOVE", "ADD", "DELETE"] {
+        if p.eat_keyword(clause) {
+            return Ok(clause);
+        }
+    }
+    Err(p.syntax_error())
 }
 
-struct Parser<'a> {
-    tokens: Vec<(usize, Token<'a>)>,
-    at: usize,
+fn action(p: &mut Parser<'_>, clause: &str) -> Result<UpdateAction, ExprError> {
+    let path = p.path()?;
+    Ok(match clause {
+        "SET" => {
+            p.expect(Token::Eq)?;
+            UpdateAction::Set(path, set_value(p)?)
+        }
+        "REMOVE" => UpdateAction::Remove(path),
+        "ADD" => UpdateAction::Add(path, p.value()?),
+        _ => UpdateAction::Delete(path, p.value()?),
+    })
 }
 
-impl<'a> Parser<'a> {
-    fn peek(&self) -> Option<Token<'a>> {
-        self.tokens.get(self.at).map(|(_, t)| *t)
-    }
-
-    fn next(&mut self, expected: &'static str) -> Result<(usize, Token<'a>), ExprError> {
-        let token = self
-            .tokens
-            .get(self.at)
-            .copied()
-            .ok_or(ExprError::End { expected })?;
-        self.at += 1;
-        Ok(token)
-    }
-
-    fn unexpected(at: usize, token: Token<'_>, expected: &'static str) -> ExprError {
-        ExprError::Token {
-            found: token.to_string(),
-            expected,
-            at,
-        }
-    }
-
-    fn expect(&mut self, want: Token<'_>, expected: &'static str) -> Result<(), ExprError> {
-        match self.next(expected)? {
-            (_, token) if token == want => Ok(()),
-            (at, token) => Err(Self::unexpected(at, token, expected)),
-        }
-    }
-
-    fn clause(&mut self) -> Result<Clause, ExprError> {
-        const EXPECTED: &str = "SET, REMOVE, ADD or DELETE";
-        match self.next(EXPECTED)? {
-            (_, Token::Ident(word)) if word.eq_ignore_ascii_case("SET") => Ok(Clause::Set),
-            (_, Token::Ident(word)) if word.eq_ignore_ascii_case("REMOVE") => Ok(Clause::Remove),
-            (_, Token::Ident(word)) if word.eq_ignore_ascii_case("ADD") => Ok(Clause::Add),
-            (_, Token::Ident(word)) if word.eq_ignore_ascii_case("DELETE") => Ok(Clause::Delete),
-            (at, token) => Err(Self::unexpected(at, token, EXPECTED)),
-        }
-    }
-
-    fn action(&mut self, clause: Clause) -> Result<UpdateAction, ExprError> {
-        let path = self.path()?;
-        Ok(match clause {
-            Clause::Set => {
-                self.expect(Token::Eq, "`=`")?;
-                UpdateAction::Set(path, self.set_value()?)
-            }
-            Clause::Remove => UpdateAction::Remove(path),
-            Clause::Add => UpdateAction::Add(path, self.value()?),
-            Clause::Delete => UpdateAction::Delete(path, self.value()?),
-        })
-    }
-
-    fn value(&mut self) -> Result<String, ExprError> {
-        match self.next("a :value")? {
-            (_, Token::Value(v)) => Ok(v.to_owned()),
-            (at, token) => Err(Self::unexpected(at, token, "a :value")),
-        }
-    }
-
-    fn set_value(&mut self) -> Result<SetValue, ExprError> {
-        let left = self.operand()?;
-        match self.peek() {
-            Some(Token::Plus) => {
-                self.at += 1;
-                Ok(SetValue::Plus(left, self.operand()?))
-            }
-            Some(Token::Minus) => {
-                self.at += 1;
-                Ok(SetValue::Minus(left, self.operand()?))
-            }
-            _ => Ok(SetValue::Operand(left)),
-        }
-    }
-
-    fn operand(&mut self) -> Result<Operand, ExprError> {
-        const EXPECTED: &str = "a path, a :value or a function";
-        match self.peek() {
-            Some(Token::Value(v)) => {
-                self.at += 1;
-                Ok(Operand::Value(v.to_owned()))
-            }
-            Some(Token::Ident(name))
-                if self.tokens.get(self.at + 1).map(|t| t.1) == Some(Token::LParen) =>
-            {
-                self.at += 2;
-                let mut args = vec![self.operand()?];
-                while self.peek() == Some(Token::Comma) {
-                    self.at += 1;
-                    args.push(self.operand()?);
-                }
-                self.expect(Token::RParen, "`)`")?;
-                Ok(Operand::Call(name.to_owned(), args))
-            }
-            Some(Token::Ident(_) | Token::Name(_)) => Ok(Operand::Path(self.path()?)),
-            Some(token) => Err(Self::unexpected(self.tokens[self.at].0, token, EXPECTED)),
-            None => Err(ExprError::End { expected: EXPECTED }),
-        }
-    }
-
-    fn path(&mut self) -> Result<Path, ExprError> {
-        let mut elements = vec![self.path_name()?];
-        loop {
-            match self.peek() {
-                Some(Token::Dot) => {
-                    self.at += 1;
-                    elements.push(self.path_name()?);
-                }
-                Some(Token::LBracket) => {
-                    self.at += 1;
-                    let index = match self.next("a list index")? {
-                        (_, Token::Number(n)) => {
-                            n.parse().map_err(|_| ExprError::Index(n.to_owned()))?
-                        }
-                        (at, token) => return Err(Self::unexpected(at, token, "a list index")),
-                    };
-                    self.expect(Token::RBracket, "`]`")?;
-                    elements.push(PathElement::Index(index));
-                }
-                _ => return Ok(Path(elements)),
-            }
-        }
-    }
-
-    fn path_name(&mut self) -> Result<PathElement, ExprError> {
-        match self.next("an attribute name")? {
-            (_, Token::Ident(name)) => Ok(PathElement::Attr(name.to_owned())),
-            (_, Token::Name(name)) => Ok(PathElement::Name(name.to_owned())),
-            (at, token) => Err(Self::unexpected(at, token, "an attribute name")),
-        }
+fn set_value(p: &mut Parser<'_>) -> Result<SetValue, ExprError> {
+    let left = operand(p)?;
+    if p.eat(Token::Plus) {
+        Ok(SetValue::Plus(left, operand(p)?))
+    } else if p.eat(Token::Minus) {
+        Ok(SetValue::Minus(left, operand(p)?))
+    } else {
+        Ok(SetValue::Operand(left))
     }
 }
 
-impl fmt::Display for Path {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, element) in self.0.iter().enumerate() {
-            match element {
-                PathElement::Attr(name) | PathElement::Name(name) if i == 0 => f.write_str(name)?,
-                PathElement::Attr(name) | PathElement::Name(name) => write!(f, ".{name}")?,
-                PathElement::Index(index) => write!(f, "[{index}]")?,
-            }
-        }
-        Ok(())
+fn operand(p: &mut Parser<'_>) -> Result<SetOperand, ExprError> {
+    match (p.peek(), p.peek_second()) {
+        (Some(Token::Value(_)), _) => Ok(SetOperand::Value(p.value()?)),
+        (Some(Token::Ident(name)), Some(Token::LParen)) => function(p, name),
+        (Some(Token::Ident(_) | Token::Name(_)), _) => Ok(SetOperand::Path(p.path()?)),
+        _ => Err(p.syntax_error()),
     }
 }
 
-impl fmt::Display for Operand {
+/// `if_not_exists(path, operand)` or `list_append(operand, operand)`.
+fn function(p: &mut Parser<'_>, name: &str) -> Result<SetOperand, ExprError> {
+    let at = p.position();
+    match name {
+        "if_not_exists" | "list_append" => {}
+        "attribute_exists"
+        | "attribute_not_exists"
+        | "attribute_type"
+        | "begins_with"
+        | "contains"
+        | "size" => {
+            return Err(ExprError::FunctionNotAllowed {
+                name: name.to_owned(),
+                misuse: Misuse::InUpdate,
+                at,
+            });
+        }
+        _ => {
+            let name = name.to_owned();
+            return Err(ExprError::UnknownFunction { name, at });
+        }
+    }
+    let call = p.call(operand)?;
+    call.arity(2)?;
+    let mut args = call.args.iter().cloned();
+    match (call.name, args.next(), args.next()) {
+        ("if_not_exists", Some(SetOperand::Path(path)), Some(fallback)) => {
+            Ok(SetOperand::IfNotExists(path, Box::new(fallback)))
+        }
+        ("list_append", Some(a), Some(b)) => Ok(SetOperand::ListAppend(Box::new(a), Box::new(b))),
+        _ => Err(call.needs_path()),
+    }
+}
+
+impl fmt::Display for SetOperand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Path(path) => path.fmt(f),
             Self::Value(value) => f.write_str(value),
-            Self::Call(name, args) => {
-                write!(f, "{name}(")?;
-                for (i, arg) in args.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    arg.fmt(f)?;
-                }
-                f.write_str(")")
-            }
+            Self::IfNotExists(path, fallback) => write!(f, "if_not_exists({path}, {fallback})"),
+            Self::ListAppend(a, b) => write!(f, "list_append({a}, {b})"),
+        }
+    }
+}
+
+impl fmt::Display for SetValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Operand(o) => o.fmt(f),
+            Self::Plus(a, b) => write!(f, "{a} + {b}"),
+            Self::Minus(a, b) => write!(f, "{a} - {b}"),
+        }
+    }
+}
+
+impl UpdateAction {
+    fn clause(&self) -> &'static str {
+        match self {
+            Self::Set(..) => "SET",
+            Self::Remove(_) => "REMOVE",
+            Self::Add(..) => "ADD",
+            Self::Delete(..) => "DELETE",
         }
     }
 }
@@ -332,36 +234,22 @@ impl fmt::Display for Operand {
 impl fmt::Display for UpdateExpression {
     /// One clause per kind, as DynamoDB requires, in the order the kinds first appear.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = |action: &UpdateAction| match action {
-            UpdateAction::Set(..) => "SET",
-            UpdateAction::Remove(_) => "REMOVE",
-            UpdateAction::Add(..) => "ADD",
-            UpdateAction::Delete(..) => "DELETE",
-        };
-        let mut kinds: Vec<&str> = Vec::new();
+        let mut clauses: Vec<&str> = Vec::new();
         for action in &self.actions {
-            if !kinds.contains(&kind(action)) {
-                kinds.push(kind(action));
+            if !clauses.contains(&action.clause()) {
+                clauses.push(action.clause());
             }
         }
-        for (k, clause) in kinds.iter().enumerate() {
+        for (k, clause) in clauses.iter().enumerate() {
             if k > 0 {
                 f.write_str(" ")?;
             }
             f.write_str(clause)?;
-            let mut first = true;
-            for action in self.actions.iter().filter(|a| kind(a) == *clause) {
-                f.write_str(if first { " " } else { ", " })?;
-                first = false;
+            let actions = self.actions.iter().filter(|a| a.clause() == *clause);
+            for (i, action) in actions.enumerate() {
+                f.write_str(if i == 0 { " " } else { ", " })?;
                 match action {
-                    UpdateAction::Set(path, value) => {
-                        write!(f, "{path} = ")?;
-                        match value {
-                            SetValue::Operand(o) => write!(f, "{o}")?,
-                            SetValue::Plus(a, b) => write!(f, "{a} + {b}")?,
-                            SetValue::Minus(a, b) => write!(f, "{a} - {b}")?,
-                        }
-                    }
+                    UpdateAction::Set(path, value) => write!(f, "{path} = {value}")?,
                     UpdateAction::Remove(path) => write!(f, "{path}")?,
                     UpdateAction::Add(path, value) | UpdateAction::Delete(path, value) => {
                         write!(f, "{path} {value}")?;

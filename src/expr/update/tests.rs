@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::expr::PathElement;
 
 fn parse(text: &str) -> UpdateExpression {
     UpdateExpression::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
@@ -25,16 +26,13 @@ fn parses_every_clause_and_operand() {
                 PathElement::Name("#b".into()),
                 PathElement::Index(2)
             ]),
-            SetValue::Operand(Operand::Call(
-                "if_not_exists".into(),
-                vec![
-                    Operand::Path(Path(vec![
-                        attr("a"),
-                        PathElement::Name("#b".into()),
-                        PathElement::Index(2)
-                    ])),
-                    Operand::Value(":z".into())
-                ]
+            SetValue::Operand(SetOperand::IfNotExists(
+                Path(vec![
+                    attr("a"),
+                    PathElement::Name("#b".into()),
+                    PathElement::Index(2)
+                ]),
+                Box::new(SetOperand::Value(":z".into()))
             ))
         )
     );
@@ -43,8 +41,8 @@ fn parses_every_clause_and_operand() {
         UpdateAction::Set(
             Path(vec![attr("c")]),
             SetValue::Plus(
-                Operand::Path(Path(vec![attr("c")])),
-                Operand::Value(":one".into())
+                SetOperand::Path(Path(vec![attr("c")])),
+                SetOperand::Value(":one".into())
             )
         )
     );
@@ -64,10 +62,21 @@ fn prints_an_equivalent_expression() {
     let parsed = parse(text);
     assert_eq!(parsed.to_string(), text);
     assert_eq!(parse(&parsed.to_string()), parsed);
-    // Clauses of one kind written apart print as one, which DynamoDB requires anyway.
+    // Clauses in any order, keywords in any case; printed upper case, in the order written.
     assert_eq!(
-        parse("SET a = :a REMOVE b SET c = :c").to_string(),
-        "SET a = :a, c = :c REMOVE b"
+        parse("remove b set c = list_append(if_not_exists(c, :e), :l)").to_string(),
+        "REMOVE b SET c = list_append(if_not_exists(c, :e), :l)"
+    );
+}
+
+#[test]
+fn a_clause_written_twice_is_refused_as_dynamodb_does() {
+    assert_eq!(
+        UpdateExpression::parse("SET a = :a REMOVE b SET c = :c"),
+        Err(ExprError::DuplicateSection {
+            section: "SET",
+            at: 20
+        })
     );
 }
 
