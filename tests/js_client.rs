@@ -33,7 +33,39 @@ async fn js_sdk_v3_scenario_through_sidecar() {
     let config = SidecarConfig::new().region("us-east-1", &ddb.endpoint(0));
     let sidecar = Sidecar::start(&config).await;
     create_global_catalog(&sdk_client(&sidecar.endpoint())).await;
+    run_and_judge(&sidecar).await;
+    sidecar.stop().await;
+}
 
+/// The same scenario on a table with region-prefixed keys: the SDK sees plain keys
+/// everywhere (its own checks in scenario.mjs), and every item it left is stored prefixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_sdk_v3_scenario_on_a_prefixed_table() {
+    let ddb = DynamoLocal::single().await;
+    let direct = sdk_client(&ddb.endpoint(0));
+    create_global_catalog(&direct).await;
+    let config = SidecarConfig::new()
+        .region("us-east-1", &ddb.endpoint(0))
+        .table_line("key_prefix = \"{region}#\"");
+    let sidecar = Sidecar::start(&config).await;
+    run_and_judge(&sidecar).await;
+    let stored = direct
+        .scan()
+        .table_name(TABLE)
+        .send()
+        .await
+        .expect("Scan on DynamoDB Local");
+    assert!(stored.count > 0, "the scenario left no item");
+    for item in stored.items() {
+        let Some(aws_sdk_dynamodb::types::AttributeValue::S(id)) = item.get("ItemID") else {
+            panic!("ItemID {item:?}");
+        };
+        assert!(id.starts_with("us-east-1#"), "stored unprefixed: {id}");
+    }
+    sidecar.stop().await;
+}
+
+async fn run_and_judge(sidecar: &Sidecar) {
     let output = run_js_scenario(&sidecar.endpoint(), TABLE, &[]).await;
     println!("{}", String::from_utf8_lossy(&output.stdout));
     eprintln!("{}", String::from_utf8_lossy(&output.stderr));
@@ -46,5 +78,4 @@ async fn js_sdk_v3_scenario_through_sidecar() {
     for step in &steps[..steps.len() - 1] {
         assert_eq!(step["retries"], Value::from(0), "the SDK retried: {step}");
     }
-    sidecar.stop().await;
 }

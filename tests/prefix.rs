@@ -492,3 +492,195 @@ async fn two_home_regions_see_disjoint_namespaces() {
     assert!(stored(&w.direct, "us-east-1#same").await.is_some());
     assert!(stored(&w.direct, "eu-central-1#same").await.is_some());
 }
+
+/// Key conditions, conditions and filters that compare the partition key get prefixed
+/// values; a `:value` also used for another attribute keeps its plain value there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_compare_the_key_with_prefixed_values() {
+    let w = world().await;
+    let sidecar = sidecar("us-east-1", &w.ddb).await;
+    let client = sdk_client(&sidecar.endpoint());
+    let filler = "f".repeat(2_000);
+    for n in 0..20 {
+        let alias = if n % 2 == 0 { "q" } else { "other" };
+        client
+            .put_item()
+            .table_name(TABLE)
+            .set_item(Some(item(
+                "q",
+                &format!("c{n:02}"),
+                &[("Alias", alias), ("Filler", &filler)],
+            )))
+            .send()
+            .await
+            .expect("PutItem");
+        plant(&w.direct, "eu-central-1#q", "widget").await;
+    }
+    let mut categories = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(TABLE)
+            .key_condition_expression("ItemID = :id")
+            .expression_attribute_values(":id", AttributeValue::S("q".into()))
+            .limit(6)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("Query page");
+        for item in page.items() {
+            assert_eq!(item["ItemID"], AttributeValue::S("q".into()));
+            categories.push(item["Category"].as_s().expect("Category").clone());
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    let expected: Vec<String> = (0..20).map(|n| format!("c{n:02}")).collect();
+    assert_eq!(categories, expected, "every item once, in order");
+
+    let shared = client
+        .query()
+        .table_name(TABLE)
+        .key_condition_expression("#k = :v AND begins_with(Category, :c)")
+        .filter_expression("Alias = :v")
+        .expression_attribute_names("#k", "ItemID")
+        .expression_attribute_values(":v", AttributeValue::S("q".into()))
+        .expression_attribute_values(":c", AttributeValue::S("c0".into()))
+        .send()
+        .await
+        .expect("Query with a shared value");
+    assert_eq!(shared.count, 5, "c00, c02, c04, c06, c08 have Alias q");
+
+    let guarded = client
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(item("q", "c00", &[("Alias", "changed")])))
+        .condition_expression("ItemID = :me")
+        .expression_attribute_values(":me", AttributeValue::S("q".into()))
+        .send()
+        .await;
+    assert!(
+        guarded.is_ok(),
+        "the condition on the key holds: {guarded:?}"
+    );
+    let refused = client
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(item("q", "c01", &[])))
+        .condition_expression("ItemID IN (:a, :b)")
+        .expression_attribute_values(":a", AttributeValue::S("eu-central-1#q".into()))
+        .expression_attribute_values(":b", AttributeValue::S("zz".into()))
+        .send()
+        .await
+        .expect_err("no key of this namespace matches");
+    assert!(
+        refused
+            .into_service_error()
+            .is_conditional_check_failed_exception()
+    );
+}
+
+/// boto3 (with its paginator) and the AWS CLI on a prefixed table: plain keys out, prefixed
+/// keys in storage, and botocore's own `x-amz-crc32` check passes on every rewritten answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_and_the_cli_see_plain_keys() {
+    let w = world().await;
+    let sidecar = sidecar("us-east-1", &w.ddb).await;
+    plant(&w.direct, "eu-central-1#py", "widget").await;
+    let python = support::python();
+    let out = tokio::process::Command::new(&python)
+        .arg("-c")
+        .arg(BOTO3_PREFIXED)
+        .arg(sidecar.endpoint())
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "boto3 script failed:\n{stdout}\n{stderr}"
+    );
+    let result: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    assert_eq!(result["get"], "py");
+    assert_eq!(
+        result["queried"],
+        serde_json::json!(["c0", "c1", "c2", "c3", "c4", "c5"])
+    );
+    assert_eq!(result["scanned"], serde_json::json!(["py"]));
+    assert_eq!(result["conflict_item"], "py");
+    assert!(stored_any(&w.direct, "us-east-1#py").await);
+
+    let cli = std::process::Command::new("aws")
+        .args([
+            "dynamodb",
+            "get-item",
+            "--endpoint-url",
+            &sidecar.endpoint(),
+            "--region",
+            "us-east-1",
+        ])
+        .args(["--table-name", TABLE, "--output", "json"])
+        .args(["--key", r#"{"ItemID":{"S":"py"},"Category":{"S":"c0"}}"#])
+        .env("AWS_ACCESS_KEY_ID", "AKIDCLIENT")
+        .env("AWS_SECRET_ACCESS_KEY", "client-secret")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("the AWS CLI (`aws`) must be on PATH (scripts/test installs it)");
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&cli.stdout).expect("CLI JSON");
+    assert_eq!(got["Item"]["ItemID"]["S"], "py");
+}
+
+async fn stored_any(direct: &Client, id: &str) -> bool {
+    direct
+        .query()
+        .table_name(TABLE)
+        .key_condition_expression("ItemID = :id")
+        .expression_attribute_values(":id", AttributeValue::S(id.into()))
+        .send()
+        .await
+        .expect("Query direct")
+        .count
+        > 0
+}
+
+const BOTO3_PREFIXED: &str = r#"
+import json, sys
+import boto3
+client = boto3.client(
+    "dynamodb", endpoint_url=sys.argv[1], region_name="us-east-1",
+    aws_access_key_id="AKIDCLIENT", aws_secret_access_key="client-secret")
+for n in range(6):
+    client.put_item(TableName="GlobalCatalog",
+                    Item={"ItemID": {"S": "py"}, "Category": {"S": f"c{n}"}, "Name": {"S": "widget"}})
+got = client.get_item(TableName="GlobalCatalog", Key={"ItemID": {"S": "py"}, "Category": {"S": "c0"}})
+pages = client.get_paginator("query").paginate(
+    TableName="GlobalCatalog", KeyConditionExpression="ItemID = :id",
+    ExpressionAttributeValues={":id": {"S": "py"}}, PaginationConfig={"PageSize": 4})
+queried = [i["Category"]["S"] for page in pages for i in page["Items"]]
+scanned = sorted({i["ItemID"]["S"] for page in client.get_paginator("scan").paginate(
+    TableName="GlobalCatalog", PaginationConfig={"PageSize": 2}) for i in page["Items"]})
+try:
+    client.put_item(TableName="GlobalCatalog",
+                    Item={"ItemID": {"S": "py"}, "Category": {"S": "c0"}},
+                    ConditionExpression="attribute_not_exists(ItemID)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    conflict = None
+except client.exceptions.ConditionalCheckFailedException as error:
+    conflict = error.response["Item"]["ItemID"]["S"]
+print(json.dumps({"get": got["Item"]["ItemID"]["S"], "queried": queried, "scanned": scanned,
+                  "conflict_item": conflict}))
+"#;

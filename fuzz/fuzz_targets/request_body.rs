@@ -1,29 +1,67 @@
-//! Any bytes as the body of any operation: parsed or refused, never a panic.
+//! Any bytes as the body of any operation, on a prefixed table and on one without a policy:
+//! viewed, planned, rewritten and its answer restored, or refused, never a panic.
 #![no_main]
 
-use globalscale::wire::{Operation, parse};
+use std::sync::OnceLock;
+
+use globalscale::config::Config;
+use globalscale::plan::Plan;
+use globalscale::rewrite::{self, RequestCtx};
+use globalscale::snapshot::{Policies, policies};
+use globalscale::wire::{Operation, RequestView};
 use libfuzzer_sys::fuzz_target;
 
-const OPERATIONS: [&str; 8] = [
+const OPERATIONS: [&str; 12] = [
     "GetItem",
     "PutItem",
+    "UpdateItem",
+    "DeleteItem",
     "BatchGetItem",
     "BatchWriteItem",
     "TransactGetItems",
     "TransactWriteItems",
     "Query",
+    "Scan",
+    "ExecuteStatement",
     "Frobnicate",
 ];
+
+const CONFIG: &str = r#"
+[[regions]]
+name = "us-east-1"
+endpoint = "http://127.0.0.1:8001"
+
+[[tables]]
+name = "GlobalCatalog"
+partition_key = "ItemID"
+key_prefix = "{region}#"
+"#;
+
+fn policies_once() -> &'static Policies {
+    static POLICIES: OnceLock<Policies> = OnceLock::new();
+    POLICIES.get_or_init(|| policies(&Config::from_toml_str(CONFIG).unwrap(), None))
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
     let operation = Operation::from_name(OPERATIONS[usize::from(selector) % OPERATIONS.len()]);
-    if let Ok(mut request) = parse(operation, body) {
-        let ctx = globalscale::rewrite::RequestCtx {
-            idempotency_token: "fuzz".into(),
-        };
-        globalscale::rewrite::apply(&mut request, &ctx);
+    let Ok(view) = RequestView::parse(operation, body) else {
+        return;
+    };
+    let Ok(plan) = Plan::build(&view, policies_once()) else {
+        return;
+    };
+    let Ok(mut document) = view.to_map() else {
+        return;
+    };
+    let ctx = RequestCtx {
+        idempotency_token: "fuzz".into(),
+    };
+    if rewrite::request(&plan, &mut document, &ctx).is_ok() {
+        // The same bytes as an answer: restoring never panics either.
+        let mut answer = document;
+        let _ = rewrite::restore(&plan, &mut answer);
     }
 });

@@ -9,6 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use super::RewriteError;
+use crate::expr::{Condition, Operand, Path, PathElement};
 use crate::plan::{KeyPrefix, Plan};
 use crate::wire::Operation;
 use crate::wire::items::{Site, answer_sites, request_sites};
@@ -149,21 +150,19 @@ fn namespace_filter(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), Re
         return Ok(());
     }
     projection_from_attributes_to_get(body)?;
-    let name = expressions::fresh_name(body, "#gs_pk");
-    let value = expressions::fresh_value(body, ":gs_ns");
-    expressions::define(
-        body,
-        &name,
-        &value,
-        &prefix.attribute,
-        json!({"S": prefix.prefix}),
+    let mut allocator = expressions::allocator(body)?;
+    let (name, value) = (allocator.name(), allocator.value());
+    let namespace = Condition::BeginsWith(
+        Operand::Path(Path(vec![PathElement::Name(name.clone())])),
+        Operand::Value(value.clone()),
     );
-    let filter = format!("begins_with({name}, {value})");
-    let merged = match body.get("FilterExpression").and_then(Value::as_str) {
-        Some(client) => format!("({client}) AND {filter}"),
-        None => filter,
+    let filter = match expressions::filter(body)? {
+        Some(client) => Condition::and(client, namespace),
+        None => namespace,
     };
-    body.insert("FilterExpression".into(), Value::String(merged));
+    expressions::define_name(body, &name, &prefix.attribute);
+    expressions::define_value(body, &value, json!({"S": prefix.prefix}));
+    body.insert("FilterExpression".into(), Value::String(filter.to_string()));
     Ok(())
 }
 
@@ -178,6 +177,7 @@ fn projection_from_attributes_to_get(body: &mut Map<String, Value>) -> Result<()
             "AttributesToGet must be a list".into(),
         ));
     };
+    let mut allocator = expressions::allocator(body)?;
     let mut paths = Vec::with_capacity(list.len());
     for attribute in list {
         let Some(attribute) = attribute.as_str() else {
@@ -185,7 +185,7 @@ fn projection_from_attributes_to_get(body: &mut Map<String, Value>) -> Result<()
                 "AttributesToGet must be a list of strings".into(),
             ));
         };
-        let name = expressions::fresh_name(body, "#gs_a");
+        let name = allocator.name();
         expressions::define_name(body, &name, attribute);
         paths.push(name);
     }

@@ -1,67 +1,235 @@
-//! The expression half of key prefixing: `:values` compared with the partition key get the
-//! prefix too, and the placeholders the step adds never collide with the client's.
+//! The expression half of key prefixing: every `:value` a key condition, condition or filter
+//! compares with the partition key gets the prefix too. Each such occurrence gets a fresh
+//! placeholder holding the prefixed value, so a `:v` the client also uses for another
+//! attribute keeps its plain value there; a client placeholder nothing uses any more is
+//! dropped, as DynamoDB refuses unused ones.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::super::RewriteError;
-use crate::plan::Plan;
+use crate::expr::{
+    Condition, ExprKind, Path, PlaceholderAllocator, Used, parse_condition, parse_key_condition,
+    parse_projection, parse_update,
+};
+use crate::plan::{KeyPrefix, Plan};
+use crate::wire::Operation;
 
-/// The expressions that may compare a value with the partition key.
-const CONDITIONS: [&str; 3] = [
-    "KeyConditionExpression",
-    "ConditionExpression",
-    "FilterExpression",
+/// The expressions that may compare a value with the partition key, with their kind.
+const CONDITIONS: [(&str, ExprKind); 3] = [
+    ("KeyConditionExpression", ExprKind::KeyCondition),
+    ("ConditionExpression", ExprKind::Condition),
+    ("FilterExpression", ExprKind::Filter),
 ];
 
-/// Until expression values are prefixed, an expression that names the partition key is
-/// refused rather than sent with an unprefixed value.
 pub(super) fn request(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
-    let Some(prefix) = plan.tables.first().and_then(|t| plan.prefix_of(t)) else {
+    if plan.operation == Operation::TransactWriteItems {
+        let actions = body
+            .get_mut("TransactItems")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object_mut)
+            .flat_map(|item| item.values_mut().filter_map(Value::as_object_mut));
+        for action in actions {
+            let table = action
+                .get("TableName")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if let Some(prefix) = plan.prefix_of(table) {
+                prefix_values(prefix, action)?;
+            }
+        }
         return Ok(());
-    };
-    let names = body
-        .get("ExpressionAttributeNames")
-        .and_then(Value::as_object);
-    let aliases: Vec<&str> = names
-        .into_iter()
-        .flatten()
-        .filter(|(_, attribute)| attribute.as_str() == Some(prefix.attribute.as_str()))
-        .map(|(name, _)| name.as_str())
-        .collect();
-    for field in CONDITIONS {
-        let Some(text) = body.get(field).and_then(Value::as_str) else {
+    }
+    let single = matches!(
+        plan.operation,
+        Operation::GetItem
+            | Operation::PutItem
+            | Operation::UpdateItem
+            | Operation::DeleteItem
+            | Operation::Query
+            | Operation::Scan
+    );
+    match plan.tables.first().and_then(|t| plan.prefix_of(t)) {
+        Some(prefix) if single => prefix_values(prefix, body),
+        _ => Ok(()),
+    }
+}
+
+fn refused(kind: ExprKind, message: &str) -> RewriteError {
+    RewriteError::Refused(format!("Invalid {}: {message}", kind.field()))
+}
+
+/// The conditions of one request (or one transaction action), parsed.
+fn parse_conditions(body: &Map<String, Value>) -> Result<Vec<(ExprKind, Condition)>, RewriteError> {
+    let mut parsed = Vec::new();
+    for (field, kind) in CONDITIONS {
+        let Some(text) = body.get(field) else {
             continue;
         };
-        let words = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '#'));
-        let names_key = words
-            .into_iter()
-            .any(|w| w == prefix.attribute || aliases.contains(&w));
-        if names_key && text.contains(':') {
-            return Err(RewriteError::Refused(format!(
-                "{field} compares the partition key of table {} with a value, and its keys are region-prefixed; this version does not rewrite expression values yet",
-                prefix.table
-            )));
+        let text = text
+            .as_str()
+            .ok_or_else(|| RewriteError::Refused(format!("{field} must be a string")))?;
+        let parse = if kind == ExprKind::KeyCondition {
+            parse_key_condition
+        } else {
+            parse_condition
+        };
+        parsed.push((
+            kind,
+            parse(text).map_err(|e| RewriteError::Refused(e.message(kind)))?,
+        ));
+    }
+    Ok(parsed)
+}
+
+fn prefix_values(prefix: &KeyPrefix, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
+    let mut parsed = parse_conditions(body)?;
+    let names = body
+        .get("ExpressionAttributeNames")
+        .and_then(Value::as_object)
+        .cloned();
+    let is_key = |path: &Path| path.is_attribute(names.as_ref(), &prefix.attribute);
+    for (kind, condition) in &parsed {
+        if condition.target_used_elsewhere(is_key) {
+            return Err(refused(
+                *kind,
+                &format!(
+                    "the partition key {} of table {} is region-prefixed (key_prefix), and this \
+                     expression uses it where the prefix cannot follow (size, attribute_type, or \
+                     compared with another attribute)",
+                    prefix.attribute, prefix.table
+                ),
+            ));
+        }
+    }
+    if parsed
+        .iter()
+        .all(|(_, c)| c.values_compared_with(is_key).is_empty())
+    {
+        return Ok(());
+    }
+    let mut values = match body.remove("ExpressionAttributeValues") {
+        Some(Value::Object(values)) => values,
+        _ => Map::new(),
+    };
+    let mut allocator = PlaceholderAllocator::new(names.as_ref(), Some(&values));
+    avoid_every_expression(body, &mut allocator)?;
+    let mut renamed = Vec::new();
+    for (kind, condition) in &mut parsed {
+        for slot in condition.values_compared_with_mut(is_key) {
+            let plain = plain_key_value(prefix, *kind, &values, slot)?;
+            let fresh = allocator.value();
+            values.insert(
+                fresh.clone(),
+                json!({ "S": format!("{}{plain}", prefix.prefix) }),
+            );
+            renamed.push(std::mem::replace(slot, fresh));
+        }
+    }
+    for (kind, condition) in &parsed {
+        body.insert(
+            kind.field().to_owned(),
+            Value::String(condition.to_string()),
+        );
+    }
+    drop_unused(body, &mut values, &renamed)?;
+    body.insert("ExpressionAttributeValues".into(), Value::Object(values));
+    Ok(())
+}
+
+/// The string a placeholder compared with the partition key holds.
+fn plain_key_value(
+    prefix: &KeyPrefix,
+    kind: ExprKind,
+    values: &Map<String, Value>,
+    placeholder: &str,
+) -> Result<String, RewriteError> {
+    let value = values.get(placeholder).ok_or_else(|| {
+        refused(
+            kind,
+            &format!(
+                "An expression attribute value used in expression is not defined; attribute value: {placeholder}"
+            ),
+        )
+    })?;
+    match value
+        .as_object()
+        .and_then(|v| v.get("S"))
+        .and_then(Value::as_str)
+    {
+        Some(s) => Ok(s.to_owned()),
+        None => Err(refused(
+            kind,
+            &format!(
+                "{placeholder} is compared with the partition key {} of table {}, which is \
+                 region-prefixed (key_prefix): it must be a string (S)",
+                prefix.attribute, prefix.table
+            ),
+        )),
+    }
+}
+
+/// Drops the client placeholders the rewrite renamed away that no expression of the
+/// request uses any more.
+fn drop_unused(
+    body: &Map<String, Value>,
+    values: &mut Map<String, Value>,
+    renamed: &[String],
+) -> Result<(), RewriteError> {
+    let conditions = parse_conditions(body)?;
+    let update = match body.get("UpdateExpression").and_then(Value::as_str) {
+        Some(text) => Some(
+            parse_update(text).map_err(|e| RewriteError::Refused(e.message(ExprKind::Update)))?,
+        ),
+        None => None,
+    };
+    let mut used = Used::default();
+    for (_, condition) in &conditions {
+        used.merge(condition.placeholders());
+    }
+    if let Some(update) = &update {
+        used.merge(update.placeholders());
+    }
+    for name in renamed {
+        if !used.values.contains(&name.as_str()) {
+            values.remove(name);
         }
     }
     Ok(())
 }
 
-/// A `#name` placeholder starting with `stem` that the request does not define.
-pub(super) fn fresh_name(body: &Map<String, Value>, stem: &str) -> String {
-    fresh(body, "ExpressionAttributeNames", stem)
+/// Placeholders for what a step adds: none the request's maps define, and none any of its
+/// expressions uses (one used but left undefined must stay the client's error, not come to
+/// mean what the step adds).
+pub(super) fn allocator(body: &Map<String, Value>) -> Result<PlaceholderAllocator, RewriteError> {
+    let map = |field: &str| body.get(field).and_then(Value::as_object);
+    let mut allocator = PlaceholderAllocator::new(
+        map("ExpressionAttributeNames"),
+        map("ExpressionAttributeValues"),
+    );
+    avoid_every_expression(body, &mut allocator)?;
+    Ok(allocator)
 }
 
-/// A `:value` placeholder starting with `stem` that the request does not define.
-pub(super) fn fresh_value(body: &Map<String, Value>, stem: &str) -> String {
-    fresh(body, "ExpressionAttributeValues", stem)
-}
-
-fn fresh(body: &Map<String, Value>, field: &str, stem: &str) -> String {
-    let taken = body.get(field).and_then(Value::as_object);
-    (0..u32::MAX)
-        .map(|n| format!("{stem}{n}"))
-        .find(|candidate| !taken.is_some_and(|t| t.contains_key(candidate)))
-        .unwrap_or_else(|| stem.to_owned())
+fn avoid_every_expression(
+    body: &Map<String, Value>,
+    allocator: &mut PlaceholderAllocator,
+) -> Result<(), RewriteError> {
+    for (_, condition) in parse_conditions(body)? {
+        allocator.avoid(&condition.placeholders());
+    }
+    if let Some(text) = body.get("UpdateExpression").and_then(Value::as_str) {
+        let update =
+            parse_update(text).map_err(|e| RewriteError::Refused(e.message(ExprKind::Update)))?;
+        allocator.avoid(&update.placeholders());
+    }
+    if let Some(text) = body.get("ProjectionExpression").and_then(Value::as_str) {
+        let projection = parse_projection(text)
+            .map_err(|e| RewriteError::Refused(e.message(ExprKind::Projection)))?;
+        allocator.avoid(&projection.placeholders());
+    }
+    Ok(())
 }
 
 /// The request's `field` map, made when absent (or not a map, which DynamoDB refuses
@@ -82,15 +250,16 @@ pub(super) fn define_name(body: &mut Map<String, Value>, name: &str, attribute: 
     }
 }
 
-pub(super) fn define(
-    body: &mut Map<String, Value>,
-    name: &str,
-    value_placeholder: &str,
-    attribute: &str,
-    value: Value,
-) {
-    define_name(body, name, attribute);
+pub(super) fn define_value(body: &mut Map<String, Value>, placeholder: &str, value: Value) {
     if let Some(values) = map_field(body, "ExpressionAttributeValues") {
-        values.insert(value_placeholder.to_owned(), value);
+        values.insert(placeholder.to_owned(), value);
     }
+}
+
+/// The client's filter, parsed, if it has one.
+pub(super) fn filter(body: &Map<String, Value>) -> Result<Option<Condition>, RewriteError> {
+    Ok(parse_conditions(body)?
+        .into_iter()
+        .find(|(kind, _)| *kind == ExprKind::Filter)
+        .map(|(_, condition)| condition))
 }
