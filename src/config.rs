@@ -117,6 +117,8 @@ pub struct TableConfig {
     pub key_types: Option<(crate::wire::ScalarType, Option<crate::wire::ScalarType>)>,
     /// `key_prefix` as written (`"{region}#"`): every partition key is stored behind it.
     pub key_prefix: Option<String>,
+    /// The number attribute every write checks and increments (optimistic locking).
+    pub version_attribute: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,12 +209,6 @@ impl TryFrom<RawConfig> for Config {
 fn refuse_coming_features(raw: &RawConfig) -> Result<(), ConfigError> {
     let not_yet = |key: String, feature| Err(ConfigError::NotYetAvailable { key, feature });
     for (i, t) in raw.tables.iter().enumerate() {
-        if t.version_attribute.is_some() {
-            return not_yet(
-                format!("tables[{i}].version_attribute"),
-                "optimistic locking",
-            );
-        }
         if t.audit == Some(true) {
             return not_yet(format!("tables[{i}].audit"), "audit mirroring");
         }
@@ -368,12 +364,16 @@ fn tables(raw: Vec<RawTable>) -> Result<Vec<TableConfig>, ConfigError> {
             if let Some(prefix) = &t.key_prefix {
                 check_key_prefix(i, prefix, t.partition_key.as_deref())?;
             }
+            if let Some(version) = &t.version_attribute {
+                check_version_attribute(i, version, &t)?;
+            }
             Ok(TableConfig {
                 name: t.name,
                 partition_key: t.partition_key,
                 sort_key: t.sort_key,
                 key_types: None,
                 key_prefix: t.key_prefix,
+                version_attribute: t.version_attribute,
             })
         })
         .collect()
@@ -404,6 +404,30 @@ fn check_key_prefix(
         return Err(invalid(
             format!("tables[{i}].partition_key"),
             "is required with key_prefix (the sidecar must know which attribute to prefix before the first request)",
+        ));
+    }
+    Ok(())
+}
+
+/// The hidden attribute a versioned write stores beside its version, so that a resend can
+/// tell its own first attempt from another writer's; never shown to clients.
+pub const WRITE_ID_ATTRIBUTE: &str = "__globalscale_write";
+
+fn check_version_attribute(i: usize, version: &str, t: &RawTable) -> Result<(), ConfigError> {
+    let key = format!("tables[{i}].version_attribute");
+    if version.is_empty() {
+        return Err(invalid(key, "is empty"));
+    }
+    if [t.partition_key.as_deref(), t.sort_key.as_deref()].contains(&Some(version)) {
+        return Err(invalid(
+            key,
+            format!("`{version}` is a key attribute, which no write can change"),
+        ));
+    }
+    if version == WRITE_ID_ATTRIBUTE {
+        return Err(invalid(
+            key,
+            format!("`{version}` is the sidecar's own attribute"),
         ));
     }
     Ok(())

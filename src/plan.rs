@@ -17,9 +17,20 @@ pub struct KeyPrefix {
     pub prefix: String,
 }
 
+/// A managed table's writes check and increment this number attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    pub table: String,
+    pub attribute: String,
+}
+
 #[derive(Debug)]
 pub struct Plan {
+    /// The operation sent to the region: the client's, except that a BatchWriteItem on a
+    /// versioned table runs as one TransactWriteItems (a batch cannot carry conditions).
     pub operation: Operation,
+    /// The operation the client asked for, whose answer shape it expects.
+    pub client_operation: Operation,
     /// Every table the request names.
     pub tables: Vec<String>,
     /// The table of each `TransactItems` action, in order.
@@ -28,6 +39,8 @@ pub struct Plan {
     pub table_label: String,
     /// The prefixed tables this request touches.
     pub prefixes: Vec<KeyPrefix>,
+    /// The versioned tables this request touches.
+    pub versions: Vec<Versioned>,
 }
 
 impl Plan {
@@ -37,26 +50,56 @@ impl Plan {
             .iter()
             .filter_map(|name| prefix_of(policies, name))
             .collect();
+        let versions: Vec<Versioned> = view
+            .tables
+            .iter()
+            .filter_map(|name| {
+                let attribute = policies.get(name)?.version_attribute.clone()?;
+                Some(Versioned {
+                    table: name.clone(),
+                    attribute,
+                })
+            })
+            .collect();
         if view.operation.is_partiql() {
-            refuse_partiql_on_prefixed(view, policies)?;
+            refuse_on_partiql(view, policies)?;
         }
+        let batch_as_transaction =
+            view.operation == Operation::BatchWriteItem && !versions.is_empty();
+        let (operation, action_tables) = if batch_as_transaction {
+            (Operation::TransactWriteItems, batch_action_tables(view)?)
+        } else {
+            (view.operation.clone(), view.action_tables.clone())
+        };
         Ok(Self {
-            operation: view.operation.clone(),
+            operation,
+            client_operation: view.operation.clone(),
             table_label: table_label(policies, &view.tables).to_owned(),
             tables: view.tables.clone(),
-            action_tables: view.action_tables.clone(),
+            action_tables,
             prefixes,
+            versions,
         })
+    }
+
+    /// Whether a BatchWriteItem runs as a TransactWriteItems.
+    pub fn batch_as_transaction(&self) -> bool {
+        self.client_operation == Operation::BatchWriteItem
+            && self.operation == Operation::TransactWriteItems
+    }
+
+    pub fn version_of(&self, table: &str) -> Option<&Versioned> {
+        self.versions.iter().find(|v| v.table == table)
     }
 
     /// Whether any step changes the request (so it must be decoded and serialized again).
     pub fn rewrites_request(&self) -> bool {
-        !self.prefixes.is_empty()
+        !self.prefixes.is_empty() || !self.versions.is_empty()
     }
 
     /// Whether any step changes the answer.
     pub fn restores_answer(&self) -> bool {
-        !self.prefixes.is_empty()
+        !self.prefixes.is_empty() || !self.versions.is_empty()
     }
 
     pub fn prefix_of(&self, table: &str) -> Option<&KeyPrefix> {
@@ -88,13 +131,23 @@ fn prefix_of(policies: &Policies, table: &str) -> Option<KeyPrefix> {
     })
 }
 
+/// The table of each write request of a BatchWriteItem, in the order the transaction that
+/// replaces it lists them (tables by name, then the requests as written).
+fn batch_action_tables(view: &RequestView<'_>) -> Result<Vec<String>, ProxyError> {
+    let items = view
+        .decode::<std::collections::BTreeMap<String, Vec<serde::de::IgnoredAny>>>("RequestItems")?
+        .unwrap_or_default();
+    Ok(items
+        .into_iter()
+        .flat_map(|(table, requests)| std::iter::repeat_n(table, requests.len()))
+        .collect())
+}
+
 /// PartiQL statements name their tables inside the statement text, where the sidecar does
-/// not rewrite keys: a statement that may touch a prefixed table is refused rather than let
-/// through to read or write outside its namespace.
-fn refuse_partiql_on_prefixed(
-    view: &RequestView<'_>,
-    policies: &Policies,
-) -> Result<(), ProxyError> {
+/// not rewrite keys or versions: a statement that may touch a prefixed or versioned table is
+/// refused rather than let through to read or write outside its namespace or around its
+/// version check.
+fn refuse_on_partiql(view: &RequestView<'_>, policies: &Policies) -> Result<(), ProxyError> {
     let Ok(statements) =
         view.subset(|f| matches!(f, "Statement" | "Statements" | "TransactStatements"))
     else {
@@ -102,11 +155,12 @@ fn refuse_partiql_on_prefixed(
     };
     let text = serde_json::Value::Object(statements).to_string();
     for (name, policy) in policies {
-        if policy.key_prefix.is_some() && mentions(&text, name) {
+        let managed = policy.key_prefix.is_some() || policy.version_attribute.is_some();
+        if managed && mentions(&text, name) {
             return Err(ProxyError::Validation(format!(
                 "PartiQL statements on table {name} are not supported: its partition keys are \
-                 region-prefixed (key_prefix), which only the item operations (GetItem, Query, \
-                 PutItem, ...) rewrite"
+                 region-prefixed (key_prefix) or its writes versioned (version_attribute), \
+                 which only the item operations (GetItem, Query, PutItem, ...) rewrite"
             )));
         }
     }

@@ -227,6 +227,7 @@ mod tests {
             sort_key: None,
             key_types: None,
             key_prefix: None,
+            version_attribute: None,
         };
         learned.merge_into(&mut table);
         assert_eq!(table.partition_key.as_deref(), Some("ItemID"));

@@ -132,12 +132,31 @@ fn key_prefixes_are_literal_text_and_the_home_region() {
 }
 
 #[test]
+fn a_version_attribute_is_any_attribute_but_a_key() {
+    let table = |line: &str| {
+        format!("{MINIMAL}\n[[tables]]\nname = \"T1x\"\npartition_key = \"k\"\n{line}\n")
+    };
+    let c = Config::from_toml_str(&table("version_attribute = \"Version\"")).unwrap();
+    assert_eq!(c.tables[0].version_attribute.as_deref(), Some("Version"));
+    for (line, says) in [
+        ("version_attribute = \"\"", "is empty"),
+        ("version_attribute = \"k\"", "key attribute"),
+        (
+            "version_attribute = \"__globalscale_write\"",
+            "own attribute",
+        ),
+    ] {
+        let msg = err(&table(line));
+        assert!(
+            msg.contains("tables[0].version_attribute") && msg.contains(says),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
 fn coming_features_refuse_to_start_with_their_key() {
     for (snippet, key) in [
-        (
-            "[[tables]]\nname = \"T1x\"\nversion_attribute = \"Version\"\n",
-            "tables[0].version_attribute",
-        ),
         (
             "[[tables]]\nname = \"T1x\"\naudit = true\n",
             "tables[0].audit",

@@ -113,7 +113,9 @@ impl Proxy {
                 if outcome.is_error_answer() {
                     error_answers += 1;
                 }
-                if safety == ResendSafety::SameRegion && !outcome.not_applied() {
+                let same_region = (safety == ResendSafety::SameRegion && !outcome.not_applied())
+                    || outcome == AttemptOutcome::WriteConflict;
+                if same_region {
                     pinned.get_or_insert(index);
                 }
                 last_outcome = Some(outcome);
@@ -243,7 +245,7 @@ fn jittered(ceiling: std::time::Duration) -> std::time::Duration {
 
 /// The verification request for a verifiable write, or `None` for any other.
 fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError> {
-    let Some(request) = req.verifiable else {
+    let Some((request, _)) = req.verifiable else {
         return Ok(None);
     };
     let body = serde_json::to_vec(&own_write::verification_request(request))
@@ -261,20 +263,23 @@ fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError
 /// Counted in `globalscale_write_verifications_total{verdict}`.
 fn verified(
     mut reply: Reply,
-    request: Option<&serde_json::Map<String, serde_json::Value>>,
+    verifiable: Option<(
+        &serde_json::Map<String, serde_json::Value>,
+        &own_write::Mark,
+    )>,
     metrics: &crate::metrics::Metrics,
 ) -> Result<Reply, ProxyError> {
-    let Some(request) = request else {
+    let Some((request, mark)) = verifiable else {
         return Ok(reply);
     };
     let failed_condition = reply.upstream.status == StatusCode::BAD_REQUEST
         && wire::is_condition_failure(&reply.upstream.body);
     let (verdict, result) = if failed_condition {
-        match own_write::judge(request, &reply.upstream.body) {
-            own_write::Verdict::OwnWrite => {
-                tracing::info!(region = %reply.region, "a conditional put's first attempt had been applied; answering its success");
+        match own_write::judge(request, mark, &reply.upstream.body) {
+            own_write::Verdict::OwnWrite(body) => {
+                tracing::info!(region = %reply.region, "a conditional write's first attempt had been applied; answering its success");
                 reply.upstream.status = StatusCode::OK;
-                reply.upstream.body = Bytes::from_static(b"{}");
+                reply.upstream.body = Bytes::from(body);
                 ("own_write", Ok(reply))
             }
             own_write::Verdict::ConditionFailed(body) => {

@@ -25,7 +25,7 @@ use crate::upstream::outbound::{Outbound, X_AMZ_TARGET};
 use crate::wire::{self, Operation, RequestView};
 
 mod attempts;
-mod own_write;
+pub mod own_write;
 mod reply;
 pub mod stages;
 
@@ -121,6 +121,12 @@ impl Proxy {
         let plan = Plan::build(&view, &snapshot.tables)?;
         plan.table_label.clone_into(&mut labels.1);
         let outgoing = stages::rewrite_request(&view, &plan, bytes.clone())?;
+        // A versioned BatchWriteItem runs as a TransactWriteItems.
+        let target = if plan.operation == plan.client_operation {
+            target
+        } else {
+            target_of(&plan.operation)?
+        };
         let forward = Forward {
             operation: &plan.operation,
             outbound: Outbound {
@@ -129,13 +135,16 @@ impl Proxy {
                 user_agent: parts.headers.get(USER_AGENT).cloned(),
                 body: outgoing.body.clone(),
             },
-            verifiable: outgoing
-                .document
-                .as_ref()
-                .filter(|_| outgoing.safety == ResendSafety::Verifiable),
+            verifiable: outgoing.document.as_ref().zip(outgoing.mark.as_ref()),
             pin_token: outgoing.pin_token.as_deref(),
         };
         let mut reply = self.forward(snapshot, &forward, outgoing.safety).await?;
+        for table in stages::version_conflicts(&plan, &reply) {
+            self.metrics
+                .version_conflicts
+                .with_label_values(&[&table])
+                .inc();
+        }
         stages::restore_answer(&plan, &mut reply)?;
         Ok(reply)
     }
@@ -147,8 +156,7 @@ impl Proxy {
         body: Bytes,
     ) -> Result<(StatusCode, Bytes), ProxyError> {
         let snapshot = self.snapshot.load_full();
-        let target = HeaderValue::from_str(&format!("{}{}", wire::TARGET_PREFIX, operation.name()))
-            .map_err(|e| ProxyError::Internal(e.to_string()))?;
+        let target = target_of(operation)?;
         let forward = Forward {
             operation,
             outbound: Outbound {
@@ -279,11 +287,21 @@ impl HealthReport for Proxy {
 pub(crate) struct Forward<'a> {
     pub(crate) operation: &'a Operation,
     pub(crate) outbound: Outbound,
-    /// The parsed request, when a resend must be verified (`ResendSafety::Verifiable`).
-    pub(crate) verifiable: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    /// The parsed request and how to recognise its own first attempt, when a resend must be
+    /// verified (`ResendSafety::Verifiable`).
+    pub(crate) verifiable: Option<(
+        &'a serde_json::Map<String, serde_json::Value>,
+        &'a own_write::Mark,
+    )>,
     /// The `ClientRequestToken` of a transaction that may be resent only where it was
     /// applied ([`ResendSafety::SameRegion`]).
     pub(crate) pin_token: Option<&'a str>,
+}
+
+/// The `X-Amz-Target` of an operation the sidecar sends on its own account.
+fn target_of(operation: &Operation) -> Result<HeaderValue, ProxyError> {
+    HeaderValue::from_str(&format!("{}{}", wire::TARGET_PREFIX, operation.name()))
+        .map_err(|e| ProxyError::Internal(e.to_string()))
 }
 
 fn operation(headers: &HeaderMap) -> Result<(Operation, HeaderValue), ProxyError> {

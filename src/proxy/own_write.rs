@@ -1,4 +1,4 @@
-//! Telling a conditional PutItem's own first attempt from a real condition failure.
+//! Telling a conditional write's own first attempt from a real condition failure.
 //!
 //! When a conditional put may have been applied but no answer came back, the sidecar sends
 //! it again, to the next region, asking for the item as it stands on a condition failure
@@ -6,9 +6,25 @@
 //! is exactly the one this request writes, the first attempt was applied: the client gets
 //! the success it earned, not a false `ConditionalCheckFailedException`. If the item differs,
 //! the condition failure is real. If the two cannot be compared with certainty, the client
-//! gets a retryable error rather than a guess.
+//! gets a retryable error rather than a guess. A versioned write ([`Mark::WriteId`]) is
+//! recognised by the write id it stored; a versioned delete ([`Mark::Gone`]) by the item being
+//! gone, since anyone else's write in between would have left an item behind.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
+
+use crate::config::WRITE_ID_ATTRIBUTE;
+
+/// How a resend's condition failure shows that the write's first attempt landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    /// The current item is exactly the put's item.
+    SameItem,
+    /// The current item carries this write id. The success answers the item as
+    /// `Attributes` when `returns_item` (`ReturnValues = ALL_NEW`), else nothing.
+    WriteId { id: String, returns_item: bool },
+    /// There is no current item: the delete's first attempt removed it.
+    Gone,
+}
 
 const ON_FAILURE: &str = "ReturnValuesOnConditionCheckFailure";
 
@@ -22,8 +38,8 @@ pub(super) fn verification_request(request: &Map<String, Value>) -> Map<String, 
 /// What a condition failure on the resend means.
 #[derive(Debug, PartialEq)]
 pub(super) enum Verdict {
-    /// The item is exactly what this request writes: the first attempt was applied.
-    OwnWrite,
+    /// The first attempt was applied; the body of the success it earned.
+    OwnWrite(Vec<u8>),
     /// A real condition failure; the body to return (the item removed unless the client
     /// asked for it).
     ConditionFailed(Vec<u8>),
@@ -32,19 +48,39 @@ pub(super) enum Verdict {
 }
 
 /// Judges the body of a `ConditionalCheckFailedException` answered to the resend.
-pub(super) fn judge(request: &Map<String, Value>, failure_body: &[u8]) -> Verdict {
+pub(super) fn judge(request: &Map<String, Value>, mark: &Mark, failure_body: &[u8]) -> Verdict {
     let Ok(Value::Object(failure)) = serde_json::from_slice::<Value>(failure_body) else {
         return Verdict::Unknown;
     };
-    let (Some(ours), Some(theirs)) = (request.get("Item"), failure.get("Item")) else {
-        // No current item: a put's own first attempt would have left one.
-        return client_body(request, failure);
+    let current = failure.get("Item");
+    let own = match (mark, current) {
+        (Mark::Gone, None) => Some(true),
+        // An item where the delete's would be gone; or none where a put's or an update's own
+        // first attempt would have left one.
+        (Mark::Gone, Some(_)) | (_, None) => Some(false),
+        (Mark::SameItem, Some(theirs)) => match request.get("Item") {
+            Some(ours) => same_item(ours, theirs),
+            None => None,
+        },
+        (Mark::WriteId { id, .. }, Some(theirs)) => {
+            Some(theirs.get(WRITE_ID_ATTRIBUTE) == Some(&json!({ "S": id })))
+        }
     };
-    let Value::Object(_) = theirs else {
-        return Verdict::Unknown;
-    };
-    match same_item(ours, theirs) {
-        Some(true) => Verdict::OwnWrite,
+    match own {
+        Some(true) => {
+            let answer = match (mark, current) {
+                (
+                    Mark::WriteId {
+                        returns_item: true, ..
+                    },
+                    Some(item),
+                ) => {
+                    json!({ "Attributes": item })
+                }
+                _ => json!({}),
+            };
+            Verdict::OwnWrite(answer.to_string().into_bytes())
+        }
         Some(false) => client_body(request, failure),
         None => Verdict::Unknown,
     }
@@ -205,15 +241,17 @@ mod tests {
     fn our_own_item_means_our_first_attempt_was_applied() {
         let stored = json!({"tags": {"SS": ["y", "x"]}, "n": {"N": "1.5"}, "k": {"S": "a"}});
         assert_eq!(
-            judge(&request(json!({})), &failure(&stored)),
-            Verdict::OwnWrite
+            judge(&request(json!({})), &Mark::SameItem, &failure(&stored)),
+            Verdict::OwnWrite(b"{}".to_vec())
         );
     }
 
     #[test]
     fn another_item_is_a_real_failure_without_the_item_unless_asked() {
         let stored = json!({"k": {"S": "a"}, "n": {"N": "2"}, "tags": {"SS": ["x", "y"]}});
-        let Verdict::ConditionFailed(body) = judge(&request(json!({})), &failure(&stored)) else {
+        let Verdict::ConditionFailed(body) =
+            judge(&request(json!({})), &Mark::SameItem, &failure(&stored))
+        else {
             panic!("a different item is a real condition failure");
         };
         let body: Value = serde_json::from_slice(&body).unwrap();
@@ -229,7 +267,8 @@ mod tests {
         );
 
         let asked = request(json!({ON_FAILURE: "ALL_OLD"}));
-        let Verdict::ConditionFailed(body) = judge(&asked, &failure(&stored)) else {
+        let Verdict::ConditionFailed(body) = judge(&asked, &Mark::SameItem, &failure(&stored))
+        else {
             panic!("a different item is a real condition failure");
         };
         let body: Value = serde_json::from_slice(&body).unwrap();
@@ -239,8 +278,60 @@ mod tests {
     #[test]
     fn uncertainty_is_never_a_verdict() {
         let odd = json!({"k": {"S": "a"}, "n": {"N": "not a number"}, "tags": {"SS": ["x", "y"]}});
-        assert_eq!(judge(&request(json!({})), &failure(&odd)), Verdict::Unknown);
-        assert_eq!(judge(&request(json!({})), b"not json"), Verdict::Unknown);
+        assert_eq!(
+            judge(&request(json!({})), &Mark::SameItem, &failure(&odd)),
+            Verdict::Unknown
+        );
+        assert_eq!(
+            judge(&request(json!({})), &Mark::SameItem, b"not json"),
+            Verdict::Unknown
+        );
+    }
+
+    #[test]
+    fn a_versioned_write_knows_its_own_write_id() {
+        let mark = |returns_item| Mark::WriteId {
+            id: "w-1".into(),
+            returns_item,
+        };
+        let ours =
+            json!({"k": {"S": "a"}, "Version": {"N": "4"}, WRITE_ID_ATTRIBUTE: {"S": "w-1"}});
+        let theirs =
+            json!({"k": {"S": "a"}, "Version": {"N": "4"}, WRITE_ID_ATTRIBUTE: {"S": "w-2"}});
+        assert_eq!(
+            judge(&request(json!({})), &mark(false), &failure(&ours)),
+            Verdict::OwnWrite(b"{}".to_vec())
+        );
+        let Verdict::OwnWrite(body) = judge(&request(json!({})), &mark(true), &failure(&ours))
+        else {
+            panic!("our own write");
+        };
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body["Attributes"], ours,
+            "ReturnValues ALL_NEW answers the item"
+        );
+        assert!(matches!(
+            judge(&request(json!({})), &mark(false), &failure(&theirs)),
+            Verdict::ConditionFailed(_)
+        ));
+        let gone =
+            serde_json::to_vec(&json!({"__type": "x#ConditionalCheckFailedException"})).unwrap();
+        assert!(
+            matches!(
+                judge(&request(json!({})), &mark(false), &gone),
+                Verdict::ConditionFailed(_)
+            ),
+            "an update's own first attempt would have left an item"
+        );
+        assert_eq!(
+            judge(&request(json!({})), &Mark::Gone, &gone),
+            Verdict::OwnWrite(b"{}".to_vec())
+        );
+        assert!(matches!(
+            judge(&request(json!({})), &Mark::Gone, &failure(&theirs)),
+            Verdict::ConditionFailed(_)
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::Reply;
+use super::own_write::Mark;
 use crate::error::ProxyError;
 use crate::plan::Plan;
 use crate::rewrite::{self, RequestCtx, idempotency};
@@ -19,6 +20,8 @@ pub struct Outgoing {
     /// The request as sent, when it was decoded: a verifiable write's resend is built from it.
     pub document: Option<Map<String, Value>>,
     pub safety: ResendSafety,
+    /// How a verification resend recognises the write's own first attempt.
+    pub mark: Option<Mark>,
     /// The transaction's `ClientRequestToken`, when it may be resent only where it ran.
     pub pin_token: Option<String>,
 }
@@ -53,24 +56,28 @@ pub fn rewrite_request(
     let needs_document = plan.rewrites_request()
         || idempotency::needed(op, view.has("ClientRequestToken"))
         || (*op == Operation::PutItem && view.has("ConditionExpression"));
-    let (body, document, safety) = if needs_document {
+    let (body, document, safety, mark) = if needs_document {
         let mut document = view.to_map()?;
         let ctx = RequestCtx {
             idempotency_token: uuid::Uuid::new_v4().to_string(),
+            write_id: uuid::Uuid::new_v4().to_string(),
         };
         rewrite::request(plan, &mut document, &ctx)?;
         let body =
             serde_json::to_vec(&document).map_err(|e| ProxyError::Internal(e.to_string()))?;
-        let safety = resend_safety(op, &document);
-        (Bytes::from(body), Some(document), safety)
+        let (safety, mark) =
+            versioned_safety(plan, &document, &ctx.write_id).unwrap_or_else(|| {
+                let safety = resend_safety(&plan.operation, &document);
+                let mark = (safety == ResendSafety::Verifiable).then_some(Mark::SameItem);
+                (safety, mark)
+            });
+        (Bytes::from(body), Some(document), safety, mark)
     } else if op.is_read() {
-        (bytes, None, ResendSafety::Safe)
+        (bytes, None, ResendSafety::Safe, None)
     } else {
-        (
-            bytes,
-            None,
-            resend_safety(op, &view.subset(is_safety_field)?),
-        )
+        let safety = resend_safety(op, &view.subset(is_safety_field)?);
+        let mark = (safety == ResendSafety::Verifiable).then_some(Mark::SameItem);
+        (bytes, None, safety, mark)
     };
     let pin_token = (safety == ResendSafety::SameRegion)
         .then(|| match &document {
@@ -85,8 +92,56 @@ pub fn rewrite_request(
         body,
         document,
         safety,
+        mark,
         pin_token,
     })
+}
+
+/// A versioned single-item write is recognisable after an ambiguous attempt (see
+/// `own_write`), so it fails over like a read, unless its answer would carry an old image
+/// that a resend cannot reproduce. `None` for any other request.
+fn versioned_safety(
+    plan: &Plan,
+    document: &Map<String, Value>,
+    write_id: &str,
+) -> Option<(ResendSafety, Option<Mark>)> {
+    plan.tables.first().and_then(|t| plan.version_of(t))?;
+    let returns = document
+        .get("ReturnValues")
+        .and_then(Value::as_str)
+        .unwrap_or("NONE");
+    let write_id = |returns_item| Mark::WriteId {
+        id: write_id.to_owned(),
+        returns_item,
+    };
+    let judged = match (&plan.operation, returns) {
+        (Operation::PutItem | Operation::UpdateItem, "NONE") => {
+            (ResendSafety::Verifiable, Some(write_id(false)))
+        }
+        (Operation::UpdateItem, "ALL_NEW") => (ResendSafety::Verifiable, Some(write_id(true))),
+        (Operation::DeleteItem, "NONE") if document.contains_key("ConditionExpression") => {
+            (ResendSafety::Verifiable, Some(Mark::Gone))
+        }
+        (Operation::PutItem | Operation::UpdateItem | Operation::DeleteItem, _) => {
+            (resend_safety(&plan.operation, document), None)
+        }
+        _ => return None,
+    };
+    Some(judged)
+}
+
+/// The tables of versioned writes whose condition failed in this answer (before restore).
+pub(super) fn version_conflicts(plan: &Plan, reply: &Reply) -> Vec<String> {
+    if plan.versions.is_empty() || reply.upstream.status.is_success() {
+        return Vec::new();
+    }
+    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&reply.upstream.body) else {
+        return Vec::new();
+    };
+    crate::rewrite::optimistic_lock::conflicts(plan, &body)
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Runs the steps' restore halves once, on the final answer, success or error. An answer

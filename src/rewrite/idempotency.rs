@@ -35,6 +35,7 @@ mod tests {
     fn ctx() -> RequestCtx {
         RequestCtx {
             idempotency_token: "tok-1".into(),
+            write_id: "w".into(),
         }
     }
 

@@ -150,7 +150,7 @@ fn namespace_filter(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), Re
         return Ok(());
     }
     projection_from_attributes_to_get(body)?;
-    let mut allocator = expressions::allocator(body)?;
+    let mut allocator = super::expressions::allocator(body)?;
     let (name, value) = (allocator.name(), allocator.value());
     let namespace = Condition::BeginsWith(
         Operand::Path(Path(vec![PathElement::Name(name.clone())])),
@@ -160,8 +160,8 @@ fn namespace_filter(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), Re
         Some(client) => Condition::and(client, namespace),
         None => namespace,
     };
-    expressions::define_name(body, &name, &prefix.attribute);
-    expressions::define_value(body, &value, json!({"S": prefix.prefix}));
+    super::expressions::define_name(body, &name, &prefix.attribute);
+    super::expressions::define_value(body, &value, json!({"S": prefix.prefix}));
     body.insert("FilterExpression".into(), Value::String(filter.to_string()));
     Ok(())
 }
@@ -177,7 +177,7 @@ fn projection_from_attributes_to_get(body: &mut Map<String, Value>) -> Result<()
             "AttributesToGet must be a list".into(),
         ));
     };
-    let mut allocator = expressions::allocator(body)?;
+    let mut allocator = super::expressions::allocator(body)?;
     let mut paths = Vec::with_capacity(list.len());
     for attribute in list {
         let Some(attribute) = attribute.as_str() else {
@@ -186,7 +186,7 @@ fn projection_from_attributes_to_get(body: &mut Map<String, Value>) -> Result<()
             ));
         };
         let name = allocator.name();
-        expressions::define_name(body, &name, attribute);
+        super::expressions::define_name(body, &name, attribute);
         paths.push(name);
     }
     body.insert(

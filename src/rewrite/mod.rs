@@ -2,11 +2,16 @@
 //! the decoded final answer, with no I/O, no clock and no randomness inside (what they need
 //! comes in through [`RequestCtx`] and the [`Plan`]), so each is tested alone.
 //!
-//! The steps, in order: a `ClientRequestToken` for transactions ([`idempotency`]), then
-//! region-prefixed partition keys ([`key_prefix`]). Optimistic locking slots in after them.
+//! The steps, in order: a versioned BatchWriteItem runs as a transaction
+//! ([`batch_as_transaction`]), transactions get a `ClientRequestToken` ([`idempotency`]),
+//! partition keys get their region prefix ([`key_prefix`]), and versioned writes their version
+//! check ([`optimistic_lock`]). The restore halves run in reverse.
 
+pub mod batch_as_transaction;
+mod expressions;
 pub mod idempotency;
 pub mod key_prefix;
+pub mod optimistic_lock;
 
 use serde_json::{Map, Value};
 
@@ -18,6 +23,8 @@ use crate::plan::Plan;
 pub struct RequestCtx {
     /// A fresh token for `ClientRequestToken`, used only if the client sent none.
     pub idempotency_token: String,
+    /// A fresh id that versioned writes store beside their version.
+    pub write_id: String,
 }
 
 /// Why a step could not rewrite a request or an answer.
@@ -47,13 +54,18 @@ pub fn request(
     body: &mut Map<String, Value>,
     ctx: &RequestCtx,
 ) -> Result<(), RewriteError> {
+    batch_as_transaction::request(plan, body)?;
     idempotency::apply(&plan.operation, body, ctx);
-    key_prefix::request(plan, body)
+    key_prefix::request(plan, body)?;
+    optimistic_lock::request(plan, body, ctx)
 }
 
 /// Runs every step's restore half on the final answer (success or error body), in reverse.
 pub fn restore(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
-    key_prefix::restore(plan, body)
+    optimistic_lock::restore(plan, body);
+    key_prefix::restore(plan, body)?;
+    batch_as_transaction::restore(plan, body);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ fn run_case(dir: &Path) {
     let bytes = input["body"].to_string();
     let ctx = RequestCtx {
         idempotency_token: "token-0".into(),
+        write_id: "write-0".into(),
     };
     let planned = RequestView::parse(operation, bytes.as_bytes()).and_then(|view| {
         let plan = Plan::build(&view, &policies)?;

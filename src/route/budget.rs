@@ -43,7 +43,8 @@ impl RetryBudget {
             | AttemptOutcome::ConnectError => 0,
             AttemptOutcome::Throttled
             | AttemptOutcome::ServerError
-            | AttemptOutcome::CorruptAnswer => ERROR_ANSWER_COST,
+            | AttemptOutcome::CorruptAnswer
+            | AttemptOutcome::WriteConflict => ERROR_ANSWER_COST,
             AttemptOutcome::Timeout | AttemptOutcome::TransportError => TIMEOUT_COST,
         }
     }

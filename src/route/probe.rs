@@ -167,6 +167,7 @@ mod tests {
             sort_key: sk.map(Into::into),
             key_types: types,
             key_prefix: None,
+            version_attribute: None,
         }
     }
 

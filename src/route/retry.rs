@@ -39,6 +39,10 @@ pub enum AttemptOutcome {
     /// An answer that fails its `x-amz-crc32` or, as a success, is not JSON: the region may
     /// have applied the request, but what it said about it cannot be trusted.
     CorruptAnswer,
+    /// `ReplicatedWriteConflictException` (multi-Region strong consistency): another region
+    /// was writing the item; this write was rejected, not applied, and is retried in the same
+    /// region after a pause, where the conflict resolves.
+    WriteConflict,
 }
 
 impl AttemptOutcome {
@@ -53,6 +57,7 @@ impl AttemptOutcome {
             Self::Timeout => "timeout",
             Self::TransportError => "transport_error",
             Self::CorruptAnswer => "corrupt_answer",
+            Self::WriteConflict => "write_conflict",
         }
     }
 
@@ -70,7 +75,7 @@ impl AttemptOutcome {
     /// served correctly (a client error is the request's fault, not the region's).
     pub fn as_failure(self) -> Option<Failure> {
         match self {
-            Self::Success | Self::ClientError => None,
+            Self::Success | Self::ClientError | Self::WriteConflict => None,
             Self::Throttled | Self::ServerError | Self::CorruptAnswer => Some(Failure::ErrorAnswer),
             Self::ConnectError | Self::TransportError => Some(Failure::Unreachable),
             Self::Timeout => Some(Failure::Timeout),
@@ -87,14 +92,17 @@ impl AttemptOutcome {
 
     /// Whether the request certainly was not applied, so moving it is always safe.
     pub fn not_applied(self) -> bool {
-        matches!(self, Self::ConnectError | Self::Throttled)
+        matches!(
+            self,
+            Self::ConnectError | Self::Throttled | Self::WriteConflict
+        )
     }
 
     /// Whether another region should get the request, given how safe resending is.
     pub fn should_move(self, safety: ResendSafety) -> bool {
         match self {
             Self::Success | Self::ClientError => false,
-            Self::ConnectError | Self::Throttled => true,
+            Self::ConnectError | Self::Throttled | Self::WriteConflict => true,
             Self::ServerError | Self::Timeout | Self::TransportError | Self::CorruptAnswer => {
                 safety != ResendSafety::Unsafe
             }
@@ -108,8 +116,14 @@ pub fn classify_response(status: http::StatusCode, body: &[u8]) -> AttemptOutcom
         AttemptOutcome::Success
     } else if status.is_server_error() {
         AttemptOutcome::ServerError
-    } else if error_name(body).is_some_and(|name| is_throttling(&name)) {
-        AttemptOutcome::Throttled
+    } else if let Some(name) = error_name(body) {
+        if is_throttling(&name) {
+            AttemptOutcome::Throttled
+        } else if name == "ReplicatedWriteConflictException" {
+            AttemptOutcome::WriteConflict
+        } else {
+            AttemptOutcome::ClientError
+        }
     } else {
         AttemptOutcome::ClientError
     }

@@ -141,7 +141,7 @@ eject_after_failures = 100
 fn forward<'a>(
     operation: &'a Operation,
     body: &Value,
-    verifiable: Option<&'a serde_json::Map<String, Value>>,
+    verifiable: Option<(&'a serde_json::Map<String, Value>, &'a own_write::Mark)>,
     pin_token: Option<&'a str>,
 ) -> Forward<'a> {
     Forward {
@@ -276,7 +276,12 @@ async fn a_conditional_put_meeting_its_own_first_attempt_is_a_success() {
     let proxy = proxy(&script).await;
     let snapshot = proxy.snapshot.load_full();
     let document = put.as_object().unwrap().clone();
-    let req = forward(&Operation::PutItem, &put, Some(&document), None);
+    let req = forward(
+        &Operation::PutItem,
+        &put,
+        Some((&document, &own_write::Mark::SameItem)),
+        None,
+    );
     let reply = proxy
         .forward(&snapshot, &req, ResendSafety::Verifiable)
         .await
@@ -305,4 +310,22 @@ async fn a_corrupt_answer_never_reaches_the_client() {
     .await
     .unwrap_err();
     assert!(matches!(err, ProxyError::AmbiguousWrite { .. }), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replicated_write_conflict_is_retried_in_the_same_region() {
+    let conflict =
+        json!({"__type": "com.amazonaws.dynamodb.v20120810#ReplicatedWriteConflictException"});
+    let script = Script::with(&[("home", Step::Answer(400, conflict))]);
+    let proxy = proxy(&script).await;
+    let put = json!({"TableName": "T", "Item": {"k": {"S": "1"}}, "ConditionExpression": "a = :b"});
+    let reply = run(&proxy, &Operation::PutItem, &put, ResendSafety::Unsafe)
+        .await
+        .unwrap();
+    assert_eq!(reply.region, "us-east-1");
+    assert_eq!(
+        script.hosts(),
+        ["home", "home"],
+        "rejected, not applied: retried at home"
+    );
 }

@@ -6,20 +6,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::super::RewriteError;
-use crate::expr::{
-    Condition, ExprKind, Path, PlaceholderAllocator, Used, parse_condition, parse_key_condition,
-    parse_projection, parse_update,
-};
+use super::super::{RewriteError, expressions};
+use crate::expr::{Condition, ExprKind, Path, PlaceholderAllocator, Used, parse_update};
 use crate::plan::{KeyPrefix, Plan};
 use crate::wire::Operation;
-
-/// The expressions that may compare a value with the partition key, with their kind.
-const CONDITIONS: [(&str, ExprKind); 3] = [
-    ("KeyConditionExpression", ExprKind::KeyCondition),
-    ("ConditionExpression", ExprKind::Condition),
-    ("FilterExpression", ExprKind::Filter),
-];
 
 pub(super) fn request(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
     if plan.operation == Operation::TransactWriteItems {
@@ -60,31 +50,8 @@ fn refused(kind: ExprKind, message: &str) -> RewriteError {
     RewriteError::Refused(format!("Invalid {}: {message}", kind.field()))
 }
 
-/// The conditions of one request (or one transaction action), parsed.
-fn parse_conditions(body: &Map<String, Value>) -> Result<Vec<(ExprKind, Condition)>, RewriteError> {
-    let mut parsed = Vec::new();
-    for (field, kind) in CONDITIONS {
-        let Some(text) = body.get(field) else {
-            continue;
-        };
-        let text = text
-            .as_str()
-            .ok_or_else(|| RewriteError::Refused(format!("{field} must be a string")))?;
-        let parse = if kind == ExprKind::KeyCondition {
-            parse_key_condition
-        } else {
-            parse_condition
-        };
-        parsed.push((
-            kind,
-            parse(text).map_err(|e| RewriteError::Refused(e.message(kind)))?,
-        ));
-    }
-    Ok(parsed)
-}
-
 fn prefix_values(prefix: &KeyPrefix, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
-    let mut parsed = parse_conditions(body)?;
+    let mut parsed = expressions::parse_conditions(body)?;
     let names = body
         .get("ExpressionAttributeNames")
         .and_then(Value::as_object)
@@ -114,7 +81,7 @@ fn prefix_values(prefix: &KeyPrefix, body: &mut Map<String, Value>) -> Result<()
         _ => Map::new(),
     };
     let mut allocator = PlaceholderAllocator::new(names.as_ref(), Some(&values));
-    avoid_every_expression(body, &mut allocator)?;
+    expressions::avoid_every_expression(body, &mut allocator)?;
     let mut renamed = Vec::new();
     for (kind, condition) in &mut parsed {
         for slot in condition.values_compared_with_mut(is_key) {
@@ -177,7 +144,7 @@ fn drop_unused(
     values: &mut Map<String, Value>,
     renamed: &[String],
 ) -> Result<(), RewriteError> {
-    let conditions = parse_conditions(body)?;
+    let conditions = expressions::parse_conditions(body)?;
     let update = match body.get("UpdateExpression").and_then(Value::as_str) {
         Some(text) => Some(
             parse_update(text).map_err(|e| RewriteError::Refused(e.message(ExprKind::Update)))?,
@@ -199,66 +166,9 @@ fn drop_unused(
     Ok(())
 }
 
-/// Placeholders for what a step adds: none the request's maps define, and none any of its
-/// expressions uses (one used but left undefined must stay the client's error, not come to
-/// mean what the step adds).
-pub(super) fn allocator(body: &Map<String, Value>) -> Result<PlaceholderAllocator, RewriteError> {
-    let map = |field: &str| body.get(field).and_then(Value::as_object);
-    let mut allocator = PlaceholderAllocator::new(
-        map("ExpressionAttributeNames"),
-        map("ExpressionAttributeValues"),
-    );
-    avoid_every_expression(body, &mut allocator)?;
-    Ok(allocator)
-}
-
-fn avoid_every_expression(
-    body: &Map<String, Value>,
-    allocator: &mut PlaceholderAllocator,
-) -> Result<(), RewriteError> {
-    for (_, condition) in parse_conditions(body)? {
-        allocator.avoid(&condition.placeholders());
-    }
-    if let Some(text) = body.get("UpdateExpression").and_then(Value::as_str) {
-        let update =
-            parse_update(text).map_err(|e| RewriteError::Refused(e.message(ExprKind::Update)))?;
-        allocator.avoid(&update.placeholders());
-    }
-    if let Some(text) = body.get("ProjectionExpression").and_then(Value::as_str) {
-        let projection = parse_projection(text)
-            .map_err(|e| RewriteError::Refused(e.message(ExprKind::Projection)))?;
-        allocator.avoid(&projection.placeholders());
-    }
-    Ok(())
-}
-
-/// The request's `field` map, made when absent (or not a map, which DynamoDB refuses
-/// anyway).
-fn map_field<'b>(
-    body: &'b mut Map<String, Value>,
-    field: &str,
-) -> Option<&'b mut Map<String, Value>> {
-    if !body.get(field).is_some_and(Value::is_object) {
-        body.insert(field.to_owned(), Value::Object(Map::new()));
-    }
-    body.get_mut(field).and_then(Value::as_object_mut)
-}
-
-pub(super) fn define_name(body: &mut Map<String, Value>, name: &str, attribute: &str) {
-    if let Some(names) = map_field(body, "ExpressionAttributeNames") {
-        names.insert(name.to_owned(), Value::String(attribute.to_owned()));
-    }
-}
-
-pub(super) fn define_value(body: &mut Map<String, Value>, placeholder: &str, value: Value) {
-    if let Some(values) = map_field(body, "ExpressionAttributeValues") {
-        values.insert(placeholder.to_owned(), value);
-    }
-}
-
 /// The client's filter, parsed, if it has one.
 pub(super) fn filter(body: &Map<String, Value>) -> Result<Option<Condition>, RewriteError> {
-    Ok(parse_conditions(body)?
+    Ok(expressions::parse_conditions(body)?
         .into_iter()
         .find(|(kind, _)| *kind == ExprKind::Filter)
         .map(|(_, condition)| condition))

@@ -1,0 +1,362 @@
+//! Optimistic locking: on a table with `version_attribute`, every write checks the version
+//! the client read and stores the next one, so a lost update becomes DynamoDB's own
+//! `ConditionalCheckFailedException`. It holds on a global table because each item has one
+//! home region (`key_prefix`), where the check is decided.
+//!
+//! - PutItem without the attribute: the item must not exist with a version yet; stored as 1.
+//!   With `Version = n`: the condition is `Version = n`; stored as `n + 1`.
+//! - UpdateItem: `SET Version = if_not_exists(Version, 0) + 1` joins the update; a
+//!   `SET Version = :v` of the client's is the version it read, checked instead of set.
+//! - DeleteItem and ConditionCheck: the client's own conditions hold.
+//! - The same per action of a TransactWriteItems (and of a BatchWriteItem, which runs as one).
+//!
+//! Every versioned Put and Update also stores a write id (hidden from clients), and an update
+//! that checks no version requires a write id other than its own: so a resend after an
+//! ambiguous attempt fails its condition exactly when its first attempt landed, and the
+//! condition failure's item says so (`proxy::own_write`).
+
+use serde_json::{Map, Value, json};
+
+use super::expressions::{allocator, and_condition, define_name, define_value};
+use super::{RequestCtx, RewriteError};
+use crate::config::WRITE_ID_ATTRIBUTE;
+use crate::expr::{
+    Comparator, Condition, ExprKind, Operand, Path, PathElement, SetOperand, SetValue,
+    UpdateAction, UpdateExpression, parse_update,
+};
+use crate::plan::{Plan, Versioned};
+use crate::wire::Operation;
+use crate::wire::items::{Site, answer_sites};
+
+/// Legacy parameters whose conditions or updates the step would have to merge with its own.
+const LEGACY: [&str; 3] = ["Expected", "ConditionalOperator", "AttributeUpdates"];
+
+pub fn request(
+    plan: &Plan,
+    body: &mut Map<String, Value>,
+    ctx: &RequestCtx,
+) -> Result<(), RewriteError> {
+    if plan.versions.is_empty() {
+        return Ok(());
+    }
+    if plan.operation == Operation::TransactWriteItems {
+        let items = body.get_mut("TransactItems").and_then(Value::as_array_mut);
+        for item in items.into_iter().flatten().filter_map(Value::as_object_mut) {
+            for (kind, action) in item.iter_mut() {
+                let Some(action) = action.as_object_mut() else {
+                    continue;
+                };
+                let table = action
+                    .get("TableName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if let Some(versioned) = plan.version_of(table).cloned() {
+                    match kind.as_str() {
+                        "Put" => put(&versioned, action, &ctx.write_id)?,
+                        "Update" => update(&versioned, action, &ctx.write_id)?,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        return Ok(());
+    }
+    let Some(versioned) = plan.tables.first().and_then(|t| plan.version_of(t)) else {
+        return Ok(());
+    };
+    match plan.operation {
+        Operation::PutItem => put(versioned, body, &ctx.write_id),
+        Operation::UpdateItem => update(versioned, body, &ctx.write_id),
+        _ => Ok(()),
+    }
+}
+
+/// Hides the write id from every item of a versioned table in the answer.
+pub fn restore(plan: &Plan, body: &mut Map<String, Value>) {
+    if plan.versions.is_empty() {
+        return;
+    }
+    let _ = answer_sites::<()>(
+        &plan.operation,
+        plan.answer_context(),
+        body,
+        &mut |table, site, item| {
+            if site == Site::Item && plan.version_of(table).is_some() {
+                item.remove(WRITE_ID_ATTRIBUTE);
+            }
+            Ok(())
+        },
+    );
+}
+
+/// The tables whose versioned write this answer reports as a failed condition.
+pub fn conflicts<'p>(plan: &'p Plan, body: &Map<String, Value>) -> Vec<&'p str> {
+    let name = body
+        .get("__type")
+        .and_then(Value::as_str)
+        .and_then(|t| t.rsplit('#').next());
+    match name {
+        Some("ConditionalCheckFailedException") => plan
+            .tables
+            .first()
+            .filter(|t| plan.version_of(t).is_some())
+            .map(String::as_str)
+            .into_iter()
+            .collect(),
+        Some("TransactionCanceledException") => body
+            .get("CancellationReasons")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .zip(&plan.action_tables)
+            .filter(|(reason, table)| {
+                reason.get("Code").and_then(Value::as_str) == Some("ConditionalCheckFailed")
+                    && plan.version_of(table).is_some()
+            })
+            .map(|(_, table)| table.as_str())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn refuse_legacy(versioned: &Versioned, body: &Map<String, Value>) -> Result<(), RewriteError> {
+    match LEGACY.iter().find(|field| body.contains_key(**field)) {
+        Some(field) => Err(RewriteError::Refused(format!(
+            "{field} is not supported on table {}: its writes are versioned \
+             (version_attribute {}); use ConditionExpression and UpdateExpression instead",
+            versioned.table, versioned.attribute
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A version as a client sends it: a whole, non-negative number.
+fn version_number(versioned: &Versioned, value: &Value) -> Result<u64, RewriteError> {
+    value
+        .as_object()
+        .filter(|v| v.len() == 1)
+        .and_then(|v| v.get("N"))
+        .and_then(Value::as_str)
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .ok_or_else(|| {
+            RewriteError::Refused(format!(
+                "One or more parameter values were invalid: the version attribute {} of table \
+                 {} must be a whole number (N) of at least 0",
+                versioned.attribute, versioned.table
+            ))
+        })
+}
+
+fn name_path(name: &str) -> Path {
+    Path(vec![PathElement::Name(name.to_owned())])
+}
+
+fn put(
+    versioned: &Versioned,
+    body: &mut Map<String, Value>,
+    write_id: &str,
+) -> Result<(), RewriteError> {
+    refuse_legacy(versioned, body)?;
+    let read = match body
+        .get("Item")
+        .and_then(Value::as_object)
+        .and_then(|item| item.get(&versioned.attribute))
+    {
+        Some(value) => Some(version_number(versioned, value)?),
+        None => None,
+    };
+    let next = read.map_or(Some(1), |n| n.checked_add(1)).ok_or_else(|| {
+        RewriteError::Refused(format!(
+            "the version of table {} is at its largest",
+            versioned.table
+        ))
+    })?;
+    let mut names = allocator(body)?;
+    let version = names.name();
+    define_name(body, &version, &versioned.attribute);
+    let check = match read {
+        Some(n) => {
+            let expected = names.value();
+            define_value(body, &expected, json!({"N": n.to_string()}));
+            Condition::Compare(
+                Operand::Path(name_path(&version)),
+                Comparator::Eq,
+                Operand::Value(expected),
+            )
+        }
+        None => Condition::AttributeNotExists(name_path(&version)),
+    };
+    and_condition(body, check)?;
+    if let Some(item) = body.get_mut("Item").and_then(Value::as_object_mut) {
+        item.insert(versioned.attribute.clone(), json!({"N": next.to_string()}));
+        item.insert(WRITE_ID_ATTRIBUTE.into(), json!({"S": write_id}));
+    }
+    Ok(())
+}
+
+fn update(
+    versioned: &Versioned,
+    body: &mut Map<String, Value>,
+    write_id: &str,
+) -> Result<(), RewriteError> {
+    refuse_legacy(versioned, body)?;
+    let mut expression = match body.get("UpdateExpression") {
+        Some(Value::String(text)) => {
+            parse_update(text).map_err(|e| RewriteError::Refused(e.message(ExprKind::Update)))?
+        }
+        Some(_) => {
+            return Err(RewriteError::Refused(
+                "UpdateExpression must be a string".into(),
+            ));
+        }
+        None => UpdateExpression {
+            actions: Vec::new(),
+        },
+    };
+    let read = take_version_read(versioned, body, &mut expression)?;
+    let mut placeholders = allocator(body)?;
+    let (version, write, zero, one, id) = (
+        placeholders.name(),
+        placeholders.name(),
+        placeholders.value(),
+        placeholders.value(),
+        placeholders.value(),
+    );
+    define_name(body, &version, &versioned.attribute);
+    define_name(body, &write, WRITE_ID_ATTRIBUTE);
+    define_value(body, &zero, json!({"N": "0"}));
+    define_value(body, &one, json!({"N": "1"}));
+    define_value(body, &id, json!({"S": write_id}));
+    expression.actions.push(UpdateAction::Set(
+        name_path(&version),
+        SetValue::Plus(
+            SetOperand::IfNotExists(name_path(&version), Box::new(SetOperand::Value(zero))),
+            SetOperand::Value(one),
+        ),
+    ));
+    expression.actions.push(UpdateAction::Set(
+        name_path(&write),
+        SetValue::Operand(SetOperand::Value(id.clone())),
+    ));
+    let check = match read {
+        Some(n) => {
+            let expected = placeholders.value();
+            define_value(body, &expected, json!({"N": n.to_string()}));
+            Condition::Compare(
+                Operand::Path(name_path(&version)),
+                Comparator::Eq,
+                Operand::Value(expected),
+            )
+        }
+        // Nothing to check but that this very write has not landed yet: what lets a resend
+        // recognise its own first attempt.
+        None => Condition::Or(vec![
+            Condition::AttributeNotExists(name_path(&write)),
+            Condition::Compare(
+                Operand::Path(name_path(&write)),
+                Comparator::Ne,
+                Operand::Value(id),
+            ),
+        ]),
+    };
+    and_condition(body, check)?;
+    body.insert(
+        "UpdateExpression".into(),
+        Value::String(expression.to_string()),
+    );
+    Ok(())
+}
+
+/// The client's `SET Version = :v`, taken out of the update: the version it read. Any other
+/// use of the version or the write id in the update is the sidecar's to make.
+fn take_version_read(
+    versioned: &Versioned,
+    body: &mut Map<String, Value>,
+    expression: &mut UpdateExpression,
+) -> Result<Option<u64>, RewriteError> {
+    let names = body
+        .get("ExpressionAttributeNames")
+        .and_then(Value::as_object)
+        .cloned();
+    let touches = |path: &Path, attribute: &str| {
+        path.resolve(names.as_ref())
+            .and_then(|p| p.first().copied())
+            .is_some_and(|first| first == crate::expr::ResolvedElement::Attr(attribute))
+    };
+    let mut read = None;
+    let mut refused = None;
+    expression.actions.retain(|action| {
+        let path = match action {
+            UpdateAction::Set(path, _)
+            | UpdateAction::Remove(path)
+            | UpdateAction::Add(path, _)
+            | UpdateAction::Delete(path, _) => path,
+        };
+        if touches(path, WRITE_ID_ATTRIBUTE) {
+            refused = Some(format!(
+                "{WRITE_ID_ATTRIBUTE} is the sidecar's own attribute"
+            ));
+            return true;
+        }
+        if !touches(path, &versioned.attribute) {
+            return true;
+        }
+        match action {
+            UpdateAction::Set(p, SetValue::Operand(SetOperand::Value(value)))
+                if p.0.len() == 1 && read.is_none() =>
+            {
+                read = Some(value.clone());
+                false
+            }
+            _ => {
+                refused = Some(format!(
+                    "the version attribute {} of table {} is set by the sidecar; to check the \
+                     version you read, SET it to that value or add a condition on it",
+                    versioned.attribute, versioned.table
+                ));
+                true
+            }
+        }
+    });
+    if let Some(message) = refused {
+        return Err(RewriteError::Refused(message));
+    }
+    let Some(placeholder) = read else {
+        return Ok(None);
+    };
+    let values = body
+        .get("ExpressionAttributeValues")
+        .and_then(Value::as_object);
+    let value = values.and_then(|v| v.get(&placeholder)).ok_or_else(|| {
+        RewriteError::Refused(format!(
+            "Invalid UpdateExpression: An expression attribute value used in expression is not defined; attribute value: {placeholder}"
+        ))
+    })?;
+    let n = version_number(versioned, value)?;
+    drop_if_unused(body, expression, &placeholder)?;
+    Ok(Some(n))
+}
+
+/// Removes a client `:value` the rewrite took out of the update, if nothing else uses it:
+/// DynamoDB refuses unused values.
+fn drop_if_unused(
+    body: &mut Map<String, Value>,
+    expression: &UpdateExpression,
+    placeholder: &str,
+) -> Result<(), RewriteError> {
+    if expression.placeholders().values.contains(&placeholder) {
+        return Ok(());
+    }
+    for (_, condition) in super::expressions::parse_conditions(body)? {
+        if condition.placeholders().values.contains(&placeholder) {
+            return Ok(());
+        }
+    }
+    if let Some(values) = body
+        .get_mut("ExpressionAttributeValues")
+        .and_then(Value::as_object_mut)
+    {
+        values.remove(placeholder);
+    }
+    Ok(())
+}
