@@ -1,4 +1,5 @@
-//! Any bytes as the body of any operation, on a prefixed table and on one without a policy:
+//! Any bytes as the body of any operation, on a prefixed and versioned table and on one
+//! without a policy:
 //! viewed, planned, rewritten and its answer restored, or refused, never a panic.
 #![no_main]
 
@@ -35,6 +36,7 @@ endpoint = "http://127.0.0.1:8001"
 name = "GlobalCatalog"
 partition_key = "ItemID"
 key_prefix = "{region}#"
+version_attribute = "Version"
 "#;
 
 fn policies_once() -> &'static Policies {
@@ -58,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let ctx = RequestCtx {
         idempotency_token: "fuzz".into(),
+        write_id: "fuzz".into(),
     };
     if rewrite::request(&plan, &mut document, &ctx).is_ok() {
         // The same bytes as an answer: restoring never panics either.
