@@ -67,7 +67,7 @@ fn action(table: &str, request: Value) -> Result<Value, RewriteError> {
 
 /// A transaction's success, as the batch the client sent would have answered it.
 pub fn restore(plan: &Plan, body: &mut Map<String, Value>) {
-    if !plan.batch_as_transaction() || body.contains_key("__type") {
+    if !plan.batch_as_transaction() || crate::wire::error_name_in(body).is_some() {
         return;
     }
     body.insert("UnprocessedItems".into(), json!({}));

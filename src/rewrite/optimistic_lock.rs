@@ -91,11 +91,7 @@ pub fn restore(plan: &Plan, body: &mut Map<String, Value>) {
 
 /// The tables whose versioned write this answer reports as a failed condition.
 pub fn conflicts<'p>(plan: &'p Plan, body: &Map<String, Value>) -> Vec<&'p str> {
-    let name = body
-        .get("__type")
-        .and_then(Value::as_str)
-        .and_then(|t| t.rsplit('#').next());
-    match name {
+    match crate::wire::error_name_in(body) {
         Some("ConditionalCheckFailedException") => plan
             .tables
             .first()

@@ -28,6 +28,12 @@ pub fn error_name(body: &[u8]) -> Option<String> {
     )
 }
 
+/// [`error_name`] of an answer already decoded.
+pub fn error_name_in(body: &serde_json::Map<String, serde_json::Value>) -> Option<&str> {
+    let error_type = body.get("__type")?.as_str()?;
+    error_type.rsplit('#').next()
+}
+
 /// DynamoDB's names for a request it refused for load, not for what it asked: nothing was
 /// applied, so it may go to another region.
 pub fn is_throttling(name: &str) -> bool {

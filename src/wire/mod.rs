@@ -11,7 +11,7 @@ mod shape;
 mod view;
 
 pub use errors::{
-    ErrorBody, error_name, error_response_parts, is_condition_failure, is_throttling,
+    ErrorBody, error_name, error_name_in, error_response_parts, is_condition_failure, is_throttling,
 };
 pub use operation::{Operation, TARGET_PREFIX};
 pub use view::RequestView;
