@@ -1,0 +1,240 @@
+//! The local durable spool of audit records: an accepted record is on disk (written and
+//! fsynced) before [`Spool::append`] resolves, and stays there until the shipper has stored it
+//! and called [`Spool::ack`]. Nothing accepted is ever dropped; the worst a crash can do is make
+//! the shipper send a record twice, which the audit table's key (the record's EventId) absorbs.
+//!
+//! On disk, in one directory:
+//! - `spool-<first id, 20 digits>.log`: append-only segments of frames (see `frame`), each body
+//!   `[u64 append time, unix ms][record]`. A record's id is the segment's first id plus its
+//!   index in the segment, so ids need no space on disk and stay monotonic across restarts.
+//! - `acks.log`: frames whose bodies are lists of acknowledged ids, fsynced before `ack`
+//!   returns, rewritten (temp file, fsync, rename) whenever whole segments are deleted.
+//!
+//! The append time lives in the frame rather than in memory, so the oldest record's age is
+//! exact after a restart too (a segment's mtime is its newest append, not its oldest).
+//!
+//! One writer thread owns the active segment. It takes every append queued while it was busy,
+//! writes them with one `write`, fsyncs once (`sync_data`), then answers each waiter: the group
+//! commit, whose sizes [`Spool::group_stats`] reports.
+
+mod acks;
+mod frame;
+mod replay;
+mod state;
+mod writer;
+
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+pub use frame::{FrameError, MAX_BODY};
+pub use state::{Backlog, GroupStats};
+
+use state::Shared;
+use writer::Request;
+
+/// Segment size at which the writer starts a new one: small enough that acknowledged space
+/// comes back soon, large enough that rotation (a file create and a directory fsync) is rare.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Position of a record in the spool: increasing in append order, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordId(u64);
+
+impl RecordId {
+    /// The id as a number, for logs and metrics.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for RecordId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Why the spool refused or lost track of an operation. Every variant is retryable by the
+/// client: nothing was accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// Unshipped records fill the spool; the shipper must catch up first.
+    #[error("audit spool full: {held} bytes unshipped, limit {limit}")]
+    Full { held: u64, limit: u64 },
+    /// The record alone is larger than a frame may be.
+    #[error("audit record of {len} bytes exceeds the {MAX_BODY}-byte frame limit")]
+    TooLarge { len: usize },
+    /// The disk refused a read, write or fsync (full, read-only, failing).
+    #[error("audit spool {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        // Shared: one failed group commit fails every append in the group.
+        #[source]
+        source: Arc<io::Error>,
+    },
+    /// The writer thread is gone (the spool is shutting down).
+    #[error("audit spool writer stopped")]
+    Closed,
+}
+
+impl SpoolError {
+    pub(crate) fn io(path: &Path, source: io::Error) -> Self {
+        SpoolError::Io {
+            path: path.to_path_buf(),
+            source: Arc::new(source),
+        }
+    }
+}
+
+/// Sizes the spool works with.
+#[derive(Debug, Clone, Copy)]
+pub struct SpoolOptions {
+    /// Unshipped bytes (frames included) at which appends are refused with [`SpoolError::Full`].
+    pub max_bytes: u64,
+    /// Segment size past which the writer rotates to a new segment.
+    pub segment_bytes: u64,
+}
+
+impl SpoolOptions {
+    pub fn new(max_bytes: u64) -> Self {
+        SpoolOptions {
+            max_bytes,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+        }
+    }
+}
+
+/// What start-up found on disk.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    /// Segments holding unshipped records after replay.
+    pub segments: usize,
+    /// Unshipped records replayed.
+    pub records: usize,
+    /// Torn or corrupt tails cut off, one per file.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A file cut at its first bad frame on open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub file: PathBuf,
+    /// Where the file now ends.
+    pub offset: u64,
+    /// Bytes removed from `offset` on.
+    pub dropped_bytes: u64,
+    pub error: FrameError,
+}
+
+/// The durable spool. Cheap to share behind an `Arc`; all methods take `&self`.
+#[derive(Debug)]
+pub struct Spool {
+    shared: Arc<Shared>,
+    queue: mpsc::UnboundedSender<Request>,
+    report: OpenReport,
+}
+
+impl Spool {
+    /// Opens or creates the spool in `dir` with default segment size.
+    pub async fn open(dir: impl Into<PathBuf>, max_bytes: u64) -> Result<Spool, SpoolError> {
+        Spool::open_with(dir, SpoolOptions::new(max_bytes)).await
+    }
+
+    /// Opens or creates the spool in `dir`, replaying what earlier runs left.
+    pub async fn open_with(
+        dir: impl Into<PathBuf>,
+        options: SpoolOptions,
+    ) -> Result<Spool, SpoolError> {
+        let dir = dir.into();
+        // Replay reads and truncates files: blocking work, done once at start-up.
+        let (shared, writer, report) =
+            tokio::task::spawn_blocking(move || replay::open(&dir, options))
+                .await
+                .map_err(|_| SpoolError::Closed)??;
+        let queue = writer.spawn()?;
+        Ok(Spool {
+            shared,
+            queue,
+            report,
+        })
+    }
+
+    /// What start-up found: replayed records and any tails cut off.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// Queues `record`; the future resolves once it is written and fsynced.
+    ///
+    /// Refuses at once, before queueing, when the spool is full or the record too large. The
+    /// record is queued when this is called, not when the future is first polled, and the
+    /// future borrows nothing, so it can be spawned.
+    pub fn append(
+        &self,
+        record: Bytes,
+    ) -> impl Future<Output = Result<RecordId, SpoolError>> + Send + use<> {
+        let queued = self.enqueue(record);
+        async move { queued?.await.map_err(|_| SpoolError::Closed)? }
+    }
+
+    fn enqueue(
+        &self,
+        record: Bytes,
+    ) -> Result<oneshot::Receiver<Result<RecordId, SpoolError>>, SpoolError> {
+        if record.len() > MAX_BODY - frame::MIN_BODY {
+            return Err(SpoolError::TooLarge { len: record.len() });
+        }
+        let reserved = writer::frame_len(record.len());
+        self.shared.reserve(reserved)?;
+        let (done, answer) = oneshot::channel();
+        let request = Request {
+            record,
+            reserved,
+            done,
+        };
+        if self.queue.send(request).is_err() {
+            self.shared.release(reserved);
+            return Err(SpoolError::Closed);
+        }
+        Ok(answer)
+    }
+
+    /// The oldest unacknowledged records, at most `max`, in append order.
+    pub fn pending(&self, max: usize) -> Vec<(RecordId, Bytes)> {
+        self.shared.pending(max)
+    }
+
+    /// Marks `ids` shipped, durably: an acknowledged record is not pending after a restart.
+    /// Unknown or already acknowledged ids are ignored.
+    pub async fn ack(&self, ids: &[RecordId]) -> Result<(), SpoolError> {
+        let ids: Vec<u64> = ids.iter().map(|id| id.0).collect();
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || shared.ack(&ids))
+            .await
+            .map_err(|_| SpoolError::Closed)?
+    }
+
+    /// Unshipped records, their bytes and the age of the oldest, for
+    /// `globalscale_audit_backlog` and `globalscale_audit_oldest_seconds`.
+    pub fn backlog(&self) -> Backlog {
+        self.shared.backlog()
+    }
+
+    /// Fsyncs and records committed so far, and the largest group: the group commit's effect.
+    pub fn group_stats(&self) -> GroupStats {
+        self.shared.group_stats()
+    }
+}
+
+/// How long ago `unix_ms` was, zero if the clock went backwards.
+fn age(unix_ms: u64) -> Duration {
+    Duration::from_millis(writer::unix_ms().saturating_sub(unix_ms))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,103 @@
+//! `acks.log`: the acknowledged ids, so a record shipped before a restart is not pending after
+//! it. Each `ack` appends one frame of ids and fsyncs; whenever segments are deleted the log is
+//! rewritten with only the ids of live segments, so it stays about one segment's acks long.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::frame::{self, MAX_BODY};
+use super::replay::read_cut;
+use super::state::sync_dir;
+use super::{Skipped, SpoolError};
+
+const FILE: &str = "acks.log";
+const TEMP: &str = "acks.log.tmp";
+
+#[derive(Debug)]
+pub(super) struct AckLog {
+    path: PathBuf,
+    file: File,
+    /// Length of the valid log: where a failed append is cut back to.
+    len: u64,
+}
+
+impl AckLog {
+    /// Opens or creates the log, returning the ids it holds and the tail cut off, if any.
+    pub(super) fn open(dir: &Path) -> Result<(AckLog, BTreeSet<u64>, Option<Skipped>), SpoolError> {
+        let path = dir.join(FILE);
+        // A temp file is a rewrite that never reached its rename: the old log is still whole.
+        if let Err(error) = fs::remove_file(dir.join(TEMP))
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(SpoolError::io(&dir.join(TEMP), error));
+        }
+        let (bodies, skipped) = if path.exists() {
+            read_cut(&path)?
+        } else {
+            (Vec::new(), None)
+        };
+        let mut ids = BTreeSet::new();
+        for body in &bodies {
+            let count = body.len() / 8;
+            ids.extend((0..count).filter_map(|at| frame::read_u64(body, at * 8)));
+        }
+        let file = open_append(&path)?;
+        let len = file
+            .metadata()
+            .map_err(|source| SpoolError::io(&path, source))?
+            .len();
+        Ok((AckLog { path, file, len }, ids, skipped))
+    }
+
+    /// Appends `ids` and fsyncs. On failure the partial frame is cut off (best effort: if
+    /// that fails too, replay cuts it, losing only acks, so records are shipped again).
+    pub(super) fn append(&mut self, ids: &[u64]) -> Result<(), SpoolError> {
+        let buf = encode(ids.iter().copied());
+        let written = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data());
+        if let Err(source) = written {
+            let _ = self.file.set_len(self.len);
+            return Err(SpoolError::io(&self.path, source));
+        }
+        self.len += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Replaces the log with one holding exactly `ids`: temp file, fsync, rename, fsync dir,
+    /// so a crash leaves either the old log or the new one.
+    pub(super) fn rewrite(&mut self, ids: &BTreeSet<u64>) -> Result<(), SpoolError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let temp = dir.join(TEMP);
+        let buf = encode(ids.iter().copied());
+        let staged = File::create(&temp)
+            .and_then(|mut file| file.write_all(&buf).and_then(|()| file.sync_data()));
+        staged.map_err(|source| SpoolError::io(&temp, source))?;
+        fs::rename(&temp, &self.path).map_err(|source| SpoolError::io(&self.path, source))?;
+        sync_dir(dir)?;
+        self.file = open_append(&self.path)?;
+        self.len = buf.len() as u64;
+        Ok(())
+    }
+}
+
+/// Frames `ids`, as many frames as the body limit needs.
+fn encode(ids: impl Iterator<Item = u64>) -> Vec<u8> {
+    let ids: Vec<u8> = ids.flat_map(u64::to_le_bytes).collect();
+    let mut buf = Vec::with_capacity(ids.len() + frame::HEADER);
+    for chunk in ids.chunks(MAX_BODY - MAX_BODY % 8) {
+        frame::encode(&mut buf, &[chunk]);
+    }
+    buf
+}
+
+fn open_append(path: &Path) -> Result<File, SpoolError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| SpoolError::io(path, source))
+}

@@ -1,0 +1,171 @@
+//! Start-up: read back what earlier runs left, cut torn or corrupt tails, drop what was
+//! acknowledged, and start a fresh active segment. Never a panic on what is found on disk:
+//! a bad frame is reported and cut, and start-up goes on.
+
+use std::collections::BTreeSet;
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::acks::AckLog;
+use super::frame;
+use super::state::{Entry, Segment, Shared, State, lock, sync_dir};
+use super::writer::{Writer, create_segment, segment_path};
+use super::{OpenReport, Skipped, SpoolError, SpoolOptions};
+
+/// Reads every valid frame body of `path`, truncating the file at the first bad frame so
+/// later appends are never hidden behind garbage.
+pub(super) fn read_cut(path: &Path) -> Result<(Vec<Bytes>, Option<Skipped>), SpoolError> {
+    let io = |source| SpoolError::io(path, source);
+    let buf = Bytes::from(fs::read(path).map_err(io)?);
+    let split = frame::split(&buf);
+    let bodies = split
+        .bodies
+        .into_iter()
+        .map(|range| buf.slice(range))
+        .collect();
+    let Some(error) = split.error else {
+        return Ok((bodies, None));
+    };
+    let skipped = Skipped {
+        file: path.to_path_buf(),
+        offset: split.valid_len as u64,
+        dropped_bytes: (buf.len() - split.valid_len) as u64,
+        error,
+    };
+    tracing::warn!(
+        file = %path.display(),
+        offset = skipped.offset,
+        dropped_bytes = skipped.dropped_bytes,
+        error = %skipped.error,
+        "audit spool: cutting a torn or corrupt tail"
+    );
+    let file = OpenOptions::new().write(true).open(path).map_err(io)?;
+    file.set_len(skipped.offset).map_err(io)?;
+    file.sync_data().map_err(io)?;
+    Ok((bodies, Some(skipped)))
+}
+
+/// Segment files in `dir` with their first id, oldest first.
+fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SpoolError> {
+    let io = |source| SpoolError::io(dir, source);
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("");
+        let base = name
+            .strip_prefix("spool-")
+            .and_then(|rest| rest.strip_suffix(".log"));
+        if let Some(base) = base.and_then(|digits| digits.parse::<u64>().ok()) {
+            found.push((base, path));
+        }
+    }
+    found.sort_unstable();
+    Ok(found)
+}
+
+/// Loads one segment's unacknowledged records into `state`; returns the id after its last.
+fn load_segment(
+    state: &mut State,
+    acked: &BTreeSet<u64>,
+    base: u64,
+    path: PathBuf,
+    report: &mut OpenReport,
+) -> Result<u64, SpoolError> {
+    let (bodies, skipped) = read_cut(&path)?;
+    report.skipped.extend(skipped);
+    let mut segment = Segment {
+        path,
+        count: bodies.len() as u64,
+        acked: 0,
+    };
+    for (body, id) in bodies.into_iter().zip(base..) {
+        if acked.contains(&id) {
+            segment.acked += 1;
+            state.acked.insert(id);
+            continue;
+        }
+        // `split` guarantees the eight-byte append time.
+        let unix_ms = frame::read_u64(&body, 0).unwrap_or_default();
+        let size = (frame::HEADER + body.len()) as u64;
+        let payload = body.slice(frame::MIN_BODY..);
+        state.stored += size;
+        state.unacked.insert(
+            id,
+            Entry {
+                payload,
+                unix_ms,
+                size,
+            },
+        );
+    }
+    let end = base + segment.count;
+    state.segments.insert(base, segment);
+    Ok(end)
+}
+
+/// Opens the spool in `dir`: replay, reclaim, and a writer ready on a new segment.
+pub(super) fn open(
+    dir: &Path,
+    options: SpoolOptions,
+) -> Result<(Arc<Shared>, Writer, OpenReport), SpoolError> {
+    fs::create_dir_all(dir).map_err(|source| SpoolError::io(dir, source))?;
+    let (acks, acked, ack_skip) = AckLog::open(dir)?;
+    let mut report = OpenReport::default();
+    report.skipped.extend(ack_skip);
+    let mut state = State::default();
+    // Past every id ever acknowledged too: were a corrupt segment cut short, its ids must not
+    // be handed to new records that the old acks would then hide.
+    let mut next_id = acked.last().map_or(0, |last| last + 1);
+    for (base, path) in segments(dir)? {
+        next_id = next_id.max(load_segment(&mut state, &acked, base, path, &mut report)?);
+    }
+    state.held = state.stored;
+    // Every old segment is finished with once a fresh one is active; fully acked and empty
+    // ones are deleted by the reclaim below.
+    state.active = next_id;
+    report.segments = state
+        .segments
+        .values()
+        .filter(|s| s.acked < s.count)
+        .count();
+    report.records = state.unacked.len();
+    let shared = Arc::new(Shared::new(
+        dir.to_path_buf(),
+        options.max_bytes,
+        state,
+        acks,
+    ));
+    shared.reclaim(&mut lock(&shared.acks))?;
+    // Always rewritten, so ids of segments deleted before a crash leave the log now.
+    let live = lock(&shared.state).acked.clone();
+    lock(&shared.acks).rewrite(&live)?;
+    let writer = new_writer(&shared, options, next_id)?;
+    Ok((shared, writer, report))
+}
+
+fn new_writer(
+    shared: &Arc<Shared>,
+    options: SpoolOptions,
+    base: u64,
+) -> Result<Writer, SpoolError> {
+    let path = segment_path(&shared.dir, base);
+    let file = create_segment(&path)?;
+    sync_dir(&shared.dir)?;
+    shared.rotated(base, path.clone());
+    Ok(Writer {
+        shared: Arc::clone(shared),
+        segment_bytes: options.segment_bytes,
+        file,
+        path,
+        base,
+        len: 0,
+        next_id: base,
+        broken: false,
+    })
+}

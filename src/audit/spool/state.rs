@@ -1,0 +1,272 @@
+//! What the spool knows in memory, shared by the writer thread, the shipper's calls and the
+//! metrics: unshipped records (kept in memory, bounded by `max_bytes`, so `pending` never reads
+//! disk), the live segments and the acknowledged ids that still need remembering.
+//!
+//! Lock order: `acks` before `state`. The writer takes only `state`, and only after its fsync,
+//! so an append never waits on an ack's fsync or the other way round.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::acks::AckLog;
+use super::{RecordId, SpoolError, age};
+
+/// Unshipped records, for `globalscale_audit_backlog` and `globalscale_audit_oldest_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    pub records: usize,
+    /// Bytes on disk of those records, frames included.
+    pub bytes: u64,
+    /// Time since the oldest was appended; zero when there is none.
+    pub oldest_age: Duration,
+}
+
+/// Group commit so far: `records / fsyncs` is the mean group size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupStats {
+    pub fsyncs: u64,
+    pub records: u64,
+    pub largest_group: u64,
+}
+
+#[derive(Debug)]
+pub(super) struct Entry {
+    pub(super) payload: Bytes,
+    pub(super) unix_ms: u64,
+    /// Frame bytes on disk.
+    pub(super) size: u64,
+}
+
+#[derive(Debug)]
+pub(super) struct Segment {
+    pub(super) path: PathBuf,
+    /// Records written to it (the next id in it is `base + count`).
+    pub(super) count: u64,
+    pub(super) acked: u64,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct State {
+    pub(super) unacked: BTreeMap<u64, Entry>,
+    /// Live segments by first id.
+    pub(super) segments: BTreeMap<u64, Segment>,
+    /// Acknowledged ids in live segments: what `acks.log` must keep saying.
+    pub(super) acked: BTreeSet<u64>,
+    /// First id of the segment the writer appends to; never reclaimed.
+    pub(super) active: u64,
+    /// Bytes of unshipped records plus those queued for the writer.
+    pub(super) held: u64,
+    /// Bytes of unshipped records on disk.
+    pub(super) stored: u64,
+}
+
+impl State {
+    fn mark_acked(&mut self, ids: &[u64]) {
+        for &id in ids {
+            let Some(entry) = self.unacked.remove(&id) else {
+                continue;
+            };
+            self.held -= entry.size;
+            self.stored -= entry.size;
+            self.acked.insert(id);
+            if let Some((_, segment)) = self.segments.range_mut(..=id).next_back() {
+                segment.acked += 1;
+            }
+        }
+    }
+
+    /// Segments other than the active one whose every record is acknowledged.
+    pub(super) fn finished(&self) -> Vec<(u64, PathBuf)> {
+        let done = self
+            .segments
+            .iter()
+            .filter(|(base, segment)| **base != self.active && segment.acked == segment.count);
+        done.map(|(base, segment)| (*base, segment.path.clone()))
+            .collect()
+    }
+
+    pub(super) fn forget_segment(&mut self, base: u64) {
+        if let Some(segment) = self.segments.remove(&base) {
+            let ids = base..base + segment.count;
+            self.acked.retain(|id| !ids.contains(id));
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub(super) dir: PathBuf,
+    pub(super) max_bytes: u64,
+    pub(super) state: Mutex<State>,
+    pub(super) acks: Mutex<AckLog>,
+    fsyncs: AtomicU64,
+    records: AtomicU64,
+    largest_group: AtomicU64,
+    /// Held by a test to make appends queue up behind the writer deterministically.
+    #[cfg(test)]
+    pub(super) gate: Mutex<()>,
+}
+
+/// Locks `mutex`, taking the data even if a panic poisoned it: every update under these locks
+/// is applied whole or not at all, so a poisoned state is still consistent.
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Fsyncs a directory, making file creations, renames and deletions in it durable.
+pub(super) fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    fs::File::open(dir)
+        .and_then(|handle| handle.sync_all())
+        .map_err(|source| SpoolError::io(dir, source))
+}
+
+impl Shared {
+    pub(super) fn new(dir: PathBuf, max_bytes: u64, state: State, acks: AckLog) -> Self {
+        Shared {
+            dir,
+            max_bytes,
+            state: Mutex::new(state),
+            acks: Mutex::new(acks),
+            fsyncs: AtomicU64::new(0),
+            records: AtomicU64::new(0),
+            largest_group: AtomicU64::new(0),
+            #[cfg(test)]
+            gate: Mutex::new(()),
+        }
+    }
+
+    /// Counts `size` against `max_bytes` before the record is queued, so the limit also holds
+    /// for appends not yet written.
+    pub(super) fn reserve(&self, size: u64) -> Result<(), SpoolError> {
+        let mut state = lock(&self.state);
+        if state.held >= self.max_bytes {
+            return Err(SpoolError::Full {
+                held: state.held,
+                limit: self.max_bytes,
+            });
+        }
+        state.held += size;
+        Ok(())
+    }
+
+    pub(super) fn release(&self, size: u64) {
+        let mut state = lock(&self.state);
+        state.held = state.held.saturating_sub(size);
+    }
+
+    /// Makes a fsynced group visible to `pending`; ids run from `first` in `records` order.
+    pub(super) fn commit<I>(&self, segment: u64, first: u64, unix_ms: u64, records: I)
+    where
+        I: ExactSizeIterator<Item = (Bytes, u64)>,
+    {
+        let count = records.len() as u64;
+        let mut state = lock(&self.state);
+        for ((payload, size), id) in records.zip(first..) {
+            state.stored += size;
+            let entry = Entry {
+                payload,
+                unix_ms,
+                size,
+            };
+            state.unacked.insert(id, entry);
+        }
+        if let Some(active) = state.segments.get_mut(&segment) {
+            active.count = first + count - segment;
+        }
+        drop(state);
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.records.fetch_add(count, Ordering::Relaxed);
+        self.largest_group.fetch_max(count, Ordering::Relaxed);
+    }
+
+    /// Records a new active segment the writer has created.
+    pub(super) fn rotated(&self, base: u64, path: PathBuf) {
+        let mut state = lock(&self.state);
+        let segment = Segment {
+            path,
+            count: 0,
+            acked: 0,
+        };
+        state.segments.insert(base, segment);
+        state.active = base;
+    }
+
+    pub(super) fn pending(&self, max: usize) -> Vec<(RecordId, Bytes)> {
+        let state = lock(&self.state);
+        let oldest = state.unacked.iter().take(max);
+        oldest
+            .map(|(id, entry)| (RecordId(*id), entry.payload.clone()))
+            .collect()
+    }
+
+    pub(super) fn ack(&self, ids: &[u64]) -> Result<(), SpoolError> {
+        let mut acks = lock(&self.acks);
+        let fresh: Vec<u64> = {
+            let state = lock(&self.state);
+            let known = ids.iter().filter(|id| state.unacked.contains_key(id));
+            known.copied().collect()
+        };
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        // Durable first: an ack only in memory would be lost by a crash, and the record
+        // shipped again, which is allowed; dropping it from memory first gains nothing.
+        acks.append(&fresh)?;
+        lock(&self.state).mark_acked(&fresh);
+        self.reclaim(&mut acks)
+    }
+
+    /// Deletes finished segments, then rewrites `acks.log` without their ids. A crash between
+    /// the two leaves ids of deleted segments in the log, which replay ignores.
+    pub(super) fn reclaim(&self, acks: &mut AckLog) -> Result<(), SpoolError> {
+        let finished = lock(&self.state).finished();
+        if finished.is_empty() {
+            return Ok(());
+        }
+        let mut removed = Vec::new();
+        for (base, path) in finished {
+            match fs::remove_file(&path) {
+                Ok(()) => removed.push(base),
+                Err(error) if error.kind() == io::ErrorKind::NotFound => removed.push(base),
+                // Kept with its acks, so it is retried at the next ack and not reshipped.
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "audit spool: segment not deleted");
+                }
+            }
+        }
+        sync_dir(&self.dir)?;
+        let live = {
+            let mut state = lock(&self.state);
+            for base in removed {
+                state.forget_segment(base);
+            }
+            state.acked.clone()
+        };
+        acks.rewrite(&live)
+    }
+
+    pub(super) fn backlog(&self) -> Backlog {
+        let state = lock(&self.state);
+        let oldest = state.unacked.values().next();
+        Backlog {
+            records: state.unacked.len(),
+            bytes: state.stored,
+            oldest_age: oldest.map_or(Duration::ZERO, |entry| age(entry.unix_ms)),
+        }
+    }
+
+    pub(super) fn group_stats(&self) -> GroupStats {
+        GroupStats {
+            fsyncs: self.fsyncs.load(Ordering::Relaxed),
+            records: self.records.load(Ordering::Relaxed),
+            largest_group: self.largest_group.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,352 @@
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tempfile::TempDir;
+
+use super::frame::FrameError;
+use super::state::lock;
+use super::{RecordId, Spool, SpoolError, SpoolOptions};
+
+const BIG: u64 = 1 << 30;
+
+fn record(n: usize) -> Bytes {
+    Bytes::from(format!("{{\"EventId\":\"event-{n:04}\"}}"))
+}
+
+async fn open(dir: &Path) -> Spool {
+    Spool::open(dir, BIG).await.unwrap()
+}
+
+async fn append_all(spool: &Spool, range: std::ops::Range<usize>) -> Vec<RecordId> {
+    let mut ids = Vec::new();
+    for n in range {
+        ids.push(spool.append(record(n)).await.unwrap());
+    }
+    ids
+}
+
+fn payloads(spool: &Spool) -> Vec<Bytes> {
+    spool
+        .pending(usize::MAX)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect()
+}
+
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_string_lossy().contains("spool-"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The one segment holding records, after a single run of appends.
+fn written_segment(dir: &Path) -> PathBuf {
+    let mut full = segment_files(dir)
+        .into_iter()
+        .filter(|path| fs::metadata(path).unwrap().len() > 0);
+    let found = full.next().unwrap();
+    assert!(full.next().is_none());
+    found
+}
+
+fn copy_dir(from: &Path) -> TempDir {
+    let to = TempDir::new().unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, to.path().join(path.file_name().unwrap())).unwrap();
+    }
+    to
+}
+
+#[tokio::test]
+async fn appends_replay_after_reopen() {
+    let dir = TempDir::new().unwrap();
+    let spool = open(dir.path()).await;
+    let ids = append_all(&spool, 0..5).await;
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+    drop(spool);
+
+    let spool = open(dir.path()).await;
+    assert_eq!(spool.open_report().records, 5);
+    assert!(spool.open_report().skipped.is_empty());
+    let pending = spool.pending(usize::MAX);
+    assert_eq!(pending.iter().map(|(id, _)| *id).collect::<Vec<_>>(), ids);
+    assert_eq!(payloads(&spool), (0..5).map(record).collect::<Vec<_>>());
+    let next = spool.append(record(5)).await.unwrap();
+    assert!(next > ids[4]);
+    assert_eq!(spool.pending(2).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_share_fsyncs() {
+    let dir = TempDir::new().unwrap();
+    let spool = Arc::new(open(dir.path()).await);
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        // The writer waits here after taking its first request; `append` queues at call
+        // time, so all 200 are queued before it goes on and the groups do not depend on
+        // scheduling.
+        let _gate = lock(&spool.shared.gate);
+        for n in 0..200 {
+            tasks.spawn(spool.append(record(n)));
+        }
+    }
+    let mut ids = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        ids.push(joined.unwrap().unwrap());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 200);
+    let stats = spool.group_stats();
+    assert_eq!(stats.records, 200);
+    assert!(stats.fsyncs < stats.records, "{stats:?}");
+    assert!(stats.largest_group >= 199, "{stats:?}");
+    drop(tasks);
+    let spool = Arc::into_inner(spool).unwrap();
+    drop(spool);
+    assert_eq!(open(dir.path()).await.pending(usize::MAX).len(), 200);
+}
+
+#[tokio::test]
+async fn acks_survive_reopen() {
+    let dir = TempDir::new().unwrap();
+    let spool = open(dir.path()).await;
+    let ids = append_all(&spool, 0..6).await;
+    spool.ack(&[ids[0], ids[1], ids[3]]).await.unwrap();
+    let expected: Vec<RecordId> = vec![ids[2], ids[4], ids[5]];
+    let pending = |spool: &Spool| -> Vec<RecordId> {
+        spool
+            .pending(usize::MAX)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    };
+    assert_eq!(pending(&spool), expected);
+    drop(spool);
+
+    let spool = open(dir.path()).await;
+    assert_eq!(pending(&spool), expected);
+    assert_eq!(spool.backlog().records, 3);
+    // Acking an already acked id is harmless.
+    spool.ack(&[ids[0], ids[2]]).await.unwrap();
+    drop(spool);
+    let spool = open(dir.path()).await;
+    assert_eq!(pending(&spool), vec![ids[4], ids[5]]);
+}
+
+#[tokio::test]
+async fn torn_tail_at_every_offset_keeps_earlier_records() {
+    let pristine = TempDir::new().unwrap();
+    let spool = open(pristine.path()).await;
+    append_all(&spool, 0..3).await;
+    drop(spool);
+    let file = written_segment(pristine.path());
+    let len = fs::metadata(&file).unwrap().len();
+    let last_start = len - super::writer::frame_len(record(2).len());
+
+    for cut in last_start..len {
+        let dir = copy_dir(pristine.path());
+        let segment = dir.path().join(file.file_name().unwrap());
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+
+        let spool = open(dir.path()).await;
+        assert_eq!(payloads(&spool), vec![record(0), record(1)], "cut at {cut}");
+        let skipped = &spool.open_report().skipped;
+        if cut == last_start {
+            assert!(skipped.is_empty(), "cut at {cut}: {skipped:?}");
+        } else {
+            assert_eq!(skipped.len(), 1, "cut at {cut}");
+            assert_eq!(skipped[0].offset, last_start);
+            assert_eq!(skipped[0].dropped_bytes, cut - last_start);
+        }
+        spool.append(record(9)).await.unwrap();
+        drop(spool);
+        let spool = open(dir.path()).await;
+        assert!(spool.open_report().skipped.is_empty(), "cut at {cut}");
+        assert_eq!(payloads(&spool), vec![record(0), record(1), record(9)]);
+    }
+}
+
+/// Spools three records, lets `damage` change the segment's bytes, and reopens.
+async fn reopen_damaged(damage: impl FnOnce(&mut Vec<u8>, u64)) -> (TempDir, Spool) {
+    let dir = TempDir::new().unwrap();
+    let spool = open(dir.path()).await;
+    append_all(&spool, 0..3).await;
+    drop(spool);
+    let file = written_segment(dir.path());
+    let mut bytes = fs::read(&file).unwrap();
+    damage(&mut bytes, super::writer::frame_len(record(0).len()));
+    fs::write(&file, bytes).unwrap();
+    let spool = open(dir.path()).await;
+    (dir, spool)
+}
+
+#[tokio::test]
+async fn flipped_payload_byte_cuts_from_that_record() {
+    let (dir, spool) = reopen_damaged(|bytes, frame| {
+        let in_second_payload = usize::try_from(frame).unwrap() + 20;
+        bytes[in_second_payload] ^= 0x40;
+    })
+    .await;
+    assert_eq!(payloads(&spool), vec![record(0)]);
+    let skipped = &spool.open_report().skipped;
+    assert_eq!(skipped.len(), 1);
+    assert!(matches!(skipped[0].error, FrameError::CrcMismatch { .. }));
+    spool.append(record(7)).await.unwrap();
+    drop(spool);
+    assert_eq!(
+        payloads(&open(dir.path()).await),
+        vec![record(0), record(7)]
+    );
+}
+
+#[tokio::test]
+async fn garbage_length_is_cut() {
+    let (dir, spool) = reopen_damaged(|bytes, frame| {
+        let third = usize::try_from(frame * 2).unwrap();
+        bytes[third..third + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    })
+    .await;
+    assert_eq!(payloads(&spool), vec![record(0), record(1)]);
+    let skipped = &spool.open_report().skipped;
+    assert_eq!(
+        skipped[0].error,
+        FrameError::BadLength { declared: u32::MAX }
+    );
+    spool.append(record(8)).await.unwrap();
+    drop(spool);
+    let spool = open(dir.path()).await;
+    assert_eq!(payloads(&spool), vec![record(0), record(1), record(8)]);
+}
+
+#[tokio::test]
+async fn garbage_after_valid_records_in_the_ack_log_is_cut() {
+    let dir = TempDir::new().unwrap();
+    let spool = open(dir.path()).await;
+    let ids = append_all(&spool, 0..3).await;
+    spool.ack(&ids[..1]).await.unwrap();
+    drop(spool);
+    let acks = dir.path().join("acks.log");
+    let mut bytes = fs::read(&acks).unwrap();
+    bytes.extend_from_slice(&[0xde, 0xad, 0xbe]);
+    fs::write(&acks, bytes).unwrap();
+
+    let spool = open(dir.path()).await;
+    assert_eq!(spool.open_report().skipped.len(), 1);
+    assert_eq!(payloads(&spool), vec![record(1), record(2)]);
+}
+
+#[tokio::test]
+async fn full_refuses_until_acked() {
+    let dir = TempDir::new().unwrap();
+    let frame = super::writer::frame_len(record(0).len());
+    let spool = Spool::open(dir.path(), frame * 3).await.unwrap();
+    let ids = append_all(&spool, 0..3).await;
+    let refused = spool.append(record(3)).await;
+    assert!(
+        matches!(refused, Err(SpoolError::Full { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(spool.backlog().records, 3);
+    assert_eq!(spool.backlog().bytes, frame * 3);
+
+    spool.ack(&ids[..1]).await.unwrap();
+    spool.append(record(3)).await.unwrap();
+    assert_eq!(payloads(&spool), (1..4).map(record).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn too_large_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let spool = open(dir.path()).await;
+    let huge = Bytes::from(vec![b'x'; super::MAX_BODY]);
+    let refused = spool.append(huge).await;
+    assert!(
+        matches!(refused, Err(SpoolError::TooLarge { .. })),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn segments_rotate_and_are_deleted_once_acked() {
+    let dir = TempDir::new().unwrap();
+    let frame = super::writer::frame_len(record(0).len());
+    let options = SpoolOptions {
+        max_bytes: BIG,
+        segment_bytes: frame * 2,
+    };
+    let spool = Spool::open_with(dir.path(), options).await.unwrap();
+    let ids = append_all(&spool, 0..9).await;
+    assert_eq!(segment_files(dir.path()).len(), 5);
+
+    spool.ack(&ids[..4]).await.unwrap();
+    assert_eq!(segment_files(dir.path()).len(), 3);
+    drop(spool);
+
+    let spool = Spool::open_with(dir.path(), options).await.unwrap();
+    assert_eq!(payloads(&spool), (4..9).map(record).collect::<Vec<_>>());
+    let rest: Vec<RecordId> = spool
+        .pending(usize::MAX)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    spool.ack(&rest).await.unwrap();
+    // Only the active segment is left.
+    assert_eq!(segment_files(dir.path()).len(), 1);
+    drop(spool);
+    let spool = Spool::open_with(dir.path(), options).await.unwrap();
+    assert_eq!(spool.backlog().records, 0);
+    let next = spool.append(record(9)).await.unwrap();
+    assert!(next > ids[8]);
+}
+
+#[tokio::test]
+async fn write_error_fails_the_append_and_spares_earlier_records() {
+    let dir = TempDir::new().unwrap();
+    let frame = super::writer::frame_len(record(0).len());
+    let options = SpoolOptions {
+        max_bytes: BIG,
+        segment_bytes: frame,
+    };
+    let spool = Spool::open_with(dir.path(), options).await.unwrap();
+    let first = spool.append(record(0)).await.unwrap();
+    // The next segment the writer creates is a disk that is always full.
+    let next = super::writer::segment_path(dir.path(), first.get() + 1);
+    std::os::unix::fs::symlink("/dev/full", &next).unwrap();
+
+    let failed = spool.append(record(1)).await;
+    assert!(matches!(failed, Err(SpoolError::Io { .. })), "{failed:?}");
+    fs::remove_file(&next).unwrap();
+    spool.append(record(2)).await.unwrap();
+    assert_eq!(payloads(&spool), vec![record(0), record(2)]);
+    drop(spool);
+
+    let spool = Spool::open_with(dir.path(), options).await.unwrap();
+    assert!(spool.open_report().skipped.is_empty());
+    assert_eq!(payloads(&spool), vec![record(0), record(2)]);
+}
+
+#[tokio::test]
+async fn backlog_reports_unshipped_records() {
+    let dir = TempDir::new().unwrap();
+    let spool = open(dir.path()).await;
+    assert_eq!(spool.backlog().records, 0);
+    let ids = append_all(&spool, 0..2).await;
+    let frame = super::writer::frame_len(record(0).len());
+    assert_eq!(spool.backlog().bytes, frame * 2);
+    spool.ack(&ids).await.unwrap();
+    assert_eq!(spool.backlog().records, 0);
+    assert_eq!(spool.backlog().bytes, 0);
+}
