@@ -350,3 +350,26 @@ async fn backlog_reports_unshipped_records() {
     assert_eq!(spool.backlog().records, 0);
     assert_eq!(spool.backlog().bytes, 0);
 }
+
+#[tokio::test]
+async fn ids_acked_in_a_cut_tail_are_not_reused() {
+    let dir = TempDir::new().unwrap();
+    let spool = open(dir.path()).await;
+    let ids = append_all(&spool, 0..3).await;
+    spool.ack(&ids[2..]).await.unwrap();
+    drop(spool);
+    let file = written_segment(dir.path());
+    let mut bytes = fs::read(&file).unwrap();
+    let frame = usize::try_from(super::writer::frame_len(record(0).len())).unwrap();
+    bytes[frame + 20] ^= 0x01;
+    fs::write(&file, bytes).unwrap();
+
+    let spool = open(dir.path()).await;
+    assert_eq!(payloads(&spool), vec![record(0)]);
+    // Were id 2 handed out again, the old ack would hide the new record.
+    let fresh = append_all(&spool, 7..9).await;
+    assert!(fresh[0] > ids[2]);
+    drop(spool);
+    let spool = open(dir.path()).await;
+    assert_eq!(payloads(&spool), vec![record(0), record(7), record(8)]);
+}
