@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::types::{
 };
 use support::{
     DynamoLocal, RawRequest, RawResponse, Sidecar, SidecarConfig, TABLE, create_global_catalog,
-    create_table, item, python, sdk_client,
+    create_table, item, sdk_client,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -612,32 +612,7 @@ async fn boto3_round_trips_through_sidecar() {
     let (_ddb, sidecar, client) = setup().await;
     create_global_catalog(&client).await;
 
-    let python = python();
-    let out = tokio::process::Command::new(&python)
-        .arg("-c")
-        .arg(BOTO3_SCRIPT)
-        .arg(sidecar.endpoint())
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(
-        out.status.code(),
-        Some(2),
-        "boto3 is not importable with {} (deploy/local/ensure-venv boto3, or set $PYTHON): {stderr}",
-        python.display()
-    );
-    assert!(
-        out.status.success(),
-        "boto3 script failed:\n{stdout}\n{stderr}"
-    );
-    let result: serde_json::Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("boto3 script output is not JSON ({e}): {stdout}"));
+    let result = support::run_boto3(BOTO3_SCRIPT, &sidecar.endpoint()).await;
     assert_eq!(
         result["item"],
         serde_json::json!({"ItemID": {"S": "boto-1"}, "Category": {"S": "py"}, "Name": {"S": "Pliers"}})

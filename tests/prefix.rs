@@ -590,25 +590,7 @@ async fn boto3_and_the_cli_see_plain_keys() {
     let w = world().await;
     let sidecar = sidecar("us-east-1", &w.ddb).await;
     plant(&w.direct, "eu-central-1#py", "widget").await;
-    let python = support::python();
-    let out = tokio::process::Command::new(&python)
-        .arg("-c")
-        .arg(BOTO3_PREFIXED)
-        .arg(sidecar.endpoint())
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "boto3 script failed:\n{stdout}\n{stderr}"
-    );
-    let result: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    let result = support::run_boto3(BOTO3_PREFIXED, &sidecar.endpoint()).await;
     assert_eq!(result["get"], "py");
     assert_eq!(
         result["queried"],

@@ -30,6 +30,16 @@ async fn start(home: &RegionFixture, second: &RegionFixture) -> Sidecar {
     .await
 }
 
+/// DynamoDB Local with the table, behind two recording regions, and the sidecar before them.
+async fn two_regions() -> (DynamoLocal, RegionFixture, RegionFixture, Sidecar) {
+    let ddb = DynamoLocal::single().await;
+    let home = RegionFixture::start(&ddb.endpoint(0)).await;
+    let second = RegionFixture::start(&ddb.endpoint(0)).await;
+    create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
+    let sidecar = start(&home, &second).await;
+    (ddb, home, second, sidecar)
+}
+
 async fn probes(admin: std::net::SocketAddr, region: &str, outcome: Option<&str>) -> f64 {
     let text = support::get(admin, "/metrics").await.text();
     let mut labels = vec![("region", region)];
@@ -53,11 +63,7 @@ async fn healthy(admin: std::net::SocketAddr, region: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_read_the_table_and_only_a_failing_data_plane_ejects() {
-    let ddb = DynamoLocal::single().await;
-    let home = RegionFixture::start(&ddb.endpoint(0)).await;
-    let second = RegionFixture::start(&ddb.endpoint(0)).await;
-    create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
-    let sidecar = start(&home, &second).await;
+    let (_ddb, home, second, sidecar) = two_regions().await;
     let admin = sidecar.admin_addr();
     wait_until("ten probes of the idle second region", async || {
         probes(admin, "us-west-2", Some("success")).await >= 10.0
@@ -117,11 +123,7 @@ async fn probes_read_the_table_and_only_a_failing_data_plane_ejects() {
 /// load. The idle region keeps its rhythm.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_region_carrying_traffic_is_not_probed() {
-    let ddb = DynamoLocal::single().await;
-    let home = RegionFixture::start(&ddb.endpoint(0)).await;
-    let second = RegionFixture::start(&ddb.endpoint(0)).await;
-    create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
-    let sidecar = start(&home, &second).await;
+    let (_ddb, _home, _second, sidecar) = two_regions().await;
     let admin = sidecar.admin_addr();
     let load = Load::start(&sidecar.endpoint(), 2);
     load.wait_for(100).await;
@@ -149,11 +151,7 @@ async fn a_region_carrying_traffic_is_not_probed() {
 /// sent after the ejection can.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_successes_do_not_readmit_an_ejected_region() {
-    let ddb = DynamoLocal::single().await;
-    let home = RegionFixture::start(&ddb.endpoint(0)).await;
-    let second = RegionFixture::start(&ddb.endpoint(0)).await;
-    create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
-    let sidecar = start(&home, &second).await;
+    let (_ddb, home, _second, sidecar) = two_regions().await;
     let admin = sidecar.admin_addr();
     let load = Load::start(&sidecar.endpoint(), 32);
     load.wait_for(50).await;

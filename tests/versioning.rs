@@ -469,25 +469,7 @@ async fn boto3_gets_the_same_locking() {
     let ddb = DynamoLocal::single().await;
     create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
     let sidecar = versioned_sidecar(&ddb, true).await;
-    let python = support::python();
-    let out = tokio::process::Command::new(&python)
-        .arg("-c")
-        .arg(BOTO3_VERSIONED)
-        .arg(sidecar.endpoint())
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "boto3 script failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    let result = support::run_boto3(BOTO3_VERSIONED, &sidecar.endpoint()).await;
     assert_eq!(
         result,
         serde_json::json!({"created": "1", "updated": "2", "stale_put": "ConditionalCheckFailedException",

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use super::RewriteError;
-use crate::expr::{Condition, Operand, Path, PathElement};
+use crate::expr::{Condition, Operand, Path, PathElement, PlaceholderAllocator};
 use crate::plan::{KeyPrefix, Plan};
 use crate::wire::Operation;
 use crate::wire::items::{Site, answer_sites, request_sites};
@@ -149,8 +149,8 @@ fn namespace_filter(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), Re
     if !reads_widely {
         return Ok(());
     }
-    projection_from_attributes_to_get(body)?;
     let mut allocator = super::expressions::allocator(body)?;
+    projection_from_attributes_to_get(body, &mut allocator)?;
     let (name, value) = (allocator.name(), allocator.value());
     let namespace = Condition::BeginsWith(
         Operand::Path(Path(vec![PathElement::Name(name.clone())])),
@@ -168,7 +168,10 @@ fn namespace_filter(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), Re
 
 /// DynamoDB refuses legacy and expression parameters together, and the namespace filter is
 /// an expression: `AttributesToGet` becomes the equivalent `ProjectionExpression`.
-fn projection_from_attributes_to_get(body: &mut Map<String, Value>) -> Result<(), RewriteError> {
+fn projection_from_attributes_to_get(
+    body: &mut Map<String, Value>,
+    allocator: &mut PlaceholderAllocator,
+) -> Result<(), RewriteError> {
     let Some(attributes) = body.remove("AttributesToGet") else {
         return Ok(());
     };
@@ -177,7 +180,6 @@ fn projection_from_attributes_to_get(body: &mut Map<String, Value>) -> Result<()
             "AttributesToGet must be a list".into(),
         ));
     };
-    let mut allocator = super::expressions::allocator(body)?;
     let mut paths = Vec::with_capacity(list.len());
     for attribute in list {
         let Some(attribute) = attribute.as_str() else {

@@ -15,6 +15,7 @@
 // nothing better to do than fail the test, with a message: so it panics instead of returning.
 #![allow(dead_code, unused_imports, clippy::expect_used, clippy::unwrap_used)]
 
+mod boto3;
 mod client;
 mod dynamo_local;
 mod js;
@@ -26,6 +27,7 @@ mod sigv4_check;
 mod streaming;
 mod tls_region;
 
+pub(crate) use boto3::run_boto3;
 pub(crate) use client::{create_global_catalog, create_table, item, sdk_client, sdk_client_with};
 pub(crate) use dynamo_local::DynamoLocal;
 pub(crate) use js::{passed_steps, run_js_scenario};

@@ -100,7 +100,7 @@ fn prefix_values(prefix: &KeyPrefix, body: &mut Map<String, Value>) -> Result<()
             Value::String(condition.to_string()),
         );
     }
-    drop_unused(body, &mut values, &renamed)?;
+    drop_unused(body, &parsed, &mut values, &renamed)?;
     body.insert("ExpressionAttributeValues".into(), Value::Object(values));
     Ok(())
 }
@@ -138,13 +138,13 @@ fn plain_key_value(
 }
 
 /// Drops the client placeholders the rewrite renamed away that no expression of the
-/// request uses any more.
+/// request (its `conditions`, as rewritten, and its update) uses any more.
 fn drop_unused(
     body: &Map<String, Value>,
+    conditions: &[(ExprKind, Condition)],
     values: &mut Map<String, Value>,
     renamed: &[String],
 ) -> Result<(), RewriteError> {
-    let conditions = expressions::parse_conditions(body)?;
     let update = match body.get("UpdateExpression").and_then(Value::as_str) {
         Some(text) => Some(
             parse_update(text).map_err(|e| RewriteError::Refused(e.message(ExprKind::Update)))?,
@@ -152,7 +152,7 @@ fn drop_unused(
         None => None,
     };
     let mut used = Used::default();
-    for (_, condition) in &conditions {
+    for (_, condition) in conditions {
         used.merge(condition.placeholders());
     }
     if let Some(update) = &update {
