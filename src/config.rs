@@ -12,9 +12,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+mod audit;
 mod raw;
 mod server;
 
+pub use audit::{AuditConfig, AuditImages, AuditMode};
 use raw::{
     RawConfig, RawCredentials, RawRegion, RawRouting, RawTable, RawTimeouts, RawUpstream,
     apply_env, parse_raw,
@@ -60,6 +62,8 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub tls_roots: TlsRoots,
     pub server: ServerConfig,
+    /// Where audit records go; `None` when no table is audited.
+    pub audit: Option<AuditConfig>,
 }
 
 /// Which certificate authorities upstream TLS trusts.
@@ -119,6 +123,8 @@ pub struct TableConfig {
     pub key_prefix: Option<String>,
     /// The number attribute every write checks and increments (optimistic locking).
     pub version_attribute: Option<String>,
+    /// Every accepted write leaves a record in the `[audit]` table.
+    pub audit: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +193,9 @@ impl TryFrom<RawConfig> for Config {
 
     fn try_from(raw: RawConfig) -> Result<Self, ConfigError> {
         refuse_coming_features(&raw)?;
+        let audit = audit::audit(raw.audit)?;
+        let tables = tables(raw.tables)?;
+        check_audit_tables(&tables, audit.as_ref())?;
         Ok(Self {
             listen: socket_addr("listen", raw.listen.as_deref().unwrap_or("127.0.0.1:8000"))?,
             admin_listen: socket_addr(
@@ -195,11 +204,12 @@ impl TryFrom<RawConfig> for Config {
             )?,
             credentials: credentials(raw.upstream_credentials)?,
             regions: regions(raw.regions)?,
-            tables: tables(raw.tables)?,
+            tables,
             timeouts: timeouts(raw.timeouts.as_ref())?,
             routing: routing(raw.routing.as_ref())?,
             tls_roots: tls_roots(raw.upstream.as_ref())?,
             server: server::server(raw.server.as_ref())?,
+            audit,
         })
     }
 }
@@ -208,14 +218,6 @@ impl TryFrom<RawConfig> for Config {
 /// operator believe items are prefixed, locked or audited when they are not.
 fn refuse_coming_features(raw: &RawConfig) -> Result<(), ConfigError> {
     let not_yet = |key: String, feature| Err(ConfigError::NotYetAvailable { key, feature });
-    for (i, t) in raw.tables.iter().enumerate() {
-        if t.audit == Some(true) {
-            return not_yet(format!("tables[{i}].audit"), "audit mirroring");
-        }
-    }
-    if raw.audit.is_some() {
-        return not_yet("audit".into(), "audit mirroring");
-    }
     if let Some(auth) = &raw.auth {
         match auth.mode.as_str() {
             "none" => {}
@@ -374,9 +376,38 @@ fn tables(raw: Vec<RawTable>) -> Result<Vec<TableConfig>, ConfigError> {
                 key_types: None,
                 key_prefix: t.key_prefix,
                 version_attribute: t.version_attribute,
+                audit: t.audit.unwrap_or(false),
             })
         })
         .collect()
+}
+
+/// An audited table needs `[audit]`; the audit table itself is written only by the shipper,
+/// never as a managed table (its records would audit themselves).
+fn check_audit_tables(
+    tables: &[TableConfig],
+    audit: Option<&AuditConfig>,
+) -> Result<(), ConfigError> {
+    if let Some(i) = tables.iter().position(|t| t.audit)
+        && audit.is_none()
+    {
+        return Err(invalid(
+            format!("tables[{i}].audit"),
+            "needs an [audit] section (table, spool_dir)",
+        ));
+    }
+    if let Some(audit) = audit
+        && let Some(i) = tables.iter().position(|t| t.name == audit.table)
+    {
+        return Err(invalid(
+            format!("tables[{i}].name"),
+            format!(
+                "`{}` is the audit table, which only the audit shipper writes",
+                audit.table
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The placeholder a `key_prefix` may hold: the home region, the first configured.

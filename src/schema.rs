@@ -228,6 +228,7 @@ mod tests {
             key_types: None,
             key_prefix: None,
             version_attribute: None,
+            audit: false,
         };
         learned.merge_into(&mut table);
         assert_eq!(table.partition_key.as_deref(), Some("ItemID"));

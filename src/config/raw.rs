@@ -89,10 +89,11 @@ pub(super) struct RawServer {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAudit {
-    #[allow(dead_code)] // read once audit mirroring lands
     pub(super) table: Option<String>,
-    #[allow(dead_code)]
     pub(super) spool_dir: Option<String>,
+    pub(super) images: Option<String>,
+    pub(super) mode: Option<String>,
+    pub(super) max_spool_bytes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -158,10 +158,9 @@ fn a_version_attribute_is_any_attribute_but_a_key() {
 fn coming_features_refuse_to_start_with_their_key() {
     for (snippet, key) in [
         (
-            "[[tables]]\nname = \"T1x\"\naudit = true\n",
-            "tables[0].audit",
+            "[audit]\ntable = \"A\"\nspool_dir = \"/tmp\"\nmode = \"atomic\"\n",
+            "audit.mode",
         ),
-        ("[audit]\ntable = \"A\"\nspool_dir = \"/tmp\"\n", "`audit`"),
         ("[auth]\nmode = \"sigv4\"\n", "auth.mode"),
         (
             "[[clients]]\nname = \"a\"\naccess_key_id = \"b\"\nsecret_access_key = \"c\"\n",
@@ -248,5 +247,52 @@ fn bad_server_values_are_named() {
     ] {
         let msg = err(&format!("{MINIMAL}\n[server]\n{snippet}\n"));
         assert!(msg.contains(key), "{snippet}: {msg}");
+    }
+}
+
+#[test]
+fn audit_needs_its_section_and_names_what_is_wrong() {
+    let audit = "[audit]\ntable = \"Trail\"\nspool_dir = \"/var/spool\"\n";
+    let audited = "[[tables]]\nname = \"T1x\"\naudit = true\n";
+    let config = Config::from_toml_str(&format!("{MINIMAL}\n{audited}\n{audit}")).unwrap();
+    let section = config.audit.unwrap();
+    assert_eq!(section.table, "Trail");
+    assert_eq!(section.images, AuditImages::New);
+    assert_eq!(section.max_spool_bytes, 1 << 30);
+    assert!(config.tables[0].audit);
+    for (snippet, key, says) in [
+        (
+            audited.to_owned(),
+            "tables[0].audit",
+            "needs an [audit] section",
+        ),
+        (
+            format!("{audited}\n[audit]\nspool_dir = \"/s\"\n"),
+            "audit.table",
+            "is required",
+        ),
+        (
+            format!("{audited}\n[audit]\ntable = \"Trail\"\n"),
+            "audit.spool_dir",
+            "is required",
+        ),
+        (
+            format!("{audit}images = \"all\"\n"),
+            "audit.images",
+            "is not one of",
+        ),
+        (
+            format!("{audit}max_spool_bytes = 10\n"),
+            "audit.max_spool_bytes",
+            "at least",
+        ),
+        (
+            format!("[[tables]]\nname = \"Trail\"\n\n{audit}"),
+            "tables[0].name",
+            "is the audit table",
+        ),
+    ] {
+        let msg = err(&format!("{MINIMAL}\n{snippet}"));
+        assert!(msg.contains(key) && msg.contains(says), "{msg}");
     }
 }

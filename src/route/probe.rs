@@ -168,6 +168,7 @@ mod tests {
             key_types: types,
             key_prefix: None,
             version_attribute: None,
+            audit: false,
         }
     }
 
