@@ -107,7 +107,7 @@ fn request_path(c: &mut Criterion) {
                 b.iter(|| {
                     let view = RequestView::parse(op.clone(), &bytes).unwrap();
                     let plan = Plan::build(&view, &policies).unwrap();
-                    let outgoing = rewrite_request(&view, &plan, bytes.clone()).unwrap();
+                    let outgoing = rewrite_request(&view, &plan, bytes.clone(), None).unwrap();
                     black_box(outgoing.body.len())
                 });
             });

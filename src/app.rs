@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
 
 use crate::admin::Admin;
+use crate::audit::Auditor;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
@@ -30,6 +31,10 @@ pub enum AppError {
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
     KeySchema(#[from] crate::schema::NotAStringKey),
+    #[error("cannot open the audit spool: {0}")]
+    AuditSpool(#[from] crate::audit::spool::SpoolError),
+    #[error("reload refused: {0}")]
+    Reload(String),
 }
 
 pub struct App {
@@ -62,8 +67,16 @@ impl App {
                 tracing::warn!(error = %e, "no upstream credentials yet");
             }
         });
+        let auditor = match &config.audit {
+            Some(audit) => Some(Arc::new(Auditor::open(audit).await?)),
+            None => None,
+        };
         let snapshot = Snapshot::build(config, signer, None)?;
-        let proxy = Arc::new(Proxy::new(snapshot, Metrics::new()?));
+        let mut proxy = Proxy::new(snapshot, Metrics::new()?);
+        if let Some(auditor) = auditor {
+            proxy = proxy.with_audit(auditor);
+        }
+        let proxy = Arc::new(proxy);
         crate::schema::check_prefixed(&proxy).await?;
         Ok(Self {
             proxy,
@@ -107,6 +120,13 @@ impl App {
             stop_rx.clone(),
         ));
         tokio::spawn(crate::schema::learn_missing(Arc::clone(&self.proxy)));
+        let shipper = self.proxy.audit.as_ref().map(|auditor| {
+            tokio::spawn(crate::audit::shipper::run(
+                Arc::clone(&self.proxy),
+                Arc::clone(auditor),
+                stop_rx.clone(),
+            ))
+        });
         let mut admin_stop = stop_rx.clone();
         let admin_settings = self.settings("admin", limits::ADMIN_MAX_CONNECTIONS);
         let proxy_settings = self.settings("proxy", self.max_connections);
@@ -121,7 +141,9 @@ impl App {
                 let _ = admin_stop.changed().await;
             },
         ));
+        let keeper = Arc::clone(&self.proxy);
         let proxy = Arc::clone(&self.proxy);
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel();
         tracing::info!(listen = %self.listener.local_addr().map_err(|source| AppError::Bind { addr: proxy.snapshot.load().config.listen, source })?, "globalscale serving");
         server::serve(
             self.listener,
@@ -129,12 +151,19 @@ impl App {
             move |req| Arc::clone(&proxy).handle(req),
             async move {
                 shutdown.await;
+                let _ = stopping_tx.send(tokio::time::Instant::now());
                 draining.store(true, Ordering::Release);
                 tracing::info!("shutting down: draining in-flight requests");
             },
         )
         .await;
+        let stopped_at = stopping_rx
+            .await
+            .unwrap_or_else(|_| tokio::time::Instant::now());
         let _ = stop_tx.send(true);
+        if let Some(shipper) = shipper {
+            flush_audit(&keeper, shipper, stopped_at + server::DRAIN_TIMEOUT).await;
+        }
         let _ = prober.await;
         let _ = admin_server.await;
         Ok(())
@@ -175,6 +204,53 @@ fn max_connections(config: &Config) -> usize {
     cap
 }
 
+/// Lets the shipper empty the spool, within the drain time; what is left waits on disk for
+/// the next start.
+async fn flush_audit(
+    proxy: &Proxy,
+    shipper: tokio::task::JoinHandle<()>,
+    deadline: tokio::time::Instant,
+) {
+    let Some(auditor) = &proxy.audit else {
+        return;
+    };
+    let waiting = auditor.spool().backlog().records;
+    if waiting > 0 {
+        tracing::info!(records = waiting, "shipping the audit spool before exit");
+    }
+    if tokio::time::timeout_at(deadline, shipper).await.is_err() {
+        tracing::warn!(
+            records = auditor.spool().backlog().records,
+            "drain time over: audit records left in the spool ship at the next start"
+        );
+    }
+}
+
+/// The spool is opened at start: a reload may change what records carry and where they are
+/// shipped, but cannot start auditing, and a changed spool takes effect on restart.
+fn check_audit_reload(
+    running: bool,
+    current: Option<&crate::config::AuditConfig>,
+    new: Option<&crate::config::AuditConfig>,
+) -> Result<(), AppError> {
+    match (running, new) {
+        (false, Some(_)) => Err(AppError::Reload(
+            "[audit] was added: auditing starts with a restart (the spool opens at start)".into(),
+        )),
+        (true, Some(new))
+            if current.is_some_and(|c| {
+                c.spool_dir != new.spool_dir || c.max_spool_bytes != new.max_spool_bytes
+            }) =>
+        {
+            tracing::warn!(
+                "audit.spool_dir or audit.max_spool_bytes changed: they take effect on restart only"
+            );
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn home_region(config: &Config) -> &str {
     config
         .regions
@@ -195,6 +271,11 @@ impl ReloadHandle {
         if config.server != current.config.server {
             tracing::warn!("[server] changed: it takes effect on restart only");
         }
+        check_audit_reload(
+            self.proxy.audit.is_some(),
+            current.config.audit.as_ref(),
+            config.audit.as_ref(),
+        )?;
         let signer = if config.credentials == current.config.credentials {
             current.signer.clone()
         } else {

@@ -27,7 +27,12 @@ pub enum ProxyError {
     #[error("request body exceeds the {limit}-byte limit")]
     BodyTooLarge { limit: usize },
     #[error("no region could serve the request ({detail})")]
-    NoRegionAvailable { detail: String },
+    NoRegionAvailable {
+        detail: String,
+        /// Whether an attempt may have reached a region and been applied (a timeout or a
+        /// broken connection of a request safe to move), rather than certainly not.
+        maybe_applied: bool,
+    },
     #[error(
         "the request may have been applied in {region} but no answer came back, and it is not safe to send again"
     )]
@@ -38,6 +43,10 @@ pub enum ProxyError {
     Signing(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A write to an audited table that could not be given its record (spool full or
+    /// unwritable, key schema unknown): refused before it was sent.
+    #[error("audit: {0}")]
+    AuditUnavailable(String),
 }
 
 impl ProxyError {
@@ -51,7 +60,16 @@ impl ProxyError {
             Self::NoRegionAvailable { .. }
             | Self::AmbiguousWrite { .. }
             | Self::DeadlineExceeded(_) => Side::Upstream,
-            Self::Signing(_) | Self::Internal(_) => Side::Internal,
+            Self::Signing(_) | Self::Internal(_) | Self::AuditUnavailable(_) => Side::Internal,
+        }
+    }
+
+    /// Whether a write that ended in this error may have been applied.
+    pub fn maybe_applied(&self) -> bool {
+        match self {
+            Self::AmbiguousWrite { .. } | Self::DeadlineExceeded(_) => true,
+            Self::NoRegionAvailable { maybe_applied, .. } => *maybe_applied,
+            _ => false,
         }
     }
 

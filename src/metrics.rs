@@ -3,8 +3,8 @@
 //! the config are counted as `other`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 pub const REGION_HEALTHY: &str = "globalscale_region_healthy";
@@ -22,6 +22,10 @@ pub const RETRY_BUDGET_TOKENS: &str = "globalscale_retry_budget_tokens";
 pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "globalscale_retry_budget_exhausted_total";
 pub const CONNECTIONS_OPEN: &str = "globalscale_connections_open";
 pub const CONNECTIONS_MAX: &str = "globalscale_connections_max";
+pub const AUDIT_RECORDS_TOTAL: &str = "globalscale_audit_records_total";
+pub const AUDIT_BACKLOG: &str = "globalscale_audit_backlog";
+pub const AUDIT_OLDEST_SECONDS: &str = "globalscale_audit_oldest_seconds";
+pub const AUDIT_SPOOL_FSYNCS_TOTAL: &str = "globalscale_audit_spool_fsyncs_total";
 
 /// The table label for anything the sidecar does not manage.
 pub const OTHER: &str = "other";
@@ -52,6 +56,14 @@ pub struct Metrics {
     /// By listener (`proxy`, `admin`).
     pub connections_open: IntGaugeVec,
     pub connections_max: IntGaugeVec,
+    /// Audit records by outcome: `spooled` (durable locally), `shipped` (stored in the audit
+    /// table), `failed` (a shipping attempt failed; the record stays spooled and is retried,
+    /// or an append failed after its write).
+    pub audit_records: IntCounterVec,
+    pub audit_backlog: IntGauge,
+    pub audit_oldest_seconds: Gauge,
+    /// Fsyncs of the spool: `spooled / fsyncs` is the group commit's mean group.
+    pub audit_spool_fsyncs: IntCounter,
 }
 
 impl Metrics {
@@ -103,7 +115,30 @@ impl Metrics {
             "The cap on open client connections, by listener; at the cap new ones wait",
             &["listener"],
         )?;
+        let audit_backlog = IntGauge::new(
+            AUDIT_BACKLOG,
+            "Audit records spooled and not yet stored in the audit table",
+        )?;
+        registry.register(Box::new(audit_backlog.clone()))?;
+        let audit_oldest_seconds = Gauge::new(
+            AUDIT_OLDEST_SECONDS,
+            "Age of the oldest audit record waiting in the spool; 0 when none waits",
+        )?;
+        registry.register(Box::new(audit_oldest_seconds.clone()))?;
+        let audit_spool_fsyncs = IntCounter::new(
+            AUDIT_SPOOL_FSYNCS_TOTAL,
+            "Fsyncs of the audit spool; concurrent appends share one (group commit)",
+        )?;
+        registry.register(Box::new(audit_spool_fsyncs.clone()))?;
         Ok(Self {
+            audit_records: counter(
+                AUDIT_RECORDS_TOTAL,
+                "Audit records by outcome: spooled, shipped, failed",
+                &["outcome"],
+            )?,
+            audit_backlog,
+            audit_oldest_seconds,
+            audit_spool_fsyncs,
             region_healthy,
             region_ejections: counter(
                 REGION_EJECTIONS_TOTAL,

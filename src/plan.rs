@@ -24,6 +24,14 @@ pub struct Versioned {
     pub attribute: String,
 }
 
+/// A managed table whose writes leave audit records, with the key names a record is keyed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audited {
+    pub table: String,
+    pub partition_key: String,
+    pub sort_key: Option<String>,
+}
+
 #[derive(Debug)]
 pub struct Plan {
     /// The operation sent to the region: the client's, except that a BatchWriteItem on a
@@ -41,6 +49,8 @@ pub struct Plan {
     pub prefixes: Vec<KeyPrefix>,
     /// The versioned tables this request touches.
     pub versions: Vec<Versioned>,
+    /// The audited tables this request touches.
+    pub audits: Vec<Audited>,
 }
 
 impl Plan {
@@ -61,6 +71,11 @@ impl Plan {
                 })
             })
             .collect();
+        let audits = view
+            .tables
+            .iter()
+            .filter_map(|name| audited(policies, name).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
         if view.operation.is_partiql() {
             refuse_on_partiql(view, policies)?;
         }
@@ -79,7 +94,25 @@ impl Plan {
             action_tables,
             prefixes,
             versions,
+            audits,
         })
+    }
+
+    pub fn audit_of(&self, table: &str) -> Option<&Audited> {
+        self.audits.iter().find(|a| a.table == table)
+    }
+
+    /// Whether this is a write to an audited table, which must leave records.
+    pub fn audited_write(&self) -> bool {
+        !self.audits.is_empty()
+            && matches!(
+                self.client_operation,
+                Operation::PutItem
+                    | Operation::UpdateItem
+                    | Operation::DeleteItem
+                    | Operation::BatchWriteItem
+                    | Operation::TransactWriteItems
+            )
     }
 
     /// Whether a BatchWriteItem runs as a TransactWriteItems.
@@ -131,6 +164,29 @@ fn prefix_of(policies: &Policies, table: &str) -> Option<KeyPrefix> {
     })
 }
 
+/// The audit policy of `table`, if it is audited. Its records are keyed by the item's key, so
+/// until the key schema is known (the file, or DescribeTable at start) writes are refused
+/// with a retryable error rather than recorded under the wrong key.
+fn audited(policies: &Policies, table: &str) -> Result<Option<Audited>, ProxyError> {
+    let Some(policy) = policies.get(table).filter(|p| p.audit) else {
+        return Ok(None);
+    };
+    let unknown = || {
+        ProxyError::AuditUnavailable(format!(
+            "the key schema of audited table {table} is not known yet (DescribeTable)"
+        ))
+    };
+    let partition_key = policy.partition_key.clone().ok_or_else(unknown)?;
+    if policy.sort_key.is_none() && policy.key_types.is_none() {
+        return Err(unknown());
+    }
+    Ok(Some(Audited {
+        table: table.to_owned(),
+        partition_key,
+        sort_key: policy.sort_key.clone(),
+    }))
+}
+
 /// The table of each write request of a BatchWriteItem, in the order the transaction that
 /// replaces it lists them (tables by name, then the requests as written).
 fn batch_action_tables(view: &RequestView<'_>) -> Result<Vec<String>, ProxyError> {
@@ -153,8 +209,16 @@ fn refuse_on_partiql(view: &RequestView<'_>, policies: &Policies) -> Result<(), 
     else {
         return Ok(());
     };
+    let reads_only = only_selects(&statements_of(&statements));
     let text = serde_json::Value::Object(statements).to_string();
     for (name, policy) in policies {
+        if policy.audit && !reads_only && mentions(&text, name) {
+            return Err(ProxyError::Validation(format!(
+                "PartiQL writes to table {name} are not supported: it is audited, and the \
+                 sidecar records the items a write changes only from the item operations \
+                 (PutItem, UpdateItem, DeleteItem, BatchWriteItem, TransactWriteItems)"
+            )));
+        }
         let managed = policy.key_prefix.is_some() || policy.version_attribute.is_some();
         if managed && mentions(&text, name) {
             return Err(ProxyError::Validation(format!(
@@ -165,6 +229,33 @@ fn refuse_on_partiql(view: &RequestView<'_>, policies: &Policies) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The statement texts of a request's PartiQL fields.
+fn statements_of(fields: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    let mut found = Vec::new();
+    for value in fields.values() {
+        match value {
+            serde_json::Value::String(s) => found.push(s.clone()),
+            serde_json::Value::Array(list) => found.extend(
+                list.iter()
+                    .filter_map(|s| s.get("Statement")?.as_str())
+                    .map(str::to_owned),
+            ),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Whether every statement is a read; one unreadable statement counts as a write.
+fn only_selects(statements: &[String]) -> bool {
+    !statements.is_empty()
+        && statements.iter().all(|s| {
+            s.trim_start()
+                .get(..6)
+                .is_some_and(|w| w.eq_ignore_ascii_case("select"))
+        })
 }
 
 /// Whether `text` holds `name` as a whole word (quoted or not).

@@ -1,7 +1,14 @@
 //! The audit trail: every accepted write leaves a record that must reach the audit table even
-//! if the sidecar is killed or the table is unreachable for a while. It sits after the reply
-//! stage of the request path: the [`spool`] makes a record durable on local disk before the
-//! client is answered, and a shipper (later) drains the spool's oldest records to the table,
+//! if the sidecar is killed or the table is unreachable for a while. It sits after the forward
+//! stage of the request path: [`record`] builds the records of a write from the request as sent
+//! and the region's answer, the [`spool`] makes them durable on local disk before the client is
+//! answered, and the [`shipper`] drains the spool's oldest records to the audit table,
 //! acknowledging them so their space is reclaimed.
 
+mod auditor;
+pub mod record;
+pub mod returns;
+pub mod shipper;
 pub mod spool;
+
+pub use auditor::{ANONYMOUS, Auditor, principal};

@@ -178,19 +178,40 @@ impl Spool {
         &self,
         record: Bytes,
     ) -> impl Future<Output = Result<RecordId, SpoolError>> + Send + use<> {
-        let queued = self.enqueue(record);
+        let queued = self.enqueue(record, true);
         async move { queued?.await.map_err(|_| SpoolError::Closed)? }
+    }
+
+    /// Like [`Spool::append`], but past `max_bytes` too: for the record of a write that was
+    /// admitted while there was room ([`Spool::has_room`]) and has happened since, which must
+    /// not be refused. The overshoot is bounded by the writes in flight at once.
+    pub fn append_admitted(
+        &self,
+        record: Bytes,
+    ) -> impl Future<Output = Result<RecordId, SpoolError>> + Send + use<> {
+        let queued = self.enqueue(record, false);
+        async move { queued?.await.map_err(|_| SpoolError::Closed)? }
+    }
+
+    /// Whether an [`Spool::append`] now would be accepted, size permitting.
+    pub fn has_room(&self) -> Result<(), SpoolError> {
+        self.shared.has_room()
     }
 
     fn enqueue(
         &self,
         record: Bytes,
+        limited: bool,
     ) -> Result<oneshot::Receiver<Result<RecordId, SpoolError>>, SpoolError> {
         if record.len() > MAX_BODY - frame::MIN_BODY {
             return Err(SpoolError::TooLarge { len: record.len() });
         }
         let reserved = writer::frame_len(record.len());
-        self.shared.reserve(reserved)?;
+        if limited {
+            self.shared.reserve(reserved)?;
+        } else {
+            self.shared.reserve_past_limit(reserved);
+        }
         let (done, answer) = oneshot::channel();
         let request = Request {
             record,

@@ -35,7 +35,8 @@ impl Proxy {
         // is the verification request.
         let mut verifying: Option<Forward<'_>> = None;
         let mut error_answers = 0;
-        let mut last_outcome = None;
+        // And whether any attempt may have been applied (not only refused or throttled).
+        let (mut last_outcome, mut maybe_applied) = (None, false);
         // Tokens this request's retries took from the shared budget.
         let mut spent = 0;
         let budget = &snapshot.retry_budget;
@@ -52,6 +53,7 @@ impl Proxy {
                 if round == 0 {
                     return Err(ProxyError::NoRegionAvailable {
                         detail: "every region is down".into(),
+                        maybe_applied: false,
                     });
                 }
                 break;
@@ -119,21 +121,17 @@ impl Proxy {
                     pinned.get_or_insert(index);
                 }
                 last_outcome = Some(outcome);
+                maybe_applied |= !outcome.not_applied();
                 if verifying.is_none() && !outcome.not_applied() {
                     verifying = verification(req)?;
                 }
             }
         }
         // Out of attempts: the last region's own answer if there was one (a throttle or 5xx
-        // the SDK knows how to retry), else a 503.
-        // A pinned transaction that never got an answer may have run: say so.
-        last_response.ok_or_else(|| match pinned {
-            Some(index) => ProxyError::AmbiguousWrite {
-                region: format!("{} ({})", snapshot.regions[index].name, failures.join("; ")),
-            },
-            None => ProxyError::NoRegionAvailable {
-                detail: failures.join("; "),
-            },
+        // the SDK retries), else a 503; a pinned transaction never answered may have run.
+        last_response.ok_or_else(|| {
+            let pinned = pinned.map(|index| snapshot.regions[index].name.as_str());
+            exhausted(pinned, &failures, maybe_applied)
         })
     }
 
@@ -232,6 +230,19 @@ impl Proxy {
         {
             self.pins.pin(token, &region.name);
         }
+    }
+}
+
+/// The error of a request out of attempts with no answer to show.
+fn exhausted(pinned: Option<&str>, failures: &[String], maybe_applied: bool) -> ProxyError {
+    match pinned {
+        Some(region) => ProxyError::AmbiguousWrite {
+            region: format!("{region} ({})", failures.join("; ")),
+        },
+        None => ProxyError::NoRegionAvailable {
+            detail: failures.join("; "),
+            maybe_applied,
+        },
     }
 }
 

@@ -13,6 +13,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
+use crate::audit::Auditor;
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
@@ -25,6 +26,7 @@ use crate::upstream::outbound::{Outbound, X_AMZ_TARGET};
 use crate::wire::{self, Operation, RequestView};
 
 mod attempts;
+mod audit;
 pub mod own_write;
 mod reply;
 pub mod stages;
@@ -41,6 +43,8 @@ pub struct Proxy {
     pub metrics: Metrics,
     /// Outlives snapshots: a reload must not forget where a transaction may have run.
     pub pins: TransactionPins,
+    /// The audit trail, when the config audits tables; opened at start only.
+    pub audit: Option<Arc<Auditor>>,
 }
 
 /// A region's answer on its way back to the client.
@@ -56,9 +60,17 @@ impl Proxy {
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics,
             pins: TransactionPins::default(),
+            audit: None,
         };
         proxy.publish_health();
         proxy
+    }
+
+    /// The proxy with its audit trail.
+    #[must_use]
+    pub fn with_audit(mut self, auditor: Arc<Auditor>) -> Self {
+        self.audit = Some(auditor);
+        self
     }
 
     /// Handles one client request; never fails, never panics on input.
@@ -120,7 +132,9 @@ impl Proxy {
         let view = RequestView::parse(operation, &bytes)?;
         let plan = Plan::build(&view, &snapshot.tables)?;
         plan.table_label.clone_into(&mut labels.1);
-        let outgoing = stages::rewrite_request(&view, &plan, bytes.clone())?;
+        let admitted = self.admit(snapshot, &plan, &parts.headers)?;
+        let images = admitted.as_ref().map(|a| a.images);
+        let outgoing = stages::rewrite_request(&view, &plan, bytes.clone(), images)?;
         // A versioned BatchWriteItem runs as a TransactWriteItems.
         let target = if plan.operation == plan.client_operation {
             target
@@ -138,7 +152,11 @@ impl Proxy {
             verifiable: outgoing.document.as_ref().zip(outgoing.mark.as_ref()),
             pin_token: outgoing.pin_token.as_deref(),
         };
-        let mut reply = self.forward(snapshot, &forward, outgoing.safety).await?;
+        let mut result = self.forward(snapshot, &forward, outgoing.safety).await;
+        if let Some(admitted) = admitted {
+            self.audit(admitted, &plan, &outgoing, &mut result).await;
+        }
+        let mut reply = result?;
         for table in stages::version_conflicts(&plan, &reply) {
             self.metrics
                 .version_conflicts
@@ -149,11 +167,27 @@ impl Proxy {
         Ok(reply)
     }
 
-    /// Sends a request of the sidecar's own (not a client's) through the same routing.
+    /// Sends a request of the sidecar's own (not a client's) through the same routing; a
+    /// write is never resent after an ambiguous attempt.
     pub async fn call(
         &self,
         operation: &Operation,
         body: Bytes,
+    ) -> Result<(StatusCode, Bytes), ProxyError> {
+        let safety = if operation.is_read() {
+            ResendSafety::Safe
+        } else {
+            ResendSafety::Unsafe
+        };
+        self.call_with(operation, body, safety).await
+    }
+
+    /// [`Proxy::call`] for a request whose resend safety the caller knows.
+    pub async fn call_with(
+        &self,
+        operation: &Operation,
+        body: Bytes,
+        safety: ResendSafety,
     ) -> Result<(StatusCode, Bytes), ProxyError> {
         let snapshot = self.snapshot.load_full();
         let target = target_of(operation)?;
@@ -167,11 +201,6 @@ impl Proxy {
             },
             verifiable: None,
             pin_token: None,
-        };
-        let safety = if operation.is_read() {
-            ResendSafety::Safe
-        } else {
-            ResendSafety::Unsafe
         };
         let reply = self.forward(&snapshot, &forward, safety).await?;
         Ok((reply.upstream.status, reply.upstream.body))
@@ -256,6 +285,21 @@ impl Proxy {
     pub fn render_metrics(&self) -> Result<Vec<u8>, prometheus::Error> {
         let tokens = self.snapshot.load().retry_budget.tokens();
         self.metrics.retry_budget_tokens.set(tokens.into());
+        if let Some(auditor) = &self.audit {
+            let backlog = auditor.spool().backlog();
+            let metrics = &self.metrics;
+            metrics
+                .audit_backlog
+                .set(i64::try_from(backlog.records).unwrap_or(i64::MAX));
+            metrics
+                .audit_oldest_seconds
+                .set(backlog.oldest_age.as_secs_f64());
+            let fsyncs = auditor.spool().group_stats().fsyncs;
+            let counted = metrics.audit_spool_fsyncs.get();
+            metrics
+                .audit_spool_fsyncs
+                .inc_by(fsyncs.saturating_sub(counted));
+        }
         self.metrics.render()
     }
 }

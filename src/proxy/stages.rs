@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::Reply;
 use super::own_write::Mark;
+use crate::config::AuditImages;
 use crate::error::ProxyError;
 use crate::plan::Plan;
 use crate::rewrite::{self, RequestCtx, idempotency};
@@ -24,6 +25,8 @@ pub struct Outgoing {
     pub mark: Option<Mark>,
     /// The transaction's `ClientRequestToken`, when it may be resent only where it ran.
     pub pin_token: Option<String>,
+    /// The answer's `Attributes` were asked for by the audit trail, not the client.
+    pub strip_attributes: bool,
 }
 
 /// The fields the retry-safety table reads, for a request forwarded as it came.
@@ -45,17 +48,21 @@ fn is_safety_field(field: &str) -> bool {
     )
 }
 
-/// Decodes and rewrites the request when a step applies or a conditional put may need a
-/// verification resend; otherwise forwards the bytes as they came.
+/// Decodes and rewrites the request when a step applies, a conditional put may need a
+/// verification resend or an audited write its records (`audit` is then the images they
+/// carry); otherwise forwards the bytes as they came.
 pub fn rewrite_request(
     view: &RequestView<'_>,
     plan: &Plan,
     bytes: Bytes,
+    audit: Option<AuditImages>,
 ) -> Result<Outgoing, ProxyError> {
     let op = &view.operation;
     let needs_document = plan.rewrites_request()
+        || audit.is_some()
         || idempotency::needed(op, view.has("ClientRequestToken"))
         || (*op == Operation::PutItem && view.has("ConditionExpression"));
+    let mut strip_attributes = false;
     let (body, document, safety, mark) = if needs_document {
         let mut document = view.to_map()?;
         let ctx = RequestCtx {
@@ -63,14 +70,19 @@ pub fn rewrite_request(
             write_id: uuid::Uuid::new_v4().to_string(),
         };
         rewrite::request(plan, &mut document, &ctx)?;
-        let body =
-            serde_json::to_vec(&document).map_err(|e| ProxyError::Internal(e.to_string()))?;
         let (safety, mark) =
             versioned_safety(plan, &document, &ctx.write_id).unwrap_or_else(|| {
                 let safety = resend_safety(&plan.operation, &document);
                 let mark = (safety == ResendSafety::Verifiable).then_some(Mark::SameItem);
                 (safety, mark)
             });
+        // After the safety judgement: an old image the client never sees does not make a
+        // resend any less safe for the client.
+        if let Some(images) = audit {
+            strip_attributes = crate::audit::returns::request(plan, images, &mut document);
+        }
+        let body =
+            serde_json::to_vec(&document).map_err(|e| ProxyError::Internal(e.to_string()))?;
         (Bytes::from(body), Some(document), safety, mark)
     } else if op.is_read() {
         (bytes, None, ResendSafety::Safe, None)
@@ -94,6 +106,7 @@ pub fn rewrite_request(
         safety,
         mark,
         pin_token,
+        strip_attributes,
     })
 }
 

@@ -79,7 +79,9 @@ pub fn error_response_parts(err: &ProxyError) -> (StatusCode, Bytes) {
             "ValidationException",
         ),
         // 503 + ServiceUnavailable: every SDK's standard retry policy retries it.
-        ProxyError::NoRegionAvailable { .. } | ProxyError::DeadlineExceeded(_) => (
+        ProxyError::NoRegionAvailable { .. }
+        | ProxyError::DeadlineExceeded(_)
+        | ProxyError::AuditUnavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             DYNAMODB,
             "ServiceUnavailable",
@@ -129,6 +131,7 @@ mod tests {
     #[test]
     fn no_region_is_a_retryable_503() {
         let err = ProxyError::NoRegionAvailable {
+            maybe_applied: false,
             detail: "all down".into(),
         };
         assert!(err.retryable());

@@ -143,6 +143,85 @@ pub fn answer_sites<E>(
     }
 }
 
+/// What a write does to one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    Put,
+    Update,
+    Delete,
+}
+
+/// One item a write request changes: its table, what it does, and its `Item` (a put) or `Key`.
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    pub table: &'a str,
+    pub kind: WriteKind,
+    pub map: &'a Map<String, Value>,
+}
+
+/// Every item a write request changes, in request order (a transaction's condition checks
+/// change nothing and are left out).
+pub fn writes<'a>(op: &Operation, body: &'a Map<String, Value>) -> Vec<Write<'a>> {
+    let mut found = Vec::new();
+    let single = match op {
+        Operation::PutItem => Some((WriteKind::Put, "Item")),
+        Operation::UpdateItem => Some((WriteKind::Update, "Key")),
+        Operation::DeleteItem => Some((WriteKind::Delete, "Key")),
+        _ => None,
+    };
+    if let Some((kind, field)) = single
+        && let (Some(table), Some(map)) = (
+            body.get("TableName").and_then(Value::as_str),
+            body.get(field).and_then(Value::as_object),
+        )
+    {
+        found.push(Write { table, kind, map });
+    }
+    match op {
+        Operation::BatchWriteItem => {
+            let tables = body.get("RequestItems").and_then(Value::as_object);
+            for (table, requests) in tables.into_iter().flatten() {
+                let requests = requests.as_array().into_iter().flatten();
+                for request in requests.filter_map(Value::as_object) {
+                    for (name, field, kind) in [
+                        ("PutRequest", "Item", WriteKind::Put),
+                        ("DeleteRequest", "Key", WriteKind::Delete),
+                    ] {
+                        if let Some(map) = request
+                            .get(name)
+                            .and_then(|r| r.get(field))
+                            .and_then(Value::as_object)
+                        {
+                            found.push(Write { table, kind, map });
+                        }
+                    }
+                }
+            }
+        }
+        Operation::TransactWriteItems => {
+            let items = body.get("TransactItems").and_then(Value::as_array);
+            for item in items.into_iter().flatten().filter_map(Value::as_object) {
+                for (name, action) in item {
+                    let (kind, field) = match name.as_str() {
+                        "Put" => (WriteKind::Put, "Item"),
+                        "Update" => (WriteKind::Update, "Key"),
+                        "Delete" => (WriteKind::Delete, "Key"),
+                        _ => continue,
+                    };
+                    if let (Some(table), Some(map)) = (
+                        action.get("TableName").and_then(Value::as_str),
+                        action.get(field).and_then(Value::as_object),
+                    ) {
+                        found.push(Write { table, kind, map });
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    found
+}
+
 fn write_request<E>(
     table: &str,
     request: &mut Map<String, Value>,

@@ -146,13 +146,26 @@ impl Shared {
     /// for appends not yet written.
     pub(super) fn reserve(&self, size: u64) -> Result<(), SpoolError> {
         let mut state = lock(&self.state);
+        self.room(&state)?;
+        state.held += size;
+        Ok(())
+    }
+
+    pub(super) fn reserve_past_limit(&self, size: u64) {
+        lock(&self.state).held += size;
+    }
+
+    pub(super) fn has_room(&self) -> Result<(), SpoolError> {
+        self.room(&lock(&self.state))
+    }
+
+    fn room(&self, state: &State) -> Result<(), SpoolError> {
         if state.held >= self.max_bytes {
             return Err(SpoolError::Full {
                 held: state.held,
                 limit: self.max_bytes,
             });
         }
-        state.held += size;
         Ok(())
     }
 

@@ -1,0 +1,179 @@
+//! The audit trail's running state, shared by the request path and the shipper: the spool,
+//! the event id generator, and whether the spool can take records at all.
+//!
+//! Admission happens before a write is sent: a full spool, or one whose disk refused the
+//! last append, turns writes to audited tables away with a retryable 503, since a write that
+//! happened cannot be taken back once its record is refused. A write admitted while there
+//! was room always gets its append ([`Spool::append_admitted`]).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+use tokio::sync::Notify;
+use ulid::{Generator, Ulid};
+
+use super::spool::{Spool, SpoolError};
+use crate::config::AuditConfig;
+use crate::error::ProxyError;
+
+/// The principal of a request that carries no SigV4 signature.
+pub const ANONYMOUS: &str = "anonymous";
+
+pub struct Auditor {
+    spool: Spool,
+    ids: Mutex<Generator>,
+    /// Set when the disk refused an append; cleared when a probe write succeeds again.
+    failing: AtomicBool,
+    /// Wakes the shipper when records arrive.
+    wake: Notify,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auditor")
+            .field("dir", &self.dir)
+            .field("failing", &self.failing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auditor {
+    /// Opens the spool in `spool_dir`, creating the directory, and reports what an earlier
+    /// run left (records to ship, torn tails cut off).
+    pub async fn open(config: &AuditConfig) -> Result<Auditor, SpoolError> {
+        let dir = config.spool_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| SpoolError::io(&dir, e))?;
+        let spool = Spool::open(&dir, config.max_spool_bytes).await?;
+        let report = spool.open_report();
+        tracing::info!(
+            dir = %dir.display(),
+            records = report.records,
+            segments = report.segments,
+            torn_tails = report.skipped.len(),
+            "audit spool open"
+        );
+        Ok(Auditor {
+            spool,
+            ids: Mutex::new(Generator::new()),
+            failing: AtomicBool::new(false),
+            wake: Notify::new(),
+            dir,
+        })
+    }
+
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    /// Whether a write to an audited table may be sent now.
+    pub fn admit(&self) -> Result<(), ProxyError> {
+        if self.failing.load(Ordering::Acquire) {
+            return Err(ProxyError::AuditUnavailable(format!(
+                "the audit spool in {} cannot be written (disk full or read-only?); writes to audited tables wait until it can",
+                self.dir.display()
+            )));
+        }
+        self.spool
+            .has_room()
+            .map_err(|e| ProxyError::AuditUnavailable(format!("{e}; the shipper is behind")))
+    }
+
+    /// A new event id, later than every one before it in this process.
+    pub fn next_id(&self) -> Ulid {
+        let mut ids = self
+            .ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Overflow needs 2^80 ids in one millisecond; a fresh random one is still unique.
+        ids.generate().unwrap_or_else(|_| Ulid::new())
+    }
+
+    /// Makes `records` durable; they share fsyncs with every other append in flight.
+    pub async fn keep(&self, records: Vec<Bytes>) -> Result<(), SpoolError> {
+        let appends: Vec<_> = records
+            .into_iter()
+            .map(|r| self.spool.append_admitted(r))
+            .collect();
+        let mut result = Ok(());
+        for append in appends {
+            if let Err(e) = append.await {
+                result = Err(e);
+            }
+        }
+        match &result {
+            Ok(()) => self.wake.notify_one(),
+            Err(SpoolError::Io { .. }) => {
+                if !self.failing.swap(true, Ordering::AcqRel) {
+                    tracing::error!("audit spool unwritable: refusing writes to audited tables");
+                }
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Resolves when records were appended since the last call (or at once if a wake-up was
+    /// missed).
+    pub async fn appended(&self) {
+        self.wake.notified().await;
+    }
+
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Acquire)
+    }
+
+    /// After a failed append: writes and fsyncs a probe file in the spool directory, and lets
+    /// writes in again if that works.
+    pub async fn probe_disk(&self) -> bool {
+        let path = self.dir.join(".probe");
+        let written = tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            let mut file = std::fs::File::create(&path)?;
+            file.write_all(&[0u8; 4096])?;
+            file.sync_data()?;
+            std::fs::remove_file(&path)
+        })
+        .await;
+        let ok = matches!(written, Ok(Ok(())));
+        if ok && self.failing.swap(false, Ordering::AcqRel) {
+            tracing::info!("audit spool writable again: writes to audited tables resume");
+        }
+        ok
+    }
+}
+
+/// Who sent a request: the access key id in its SigV4 `Authorization` header.
+pub fn principal(headers: &HeaderMap) -> String {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .filter(|id| !id.is_empty())
+        .map_or_else(|| ANONYMOUS.to_owned(), str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn the_principal_is_the_signature_access_key_id() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(principal(&headers), ANONYMOUS);
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=AKIDCLIENT/20261126/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=ab",
+            ),
+        );
+        assert_eq!(principal(&headers), "AKIDCLIENT");
+    }
+}

@@ -1,0 +1,255 @@
+//! The shipper: drains the spool's oldest records into the audit table with BatchWriteItem,
+//! routed like client traffic (health, failover, re-signing), and acknowledges a record only
+//! once DynamoDB stored it. Records DynamoDB leaves in `UnprocessedItems`, and whole batches
+//! that fail (the table missing, every region down), stay spooled and are sent again after a
+//! pause that doubles up to [`MAX_PAUSE`]; shipping resumes by itself when the table is back.
+//!
+//! A record sent twice (a crash between the write and the ack) is the same item written
+//! twice: its key holds the event id fixed when the write was accepted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::Auditor;
+use super::spool::RecordId;
+use crate::proxy::Proxy;
+use crate::route::ResendSafety;
+use crate::wire::{self, Operation};
+
+/// BatchWriteItem's limit.
+const BATCH: usize = 25;
+/// Batches in flight at once: enough to keep up with a busy sidecar over a cross-region
+/// round trip, few enough to leave the table's capacity to the application.
+const CONCURRENT_BATCHES: usize = 4;
+const MIN_PAUSE: Duration = Duration::from_millis(100);
+pub const MAX_PAUSE: Duration = Duration::from_secs(10);
+/// How often an idle shipper looks again (a wake-up missed is caught here).
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
+/// Ships until `stop` says so and the spool is empty; the caller bounds the final flush.
+pub async fn run(proxy: Arc<Proxy>, auditor: Arc<Auditor>, mut stop: watch::Receiver<bool>) {
+    let mut pause = MIN_PAUSE;
+    loop {
+        if auditor.failing() {
+            auditor.probe_disk().await;
+        }
+        let pending = auditor.spool().pending(BATCH * CONCURRENT_BATCHES);
+        if pending.is_empty() {
+            if *stop.borrow() {
+                return;
+            }
+            tokio::select! {
+                () = auditor.appended() => {}
+                _ = stop.changed() => {}
+                () = tokio::time::sleep(IDLE_TICK) => {}
+            }
+            continue;
+        }
+        let table = proxy
+            .snapshot
+            .load()
+            .config
+            .audit
+            .as_ref()
+            .map(|a| a.table.clone());
+        let Some(table) = table else {
+            tracing::warn!("[audit] was removed from the config: spooled records wait for it");
+            tokio::time::sleep(MAX_PAUSE).await;
+            continue;
+        };
+        let (stored, failure) = ship(&proxy, &table, pending).await;
+        let metrics = &proxy.metrics;
+        if !stored.is_empty() {
+            match auditor.spool().ack(&stored).await {
+                Ok(()) => metrics
+                    .audit_records
+                    .with_label_values(&["shipped"])
+                    .inc_by(stored.len() as u64),
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit spool: acknowledgement not written; the records will be shipped again");
+                }
+            }
+        }
+        match failure {
+            None => pause = MIN_PAUSE,
+            Some(failure) => {
+                metrics
+                    .audit_records
+                    .with_label_values(&["failed"])
+                    .inc_by(failure.records as u64);
+                if pause == MIN_PAUSE || pause == MAX_PAUSE {
+                    tracing::warn!(table, records = failure.records, reason = %failure.reason, retry_in = ?pause, "audit records not shipped; they stay spooled");
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
+        }
+    }
+}
+
+/// Why some records of a round were not stored.
+struct Failure {
+    records: usize,
+    reason: String,
+}
+
+/// Sends `pending` in batches at once; returns the ids stored and what failed.
+async fn ship(
+    proxy: &Arc<Proxy>,
+    table: &str,
+    pending: Vec<(RecordId, Bytes)>,
+) -> (Vec<RecordId>, Option<Failure>) {
+    let mut batches = JoinSet::new();
+    let mut pending = pending.into_iter().peekable();
+    while pending.peek().is_some() {
+        let batch: Vec<_> = pending.by_ref().take(BATCH).collect();
+        let proxy = Arc::clone(proxy);
+        let table = table.to_owned();
+        batches.spawn(async move { ship_batch(&proxy, &table, batch).await });
+    }
+    let mut stored = Vec::new();
+    let mut failure: Option<Failure> = None;
+    while let Some(joined) = batches.join_next().await {
+        let Ok((ids, failed)) = joined else { continue };
+        stored.extend(ids);
+        if let Some(f) = failed {
+            let records = failure.as_ref().map_or(0, |f| f.records) + f.records;
+            failure = Some(Failure {
+                records,
+                reason: f.reason,
+            });
+        }
+    }
+    (stored, failure)
+}
+
+async fn ship_batch(
+    proxy: &Proxy,
+    table: &str,
+    batch: Vec<(RecordId, Bytes)>,
+) -> (Vec<RecordId>, Option<Failure>) {
+    let failed = |reason: String, records: usize| Failure { records, reason };
+    let body = batch_body(table, batch.iter().map(|(_, r)| r));
+    // Puts of whole items with fixed keys: sending one twice changes nothing.
+    let answer = proxy
+        .call_with(&Operation::BatchWriteItem, body, ResendSafety::Safe)
+        .await;
+    let (status, answer) = match answer {
+        Ok(answer) => answer,
+        Err(e) => return (Vec::new(), Some(failed(e.to_string(), batch.len()))),
+    };
+    if !status.is_success() {
+        let name = wire::error_name(&answer).unwrap_or_else(|| "an error".into());
+        let reason = format!("HTTP {status}: {name}");
+        return (Vec::new(), Some(failed(reason, batch.len())));
+    }
+    let left = unprocessed(&answer, table);
+    if left.is_empty() {
+        return (batch.into_iter().map(|(id, _)| id).collect(), None);
+    }
+    let (kept, stored): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .partition(|(_, record)| event_key(record).is_some_and(|k| left.contains(&k)));
+    let reason = "UnprocessedItems (throttled)".to_owned();
+    (
+        stored.into_iter().map(|(id, _)| id).collect(),
+        Some(failed(reason, kept.len())),
+    )
+}
+
+/// `{"RequestItems":{table:[{"PutRequest":{"Item":record}},...]}}`, the spooled records' JSON
+/// spliced in as it is.
+fn batch_body<'a>(table: &str, records: impl Iterator<Item = &'a Bytes>) -> Bytes {
+    let mut body = Vec::with_capacity(4096);
+    body.extend_from_slice(b"{\"RequestItems\":{");
+    body.extend_from_slice(Value::String(table.to_owned()).to_string().as_bytes());
+    body.extend_from_slice(b":[");
+    for (i, record) in records.enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"{\"PutRequest\":{\"Item\":");
+        body.extend_from_slice(record);
+        body.extend_from_slice(b"}}");
+    }
+    body.extend_from_slice(b"]}}");
+    Bytes::from(body)
+}
+
+/// A PutItem of one record, for a record the spool could not take.
+pub fn put_body(table: &str, record: &Bytes) -> Bytes {
+    let mut body = Vec::with_capacity(record.len() + 64);
+    body.extend_from_slice(b"{\"TableName\":");
+    body.extend_from_slice(Value::String(table.to_owned()).to_string().as_bytes());
+    body.extend_from_slice(b",\"Item\":");
+    body.extend_from_slice(record);
+    body.push(b'}');
+    Bytes::from(body)
+}
+
+/// `(ItemKey, EventId)` of a record.
+fn event_key(record: &[u8]) -> Option<(String, String)> {
+    let Ok(Value::Object(item)) = serde_json::from_slice::<Value>(record) else {
+        return None;
+    };
+    key_of(&item)
+}
+
+fn key_of(item: &serde_json::Map<String, Value>) -> Option<(String, String)> {
+    let s = |name: &str| item.get(name)?.get("S")?.as_str().map(str::to_owned);
+    Some((s("ItemKey")?, s("EventId")?))
+}
+
+/// The keys of the records DynamoDB left unprocessed.
+fn unprocessed(answer: &[u8], table: &str) -> Vec<(String, String)> {
+    let Ok(Value::Object(answer)) = serde_json::from_slice::<Value>(answer) else {
+        return Vec::new();
+    };
+    let requests = answer
+        .get("UnprocessedItems")
+        .and_then(|u| u.get(table))
+        .and_then(Value::as_array);
+    requests
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("PutRequest")?.get("Item")?.as_object())
+        .filter_map(key_of)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_splices_the_records_in_as_they_are() {
+        let records = [
+            Bytes::from_static(br#"{"ItemKey":{"S":"T#a"},"EventId":{"S":"1"}}"#),
+            Bytes::from_static(br#"{"ItemKey":{"S":"T#b"},"EventId":{"S":"2"}}"#),
+        ];
+        let body = batch_body("Trail\"x", records.iter());
+        let parsed: Value = serde_json::from_slice(&body).unwrap();
+        let puts = parsed["RequestItems"]["Trail\"x"].as_array().unwrap();
+        assert_eq!(puts.len(), 2);
+        assert_eq!(puts[1]["PutRequest"]["Item"]["ItemKey"]["S"], "T#b");
+        assert_eq!(
+            event_key(&records[0]),
+            Some(("T#a".to_owned(), "1".to_owned()))
+        );
+    }
+
+    #[test]
+    fn reads_the_keys_left_unprocessed() {
+        let answer = br#"{"UnprocessedItems":{"Trail":[{"PutRequest":{"Item":{"ItemKey":{"S":"T#a"},"EventId":{"S":"1"},"Table":{"S":"T"}}}}]}}"#;
+        assert_eq!(
+            unprocessed(answer, "Trail"),
+            vec![("T#a".to_owned(), "1".to_owned())]
+        );
+        assert!(unprocessed(b"{}", "Trail").is_empty());
+    }
+}

@@ -1,0 +1,176 @@
+//! The audit stage of the request path, between forward and restore: a write to an audited
+//! table is admitted only while the spool can take its records, and its answer is released
+//! only once they are durable. A write that was refused leaves none; one that may have been
+//! applied (no answer, a 5xx) leaves records marked `Outcome = "unknown"`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::stages::Outgoing;
+use super::{Proxy, Reply, X_AMZN_REQUEST_ID};
+use crate::audit::Auditor;
+use crate::audit::record::{self, Facts, Outcome};
+use crate::config::AuditImages;
+use crate::error::ProxyError;
+use crate::plan::Plan;
+use crate::route::ResendSafety;
+use crate::snapshot::Snapshot;
+use crate::wire::Operation;
+
+/// Where a write to an audited table stands before it is sent.
+pub(super) struct Admitted<'a> {
+    auditor: &'a Arc<Auditor>,
+    pub(super) images: AuditImages,
+    principal: String,
+}
+
+impl Proxy {
+    /// `None` for a request that leaves no records; a retryable error for an audited write
+    /// the trail cannot take now (never sent, so never unrecorded).
+    pub(super) fn admit<'a>(
+        &'a self,
+        snapshot: &Snapshot,
+        plan: &Plan,
+        headers: &http::HeaderMap,
+    ) -> Result<Option<Admitted<'a>>, ProxyError> {
+        if !plan.audited_write() {
+            return Ok(None);
+        }
+        let (Some(auditor), Some(config)) = (&self.audit, &snapshot.config.audit) else {
+            // A reload cannot open a spool; refusing beats writing unrecorded.
+            return Err(ProxyError::AuditUnavailable(
+                "auditing was enabled by a reload; it starts with the next restart".into(),
+            ));
+        };
+        auditor.admit()?;
+        Ok(Some(Admitted {
+            auditor,
+            images: config.images,
+            principal: crate::audit::principal(headers),
+        }))
+    }
+
+    /// Builds the write's records from what was sent and answered, makes them durable, and
+    /// takes back from the answer what only the records asked for.
+    pub(super) async fn audit(
+        &self,
+        admitted: Admitted<'_>,
+        plan: &Plan,
+        outgoing: &Outgoing,
+        result: &mut Result<Reply, ProxyError>,
+    ) {
+        let Some(sent) = &outgoing.document else {
+            return;
+        };
+        let (outcome, region, request_id, mut answer) = match result {
+            Ok(reply) if reply.upstream.status.is_success() => {
+                let answer = match serde_json::from_slice::<Value>(&reply.upstream.body) {
+                    Ok(Value::Object(answer)) => Some(answer),
+                    _ => None,
+                };
+                let request_id = reply
+                    .upstream
+                    .headers
+                    .get(X_AMZN_REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                (Outcome::Accepted, reply.region.clone(), request_id, answer)
+            }
+            Ok(reply) if reply.upstream.status.is_server_error() => {
+                (Outcome::Unknown, reply.region.clone(), None, None)
+            }
+            Err(e) if e.maybe_applied() => (Outcome::Unknown, error_region(e), None, None),
+            _ => return,
+        };
+        let facts = Facts {
+            operation: plan.client_operation.name(),
+            region: &region,
+            principal: &admitted.principal,
+            request_id: request_id.as_deref(),
+            outcome,
+            images: admitted.images,
+        };
+        let auditor = admitted.auditor;
+        let records = record::records(plan, sent, answer.as_ref(), &facts, &mut || {
+            auditor.next_id()
+        });
+        if outgoing.strip_attributes
+            && let (Ok(reply), Some(answer)) = (result.as_mut(), answer.as_mut())
+        {
+            crate::audit::returns::strip(answer);
+            if let Ok(body) = serde_json::to_vec(answer) {
+                reply.upstream.body = Bytes::from(body);
+            }
+        }
+        self.keep(auditor, records).await;
+    }
+
+    async fn keep(&self, auditor: &Auditor, records: Vec<Map<String, Value>>) {
+        let records: Vec<Bytes> = records
+            .iter()
+            .filter_map(|r| serde_json::to_vec(r).ok().map(Bytes::from))
+            .collect();
+        let count = records.len() as u64;
+        if count == 0 {
+            return;
+        }
+        match auditor.keep(records.clone()).await {
+            Ok(()) => self
+                .metrics
+                .audit_records
+                .with_label_values(&["spooled"])
+                .inc_by(count),
+            Err(e) => self.ship_now(&e, records).await,
+        }
+    }
+
+    /// The spool refused the records of a write that happened: they go to the audit table
+    /// directly, and if that fails too, into the log, which is then the only copy.
+    async fn ship_now(&self, error: &crate::audit::spool::SpoolError, records: Vec<Bytes>) {
+        let table = self
+            .snapshot
+            .load()
+            .config
+            .audit
+            .as_ref()
+            .map(|a| a.table.clone());
+        for record in records {
+            let stored = match &table {
+                Some(table) => {
+                    let body = crate::audit::shipper::put_body(table, &record);
+                    let answer = self
+                        .call_with(&Operation::PutItem, body, ResendSafety::Safe)
+                        .await;
+                    matches!(answer, Ok((status, _)) if status.is_success())
+                }
+                None => false,
+            };
+            let outcome = if stored { "shipped" } else { "failed" };
+            self.metrics
+                .audit_records
+                .with_label_values(&[outcome])
+                .inc();
+            if !stored {
+                tracing::error!(
+                    spool_error = %error,
+                    record = %String::from_utf8_lossy(&record),
+                    "audit record neither spooled nor shipped; this log line is its only copy"
+                );
+            }
+        }
+    }
+}
+
+/// The region named by an error that may have been applied somewhere.
+fn error_region(error: &ProxyError) -> String {
+    match error {
+        ProxyError::AmbiguousWrite { region } => region
+            .split_whitespace()
+            .next()
+            .unwrap_or("unknown")
+            .to_owned(),
+        _ => "unknown".to_owned(),
+    }
+}
