@@ -85,7 +85,11 @@ pub async fn run(proxy: Arc<Proxy>, auditor: Arc<Auditor>, mut stop: watch::Rece
                 if pause == MIN_PAUSE || pause == MAX_PAUSE {
                     tracing::warn!(table, records = failure.records, reason = %failure.reason, retry_in = ?pause, "audit records not shipped; they stay spooled");
                 }
-                tokio::time::sleep(pause).await;
+                // A stop cuts the pause short: the final flush tries at once.
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => {}
+                }
                 pause = (pause * 2).min(MAX_PAUSE);
             }
         }

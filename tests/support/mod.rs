@@ -15,6 +15,7 @@
 // nothing better to do than fail the test, with a message: so it panics instead of returning.
 #![allow(dead_code, unused_imports, clippy::expect_used, clippy::unwrap_used)]
 
+mod audit;
 mod boto3;
 mod client;
 mod dynamo_local;
@@ -27,6 +28,10 @@ mod sigv4_check;
 mod streaming;
 mod tls_region;
 
+pub(crate) use audit::{
+    AUDIT_TABLE, Record, audit_records, audit_section, create_audit_table, delete_audit_table, s,
+    wait_for_records,
+};
 pub(crate) use boto3::run_boto3;
 pub(crate) use client::{create_global_catalog, create_table, item, sdk_client, sdk_client_with};
 pub(crate) use dynamo_local::DynamoLocal;

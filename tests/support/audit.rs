@@ -1,0 +1,113 @@
+//! The audit table as tests see it: created, deleted and read straight from DynamoDB Local,
+//! never through the sidecar, so what the shipper stored is what the test counts.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+
+use super::HANG;
+
+/// The audit table of every audit test.
+pub(crate) const AUDIT_TABLE: &str = "GlobalCatalog-audit";
+
+pub(crate) type Record = HashMap<String, AttributeValue>;
+
+/// `[audit]` for `spool_dir`, with `extra` lines (`images = ...`, `max_spool_bytes = ...`).
+pub(crate) fn audit_section(spool_dir: &std::path::Path, extra: &str) -> String {
+    format!(
+        "[audit]\ntable = {AUDIT_TABLE:?}\nspool_dir = {:?}\n{extra}",
+        spool_dir.display().to_string()
+    )
+}
+
+/// Creates the audit table as `terraform/` does: hash `ItemKey` (S), range `EventId` (S).
+pub(crate) async fn create_audit_table(client: &Client) {
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute definition")
+    };
+    let key = |name: &str, key_type| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+            .expect("key schema element")
+    };
+    client
+        .create_table()
+        .table_name(AUDIT_TABLE)
+        .attribute_definitions(attribute("ItemKey"))
+        .attribute_definitions(attribute("EventId"))
+        .key_schema(key("ItemKey", KeyType::Hash))
+        .key_schema(key("EventId", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateTable {AUDIT_TABLE}: {e:?}"));
+}
+
+pub(crate) async fn delete_audit_table(client: &Client) {
+    client
+        .delete_table()
+        .table_name(AUDIT_TABLE)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteTable {AUDIT_TABLE}: {e:?}"));
+}
+
+/// Every record in the audit table (an empty list while the table does not exist).
+pub(crate) async fn audit_records(client: &Client) -> Vec<Record> {
+    let mut records = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(AUDIT_TABLE)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await;
+        let Ok(page) = page else {
+            return records;
+        };
+        records.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return records;
+        }
+    }
+}
+
+/// Waits until the audit table holds at least `count` records; returns them all. Panics
+/// with what it holds after [`HANG`].
+pub(crate) async fn wait_for_records(client: &Client, count: usize) -> Vec<Record> {
+    let deadline = tokio::time::Instant::now() + HANG;
+    loop {
+        let records = audit_records(client).await;
+        if records.len() >= count {
+            return records;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} audit records of {count} after {HANG:?}",
+            records.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A string attribute of a record.
+pub(crate) fn s<'a>(record: &'a Record, name: &str) -> &'a str {
+    match record.get(name) {
+        Some(AttributeValue::S(s)) => s,
+        other => panic!("record attribute {name} is {other:?}, not a string: {record:?}"),
+    }
+}
