@@ -20,9 +20,9 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use support::{
-    DynamoLocal, Record, Sidecar, SidecarConfig, SidecarProcess, TABLE, audit_records,
-    audit_section, create_audit_table, create_global_catalog, delete_audit_table, item, metric,
-    run_boto3, s, sdk_client, sdk_client_with, wait_for_records,
+    DynamoLocal, Mode, Record, RegionFixture, Sidecar, SidecarConfig, SidecarProcess, TABLE,
+    audit_records, audit_section, create_audit_table, create_global_catalog, delete_audit_table,
+    item, metric, run_boto3, s, sdk_client, sdk_client_with, wait_for_records,
 };
 
 fn audited(ddb: &DynamoLocal, spool: &Path, extra: &str) -> SidecarConfig {
@@ -482,6 +482,13 @@ async fn a_full_spool_refuses_writes_with_a_503_and_recovers_once_shipped() {
     );
     let backlog = metric(sidecar.admin_addr(), "globalscale_audit_backlog", &[]).await;
     assert_eq!(backlog, Some(f64::from(accepted)));
+    let oldest = metric(
+        sidecar.admin_addr(),
+        "globalscale_audit_oldest_seconds",
+        &[],
+    )
+    .await;
+    assert!(oldest.is_some_and(|age| age > 0.0), "{oldest:?}");
 
     create_audit_table(&local).await;
     let deadline = tokio::time::Instant::now() + support::HANG;
@@ -572,4 +579,47 @@ async fn sigterm_ships_the_spool_before_the_process_exits() {
     let records = audit_records(&local).await;
     assert_exactly_once(&records, "term", 20);
     assert!(segments(spool.path()).len() <= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_outcome_is_unknown_leaves_a_record_saying_so() {
+    let ddb = DynamoLocal::single().await;
+    let local = sdk_client(&ddb.endpoint(0));
+    create_global_catalog(&local).await;
+    create_audit_table(&local).await;
+    let home = RegionFixture::start(&ddb.endpoint(0)).await;
+    let spool = spool_dir();
+    let config = SidecarConfig::new()
+        .timeouts(500, 500, 10_000)
+        .section("[routing]\neject_after_failures = 100\nprobe_interval_ms = 600000")
+        .region("us-east-1", &home.endpoint())
+        .region("us-west-2", &ddb.endpoint(0))
+        .table_line("audit = true")
+        .section(&audit_section(spool.path(), ""));
+    let sidecar = Sidecar::start(&config).await;
+    let client = sdk_client_with(&sidecar.endpoint(), None, |b| {
+        b.retry_config(RetryConfig::disabled())
+    });
+    // Applied by the home region, never answered, and not safe to send anywhere else.
+    home.set_mode(Mode::ApplyThenHang).await;
+    let counted = client
+        .update_item()
+        .table_name(TABLE)
+        .set_key(Some(item("u", "x", &[])))
+        .update_expression("ADD n :one")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .expect_err("no answer came back");
+    assert_eq!(
+        counted.raw_response().map(|r| r.status().as_u16()),
+        Some(500)
+    );
+    home.set_mode(Mode::Forward).await;
+    let records = settled_records(&local, 1).await;
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(s(&records[0], "Outcome"), "unknown");
+    assert_eq!(s(&records[0], "Region"), "us-east-1");
+    assert_eq!(s(&records[0], "ItemKey"), "GlobalCatalog#u#x");
+    sidecar.stop().await;
 }
