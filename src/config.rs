@@ -164,7 +164,15 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_toml_with_env(&text, |name| std::env::var(name).ok())
+        let mut config = Self::from_toml_with_env(&text, |name| std::env::var(name).ok())?;
+        // A relative spool directory belongs to the config file, not to wherever the
+        // process happened to start.
+        if let (Some(audit), Some(dir)) = (&mut config.audit, path.parent())
+            && audit.spool_dir.is_relative()
+        {
+            audit.spool_dir = dir.join(&audit.spool_dir);
+        }
+        Ok(config)
     }
 
     /// Parses and validates a config without looking at the environment.

@@ -38,18 +38,20 @@ data "aws_iam_policy_document" "sidecar" {
     resources = local.catalog_arns
   }
 
-  # The audit trail is append-only from the sidecar's side: PutItem, no
-  # update, delete or read, so a compromised pod cannot rewrite or mine
-  # history. BatchWriteItem is not granted: it carries deletes as well as
-  # puts, and IAM cannot tell them apart. The ReturnValues condition keeps a
-  # PutItem from returning the record it replaced (ALL_OLD), which would be a
-  # read. A PutItem can still replace a record; only the sidecar's
-  # attribute_not_exists(EventId) condition prevents that (README.md).
+  # The audit trail is append-only from the sidecar's side: puts, no update,
+  # delete or read, so a compromised pod cannot mine history. The shipper
+  # stores records with BatchWriteItem (25 per request, UnprocessedItems
+  # retried), which IAM cannot limit to puts: it carries deletes too. What
+  # keeps a deleted or overwritten record recoverable is point-in-time
+  # recovery and the table's stream, not IAM (README.md). The ReturnValues
+  # condition keeps a PutItem from returning the record it replaced (ALL_OLD),
+  # which would be a read.
   statement {
     sid    = "AuditAppend"
     effect = "Allow"
     actions = [
       "dynamodb:PutItem",
+      "dynamodb:BatchWriteItem",
       "dynamodb:DescribeTable",
     ]
     resources = local.audit_arns
@@ -63,7 +65,7 @@ data "aws_iam_policy_document" "sidecar" {
 
   # An explicit deny outlives any allow attached to the role later (a
   # managed policy such as AmazonDynamoDBFullAccess, a wildcard statement),
-  # so the ways to change or remove an audit record stay closed.
+  # so the single-item ways to change or remove an audit record stay closed.
   # Transactions are covered too: IAM checks each item action inside them.
   statement {
     sid    = "AuditNeverChangesOrDeletes"
@@ -71,7 +73,6 @@ data "aws_iam_policy_document" "sidecar" {
     actions = [
       "dynamodb:DeleteItem",
       "dynamodb:UpdateItem",
-      "dynamodb:BatchWriteItem",
       "dynamodb:PartiQLUpdate",
       "dynamodb:PartiQLDelete",
     ]

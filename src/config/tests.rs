@@ -46,6 +46,19 @@ fn the_shipped_local_config_is_valid() {
         c.table("GlobalCatalog").unwrap().sort_key.as_deref(),
         Some("Category")
     );
+    assert!(c.table("GlobalCatalog").unwrap().audit);
+}
+
+#[test]
+fn a_relative_spool_dir_is_the_config_file_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.toml");
+    let text = format!(
+        "{MINIMAL}\n[[tables]]\nname = \"T1x\"\naudit = true\n[audit]\ntable = \"A\"\nspool_dir = \"spool\"\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.audit.unwrap().spool_dir, dir.path().join("spool"));
 }
 
 #[test]
@@ -57,6 +70,7 @@ fn the_shipped_kubernetes_config_is_valid() {
             .iter()
             .all(|r| r.endpoint.scheme_str() == Some("https"))
     );
+    assert!(c.audit.unwrap().max_spool_bytes < 256 * 1024 * 1024);
 }
 
 #[test]
