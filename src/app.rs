@@ -53,8 +53,8 @@ impl App {
         let listener = bind(config.listen)?;
         let admin = bind(config.admin_listen)?;
         let max_connections = max_connections(&config);
-        let signer = Signer::from_config(&config.credentials, home_region(&config)).await;
-        let warm = signer.clone();
+        let proxy = Self::client(config).await?;
+        let warm = proxy.snapshot.load().signer.clone();
         tokio::spawn(async move {
             // Not fatal: IMDS or the web identity token may appear later; until then every
             // request is refused rather than forwarded unsigned.
@@ -62,8 +62,6 @@ impl App {
                 tracing::warn!(error = %e, "no upstream credentials yet");
             }
         });
-        let snapshot = Snapshot::build(config, signer, None)?;
-        let proxy = Arc::new(Proxy::new(snapshot, Metrics::new()?));
         crate::schema::check_prefixed(&proxy).await?;
         Ok(Self {
             proxy,
@@ -71,6 +69,15 @@ impl App {
             admin,
             max_connections,
         })
+    }
+
+    /// The proxy alone, with no listener, prober or schema learning: for one-shot commands
+    /// (`globalscale audit history`) that send the sidecar's own requests through the same
+    /// signing and region routing as the running sidecar.
+    pub async fn client(config: Config) -> Result<Arc<Proxy>, AppError> {
+        let signer = Signer::from_config(&config.credentials, home_region(&config)).await;
+        let snapshot = Snapshot::build(config, signer, None)?;
+        Ok(Arc::new(Proxy::new(snapshot, Metrics::new()?)))
     }
 
     pub fn listen_addr(&self) -> SocketAddr {
