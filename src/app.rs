@@ -58,8 +58,17 @@ impl App {
         let listener = bind(config.listen)?;
         let admin = bind(config.admin_listen)?;
         let max_connections = max_connections(&config);
-        let signer = Signer::from_config(&config.credentials, home_region(&config)).await;
-        let warm = signer.clone();
+        // Opened by the serving sidecar only: one process owns a spool.
+        let auditor = match &config.audit {
+            Some(audit) => Some(Arc::new(Auditor::open(audit).await?)),
+            None => None,
+        };
+        let mut proxy = Self::proxy(config).await?;
+        if let Some(auditor) = auditor {
+            proxy = proxy.with_audit(auditor);
+        }
+        let proxy = Arc::new(proxy);
+        let warm = proxy.snapshot.load().signer.clone();
         tokio::spawn(async move {
             // Not fatal: IMDS or the web identity token may appear later; until then every
             // request is refused rather than forwarded unsigned.
@@ -67,16 +76,6 @@ impl App {
                 tracing::warn!(error = %e, "no upstream credentials yet");
             }
         });
-        let auditor = match &config.audit {
-            Some(audit) => Some(Arc::new(Auditor::open(audit).await?)),
-            None => None,
-        };
-        let snapshot = Snapshot::build(config, signer, None)?;
-        let mut proxy = Proxy::new(snapshot, Metrics::new()?);
-        if let Some(auditor) = auditor {
-            proxy = proxy.with_audit(auditor);
-        }
-        let proxy = Arc::new(proxy);
         crate::schema::check_prefixed(&proxy).await?;
         Ok(Self {
             proxy,
@@ -84,6 +83,19 @@ impl App {
             admin,
             max_connections,
         })
+    }
+
+    /// The proxy alone, with no listener, prober or schema learning: for one-shot commands
+    /// (`globalscale audit history`) that send the sidecar's own requests through the same
+    /// signing and region routing as the running sidecar.
+    pub async fn client(config: Config) -> Result<Arc<Proxy>, AppError> {
+        Ok(Arc::new(Self::proxy(config).await?))
+    }
+
+    async fn proxy(config: Config) -> Result<Proxy, AppError> {
+        let signer = Signer::from_config(&config.credentials, home_region(&config)).await;
+        let snapshot = Snapshot::build(config, signer, None)?;
+        Ok(Proxy::new(snapshot, Metrics::new()?))
     }
 
     pub fn listen_addr(&self) -> SocketAddr {

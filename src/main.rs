@@ -1,11 +1,12 @@
 //! `globalscale --config PATH`: arguments, logging, the descriptor limit, config, then the
-//! app until SIGTERM.
+//! app until SIGTERM; or, with a subcommand, one operator command on the same config.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use globalscale::app::{App, ReloadHandle};
+use globalscale::audit::history;
 use globalscale::config::Config;
 
 #[derive(Parser)]
@@ -15,11 +16,7 @@ use globalscale::config::Config;
 )]
 struct Args {
     /// The config file (TOML).
-    #[arg(
-        long,
-        env = "GLOBALSCALE_CONFIG",
-        required_unless_present = "health_check"
-    )]
+    #[arg(long, global = true, env = "GLOBALSCALE_CONFIG")]
     config: Option<PathBuf>,
     /// Log format.
     #[arg(
@@ -33,6 +30,42 @@ struct Args {
     /// images without curl).
     #[arg(long, value_name = "URL")]
     health_check: Option<String>,
+    /// Without a command, run the sidecar.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print one item's audit records, oldest first, read through the sidecar's routing.
+    History(HistoryArgs),
+}
+
+#[derive(clap::Args)]
+struct HistoryArgs {
+    /// The audited table.
+    #[arg(long)]
+    table: String,
+    /// The item's partition key as clients send it (a number as its text, binary as base64).
+    #[arg(long)]
+    key: String,
+    /// The item's sort key, if the table has one.
+    #[arg(long)]
+    sort_key: Option<String>,
+    /// Resolve `{region}` in the table's key_prefix to this region instead of the home
+    /// region, for items another region's sidecars wrote.
+    #[arg(long, value_name = "REGION")]
+    home_region: Option<String>,
+    /// Print the records exactly as stored, as a JSON array.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -55,15 +88,16 @@ fn main() -> ExitCode {
         return runtime.block_on(globalscale::admin::health_check(&url));
     }
     let Some(path) = args.config else {
-        return ExitCode::FAILURE;
+        eprintln!("globalscale: --config PATH (or GLOBALSCALE_CONFIG) is required");
+        return ExitCode::from(2);
     };
+    if let Some(Command::Audit(AuditCommand::History(history))) = args.command {
+        return audit_history(&runtime, &path, history);
+    }
     raise_descriptor_limit();
-    let config = match Config::load(&path) {
+    let config = match load(&path) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("globalscale: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let app = match App::build(config).await {
@@ -82,6 +116,40 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// An unreadable or invalid config exits 2, before anything starts.
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("globalscale: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn audit_history(runtime: &tokio::runtime::Runtime, path: &Path, args: HistoryArgs) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let lookup = history::Lookup {
+        table: args.table,
+        key: args.key,
+        sort_key: args.sort_key,
+        home_region: args.home_region,
+    };
+    let format = if args.json {
+        history::Format::Json
+    } else {
+        history::Format::Table
+    };
+    let mut stdout = std::io::stdout().lock();
+    match runtime.block_on(history::run(config, &lookup, format, &mut stdout)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("globalscale: audit history: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }
 
 fn init_tracing(format: LogFormat) {
