@@ -245,6 +245,48 @@ async fn every_write_kind_leaves_one_record_with_every_attribute() {
         Some(0.0)
     );
     sidecar.stop().await;
+
+    // What an operator reads back with the history command.
+    let table = history_command(&config, &["--key", "a", "--sort-key", "x"]).await;
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 5, "header, three records, count:\n{table}");
+    assert!(rows[0].starts_with("TIMESTAMP"), "{table}");
+    for (row, op) in rows[1..4]
+        .iter()
+        .zip(["PutItem", "UpdateItem", "DeleteItem"])
+    {
+        assert!(row.contains(op) && row.contains("accepted"), "{table}");
+        assert!(row.contains(support::CLIENT_ACCESS_KEY_ID), "{table}");
+    }
+    assert!(
+        rows[4].contains("3 records for GlobalCatalog#us-east-1#a#x"),
+        "{table}"
+    );
+    let json = history_command(&config, &["--key", "a", "--sort-key", "x", "--json"]).await;
+    let json: serde_json::Value = serde_json::from_str(&json).expect("--json prints JSON");
+    assert_eq!(json.as_array().map(Vec::len), Some(3));
+}
+
+/// `globalscale --config <config> audit history --table GlobalCatalog <args>`'s output.
+async fn history_command(config: &SidecarConfig, args: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("globalscale.toml");
+    std::fs::write(&path, config.to_toml()).expect("write config");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_globalscale"))
+        .args(["audit", "history", "--table", TABLE, "--config"])
+        .arg(&path)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let output = support::within("audit history", output)
+        .await
+        .expect("run globalscale");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
 }
 
 const BOTO3_WRITES: &str = r##"
