@@ -51,10 +51,22 @@ pub struct Plan {
     pub versions: Vec<Versioned>,
     /// The audited tables this request touches.
     pub audits: Vec<Audited>,
+    /// The write's audit records travel in the same transaction (`[audit] mode = "atomic"`).
+    pub atomic_audit: bool,
 }
 
 impl Plan {
     pub fn build(view: &RequestView<'_>, policies: &Policies) -> Result<Self, ProxyError> {
+        Self::build_with(view, policies, false)
+    }
+
+    /// [`Plan::build`]; with `atomic_audit`, a write to an audited table runs as one
+    /// TransactWriteItems that also stores its audit records.
+    pub fn build_with(
+        view: &RequestView<'_>,
+        policies: &Policies,
+        atomic_audit: bool,
+    ) -> Result<Self, ProxyError> {
         let prefixes: Vec<KeyPrefix> = view
             .tables
             .iter()
@@ -79,10 +91,18 @@ impl Plan {
         if view.operation.is_partiql() {
             refuse_on_partiql(view, policies)?;
         }
+        let atomic_audit = atomic_audit && !audits.is_empty() && is_write(&view.operation);
         let batch_as_transaction =
-            view.operation == Operation::BatchWriteItem && !versions.is_empty();
+            view.operation == Operation::BatchWriteItem && (!versions.is_empty() || atomic_audit);
+        let single_as_transaction = atomic_audit
+            && matches!(
+                view.operation,
+                Operation::PutItem | Operation::UpdateItem | Operation::DeleteItem
+            );
         let (operation, action_tables) = if batch_as_transaction {
             (Operation::TransactWriteItems, batch_action_tables(view)?)
+        } else if single_as_transaction {
+            (Operation::TransactWriteItems, view.tables.clone())
         } else {
             (view.operation.clone(), view.action_tables.clone())
         };
@@ -95,7 +115,17 @@ impl Plan {
             prefixes,
             versions,
             audits,
+            atomic_audit,
         })
+    }
+
+    /// Whether a PutItem, UpdateItem or DeleteItem runs as a one-action TransactWriteItems.
+    pub fn single_as_transaction(&self) -> bool {
+        self.operation == Operation::TransactWriteItems
+            && matches!(
+                self.client_operation,
+                Operation::PutItem | Operation::UpdateItem | Operation::DeleteItem
+            )
     }
 
     pub fn audit_of(&self, table: &str) -> Option<&Audited> {
@@ -104,15 +134,7 @@ impl Plan {
 
     /// Whether this is a write to an audited table, which must leave records.
     pub fn audited_write(&self) -> bool {
-        !self.audits.is_empty()
-            && matches!(
-                self.client_operation,
-                Operation::PutItem
-                    | Operation::UpdateItem
-                    | Operation::DeleteItem
-                    | Operation::BatchWriteItem
-                    | Operation::TransactWriteItems
-            )
+        !self.audits.is_empty() && is_write(&self.client_operation)
     }
 
     /// Whether a BatchWriteItem runs as a TransactWriteItems.
@@ -127,12 +149,12 @@ impl Plan {
 
     /// Whether any step changes the request (so it must be decoded and serialized again).
     pub fn rewrites_request(&self) -> bool {
-        !self.prefixes.is_empty() || !self.versions.is_empty()
+        !self.prefixes.is_empty() || !self.versions.is_empty() || self.atomic_audit
     }
 
     /// Whether any step changes the answer.
     pub fn restores_answer(&self) -> bool {
-        !self.prefixes.is_empty() || !self.versions.is_empty()
+        self.rewrites_request()
     }
 
     pub fn prefix_of(&self, table: &str) -> Option<&KeyPrefix> {
@@ -153,6 +175,18 @@ impl Plan {
             action_tables: &self.action_tables,
         }
     }
+}
+
+/// The item writes an audit record stands for.
+fn is_write(operation: &Operation) -> bool {
+    matches!(
+        operation,
+        Operation::PutItem
+            | Operation::UpdateItem
+            | Operation::DeleteItem
+            | Operation::BatchWriteItem
+            | Operation::TransactWriteItems
+    )
 }
 
 fn prefix_of(policies: &Policies, table: &str) -> Option<KeyPrefix> {

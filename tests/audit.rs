@@ -665,3 +665,112 @@ async fn a_write_whose_outcome_is_unknown_leaves_a_record_saying_so() {
     assert_eq!(s(&records[0], "ItemKey"), "GlobalCatalog#u#x");
     sidecar.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atomic_mode_stores_each_record_in_the_write_s_own_transaction() {
+    let ddb = DynamoLocal::single().await;
+    let local = sdk_client(&ddb.endpoint(0));
+    create_global_catalog(&local).await;
+    let spool = spool_dir();
+    let config = audited(&ddb, spool.path(), "mode = \"atomic\"\nimages = \"new\"")
+        .table_line("key_prefix = \"{region}#\"")
+        .table_line("version_attribute = \"Version\"");
+    let sidecar = Sidecar::start(&config).await;
+    let client = sdk_client_with(&sidecar.endpoint(), None, |b| {
+        b.retry_config(RetryConfig::disabled())
+    });
+
+    // No audit table: the write cannot land without its record, so it does not land.
+    let refused = client
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(item("early", "x", &[])))
+        .send()
+        .await
+        .expect_err("no audit table, no write");
+    assert_eq!(
+        refused.raw_response().map(|r| r.status().as_u16()),
+        Some(400)
+    );
+    let early = local
+        .get_item()
+        .table_name(TABLE)
+        .set_key(Some(item("us-east-1#early", "x", &[])))
+        .send()
+        .await
+        .expect("GetItem");
+    assert!(early.item.is_none(), "{early:?}");
+
+    create_audit_table(&local).await;
+    write_every_kind(&client).await;
+    // Every record is there the moment its write is answered: nothing was spooled.
+    let records = audit_records(&local).await;
+    assert_eq!(records.len(), 7, "{records:#?}");
+    let a = history(&records, "GlobalCatalog#us-east-1#a#x");
+    let ops: Vec<&str> = a.iter().map(|r| s(r, "Operation")).collect();
+    assert_eq!(ops, ["PutItem", "UpdateItem", "DeleteItem"]);
+    assert_eq!(n(a[0], "Version").as_deref(), Some("1"));
+    assert_eq!(
+        image(a[0], "NewImage").expect("a put's image")["Name"]
+            .as_s()
+            .expect("Name"),
+        "n1"
+    );
+    for record in &records {
+        assert_eq!(s(record, "Region"), "us-east-1");
+        assert_eq!(s(record, "Outcome"), "accepted");
+        assert_eq!(s(record, "Principal"), support::CLIENT_ACCESS_KEY_ID);
+    }
+
+    // A failed condition is the client's own error, with the item it asked for, and no record.
+    put(&client, "cond", &[("Name", "kept")]).await;
+    let failed = client
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(item("cond", "x", &[])))
+        .condition_expression("attribute_not_exists(ItemID)")
+        .return_values_on_condition_check_failure(
+            aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+        )
+        .send()
+        .await
+        .expect_err("the item exists");
+    let failed = failed.into_service_error();
+    assert!(failed.is_conditional_check_failed_exception(), "{failed:?}");
+    let aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
+        failed,
+    ) = failed
+    else {
+        unreachable!()
+    };
+    let current = failed.item.expect("the item, as asked");
+    assert_eq!(current["Name"].as_s().expect("Name"), "kept");
+    assert_eq!(current["ItemID"].as_s().expect("ItemID"), "cond");
+    assert!(!current.contains_key("__globalscale_write"));
+    assert_eq!(
+        audit_records(&local).await.len(),
+        8,
+        "one record for the put, none for the failure"
+    );
+
+    // A transaction cannot return images.
+    let images = client
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(item("img", "x", &[])))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+        .send()
+        .await
+        .expect_err("refused");
+    assert!(
+        format!("{images:?}").contains("ValidationException"),
+        "{images:?}"
+    );
+    let shipped = metric(
+        sidecar.admin_addr(),
+        "globalscale_audit_records_total",
+        &[("outcome", "shipped")],
+    );
+    assert_eq!(shipped.await, Some(8.0));
+    sidecar.stop().await;
+}

@@ -6,9 +6,11 @@
 //! happened cannot be taken back once its record is refused. A write admitted while there
 //! was room always gets its append ([`Spool::append_admitted`]).
 
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -31,6 +33,20 @@ pub struct Auditor {
     /// Wakes the shipper when records arrive.
     wake: Notify,
     dir: PathBuf,
+    /// Event ids of atomic records by the client's `ClientRequestToken`: a resend of the
+    /// transaction must carry the same records, or DynamoDB refuses it as another one.
+    by_token: Mutex<TokenIds>,
+}
+
+/// How long DynamoDB remembers a `ClientRequestToken`.
+const TOKEN_MEMORY: Duration = Duration::from_mins(10);
+/// Tokens remembered at most; the oldest go first. An SDK resends within seconds.
+const MAX_TOKENS: usize = 50_000;
+
+#[derive(Default)]
+struct TokenIds {
+    ids: HashMap<String, Vec<Ulid>>,
+    order: VecDeque<(Instant, String)>,
 }
 
 impl std::fmt::Debug for Auditor {
@@ -63,6 +79,7 @@ impl Auditor {
             failing: AtomicBool::new(false),
             wake: Notify::new(),
             dir,
+            by_token: Mutex::new(TokenIds::default()),
         })
     }
 
@@ -91,6 +108,32 @@ impl Auditor {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Overflow needs 2^80 ids in one millisecond; a fresh random one is still unique.
         ids.generate().unwrap_or_else(|_| Ulid::new())
+    }
+
+    /// `count` event ids for the transaction with `token`: the same ones for every resend
+    /// within ten minutes.
+    pub fn ids_for_token(&self, token: &str, count: usize) -> Vec<Ulid> {
+        let mut known = self
+            .by_token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        while let Some((at, oldest)) = known.order.front() {
+            if now.duration_since(*at) < TOKEN_MEMORY && known.order.len() < MAX_TOKENS {
+                break;
+            }
+            let oldest = oldest.clone();
+            known.ids.remove(&oldest);
+            known.order.pop_front();
+        }
+        if let Some(ids) = known.ids.get(token).filter(|ids| ids.len() == count) {
+            return ids.clone();
+        }
+        let ids: Vec<Ulid> = (0..count).map(|_| self.next_id()).collect();
+        if known.ids.insert(token.to_owned(), ids.clone()).is_none() {
+            known.order.push_back((now, token.to_owned()));
+        }
+        ids
     }
 
     /// Makes `records` durable; they share fsyncs with every other append in flight.

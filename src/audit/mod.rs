@@ -3,9 +3,11 @@
 //! stage of the request path: [`record`] builds the records of a write from the request as sent
 //! and the region's answer, the [`spool`] makes them durable on local disk before the client is
 //! answered, and the [`shipper`] drains the spool's oldest records to the audit table,
-//! acknowledging them so their space is reclaimed. [`history`] reads one item's records back
+//! acknowledging them so their space is reclaimed; or, in [`atomic`] mode, the records travel in
+//! the write's own transaction. [`history`] reads one item's records back
 //! for an operator.
 
+pub mod atomic;
 mod auditor;
 pub mod history;
 pub mod record;

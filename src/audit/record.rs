@@ -99,6 +99,14 @@ pub fn records(
         .collect()
 }
 
+/// How many event ids [`records`] takes for a request with no answer yet.
+pub fn record_count(plan: &Plan, sent: &Map<String, Value>) -> usize {
+    writes(&plan.operation, sent)
+        .iter()
+        .filter(|w| plan.audit_of(w.table).is_some())
+        .count()
+}
+
 /// The images of one item as the region holds them (stored keys, hidden attributes).
 struct Images<'a> {
     new: Option<&'a Map<String, Value>>,

@@ -69,6 +69,7 @@ mod tests {
                 partition_key: "pk".into(),
                 sort_key: None,
             }],
+            atomic_audit: false,
         }
     }
 

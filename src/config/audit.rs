@@ -34,6 +34,8 @@ impl AuditImages {
 pub enum AuditMode {
     /// Fsynced to the local spool, shipped to the table in the background.
     Spooled,
+    /// Written in the same TransactWriteItems as the client's write.
+    Atomic,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,12 +76,7 @@ pub(super) fn audit(raw: Option<RawAudit>) -> Result<Option<AuditConfig>, Config
     };
     let mode = match raw.mode.as_deref().unwrap_or("spooled") {
         "spooled" => AuditMode::Spooled,
-        "atomic" => {
-            return Err(ConfigError::NotYetAvailable {
-                key: "audit.mode".into(),
-                feature: "atomic audit records (mode = \"atomic\")",
-            });
-        }
+        "atomic" => AuditMode::Atomic,
         other => {
             return Err(invalid(
                 "audit.mode",

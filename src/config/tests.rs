@@ -171,10 +171,6 @@ fn a_version_attribute_is_any_attribute_but_a_key() {
 #[test]
 fn coming_features_refuse_to_start_with_their_key() {
     for (snippet, key) in [
-        (
-            "[audit]\ntable = \"A\"\nspool_dir = \"/tmp\"\nmode = \"atomic\"\n",
-            "audit.mode",
-        ),
         ("[auth]\nmode = \"sigv4\"\n", "auth.mode"),
         (
             "[[clients]]\nname = \"a\"\naccess_key_id = \"b\"\nsecret_access_key = \"c\"\n",
@@ -293,6 +289,11 @@ fn audit_needs_its_section_and_names_what_is_wrong() {
         (
             format!("{audit}images = \"all\"\n"),
             "audit.images",
+            "is not one of",
+        ),
+        (
+            format!("{audit}mode = \"sync\"\n"),
+            "audit.mode",
             "is not one of",
         ),
         (

@@ -144,7 +144,13 @@ impl Proxy {
         safety: ResendSafety,
         deadline: tokio::time::Instant,
     ) -> Result<(AttemptOutcome, Attempt), ProxyError> {
-        let upstream_request = signed_request(&snapshot.signer, region, &req.outbound).await?;
+        let own_body = req
+            .region_bodies
+            .iter()
+            .find(|(name, _)| *name == region.name);
+        let outbound = own_body.map(|(_, body)| req.outbound.with_body(body.clone()));
+        let outbound = outbound.as_ref().unwrap_or(&req.outbound);
+        let upstream_request = signed_request(&snapshot.signer, region, outbound).await?;
         let started = tokio::time::Instant::now();
         let sent = tokio::time::timeout_at(deadline, snapshot.upstream.send(upstream_request));
         let Ok(result) = sent.await else {
@@ -266,6 +272,7 @@ fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError
         outbound: req.outbound.with_body(Bytes::from(body)),
         verifiable: req.verifiable,
         pin_token: req.pin_token,
+        region_bodies: req.region_bodies,
     }))
 }
 

@@ -24,6 +24,8 @@ pub(super) struct Admitted<'a> {
     auditor: &'a Arc<Auditor>,
     pub(super) images: AuditImages,
     principal: String,
+    /// The audit table, when the records travel in the write's own transaction.
+    atomic_table: Option<String>,
 }
 
 impl Proxy {
@@ -44,12 +46,70 @@ impl Proxy {
                 "auditing was enabled by a reload; it starts with the next restart".into(),
             ));
         };
-        auditor.admit()?;
+        let atomic_table = plan.atomic_audit.then(|| config.table.clone());
+        if atomic_table.is_none() {
+            auditor.admit()?;
+        }
         Ok(Some(Admitted {
             auditor,
             images: config.images,
             principal: crate::audit::principal(headers),
+            atomic_table,
         }))
+    }
+
+    /// Adds the write's records to its transaction, one body per region, since each record
+    /// names the region that stores it. A client's own `ClientRequestToken` gets the same
+    /// records on every resend, so DynamoDB still sees the same transaction.
+    pub(super) fn attach_records(
+        snapshot: &Snapshot,
+        admitted: &Admitted<'_>,
+        plan: &Plan,
+        outgoing: &mut Outgoing,
+        client_token: Option<&str>,
+    ) -> Result<(), ProxyError> {
+        let (Some(table), Some(document)) = (&admitted.atomic_table, &outgoing.document) else {
+            return Ok(());
+        };
+        let facts = Facts {
+            operation: plan.client_operation.name(),
+            region: "",
+            principal: &admitted.principal,
+            request_id: None,
+            outcome: Outcome::Accepted,
+            images: admitted.images,
+        };
+        let auditor = admitted.auditor;
+        let records = match client_token {
+            Some(token) => {
+                let ids = auditor.ids_for_token(token, record::record_count(plan, document));
+                let mut ids = ids.into_iter();
+                let mut next = || ids.next().unwrap_or_else(|| auditor.next_id());
+                record::records(plan, document, None, &facts, &mut next)
+            }
+            None => record::records(plan, document, None, &facts, &mut || auditor.next_id()),
+        };
+        let mut bodies = Vec::with_capacity(snapshot.regions.len());
+        let mut sent = None;
+        for region in &snapshot.regions {
+            let mut records = records.clone();
+            for record in &mut records {
+                record.insert("Region".into(), serde_json::json!({ "S": region.name }));
+            }
+            let mut document = document.clone();
+            crate::audit::atomic::append(&mut document, table, &records)?;
+            let body =
+                serde_json::to_vec(&document).map_err(|e| ProxyError::Internal(e.to_string()))?;
+            bodies.push((region.name.clone(), Bytes::from(body)));
+            sent.get_or_insert(document);
+        }
+        if let (Some((_, first)), Some(document)) = (bodies.first(), sent) {
+            outgoing.body = first.clone();
+            outgoing.document = Some(document);
+        }
+        outgoing.region_bodies = bodies;
+        outgoing.atomic_records = records.len();
+        Ok(())
     }
 
     /// Builds the write's records from what was sent and answered, makes them durable, and
@@ -61,6 +121,15 @@ impl Proxy {
         outgoing: &Outgoing,
         result: &mut Result<Reply, ProxyError>,
     ) {
+        if admitted.atomic_table.is_some() {
+            if matches!(result, Ok(reply) if reply.upstream.status.is_success()) {
+                self.metrics
+                    .audit_records
+                    .with_label_values(&["shipped"])
+                    .inc_by(outgoing.atomic_records as u64);
+            }
+            return;
+        }
         let Some(sent) = &outgoing.document else {
             return;
         };

@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
 use crate::audit::Auditor;
+use crate::config::AuditMode;
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
@@ -130,11 +131,22 @@ impl Proxy {
         labels.0 = operation.label();
         let bytes = read_body(&parts.headers, body).await?;
         let view = RequestView::parse(operation, &bytes)?;
-        let plan = Plan::build(&view, &snapshot.tables)?;
+        let atomic = snapshot
+            .config
+            .audit
+            .as_ref()
+            .is_some_and(|a| a.mode == AuditMode::Atomic);
+        let plan = Plan::build_with(&view, &snapshot.tables, atomic)?;
         plan.table_label.clone_into(&mut labels.1);
         let admitted = self.admit(snapshot, &plan, &parts.headers)?;
         let images = admitted.as_ref().map(|a| a.images);
-        let outgoing = stages::rewrite_request(&view, &plan, bytes.clone(), images)?;
+        let mut outgoing = stages::rewrite_request(&view, &plan, bytes.clone(), images)?;
+        if let Some(admitted) = &admitted
+            && plan.atomic_audit
+        {
+            let token = view.str("ClientRequestToken");
+            Self::attach_records(snapshot, admitted, &plan, &mut outgoing, token.as_deref())?;
+        }
         // A versioned BatchWriteItem runs as a TransactWriteItems.
         let target = if plan.operation == plan.client_operation {
             target
@@ -151,6 +163,7 @@ impl Proxy {
             },
             verifiable: outgoing.document.as_ref().zip(outgoing.mark.as_ref()),
             pin_token: outgoing.pin_token.as_deref(),
+            region_bodies: &outgoing.region_bodies,
         };
         let mut result = self.forward(snapshot, &forward, outgoing.safety).await;
         if let Some(admitted) = admitted {
@@ -201,6 +214,7 @@ impl Proxy {
             },
             verifiable: None,
             pin_token: None,
+            region_bodies: &[],
         };
         let reply = self.forward(&snapshot, &forward, safety).await?;
         Ok((reply.upstream.status, reply.upstream.body))
@@ -340,6 +354,9 @@ pub(crate) struct Forward<'a> {
     /// The `ClientRequestToken` of a transaction that may be resent only where it was
     /// applied ([`ResendSafety::SameRegion`]).
     pub(crate) pin_token: Option<&'a str>,
+    /// A body per region, when the request names the region it is sent to (atomic audit
+    /// records); empty otherwise.
+    pub(crate) region_bodies: &'a [(String, Bytes)],
 }
 
 /// The `X-Amz-Target` of an operation the sidecar sends on its own account.

@@ -27,6 +27,11 @@ pub struct Outgoing {
     pub pin_token: Option<String>,
     /// The answer's `Attributes` were asked for by the audit trail, not the client.
     pub strip_attributes: bool,
+    /// With atomic audit records, which name the region that stores them: the body for each
+    /// region (`body` is the first's).
+    pub region_bodies: Vec<(String, Bytes)>,
+    /// Audit records carried in the transaction itself.
+    pub atomic_records: usize,
 }
 
 /// The fields the retry-safety table reads, for a request forwarded as it came.
@@ -107,6 +112,8 @@ pub fn rewrite_request(
         mark,
         pin_token,
         strip_attributes,
+        region_bodies: Vec::new(),
+        atomic_records: 0,
     })
 }
 
@@ -167,6 +174,7 @@ pub(super) fn restore_answer(plan: &Plan, reply: &mut Reply) -> Result<(), Proxy
     let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&reply.upstream.body) else {
         return Ok(());
     };
+    crate::audit::atomic::restore(plan, &mut body);
     rewrite::restore(plan, &mut body)?;
     let bytes = serde_json::to_vec(&body).map_err(|e| ProxyError::Internal(e.to_string()))?;
     reply.upstream.body = Bytes::from(bytes);

@@ -2,8 +2,9 @@
 //! the decoded final answer, with no I/O, no clock and no randomness inside (what they need
 //! comes in through [`RequestCtx`] and the [`Plan`]), so each is tested alone.
 //!
-//! The steps, in order: a versioned BatchWriteItem runs as a transaction
-//! ([`batch_as_transaction`]), transactions get a `ClientRequestToken` ([`idempotency`]),
+//! The steps, in order: a single-item write whose audit records travel with it runs as a
+//! transaction ([`single_as_transaction`]), so does a versioned or atomically audited
+//! BatchWriteItem ([`batch_as_transaction`]), transactions get a `ClientRequestToken` ([`idempotency`]),
 //! partition keys get their region prefix ([`key_prefix`]), and versioned writes their version
 //! check ([`optimistic_lock`]). The restore halves run in reverse.
 
@@ -12,6 +13,7 @@ mod expressions;
 pub mod idempotency;
 pub mod key_prefix;
 pub mod optimistic_lock;
+pub mod single_as_transaction;
 
 use serde_json::{Map, Value};
 
@@ -54,6 +56,7 @@ pub fn request(
     body: &mut Map<String, Value>,
     ctx: &RequestCtx,
 ) -> Result<(), RewriteError> {
+    single_as_transaction::request(plan, body)?;
     batch_as_transaction::request(plan, body)?;
     idempotency::apply(&plan.operation, body, ctx);
     key_prefix::request(plan, body)?;
@@ -65,6 +68,7 @@ pub fn restore(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), Rewrite
     optimistic_lock::restore(plan, body);
     key_prefix::restore(plan, body)?;
     batch_as_transaction::restore(plan, body);
+    single_as_transaction::restore(plan, body);
     Ok(())
 }
 

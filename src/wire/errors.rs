@@ -48,6 +48,34 @@ pub fn is_condition_failure(body: &[u8]) -> bool {
     error_name(body).as_deref() == Some("ConditionalCheckFailedException")
 }
 
+/// The error a single-item write gets for the reason its one-action transaction was
+/// cancelled (`CancellationReasons[].Code`), as DynamoDB answers the single-item operation;
+/// `None` for a code with no single-item counterpart.
+pub fn single_item_error(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "ConditionalCheckFailed" => "ConditionalCheckFailedException",
+        "TransactionConflict" => "TransactionConflictException",
+        "ProvisionedThroughputExceeded" => "ProvisionedThroughputExceededException",
+        "ThrottlingError" => "ThrottlingException",
+        "ItemCollectionSizeLimitExceeded" => "ItemCollectionSizeLimitExceededException",
+        "ValidationError" => "ValidationException",
+        _ => return None,
+    })
+}
+
+/// A DynamoDB error body (`__type` in DynamoDB's own namespace, or the validation one).
+pub fn error_map(name: &str, message: &str) -> serde_json::Map<String, serde_json::Value> {
+    let namespace = if name == "ValidationException" {
+        CORAL_VALIDATE
+    } else {
+        DYNAMODB
+    };
+    let mut body = serde_json::Map::new();
+    body.insert("__type".into(), format!("{namespace}{name}").into());
+    body.insert("message".into(), message.into());
+    body
+}
+
 /// The body of a DynamoDB error response.
 #[derive(Debug, Serialize)]
 pub struct ErrorBody<'a> {

@@ -11,7 +11,8 @@ mod shape;
 mod view;
 
 pub use errors::{
-    ErrorBody, error_name, error_name_in, error_response_parts, is_condition_failure, is_throttling,
+    ErrorBody, error_map, error_name, error_name_in, error_response_parts, is_condition_failure,
+    is_throttling, single_item_error,
 };
 pub use operation::{Operation, TARGET_PREFIX};
 pub use view::RequestView;

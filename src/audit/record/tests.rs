@@ -26,6 +26,7 @@ fn plan(operation: Operation, client: Operation) -> Plan {
             partition_key: "pk".into(),
             sort_key: Some("sk".into()),
         }],
+        atomic_audit: false,
     }
 }
 

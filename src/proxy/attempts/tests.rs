@@ -155,6 +155,7 @@ fn forward<'a>(
         },
         verifiable,
         pin_token,
+        region_bodies: &[],
     }
 }
 
