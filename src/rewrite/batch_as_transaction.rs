@@ -1,5 +1,6 @@
 //! A BatchWriteItem on a versioned table runs as one TransactWriteItems: DynamoDB's batch
-//! writes cannot carry a condition, and the version check is one. Its 25 write requests fit
+//! writes cannot carry a condition, and the version check is one. So does one on an audited
+//! table with `[audit] mode = "atomic"`, whose records join the transaction. Its 25 write requests fit
 //! a transaction's 100 actions; it costs twice the write units, and it succeeds or fails
 //! whole, where a batch may leave some requests unprocessed. The answer goes back in the
 //! batch's shape: a success has no `UnprocessedItems`; a version conflict is the
