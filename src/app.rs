@@ -307,3 +307,29 @@ impl ReloadHandle {
         &self.proxy.metrics
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AuditConfig, AuditImages, AuditMode};
+
+    fn audit(dir: &str) -> AuditConfig {
+        AuditConfig {
+            table: "Trail".into(),
+            spool_dir: dir.into(),
+            images: AuditImages::New,
+            mode: AuditMode::Spooled,
+            max_spool_bytes: 1 << 30,
+        }
+    }
+
+    #[test]
+    fn a_reload_cannot_start_auditing_but_may_change_or_stop_it() {
+        let a = audit("/spool");
+        assert!(check_audit_reload(false, None, Some(&a)).is_err());
+        assert!(check_audit_reload(false, None, None).is_ok());
+        let moved = audit("/elsewhere");
+        assert!(check_audit_reload(true, Some(&a), Some(&moved)).is_ok());
+        assert!(check_audit_reload(true, Some(&a), None).is_ok());
+    }
+}

@@ -304,7 +304,63 @@ fn mentions(text: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::mentions;
+    use super::*;
+    use crate::config::TableConfig;
+
+    fn audited_policies() -> Policies {
+        let table = TableConfig {
+            name: "Orders".into(),
+            partition_key: Some("pk".into()),
+            sort_key: None,
+            key_types: Some((crate::wire::ScalarType::S, None)),
+            key_prefix: None,
+            version_attribute: None,
+            audit: true,
+        };
+        Policies::from([("Orders".to_owned(), table)])
+    }
+
+    fn plan(operation: Operation, body: &str, atomic: bool) -> Result<Plan, ProxyError> {
+        let view = RequestView::parse(operation, body.as_bytes())?;
+        Plan::build_with(&view, &audited_policies(), atomic)
+    }
+
+    #[test]
+    fn partiql_writes_to_an_audited_table_are_refused_and_reads_pass() {
+        let write = r#"{"Statement": "UPDATE \"Orders\" SET a = 1 WHERE pk = 'x'"}"#;
+        let err = plan(Operation::ExecuteStatement, write, false).unwrap_err();
+        assert!(err.to_string().contains("audited"), "{err}");
+        let batch = r#"{"Statements": [{"Statement": "SELECT * FROM Orders"}, {"Statement": "DELETE FROM Orders WHERE pk = 'x'"}]}"#;
+        assert!(plan(Operation::BatchExecuteStatement, batch, false).is_err());
+        let read = r#"{"Statement": "select * from \"Orders\" where pk = 'x'"}"#;
+        assert!(plan(Operation::ExecuteStatement, read, false).is_ok());
+    }
+
+    #[test]
+    fn an_atomically_audited_write_runs_as_a_transaction_and_a_read_does_not() {
+        let put = r#"{"TableName": "Orders", "Item": {"pk": {"S": "a"}}}"#;
+        let atomic = plan(Operation::PutItem, put, true).unwrap();
+        assert_eq!(atomic.operation, Operation::TransactWriteItems);
+        assert!(atomic.single_as_transaction() && atomic.audited_write());
+        assert_eq!(atomic.action_tables, ["Orders"]);
+        let spooled = plan(Operation::PutItem, put, false).unwrap();
+        assert_eq!(spooled.operation, Operation::PutItem);
+        let get = r#"{"TableName": "Orders", "Key": {"pk": {"S": "a"}}}"#;
+        let read = plan(Operation::GetItem, get, true).unwrap();
+        assert!(!read.atomic_audit && !read.audited_write());
+    }
+
+    #[test]
+    fn an_audited_table_with_an_unknown_key_schema_is_refused_retryably() {
+        let mut policies = audited_policies();
+        if let Some(table) = policies.get_mut("Orders") {
+            table.key_types = None;
+        }
+        let put = r#"{"TableName": "Orders", "Item": {"pk": {"S": "a"}}}"#;
+        let view = RequestView::parse(Operation::PutItem, put.as_bytes()).unwrap();
+        let err = Plan::build(&view, &policies).unwrap_err();
+        assert!(err.retryable(), "{err}");
+    }
 
     #[test]
     fn finds_a_table_named_in_a_statement() {
