@@ -13,10 +13,12 @@ use std::path::Path;
 use std::time::Duration;
 
 mod audit;
+mod auth;
 mod raw;
 mod server;
 
 pub use audit::{AuditConfig, AuditImages, AuditMode};
+pub use auth::{AuthConfig, AuthMode, ClientConfig, LimitsConfig};
 use raw::{
     RawConfig, RawCredentials, RawRegion, RawRouting, RawTable, RawTimeouts, RawUpstream,
     apply_env, parse_raw,
@@ -64,6 +66,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Where audit records go; `None` when no table is audited.
     pub audit: Option<AuditConfig>,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
 }
 
 /// Which certificate authorities upstream TLS trusts.
@@ -200,12 +204,14 @@ impl TryFrom<RawConfig> for Config {
     type Error = ConfigError;
 
     fn try_from(raw: RawConfig) -> Result<Self, ConfigError> {
-        refuse_coming_features(&raw)?;
+        let listen = socket_addr("listen", raw.listen.as_deref().unwrap_or("127.0.0.1:8000"))?;
+        let auth = auth::auth(raw.auth.as_ref(), raw.clients, listen)?;
+        let limits = auth::limits(raw.limits.as_ref())?;
         let audit = audit::audit(raw.audit)?;
         let tables = tables(raw.tables)?;
         check_audit_tables(&tables, audit.as_ref())?;
         Ok(Self {
-            listen: socket_addr("listen", raw.listen.as_deref().unwrap_or("127.0.0.1:8000"))?,
+            listen,
             admin_listen: socket_addr(
                 "admin_listen",
                 raw.admin_listen.as_deref().unwrap_or("127.0.0.1:9000"),
@@ -218,30 +224,10 @@ impl TryFrom<RawConfig> for Config {
             tls_roots: tls_roots(raw.upstream.as_ref())?,
             server: server::server(raw.server.as_ref())?,
             audit,
+            auth,
+            limits,
         })
     }
-}
-
-/// Keys that belong to capabilities on the roadmap: accepting them silently would let an
-/// operator believe items are prefixed, locked or audited when they are not.
-fn refuse_coming_features(raw: &RawConfig) -> Result<(), ConfigError> {
-    let not_yet = |key: String, feature| Err(ConfigError::NotYetAvailable { key, feature });
-    if let Some(auth) = &raw.auth {
-        match auth.mode.as_str() {
-            "none" => {}
-            "sigv4" => return not_yet("auth.mode".into(), "client authentication"),
-            other => {
-                return Err(invalid(
-                    "auth.mode",
-                    format!("`{other}` is not one of \"none\", \"sigv4\""),
-                ));
-            }
-        }
-    }
-    if !raw.clients.is_empty() {
-        return not_yet("clients".into(), "client authentication");
-    }
-    Ok(())
 }
 
 fn socket_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {

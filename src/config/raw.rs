@@ -24,6 +24,7 @@ pub(super) struct RawConfig {
     pub(super) auth: Option<RawAuth>,
     #[serde(default)]
     pub(super) clients: Vec<RawClient>,
+    pub(super) limits: Option<RawLimits>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,17 +101,28 @@ pub(super) struct RawAudit {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAuth {
     pub(super) mode: String,
+    pub(super) allow_unauthenticated_remote: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawClient {
-    #[allow(dead_code)] // read once client authentication lands
     pub(super) name: String,
-    #[allow(dead_code)]
     pub(super) access_key_id: String,
-    #[allow(dead_code)]
-    pub(super) secret_access_key: String,
+    pub(super) secret_access_key: Option<String>,
+    pub(super) secret_access_key_env: Option<String>,
+    pub(super) tables: Option<Vec<String>>,
+    /// The secret read from `secret_access_key_env` by [`apply_env`].
+    #[serde(skip)]
+    pub(super) resolved_secret: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    pub(super) max_in_flight: Option<u64>,
+    pub(super) max_header_bytes: Option<u64>,
+    pub(super) max_headers: Option<u64>,
 }
 
 /// Deserializes the file, naming the key of any unknown field or wrongly typed value
@@ -167,6 +179,18 @@ pub(super) fn apply_env(
             return Err(invalid("DDB_REGIONS", "names no region"));
         }
         raw.regions = regions;
+    }
+    for (i, client) in raw.clients.iter_mut().enumerate() {
+        let Some(variable) = &client.secret_access_key_env else {
+            continue;
+        };
+        let secret = env(variable).filter(|s| !s.is_empty()).ok_or_else(|| {
+            invalid(
+                format!("clients[{i}].secret_access_key_env"),
+                format!("the environment variable {variable} is not set"),
+            )
+        })?;
+        client.resolved_secret = Some(secret);
     }
     Ok(())
 }

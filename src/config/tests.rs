@@ -169,26 +169,80 @@ fn a_version_attribute_is_any_attribute_but_a_key() {
 }
 
 #[test]
-fn coming_features_refuse_to_start_with_their_key() {
-    for (snippet, key) in [
-        ("[auth]\nmode = \"sigv4\"\n", "auth.mode"),
+fn sigv4_clients_with_secrets_from_the_file_or_the_environment() {
+    let text = format!(
+        "{MINIMAL}\n[auth]\nmode = \"sigv4\"\n\
+         [[clients]]\nname = \"app\"\naccess_key_id = \"AKIDAPP\"\nsecret_access_key = \"s1\"\n\
+         tables = [\"GlobalCatalog\", \"Orders*\"]\n\
+         [[clients]]\nname = \"batch-job\"\naccess_key_id = \"AKIDJOB\"\nsecret_access_key_env = \"JOB_SECRET\"\n"
+    );
+    let env = |name: &str| (name == "JOB_SECRET").then(|| "s2".to_owned());
+    let c = Config::from_toml_with_env(&text, env).unwrap();
+    assert_eq!(c.auth.mode, AuthMode::Sigv4);
+    assert_eq!(c.auth.clients[1].secret_access_key, "s2");
+    assert_eq!(
+        c.auth.clients[0].tables.as_deref(),
+        Some(&["GlobalCatalog".to_owned(), "Orders*".to_owned()][..])
+    );
+    assert!(
+        !format!("{:?}", c.auth).contains("s1"),
+        "secrets stay out of Debug"
+    );
+    let msg = Config::from_toml_with_env(&text, |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("clients[1].secret_access_key_env") && msg.contains("JOB_SECRET"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn auth_mistakes_name_their_key() {
+    let client = "[[clients]]\nname = \"a\"\naccess_key_id = \"b\"\nsecret_access_key = \"c\"\n";
+    for (snippet, key, says) in [
+        ("[auth]\nmode = \"sigv4\"\n".to_owned(), "`clients`", "at least one"),
+        (client.to_owned(), "`clients`", "only checked with"),
+        ("[auth]\nmode = \"mtls\"\n".to_owned(), "auth.mode", "is not one of"),
         (
-            "[[clients]]\nname = \"a\"\naccess_key_id = \"b\"\nsecret_access_key = \"c\"\n",
-            "`clients`",
+            format!("[auth]\nmode = \"sigv4\"\n{client}{client}"),
+            "clients[1].name",
+            "twice",
         ),
+        (
+            "[auth]\nmode = \"sigv4\"\n[[clients]]\nname = \"a b\"\naccess_key_id = \"b\"\nsecret_access_key = \"c\"\n".to_owned(),
+            "clients[0].name",
+            "letters",
+        ),
+        (
+            "[auth]\nmode = \"sigv4\"\n[[clients]]\nname = \"a\"\naccess_key_id = \"b\"\n".to_owned(),
+            "clients[0].secret_access_key",
+            "is required",
+        ),
+        ("[limits]\nmax_in_flight = 0\n".to_owned(), "limits.max_in_flight", "at least 1"),
     ] {
         let msg = err(&format!("{MINIMAL}\n{snippet}"));
-        assert!(
-            msg.contains(key) && msg.contains("does not provide yet"),
-            "{msg}"
-        );
+        assert!(msg.contains(key) && msg.contains(says), "{msg}");
     }
-    // What already is the behaviour may be said out loud.
-    Config::from_toml_str(&format!("{MINIMAL}\n[auth]\nmode = \"none\"\n")).unwrap();
+}
+
+#[test]
+fn without_authentication_the_api_stays_on_loopback_unless_told_otherwise() {
+    let remote = format!("listen = \"0.0.0.0:8000\"\n{MINIMAL}");
+    let msg = err(&remote);
+    assert!(
+        msg.contains("listen") && msg.contains("allow_unauthenticated_remote"),
+        "{msg}"
+    );
     Config::from_toml_str(&format!(
-        "{MINIMAL}\n[[tables]]\nname = \"T1x\"\naudit = false\n"
+        "{remote}\n[auth]\nmode = \"none\"\nallow_unauthenticated_remote = true\n"
     ))
     .unwrap();
+    let ipv6 = format!("listen = \"[::1]:8000\"\n{MINIMAL}");
+    Config::from_toml_str(&ipv6).unwrap();
+    let c = Config::from_toml_str(MINIMAL).unwrap();
+    assert_eq!(c.auth.mode, AuthMode::None);
+    assert_eq!(c.limits.max_in_flight, 1024);
 }
 
 #[test]
@@ -213,9 +267,9 @@ endpoint = "http://127.0.0.1:8002"
 
 #[test]
 fn listen_overrides_from_env() {
-    let env = |k: &str| (k == "GLOBALSCALE_LISTEN").then(|| "0.0.0.0:8000".to_owned());
+    let env = |k: &str| (k == "GLOBALSCALE_LISTEN").then(|| "127.0.0.1:18000".to_owned());
     let c = Config::from_toml_with_env(MINIMAL, env).unwrap();
-    assert_eq!(c.listen, "0.0.0.0:8000".parse().unwrap());
+    assert_eq!(c.listen, "127.0.0.1:18000".parse().unwrap());
 }
 
 #[test]
