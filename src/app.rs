@@ -195,6 +195,8 @@ impl App {
             header_timeout: config.server.header_timeout,
             idle_timeout: config.server.idle_timeout,
             open: metrics.connections_open.with_label_values(&[name]),
+            max_header_bytes: config.limits.max_header_bytes,
+            max_headers: config.limits.max_headers,
         }
     }
 }
@@ -280,8 +282,8 @@ impl ReloadHandle {
         {
             tracing::warn!("listen addresses changed: they take effect on restart only");
         }
-        if config.server != current.config.server {
-            tracing::warn!("[server] changed: it takes effect on restart only");
+        if config.server != current.config.server || config.limits != current.config.limits {
+            tracing::warn!("[server] or [limits] changed: they take effect on restart only");
         }
         check_audit_reload(
             self.proxy.audit.is_some(),

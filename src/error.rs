@@ -43,6 +43,12 @@ pub enum ProxyError {
     Signing(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The client may not touch a table the request names.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// Too many requests in flight: shed at once, before any work.
+    #[error("the sidecar is at its limit of {0} requests in flight; retry")]
+    Overloaded(usize),
     /// A write to an audited table that could not be given its record (spool full or
     /// unwritable, key schema unknown): refused before it was sent.
     #[error("audit: {0}")]
@@ -56,11 +62,15 @@ impl ProxyError {
             Self::UnknownOperation(_)
             | Self::Serialization(_)
             | Self::Validation(_)
-            | Self::BodyTooLarge { .. } => Side::Downstream,
+            | Self::BodyTooLarge { .. }
+            | Self::AccessDenied(_) => Side::Downstream,
             Self::NoRegionAvailable { .. }
             | Self::AmbiguousWrite { .. }
             | Self::DeadlineExceeded(_) => Side::Upstream,
-            Self::Signing(_) | Self::Internal(_) | Self::AuditUnavailable(_) => Side::Internal,
+            Self::Signing(_)
+            | Self::Internal(_)
+            | Self::AuditUnavailable(_)
+            | Self::Overloaded(_) => Side::Internal,
         }
     }
 

@@ -14,6 +14,7 @@
 //! and replied with a fresh `x-amz-crc32`. [`admin`] serves health, readiness and
 //! [`metrics`].
 
+pub mod access;
 pub mod admin;
 pub mod app;
 pub mod audit;

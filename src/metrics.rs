@@ -22,6 +22,8 @@ pub const RETRY_BUDGET_TOKENS: &str = "globalscale_retry_budget_tokens";
 pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "globalscale_retry_budget_exhausted_total";
 pub const CONNECTIONS_OPEN: &str = "globalscale_connections_open";
 pub const CONNECTIONS_MAX: &str = "globalscale_connections_max";
+pub const AUTH_FAILURES_TOTAL: &str = "globalscale_auth_failures_total";
+pub const REQUESTS_SHED_TOTAL: &str = "globalscale_requests_shed_total";
 pub const AUDIT_RECORDS_TOTAL: &str = "globalscale_audit_records_total";
 pub const AUDIT_BACKLOG: &str = "globalscale_audit_backlog";
 pub const AUDIT_OLDEST_SECONDS: &str = "globalscale_audit_oldest_seconds";
@@ -64,6 +66,10 @@ pub struct Metrics {
     pub audit_oldest_seconds: Gauge,
     /// Fsyncs of the spool: `spooled / fsyncs` is the group commit's mean group.
     pub audit_spool_fsyncs: IntCounter,
+    /// Requests refused by the signature check, by reason.
+    pub auth_failures: IntCounterVec,
+    /// Requests refused at once because `[limits] max_in_flight` were in flight.
+    pub requests_shed: IntCounter,
 }
 
 impl Metrics {
@@ -130,7 +136,18 @@ impl Metrics {
             "Fsyncs of the audit spool; concurrent appends share one (group commit)",
         )?;
         registry.register(Box::new(audit_spool_fsyncs.clone()))?;
+        let requests_shed = IntCounter::new(
+            REQUESTS_SHED_TOTAL,
+            "Requests answered 503 at once because [limits] max_in_flight were in flight",
+        )?;
+        registry.register(Box::new(requests_shed.clone()))?;
         Ok(Self {
+            auth_failures: counter(
+                AUTH_FAILURES_TOTAL,
+                "Requests refused by the SigV4 check, by reason",
+                &["reason"],
+            )?,
+            requests_shed,
             audit_records: counter(
                 AUDIT_RECORDS_TOTAL,
                 "Audit records by outcome: spooled, shipped, failed",
@@ -162,8 +179,8 @@ impl Metrics {
             )?,
             requests: counter(
                 REQUESTS_TOTAL,
-                "Requests answered to clients, by HTTP status",
-                &["operation", "table", "status"],
+                "Requests answered to clients, by HTTP status and client ([[clients]] name, or anonymous)",
+                &["operation", "table", "status", "client"],
             )?,
             request_duration: histogram(
                 REQUEST_DURATION_SECONDS,
@@ -215,7 +232,7 @@ mod tests {
         let m = Metrics::new().unwrap();
         m.region_healthy.with_label_values(&["us-east-1"]).set(1);
         m.requests
-            .with_label_values(&["GetItem", OTHER, "200"])
+            .with_label_values(&["GetItem", OTHER, "200", "anonymous"])
             .inc();
         m.upstream_duration
             .with_label_values(&["us-east-1"])
@@ -226,7 +243,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(
-            "globalscale_requests_total{operation=\"GetItem\",status=\"200\",table=\"other\"} 1"
+            "globalscale_requests_total{client=\"anonymous\",operation=\"GetItem\",status=\"200\",table=\"other\"} 1"
         ));
         assert!(text.contains(
             "globalscale_upstream_duration_seconds_bucket{region=\"us-east-1\",le=\"0.0025\"} 1"

@@ -59,6 +59,11 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// Open connections right now (`globalscale_connections_open{listener}`).
     pub open: IntGauge,
+    /// Bytes of an HTTP/1 request head or an HTTP/2 header list; past it, 431 (HTTP/1) or a
+    /// stream reset (HTTP/2).
+    pub max_header_bytes: usize,
+    /// Header fields of an HTTP/1 request.
+    pub max_headers: usize,
 }
 
 /// Serves `handler` on `listener` until `shutdown` resolves, then drains open connections.
@@ -71,7 +76,7 @@ pub async fn serve<H, F>(
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
-    let builder = Arc::new(builder());
+    let builder = Arc::new(builder(&settings));
     let slots = Arc::new(Semaphore::new(settings.max_connections));
     let timeouts = Timeouts {
         header: settings.header_timeout,
@@ -122,7 +127,7 @@ pub async fn serve<H, F>(
     drain(&phase, connections, name).await;
 }
 
-fn builder() -> auto::Builder<TokioExecutor> {
+fn builder(settings: &Settings) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The connection watchdog enforces the header and idle timeouts for both protocols;
     // hyper's HTTP/1 header timeout would also restart between keep-alive requests and cut
@@ -130,8 +135,13 @@ fn builder() -> auto::Builder<TokioExecutor> {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(None);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(None)
+        .max_headers(settings.max_headers)
+        .max_buf_size(settings.max_header_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
     builder
 }
 

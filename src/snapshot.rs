@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
+use crate::access::Allowed;
 use crate::config::{Config, REGION_PLACEHOLDER, TableConfig};
 use crate::metrics::OTHER;
 use crate::route::select::RegionView;
@@ -80,6 +81,8 @@ pub struct Snapshot {
     pub tables: Policies,
     /// Shared with every later snapshot: a reload neither refills nor forgets it.
     pub retry_budget: Arc<RetryBudget>,
+    /// The table allow-lists of the `[[clients]]` that have one, by client name.
+    pub access: HashMap<String, Allowed>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +143,12 @@ impl Snapshot {
                 Arc::clone(&p.retry_budget)
             },
         );
+        let access = config
+            .auth
+            .clients
+            .iter()
+            .filter_map(|c| Some((c.name.clone(), Allowed::new(c.tables.clone()?))))
+            .collect();
         Ok(Self {
             config,
             regions,
@@ -147,6 +156,7 @@ impl Snapshot {
             signer,
             tables,
             retry_budget,
+            access,
         })
     }
 

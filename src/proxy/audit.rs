@@ -35,7 +35,7 @@ impl Proxy {
         &'a self,
         snapshot: &Snapshot,
         plan: &Plan,
-        headers: &http::HeaderMap,
+        principal: &str,
     ) -> Result<Option<Admitted<'a>>, ProxyError> {
         if !plan.audited_write() {
             return Ok(None);
@@ -53,7 +53,7 @@ impl Proxy {
         Ok(Some(Admitted {
             auditor,
             images: config.images,
-            principal: crate::audit::principal(headers),
+            principal: principal.to_owned(),
             atomic_table,
         }))
     }

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
 use crate::audit::Auditor;
-use crate::config::AuditMode;
+use crate::config::{AuditMode, AuthMode};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
@@ -46,6 +46,24 @@ pub struct Proxy {
     pub pins: TransactionPins,
     /// The audit trail, when the config audits tables; opened at start only.
     pub audit: Option<Arc<Auditor>>,
+    /// `[limits] max_in_flight` permits; sized at start only.
+    in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+/// The client a request came from.
+struct Client {
+    /// Its `[[clients]]` name, or `anonymous`.
+    name: String,
+    /// What its audit records call it.
+    principal: String,
+}
+
+/// What a request is counted and logged under.
+struct Labels {
+    operation: &'static str,
+    table: String,
+    /// The `[[clients]]` name, or `anonymous`.
+    client: String,
 }
 
 /// A region's answer on its way back to the client.
@@ -57,7 +75,9 @@ struct Reply {
 
 impl Proxy {
     pub fn new(snapshot: Snapshot, metrics: Metrics) -> Self {
+        let max_in_flight = snapshot.config.limits.max_in_flight;
         let proxy = Self {
+            in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics,
             pins: TransactionPins::default(),
@@ -82,12 +102,16 @@ impl Proxy {
             // DynamoDB answers GET / like this; some load balancers and tools probe it.
             return Response::new(Full::new(Bytes::from_static(b"healthy: globalscale")));
         }
-        let mut labels = ("other", String::from(crate::metrics::OTHER));
+        let mut labels = Labels {
+            operation: "other",
+            table: String::from(crate::metrics::OTHER),
+            client: String::from(crate::audit::ANONYMOUS),
+        };
         let result = self.process(&snapshot, request, &mut labels).await;
         let response = match result {
             Ok(reply) => {
                 if !reply.upstream.status.is_success() {
-                    log_upstream_failure(&reply, labels.0);
+                    log_upstream_failure(&reply, labels.operation, &labels.client);
                 }
                 reply_response(reply)
             }
@@ -95,7 +119,8 @@ impl Proxy {
                 let request_id = uuid::Uuid::new_v4().to_string();
                 tracing::warn!(
                     request_id,
-                    operation = labels.0,
+                    operation = labels.operation,
+                    client = labels.client,
                     error = %err,
                     side = ?err.side(),
                     "request failed in the sidecar"
@@ -105,11 +130,16 @@ impl Proxy {
         };
         self.metrics
             .requests
-            .with_label_values(&[labels.0, &labels.1, response.status().as_str()])
+            .with_label_values(&[
+                labels.operation,
+                &labels.table,
+                response.status().as_str(),
+                &labels.client,
+            ])
             .inc();
         self.metrics
             .request_duration
-            .with_label_values(&[labels.0])
+            .with_label_values(&[labels.operation])
             .observe(started.elapsed().as_secs_f64());
         response
     }
@@ -118,7 +148,7 @@ impl Proxy {
         &self,
         snapshot: &Snapshot,
         request: Request<Incoming>,
-        labels: &mut (&'static str, String),
+        labels: &mut Labels,
     ) -> Result<Reply, ProxyError> {
         let (parts, body) = request.into_parts();
         if parts.method != Method::POST {
@@ -128,17 +158,29 @@ impl Proxy {
             )));
         }
         let (operation, target) = operation(&parts.headers)?;
-        labels.0 = operation.label();
+        labels.operation = operation.label();
         let bytes = read_body(&parts.headers, body).await?;
+        // Taken once the body is in: a client trickling its body holds a connection, not a
+        // place among the requests being served.
+        let _permit = self.in_flight.try_acquire().map_err(|_| {
+            self.metrics.requests_shed.inc();
+            ProxyError::Overloaded(snapshot.config.limits.max_in_flight)
+        })?;
+        let client = self.authenticate(snapshot, &parts, &bytes)?;
+        client.name.clone_into(&mut labels.client);
         let view = RequestView::parse(operation, &bytes)?;
+        let allowed = snapshot.access.get(&client.name);
+        if let Some(allowed) = allowed {
+            allowed.check(&client.name, &view)?;
+        }
         let atomic = snapshot
             .config
             .audit
             .as_ref()
             .is_some_and(|a| a.mode == AuditMode::Atomic);
         let plan = Plan::build_with(&view, &snapshot.tables, atomic)?;
-        plan.table_label.clone_into(&mut labels.1);
-        let admitted = self.admit(snapshot, &plan, &parts.headers)?;
+        plan.table_label.clone_into(&mut labels.table);
+        let admitted = self.admit(snapshot, &plan, &client.principal)?;
         let images = admitted.as_ref().map(|a| a.images);
         let mut outgoing = stages::rewrite_request(&view, &plan, bytes.clone(), images)?;
         if let Some(admitted) = &admitted
@@ -177,7 +219,38 @@ impl Proxy {
                 .inc();
         }
         stages::restore_answer(&plan, &mut reply)?;
+        if let Some(allowed) = allowed
+            && plan.client_operation == Operation::ListTables
+        {
+            stages::filter_table_list(allowed, &mut reply)?;
+        }
         Ok(reply)
+    }
+
+    /// Who sent the request: with `[auth] mode = "sigv4"`, the client whose signature it
+    /// carries, or an error and nothing sent; without, `anonymous`, whose audit records name
+    /// the access key id it signed with, unchecked.
+    fn authenticate(
+        &self,
+        snapshot: &Snapshot,
+        parts: &http::request::Parts,
+        _body: &[u8],
+    ) -> Result<Client, ProxyError> {
+        match snapshot.config.auth.mode {
+            AuthMode::None => Ok(Client {
+                name: crate::audit::ANONYMOUS.to_owned(),
+                principal: crate::audit::principal(&parts.headers),
+            }),
+            AuthMode::Sigv4 => {
+                self.metrics
+                    .auth_failures
+                    .with_label_values(&["unavailable"])
+                    .inc();
+                Err(ProxyError::Internal(
+                    "signature verification is not available".into(),
+                ))
+            }
+        }
     }
 
     /// Sends a request of the sidecar's own (not a client's) through the same routing; a

@@ -15,7 +15,7 @@ const X_GLOBALSCALE_REGION: &str = "x-globalscale-region";
 
 /// One log line for a request a region failed: its id (DynamoDB's, so AWS support can find
 /// it), the error name and the region. Client errors are routine, hence `info`.
-pub(super) fn log_upstream_failure(reply: &Reply, operation: &str) {
+pub(super) fn log_upstream_failure(reply: &Reply, operation: &str, client: &str) {
     let request_id = reply
         .upstream
         .headers
@@ -25,9 +25,9 @@ pub(super) fn log_upstream_failure(reply: &Reply, operation: &str) {
     let error = wire::error_name(&reply.upstream.body).unwrap_or_default();
     let status = reply.upstream.status.as_u16();
     if reply.upstream.status.is_server_error() {
-        tracing::warn!(request_id, operation, status, error, region = %reply.region, "request failed upstream");
+        tracing::warn!(request_id, operation, client, status, error, region = %reply.region, "request failed upstream");
     } else {
-        tracing::info!(request_id, operation, status, error, region = %reply.region, "request refused upstream");
+        tracing::info!(request_id, operation, client, status, error, region = %reply.region, "request refused upstream");
     }
 }
 

@@ -180,3 +180,23 @@ pub(super) fn restore_answer(plan: &Plan, reply: &mut Reply) -> Result<(), Proxy
     reply.upstream.body = Bytes::from(bytes);
     Ok(())
 }
+
+/// Leaves only the tables the client may see in a successful `ListTables` answer; one that
+/// cannot be read is not shown at all.
+pub(super) fn filter_table_list(
+    allowed: &crate::access::Allowed,
+    reply: &mut Reply,
+) -> Result<(), ProxyError> {
+    if !reply.upstream.status.is_success() {
+        return Ok(());
+    }
+    let unreadable =
+        || ProxyError::Internal("a ListTables answer that is not a JSON object".into());
+    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&reply.upstream.body) else {
+        return Err(unreadable());
+    };
+    allowed.filter_list(&mut body);
+    let bytes = serde_json::to_vec(&body).map_err(|_| unreadable())?;
+    reply.upstream.body = Bytes::from(bytes);
+    Ok(())
+}

@@ -107,9 +107,15 @@ pub fn error_response_parts(err: &ProxyError) -> (StatusCode, Bytes) {
             "ValidationException",
         ),
         // 503 + ServiceUnavailable: every SDK's standard retry policy retries it.
+        ProxyError::AccessDenied(_) => (
+            StatusCode::BAD_REQUEST,
+            CORAL_SERVICE,
+            "AccessDeniedException",
+        ),
         ProxyError::NoRegionAvailable { .. }
         | ProxyError::DeadlineExceeded(_)
-        | ProxyError::AuditUnavailable(_) => (
+        | ProxyError::AuditUnavailable(_)
+        | ProxyError::Overloaded(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             DYNAMODB,
             "ServiceUnavailable",
