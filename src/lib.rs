@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod app;
 pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod expr;
