@@ -18,6 +18,7 @@ pub mod access;
 pub mod admin;
 pub mod app;
 pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod expr;
