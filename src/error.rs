@@ -43,6 +43,9 @@ pub enum ProxyError {
     Signing(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The request's SigV4 signature is missing, malformed, wrong or out of date.
+    #[error("{0}")]
+    Auth(#[from] crate::auth::AuthError),
     /// The client may not touch a table the request names.
     #[error("{0}")]
     AccessDenied(String),
@@ -63,7 +66,8 @@ impl ProxyError {
             | Self::Serialization(_)
             | Self::Validation(_)
             | Self::BodyTooLarge { .. }
-            | Self::AccessDenied(_) => Side::Downstream,
+            | Self::AccessDenied(_)
+            | Self::Auth(_) => Side::Downstream,
             Self::NoRegionAvailable { .. }
             | Self::AmbiguousWrite { .. }
             | Self::DeadlineExceeded(_) => Side::Upstream,

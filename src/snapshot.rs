@@ -8,7 +8,8 @@ use std::sync::Arc;
 use http::HeaderValue;
 
 use crate::access::Allowed;
-use crate::config::{Config, REGION_PLACEHOLDER, TableConfig};
+use crate::auth::{ClientKey, Verifier};
+use crate::config::{AuthMode, Config, REGION_PLACEHOLDER, TableConfig};
 use crate::metrics::OTHER;
 use crate::route::select::RegionView;
 use crate::route::{RegionHealth, RetryBudget};
@@ -83,6 +84,8 @@ pub struct Snapshot {
     pub retry_budget: Arc<RetryBudget>,
     /// The table allow-lists of the `[[clients]]` that have one, by client name.
     pub access: HashMap<String, Allowed>,
+    /// Checks client signatures with `[auth] mode = "sigv4"`.
+    pub verifier: Option<Arc<Verifier>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +152,14 @@ impl Snapshot {
             .iter()
             .filter_map(|c| Some((c.name.clone(), Allowed::new(c.tables.clone()?))))
             .collect();
+        let verifier = (config.auth.mode == AuthMode::Sigv4).then(|| {
+            let keys = config.auth.clients.iter().map(|c| ClientKey {
+                name: c.name.clone(),
+                access_key_id: c.access_key_id.clone(),
+                secret_access_key: c.secret_access_key.clone(),
+            });
+            Arc::new(Verifier::new(keys.collect()))
+        });
         Ok(Self {
             config,
             regions,
@@ -157,6 +168,7 @@ impl Snapshot {
             tables,
             retry_budget,
             access,
+            verifier,
         })
     }
 

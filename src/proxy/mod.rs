@@ -234,21 +234,29 @@ impl Proxy {
         &self,
         snapshot: &Snapshot,
         parts: &http::request::Parts,
-        _body: &[u8],
+        body: &[u8],
     ) -> Result<Client, ProxyError> {
-        match snapshot.config.auth.mode {
-            AuthMode::None => Ok(Client {
+        if snapshot.config.auth.mode == AuthMode::None {
+            return Ok(Client {
                 name: crate::audit::ANONYMOUS.to_owned(),
                 principal: crate::audit::principal(&parts.headers),
+            });
+        }
+        let Some(verifier) = &snapshot.verifier else {
+            return Err(ProxyError::Internal("no signature verifier".into()));
+        };
+        let now = std::time::SystemTime::now();
+        match verifier.verify(&parts.method, &parts.uri, &parts.headers, body, now) {
+            Ok(name) => Ok(Client {
+                name: name.to_owned(),
+                principal: name.to_owned(),
             }),
-            AuthMode::Sigv4 => {
+            Err(e) => {
                 self.metrics
                     .auth_failures
-                    .with_label_values(&["unavailable"])
+                    .with_label_values(&[e.reason()])
                     .inc();
-                Err(ProxyError::Internal(
-                    "signature verification is not available".into(),
-                ))
+                Err(e.into())
             }
         }
     }

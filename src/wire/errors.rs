@@ -107,6 +107,7 @@ pub fn error_response_parts(err: &ProxyError) -> (StatusCode, Bytes) {
             "ValidationException",
         ),
         // 503 + ServiceUnavailable: every SDK's standard retry policy retries it.
+        ProxyError::Auth(e) => (StatusCode::BAD_REQUEST, CORAL_SERVICE, e.error_name()),
         ProxyError::AccessDenied(_) => (
             StatusCode::BAD_REQUEST,
             CORAL_SERVICE,
