@@ -16,13 +16,11 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use support::{
     DynamoLocal, Mode, Record, RegionFixture, Sidecar, SidecarConfig, SidecarProcess, TABLE,
     audit_records, audit_section, create_audit_table, create_global_catalog, delete_audit_table,
-    item, metric, run_boto3, s, sdk_client, sdk_client_with, wait_for_records,
+    item, metric, put_request, run_boto3, s, sdk_client, sdk_client_with, wait_for_records,
 };
 
 fn audited(ddb: &DynamoLocal, spool: &Path, extra: &str) -> SidecarConfig {
@@ -107,16 +105,6 @@ async fn write_every_kind(client: &Client) {
             .is_some_and(aws_sdk_dynamodb::operation::put_item::PutItemError::is_conditional_check_failed_exception),
         "{refused:?}"
     );
-    let put_request = |id: &str| {
-        WriteRequest::builder()
-            .put_request(
-                PutRequest::builder()
-                    .set_item(Some(item(id, "x", &[])))
-                    .build()
-                    .expect("PutRequest"),
-            )
-            .build()
-    };
     client
         .batch_write_item()
         .request_items(TABLE, vec![put_request("b"), put_request("c")])

@@ -11,10 +11,7 @@ use std::path::Path;
 use std::process::Output;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use support::{DynamoLocal, SidecarConfig, TABLE, sdk_client, within};
 
 const AUDIT_TABLE: &str = "GlobalCatalog-audit";
@@ -59,33 +56,7 @@ fn stderr(output: &Output) -> String {
 }
 
 async fn create_audit_table(client: &Client) {
-    let key = |name: &str, kind| {
-        (
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attribute"),
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .expect("key"),
-        )
-    };
-    let (item_key, item_key_schema) = key("ItemKey", KeyType::Hash);
-    let (event_id, event_id_schema) = key("EventId", KeyType::Range);
-    client
-        .create_table()
-        .table_name(AUDIT_TABLE)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(item_key)
-        .attribute_definitions(event_id)
-        .key_schema(item_key_schema)
-        .key_schema(event_id_schema)
-        .send()
-        .await
-        .expect("CreateTable audit");
+    support::create_keyed_table(client, AUDIT_TABLE, "ItemKey", "EventId").await;
 }
 
 /// The EventId of the `seq`th record: a 26-character ULID, ordered as `seq`.

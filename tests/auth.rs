@@ -12,11 +12,11 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::types::{ConditionCheck, PutRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use aws_smithy_async::time::StaticTimeSource;
 use support::{
     DynamoLocal, RawRequest, RegionFixture, Sidecar, SidecarConfig, TABLE, create_global_catalog,
-    create_table, item, metric, passed_steps, run_boto3, run_js_scenario, sdk_client,
+    create_table, item, metric, passed_steps, put_request, run_boto3, run_js_scenario, sdk_client,
     sdk_client_with,
 };
 
@@ -237,16 +237,6 @@ async fn a_clock_ten_minutes_off_is_refused_in_dynamodbs_words() {
 async fn allow_lists_hold_inside_batches_transactions_partiql_and_listings() {
     let setup = setup().await;
     let app = client(&setup, "AKIDCLIENT", "client-secret", None, 0);
-    let put_request = |id: &str| {
-        WriteRequest::builder()
-            .put_request(
-                PutRequest::builder()
-                    .set_item(Some(item(id, "x", &[])))
-                    .build()
-                    .expect("PutRequest"),
-            )
-            .build()
-    };
     let (status, body) = refusal(
         app.batch_write_item()
             .request_items(TABLE, vec![put_request("batch-ok")])

@@ -50,14 +50,7 @@ pub async fn run(proxy: Arc<Proxy>, auditor: Arc<Auditor>, mut stop: watch::Rece
             }
             continue;
         }
-        let table = proxy
-            .snapshot
-            .load()
-            .config
-            .audit
-            .as_ref()
-            .map(|a| a.table.clone());
-        let Some(table) = table else {
+        let Some(table) = proxy.audit_table() else {
             tracing::warn!("[audit] was removed from the config: spooled records wait for it");
             tokio::time::sleep(MAX_PAUSE).await;
             continue;

@@ -198,13 +198,7 @@ impl Proxy {
     /// The spool refused the records of a write that happened: they go to the audit table
     /// directly, and if that fails too, into the log, which is then the only copy.
     async fn ship_now(&self, error: &crate::audit::spool::SpoolError, records: Vec<Bytes>) {
-        let table = self
-            .snapshot
-            .load()
-            .config
-            .audit
-            .as_ref()
-            .map(|a| a.table.clone());
+        let table = self.audit_table();
         for record in records {
             let stored = match &table {
                 Some(table) => {

@@ -5,10 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::HANG;
 
@@ -27,31 +24,7 @@ pub(crate) fn audit_section(spool_dir: &std::path::Path, extra: &str) -> String 
 
 /// Creates the audit table as `terraform/` does: hash `ItemKey` (S), range `EventId` (S).
 pub(crate) async fn create_audit_table(client: &Client) {
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("attribute definition")
-    };
-    let key = |name: &str, key_type| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(key_type)
-            .build()
-            .expect("key schema element")
-    };
-    client
-        .create_table()
-        .table_name(AUDIT_TABLE)
-        .attribute_definitions(attribute("ItemKey"))
-        .attribute_definitions(attribute("EventId"))
-        .key_schema(key("ItemKey", KeyType::Hash))
-        .key_schema(key("EventId", KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateTable {AUDIT_TABLE}: {e:?}"));
+    super::create_keyed_table(client, AUDIT_TABLE, "ItemKey", "EventId").await;
 }
 
 pub(crate) async fn delete_audit_table(client: &Client) {

@@ -48,6 +48,16 @@ pub(crate) async fn create_global_catalog(client: &Client) -> CreateTableOutput 
 
 /// Creates a table shaped like `GlobalCatalog` under another name.
 pub(crate) async fn create_table(client: &Client, name: &str) -> CreateTableOutput {
+    create_keyed_table(client, name, "ItemID", "Category").await
+}
+
+/// Creates an on-demand table `name` with string keys `hash` and `range`.
+pub(crate) async fn create_keyed_table(
+    client: &Client,
+    name: &str,
+    hash: &str,
+    range: &str,
+) -> CreateTableOutput {
     let attribute = |name: &str| {
         AttributeDefinition::builder()
             .attribute_name(name)
@@ -65,10 +75,10 @@ pub(crate) async fn create_table(client: &Client, name: &str) -> CreateTableOutp
     client
         .create_table()
         .table_name(name)
-        .attribute_definitions(attribute("ItemID"))
-        .attribute_definitions(attribute("Category"))
-        .key_schema(key("ItemID", KeyType::Hash))
-        .key_schema(key("Category", KeyType::Range))
+        .attribute_definitions(attribute(hash))
+        .attribute_definitions(attribute(range))
+        .key_schema(key(hash, KeyType::Hash))
+        .key_schema(key(range, KeyType::Range))
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
@@ -92,4 +102,16 @@ pub(crate) fn item(
         item.insert((*name).to_owned(), AttributeValue::S((*value).to_owned()));
     }
     item
+}
+
+/// A BatchWriteItem put request of `item(id, "x")`.
+pub(crate) fn put_request(id: &str) -> aws_sdk_dynamodb::types::WriteRequest {
+    aws_sdk_dynamodb::types::WriteRequest::builder()
+        .put_request(
+            aws_sdk_dynamodb::types::PutRequest::builder()
+                .set_item(Some(item(id, "x", &[])))
+                .build()
+                .expect("PutRequest"),
+        )
+        .build()
 }

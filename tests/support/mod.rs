@@ -33,7 +33,10 @@ pub(crate) use audit::{
     wait_for_records,
 };
 pub(crate) use boto3::run_boto3;
-pub(crate) use client::{create_global_catalog, create_table, item, sdk_client, sdk_client_with};
+pub(crate) use client::{
+    create_global_catalog, create_keyed_table, create_table, item, put_request, sdk_client,
+    sdk_client_with,
+};
 pub(crate) use dynamo_local::DynamoLocal;
 pub(crate) use js::{passed_steps, run_js_scenario};
 pub(crate) use load::{Load, LoadReport, metric, metric_sum, served_by};
