@@ -1,14 +1,20 @@
 //! The admin port: `GET /healthz` (the process is alive), `GET /readyz` (some region can take
-//! traffic and the sidecar is not draining), `GET /metrics` (Prometheus text).
+//! traffic and the sidecar is not draining), `GET /metrics` (Prometheus text), `GET /status`
+//! (HTML, or JSON with `Accept: application/json`), and the one action, `POST
+//! /admin/write-region`, guarded by a bearer token.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header::CONTENT_TYPE};
-use http_body_util::Full;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use subtle::ConstantTimeEq;
 
 use crate::proxy::Proxy;
+use crate::status::{Status, render};
 
 pub struct Admin {
     pub proxy: Arc<Proxy>,
@@ -16,12 +22,22 @@ pub struct Admin {
     pub draining: Arc<AtomicBool>,
 }
 
+/// The largest admin request body read: a region name in JSON.
+const MAX_ACTION_BODY: usize = 4096;
+
 impl Admin {
-    pub fn handle<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
-        if request.method() != Method::GET && request.method() != Method::HEAD {
-            return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
+    pub async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = request.uri().path();
+        if request.method() == Method::POST && path == WRITE_REGION {
+            return self.move_writes(request).await;
         }
-        match request.uri().path() {
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            return text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "only GET, and POST for actions\n",
+            );
+        }
+        match path {
             "/healthz" => text(StatusCode::OK, "ok\n"),
             "/readyz" => {
                 if self.draining.load(Ordering::Acquire) {
@@ -33,19 +49,105 @@ impl Admin {
                 }
             }
             "/metrics" => match self.proxy.render_metrics() {
-                Ok(body) => {
-                    let mut response = Response::new(Full::new(Bytes::from(body)));
-                    response.headers_mut().insert(
-                        CONTENT_TYPE,
-                        http::HeaderValue::from_static("text/plain; version=0.0.4"),
-                    );
-                    response
-                }
+                Ok(body) => with_type(Bytes::from(body), "text/plain; version=0.0.4"),
                 Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
             },
+            "/status" => {
+                let status = Status::gather(&self.proxy, self.draining.load(Ordering::Acquire));
+                if wants_json(&request) {
+                    with_type(Bytes::from(render::json(&status)), "application/json")
+                } else {
+                    with_type(
+                        Bytes::from(render::html(&status)),
+                        "text/html; charset=utf-8",
+                    )
+                }
+            }
+            WRITE_REGION => {
+                let body = serde_json::json!({
+                    "region": self.proxy.write_region(),
+                    "write_failover": Status::gather(&self.proxy, false).write_failover,
+                });
+                with_type(Bytes::from(body.to_string()), "application/json")
+            }
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
     }
+
+    /// `POST /admin/write-region {"region": "us-west-2"}` with `Authorization: Bearer
+    /// <[admin] token>`: moves writes (under `write_failover = "manual"`). No token
+    /// configured: the action does not exist.
+    async fn move_writes(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let token = self.proxy.snapshot.load().config.admin_token.clone();
+        let Some(token) = token else {
+            return text(
+                StatusCode::NOT_FOUND,
+                "admin actions are off: set [admin] token or GLOBALSCALE_ADMIN_TOKEN\n",
+            );
+        };
+        let offered = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bool::from(offered.as_bytes().ct_eq(token.as_bytes())) {
+            tracing::warn!("admin: write region change refused: wrong or missing token");
+            let mut response = text(
+                StatusCode::UNAUTHORIZED,
+                "a valid bearer token is required\n",
+            );
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            );
+            return response;
+        }
+        let body = Limited::new(request.into_body(), MAX_ACTION_BODY).collect();
+        let Ok(Ok(body)) = tokio::time::timeout(std::time::Duration::from_secs(10), body).await
+        else {
+            return text(StatusCode::BAD_REQUEST, "unreadable body\n");
+        };
+        let Ok(wanted) = serde_json::from_slice::<Move>(&body.to_bytes()) else {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "expected {\"region\": \"<name>\"}\n",
+            );
+        };
+        match self.proxy.set_write_region(&wanted.region) {
+            Ok(previous) => {
+                tracing::warn!(from = previous, to = wanted.region, "admin: writes moved");
+                let body = serde_json::json!({"region": wanted.region, "previous": previous});
+                with_type(Bytes::from(body.to_string()), "application/json")
+            }
+            Err(e) => text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+        }
+    }
+}
+
+const WRITE_REGION: &str = "/admin/write-region";
+
+/// The body of a write region change.
+#[derive(serde::Deserialize)]
+struct Move {
+    region: String,
+}
+
+/// `Accept: application/json` (or `*/json`) asks for JSON; browsers ask for HTML.
+fn wants_json<B>(request: &Request<B>) -> bool {
+    request
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json") && !v.contains("text/html"))
+}
+
+fn with_type(body: Bytes, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    response
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {

@@ -147,7 +147,7 @@ impl App {
             admin_settings,
             move |req| {
                 let admin = Arc::clone(&admin);
-                async move { admin.handle(&req) }
+                async move { admin.handle(req).await }
             },
             async move {
                 let _ = admin_stop.changed().await;
@@ -301,6 +301,7 @@ impl ReloadHandle {
         // Regions no longer configured must not linger in the health gauge.
         self.proxy.metrics.region_healthy.reset();
         self.proxy.publish_health();
+        self.proxy.keep_write_region();
         tokio::spawn(crate::schema::learn_missing(Arc::clone(&self.proxy)));
         Ok(())
     }

@@ -68,6 +68,24 @@ pub struct Config {
     pub audit: Option<AuditConfig>,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    /// The bearer token of the admin port's actions; `None` turns them off.
+    pub admin_token: Option<AdminToken>,
+}
+
+/// `[admin] token`; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
 }
 
 /// Which certificate authorities upstream TLS trusts.
@@ -159,6 +177,17 @@ pub struct RoutingConfig {
     /// Tokens in the shared retry budget (`route::budget`); 0 = no retry after an error
     /// answer or a timeout, only moves after refused connections.
     pub retry_budget: u32,
+    pub write_failover: WriteFailover,
+}
+
+/// Whether writes follow reads to another region when the write region fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFailover {
+    /// Writes move like reads.
+    Auto,
+    /// Writes stay on the write region until an operator moves them (`POST
+    /// /admin/write-region`).
+    Manual,
 }
 
 impl Config {
@@ -226,7 +255,19 @@ impl TryFrom<RawConfig> for Config {
             audit,
             auth,
             limits,
+            admin_token: admin_token(raw.admin.as_ref())?,
         })
+    }
+}
+
+/// At least 16 characters: the token guards moving every write of the fleet.
+fn admin_token(raw: Option<&raw::RawAdmin>) -> Result<Option<AdminToken>, ConfigError> {
+    match raw.and_then(|a| a.token.clone()) {
+        Some(token) if token.len() < 16 => Err(invalid(
+            "admin.token",
+            "must be at least 16 characters (or GLOBALSCALE_ADMIN_TOKEN)",
+        )),
+        token => Ok(token.map(AdminToken)),
     }
 }
 
@@ -532,6 +573,16 @@ fn routing(raw: Option<&RawRouting>) -> Result<RoutingConfig, ConfigError> {
             raw.and_then(|r| r.readmit_after_successes),
             2,
         )?,
+        write_failover: match raw.and_then(|r| r.write_failover.as_deref()) {
+            None | Some("auto") => WriteFailover::Auto,
+            Some("manual") => WriteFailover::Manual,
+            Some(other) => {
+                return Err(invalid(
+                    "routing.write_failover",
+                    format!("`{other}` is not one of \"auto\", \"manual\""),
+                ));
+            }
+        },
         retry_budget: match raw.and_then(|r| r.retry_budget) {
             None => crate::route::budget::DEFAULT_CAPACITY,
             Some(n) if n > MAX_RETRY_BUDGET => {

@@ -30,5 +30,6 @@ pub mod route;
 pub mod schema;
 pub mod server;
 pub mod snapshot;
+pub mod status;
 pub mod upstream;
 pub mod wire;

@@ -22,6 +22,10 @@ pub const RETRY_BUDGET_TOKENS: &str = "globalscale_retry_budget_tokens";
 pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "globalscale_retry_budget_exhausted_total";
 pub const CONNECTIONS_OPEN: &str = "globalscale_connections_open";
 pub const CONNECTIONS_MAX: &str = "globalscale_connections_max";
+pub const WRITE_REGION: &str = "globalscale_write_region";
+pub const BUILD_INFO: &str = "globalscale_build_info";
+pub const UNPROCESSED_ITEMS_TOTAL: &str = "globalscale_unprocessed_items_total";
+pub const CREDENTIAL_REFRESHES_TOTAL: &str = "globalscale_credential_refreshes_total";
 pub const AUTH_FAILURES_TOTAL: &str = "globalscale_auth_failures_total";
 pub const REQUESTS_SHED_TOTAL: &str = "globalscale_requests_shed_total";
 pub const AUDIT_RECORDS_TOTAL: &str = "globalscale_audit_records_total";
@@ -70,6 +74,12 @@ pub struct Metrics {
     pub auth_failures: IntCounterVec,
     /// Requests refused at once because `[limits] max_in_flight` were in flight.
     pub requests_shed: IntCounter,
+    /// 1 for the region writes go to under `write_failover = "manual"`.
+    pub write_region: IntGaugeVec,
+    /// Items and keys a batch handed back unprocessed, by table.
+    pub unprocessed_items: IntCounterVec,
+    /// Fetches of the sidecar's own credentials, by result.
+    pub credential_refreshes: IntCounterVec,
 }
 
 impl Metrics {
@@ -141,7 +151,35 @@ impl Metrics {
             "Requests answered 503 at once because [limits] max_in_flight were in flight",
         )?;
         registry.register(Box::new(requests_shed.clone()))?;
+        let write_region = gauge(
+            WRITE_REGION,
+            "1 for the region writes go to under write_failover = \"manual\", 0 for the others",
+            &["region"],
+        )?;
+        let build_info = gauge(
+            BUILD_INFO,
+            "Always 1; the version of the running binary",
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         Ok(Self {
+            write_region,
+            unprocessed_items: counter(
+                UNPROCESSED_ITEMS_TOTAL,
+                "Items (BatchWriteItem) and keys (BatchGetItem) the region handed back unprocessed, by table",
+                &["table"],
+            )?,
+            credential_refreshes: counter(
+                CREDENTIAL_REFRESHES_TOTAL,
+                "Fetches of the sidecar's own credentials from the config or the default chain, by result",
+                &["result"],
+            )?,
             auth_failures: counter(
                 AUTH_FAILURES_TOTAL,
                 "Requests refused by the SigV4 check, by reason",

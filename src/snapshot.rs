@@ -86,6 +86,9 @@ pub struct Snapshot {
     pub access: HashMap<String, Allowed>,
     /// Checks client signatures with `[auth] mode = "sigv4"`.
     pub verifier: Option<Arc<Verifier>>,
+    /// 1 for the config read at start, one more for each reload swapped in.
+    pub generation: u64,
+    pub loaded_at: std::time::SystemTime,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +172,8 @@ impl Snapshot {
             retry_budget,
             access,
             verifier,
+            generation: previous.map_or(1, |p| p.generation + 1),
+            loaded_at: std::time::SystemTime::now(),
         })
     }
 

@@ -86,6 +86,21 @@ impl AuthError {
     }
 
     /// A bounded label for metrics and logs.
+    /// Every [`AuthError::reason`], for series exported at zero from the start.
+    pub const REASONS: [&'static str; 11] = [
+        "missing",
+        "malformed",
+        "host_not_signed",
+        "expired",
+        "not_yet_valid",
+        "wrong_service",
+        "bad_scope",
+        "unknown_key",
+        "unsigned_token",
+        "bad_signature",
+        "bad_payload_hash",
+    ];
+
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Missing => "missing",

@@ -25,6 +25,13 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) clients: Vec<RawClient>,
     pub(super) limits: Option<RawLimits>,
+    pub(super) admin: Option<RawAdmin>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdmin {
+    pub(super) token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +78,7 @@ pub(super) struct RawUpstream {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRouting {
     pub(super) policy: Option<String>,
+    pub(super) write_failover: Option<String>,
     pub(super) max_attempts: Option<u32>,
     pub(super) probe_interval_ms: Option<u64>,
     pub(super) probe_timeout_ms: Option<u64>,
@@ -179,6 +187,9 @@ pub(super) fn apply_env(
             return Err(invalid("DDB_REGIONS", "names no region"));
         }
         raw.regions = regions;
+    }
+    if let Some(token) = env("GLOBALSCALE_ADMIN_TOKEN").filter(|t| !t.is_empty()) {
+        raw.admin.get_or_insert_with(RawAdmin::default).token = Some(token);
     }
     for (i, client) in raw.clients.iter_mut().enumerate() {
         let Some(variable) = &client.secret_access_key_env else {

@@ -7,6 +7,7 @@ use http::StatusCode;
 
 use super::own_write;
 use super::{Forward, Proxy, Reply};
+use crate::config::WriteFailover;
 use crate::error::ProxyError;
 use crate::route::retry::{backoff_ceiling, classify_response};
 use crate::route::{AttemptOutcome, ResendSafety, RetryBudget, candidates};
@@ -47,7 +48,7 @@ impl Proxy {
         'rounds: for round in 0u32.. {
             let order = match pinned {
                 Some(index) => vec![index],
-                None => candidates(&snapshot.region_views(), snapshot.config.routing.policy),
+                None => self.candidates(snapshot, req),
             };
             if order.is_empty() {
                 if round == 0 {
@@ -204,6 +205,20 @@ impl Proxy {
 }
 
 impl Proxy {
+    /// The regions to try in order: the healthy ones by the routing policy; for a write
+    /// under `write_failover = "manual"`, the write region alone, healthy or not, so that a
+    /// write never moves without an operator's decision.
+    fn candidates(&self, snapshot: &Snapshot, req: &Forward<'_>) -> Vec<usize> {
+        let manual = snapshot.config.routing.write_failover == WriteFailover::Manual;
+        if manual && !req.operation.is_read() {
+            let write_region = self.write_region();
+            if let Some(index) = snapshot.regions.iter().position(|r| r.name == write_region) {
+                return vec![index];
+            }
+        }
+        candidates(&snapshot.region_views(), snapshot.config.routing.policy)
+    }
+
     /// The region an earlier attempt of this transaction (this request's, or an earlier
     /// request's with the same token) may have been applied in.
     fn pinned_region(

@@ -30,6 +30,7 @@ mod attempts;
 mod audit;
 pub mod own_write;
 mod reply;
+mod series;
 pub mod stages;
 
 use reply::{error_response, log_upstream_failure, reply_response};
@@ -48,7 +49,27 @@ pub struct Proxy {
     pub audit: Option<Arc<Auditor>>,
     /// `[limits] max_in_flight` permits; sized at start only.
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// Where writes go under `write_failover = "manual"`: the home region until an operator
+    /// moves them. Outlives snapshots.
+    write_region: std::sync::Mutex<String>,
+    /// The latest ejections and readmissions, newest last, for `/status`.
+    pub events: std::sync::Mutex<std::collections::VecDeque<RegionEvent>>,
 }
+
+/// A region's change of health, as `/status` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RegionEvent {
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub region: String,
+    /// `ejected` or `readmitted`.
+    pub event: &'static str,
+    /// The outcome that tipped it.
+    pub reason: &'static str,
+}
+
+/// Ejections and readmissions `/status` keeps.
+const EVENTS_KEPT: usize = 50;
 
 /// The client a request came from.
 struct Client {
@@ -76,7 +97,10 @@ struct Reply {
 impl Proxy {
     pub fn new(snapshot: Snapshot, metrics: Metrics) -> Self {
         let max_in_flight = snapshot.config.limits.max_in_flight;
+        let home = snapshot.regions.first().map(|r| r.name.clone());
         let proxy = Self {
+            write_region: std::sync::Mutex::new(home.unwrap_or_default()),
+            events: std::sync::Mutex::new(std::collections::VecDeque::new()),
             in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics,
@@ -84,7 +108,63 @@ impl Proxy {
             audit: None,
         };
         proxy.publish_health();
+        proxy.publish_write_region();
+        proxy.init_series();
         proxy
+    }
+
+    /// The region writes go to under `write_failover = "manual"`.
+    pub fn write_region(&self) -> String {
+        self.write_region
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Moves writes to `region`, a configured one; returns where they went before.
+    pub fn set_write_region(&self, region: &str) -> Result<String, String> {
+        let snapshot = self.snapshot.load();
+        if !snapshot.regions.iter().any(|r| r.name == region) {
+            return Err(format!("{region} is not a configured region"));
+        }
+        let previous = std::mem::replace(
+            &mut *self
+                .write_region
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            region.to_owned(),
+        );
+        self.publish_write_region();
+        Ok(previous)
+    }
+
+    /// `globalscale_write_region{region}`: 1 for the write region, 0 for the others.
+    pub fn publish_write_region(&self) {
+        let current = self.write_region();
+        for region in &self.snapshot.load().regions {
+            self.metrics
+                .write_region
+                .with_label_values(&[&region.name])
+                .set(i64::from(region.name == current));
+        }
+    }
+
+    /// After a reload: a write region no longer configured falls back to the home region.
+    pub fn keep_write_region(&self) {
+        let snapshot = self.snapshot.load();
+        let current = self.write_region();
+        if !snapshot.regions.iter().any(|r| r.name == current)
+            && let Some(home) = snapshot.regions.first()
+        {
+            tracing::warn!(removed = current, home = %home.name, "the write region left the config; writes go home");
+            self.write_region
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone_from(&home.name);
+        }
+        self.metrics.write_region.reset();
+        self.publish_write_region();
+        self.init_series();
     }
 
     /// The `[audit] table` of the current config.
@@ -97,6 +177,7 @@ impl Proxy {
     #[must_use]
     pub fn with_audit(mut self, auditor: Arc<Auditor>) -> Self {
         self.audit = Some(auditor);
+        self.init_series();
         self
     }
 
@@ -218,6 +299,14 @@ impl Proxy {
             self.audit(admitted, &plan, &outgoing, &mut result).await;
         }
         let mut reply = result?;
+        for (table, count) in stages::unprocessed(&plan, &reply) {
+            let label =
+                crate::snapshot::table_label(&snapshot.tables, std::slice::from_ref(&table));
+            self.metrics
+                .unprocessed_items
+                .with_label_values(&[label])
+                .inc_by(count);
+        }
         for table in stages::version_conflicts(&plan, &reply) {
             self.metrics
                 .version_conflicts
@@ -354,6 +443,26 @@ impl Proxy {
         transition: Option<Transition>,
         outcome: AttemptOutcome,
     ) {
+        let event = match transition {
+            Some(Transition::Ejected) => "ejected",
+            Some(Transition::Readmitted) => "readmitted",
+            None => return,
+        };
+        {
+            let mut events = self
+                .events
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if events.len() == EVENTS_KEPT {
+                events.pop_front();
+            }
+            events.push_back(RegionEvent {
+                at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                region: region.name.clone(),
+                event,
+                reason: outcome.label(),
+            });
+        }
         match transition {
             Some(Transition::Ejected) => {
                 tracing::warn!(region = %region.name, last_outcome = outcome.label(), "region ejected");
@@ -386,6 +495,14 @@ impl Proxy {
     pub fn render_metrics(&self) -> Result<Vec<u8>, prometheus::Error> {
         let tokens = self.snapshot.load().retry_budget.tokens();
         self.metrics.retry_budget_tokens.set(tokens.into());
+        let (ok, failed) = crate::upstream::sign::Signer::refreshes();
+        for (result, total) in [("success", ok), ("failure", failed)] {
+            let counter = self
+                .metrics
+                .credential_refreshes
+                .with_label_values(&[result]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
         if let Some(auditor) = &self.audit {
             let backlog = auditor.spool().backlog();
             let metrics = &self.metrics;

@@ -200,3 +200,40 @@ pub(super) fn filter_table_list(
     reply.upstream.body = Bytes::from(bytes);
     Ok(())
 }
+
+/// Items (BatchWriteItem) and keys (BatchGetItem) a successful batch handed back, by table.
+pub(super) fn unprocessed(plan: &Plan, reply: &Reply) -> Vec<(String, u64)> {
+    let field = match plan.operation {
+        Operation::BatchWriteItem => "UnprocessedItems",
+        Operation::BatchGetItem => "UnprocessedKeys",
+        _ => return Vec::new(),
+    };
+    let body = &reply.upstream.body;
+    // Most batches are processed whole (`"UnprocessedItems":{}`): no parse for them.
+    let empty = format!("\"{field}\":{{}}");
+    if !reply.upstream.status.is_success()
+        || body.windows(empty.len()).any(|w| w == empty.as_bytes())
+    {
+        return Vec::new();
+    }
+    let Ok(Value::Object(answer)) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let tables = answer.get(field).and_then(Value::as_object);
+    tables
+        .into_iter()
+        .flatten()
+        .map(|(table, left)| {
+            let count = match left {
+                Value::Array(requests) => requests.len(),
+                Value::Object(request) => request
+                    .get("Keys")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len),
+                _ => 0,
+            };
+            (table.clone(), count as u64)
+        })
+        .filter(|(_, count)| *count > 0)
+        .collect()
+}

@@ -46,6 +46,19 @@ pub enum AttemptOutcome {
 }
 
 impl AttemptOutcome {
+    /// Every outcome, for series exported at zero from the start.
+    pub const ALL: [Self; 9] = [
+        Self::Success,
+        Self::ClientError,
+        Self::Throttled,
+        Self::ServerError,
+        Self::ConnectError,
+        Self::Timeout,
+        Self::TransportError,
+        Self::CorruptAnswer,
+        Self::WriteConflict,
+    ];
+
     /// The metric label.
     pub fn label(self) -> &'static str {
         match self {

@@ -20,6 +20,12 @@ use tokio::sync::{Mutex, RwLock};
 
 use crate::config::CredentialsConfig;
 
+/// Credential fetches by every signer of the process (a reload may replace the signer, the
+/// count goes on): successes and failures, for `globalscale_credential_refreshes_total`.
+static REFRESHES: (std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64) = (
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+);
 /// After the credential chain fails, requests fail fast for this long instead of each
 /// waiting on the chain (IMDS timeouts take seconds).
 const FAILURE_HOLD: Duration = Duration::from_secs(2);
@@ -90,6 +96,12 @@ impl Signer {
         }
     }
 
+    /// Fetches of credentials from the provider so far, in this process: `(ok, failed)`.
+    pub fn refreshes() -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (REFRESHES.0.load(Relaxed), REFRESHES.1.load(Relaxed))
+    }
+
     /// Current credentials, fetched again when missing or close to expiry.
     pub async fn credentials(&self) -> Result<Credentials, SignError> {
         if let Some(creds) = fresh(self.inner.cached.read().await.as_ref()) {
@@ -114,6 +126,14 @@ impl Signer {
                 .await
                 .map_err(|e| error_text(&e)),
         };
+        if asked_the_chain {
+            let counter = if result.is_ok() {
+                &REFRESHES.0
+            } else {
+                &REFRESHES.1
+            };
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         match result {
             Ok(creds) => {
                 *last_failure = None;

@@ -40,7 +40,7 @@ pub(crate) use client::{
 pub(crate) use dynamo_local::DynamoLocal;
 pub(crate) use js::{passed_steps, run_js_scenario};
 pub(crate) use load::{Load, LoadReport, metric, metric_sum, served_by};
-pub(crate) use raw_http::{RawRequest, RawResponse, SendError, get};
+pub(crate) use raw_http::{RawRequest, RawResponse, SendError, admin_request, get};
 pub(crate) use region_fixture::{Mode, Recorded, RegionFixture};
 pub(crate) use sidecar::{Sidecar, SidecarConfig, SidecarProcess};
 pub(crate) use sigv4_check::{Keys, check_signatures, verify_signatures};

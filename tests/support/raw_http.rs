@@ -259,8 +259,26 @@ impl RawRequest {
 
 /// A GET on a fresh connection (the admin endpoints); panics if there is no HTTP answer.
 pub(crate) async fn get(addr: SocketAddr, path: &str) -> RawResponse {
-    let request = Request::get(format!("http://{addr}{path}"))
-        .body(Full::new(Bytes::new()))
+    admin_request(addr, http::Method::GET, path, &[], "").await
+}
+
+/// Any request on a fresh connection, with `headers` and `body` (the admin endpoints);
+/// panics if there is no HTTP answer.
+pub(crate) async fn admin_request(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> RawResponse {
+    let mut request = Request::builder()
+        .method(method.clone())
+        .uri(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
         .expect("valid request");
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let exchange = async {
@@ -273,7 +291,7 @@ pub(crate) async fn get(addr: SocketAddr, path: &str) -> RawResponse {
             body,
         })
     };
-    let what = format!("GET {addr}{path}");
+    let what = format!("{method} {addr}{path}");
     within(&what, exchange)
         .await
         .unwrap_or_else(|e| panic!("{what} failed: {e:?}"))

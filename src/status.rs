@@ -1,0 +1,141 @@
+//! What `/status` on the admin port shows, gathered from live state in one place: each
+//! region's health and latency, the recent ejections and readmissions with their reason, the
+//! write region, the retry budget, the audit trail's backlog, and which config is running.
+//! `render` turns it into the page for people and the JSON for tools.
+
+pub mod render;
+
+use serde::Serialize;
+
+use crate::config::{AuthMode, WriteFailover};
+use crate::proxy::{Proxy, RegionEvent};
+use crate::route::candidates;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub version: &'static str,
+    pub config: ConfigStatus,
+    /// `auto` or `manual`.
+    pub write_failover: &'static str,
+    pub write_region: String,
+    /// Where a read would go now: the first healthy region by the routing policy.
+    pub serving_region: Option<String>,
+    pub regions: Vec<RegionStatus>,
+    /// Newest first.
+    pub events: Vec<RegionEvent>,
+    pub retry_budget: BudgetStatus,
+    pub audit: Option<AuditStatus>,
+    /// `none` or `sigv4`.
+    pub auth: &'static str,
+    pub draining: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigStatus {
+    /// 1 at start, one more per reload.
+    pub generation: u64,
+    /// RFC 3339, UTC.
+    pub loaded_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionStatus {
+    pub name: String,
+    pub endpoint: String,
+    pub home: bool,
+    pub healthy: bool,
+    /// Average latency of recent successful attempts, in milliseconds.
+    pub latency_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetStatus {
+    pub tokens: u32,
+    pub capacity: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditStatus {
+    /// `spooled` or `atomic`.
+    pub mode: &'static str,
+    pub table: String,
+    pub backlog: usize,
+    pub backlog_bytes: u64,
+    pub oldest_seconds: f64,
+    /// The spool's disk refused a write; audited writes get a 503 until it takes one.
+    pub spool_failing: bool,
+}
+
+impl Status {
+    pub fn gather(proxy: &Proxy, draining: bool) -> Status {
+        let snapshot = proxy.snapshot.load();
+        let config = &snapshot.config;
+        let views = snapshot.region_views();
+        let serving = candidates(&views, config.routing.policy)
+            .first()
+            .map(|&i| snapshot.regions[i].name.clone());
+        let regions = snapshot
+            .regions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| RegionStatus {
+                name: r.name.clone(),
+                endpoint: r.endpoint.to_string(),
+                home: i == 0,
+                healthy: r.health.is_healthy(),
+                latency_ms: r.health.latency().as_secs_f64() * 1000.0,
+            })
+            .collect();
+        let events = proxy
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .rev()
+            .cloned()
+            .collect();
+        let audit = proxy
+            .audit
+            .as_ref()
+            .zip(config.audit.as_ref())
+            .map(|(auditor, audit)| {
+                let backlog = auditor.spool().backlog();
+                AuditStatus {
+                    mode: match audit.mode {
+                        crate::config::AuditMode::Spooled => "spooled",
+                        crate::config::AuditMode::Atomic => "atomic",
+                    },
+                    table: audit.table.clone(),
+                    backlog: backlog.records,
+                    backlog_bytes: backlog.bytes,
+                    oldest_seconds: backlog.oldest_age.as_secs_f64(),
+                    spool_failing: auditor.failing(),
+                }
+            });
+        Status {
+            version: env!("CARGO_PKG_VERSION"),
+            config: ConfigStatus {
+                generation: snapshot.generation,
+                loaded_at: humantime::format_rfc3339_seconds(snapshot.loaded_at).to_string(),
+            },
+            write_failover: match config.routing.write_failover {
+                WriteFailover::Auto => "auto",
+                WriteFailover::Manual => "manual",
+            },
+            write_region: proxy.write_region(),
+            serving_region: serving,
+            regions,
+            events,
+            retry_budget: BudgetStatus {
+                tokens: snapshot.retry_budget.tokens(),
+                capacity: config.routing.retry_budget,
+            },
+            audit,
+            auth: match config.auth.mode {
+                AuthMode::None => "none",
+                AuthMode::Sigv4 => "sigv4",
+            },
+            draining,
+        }
+    }
+}
