@@ -7,14 +7,18 @@ pub mod render;
 
 use serde::Serialize;
 
-use crate::config::{AuthMode, WriteFailover};
+use crate::config::{AuthMode, RoutingPolicy, WriteFailover};
 use crate::proxy::{Proxy, RegionEvent};
 use crate::route::candidates;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub version: &'static str,
+    /// When this status was gathered: RFC 3339, UTC.
+    pub generated_at: String,
     pub config: ConfigStatus,
+    /// `ordered` (home first) or `latency`: how reads pick a region.
+    pub routing_policy: &'static str,
     /// `auto` or `manual`.
     pub write_failover: &'static str,
     pub write_region: String,
@@ -114,9 +118,15 @@ impl Status {
             });
         Status {
             version: env!("CARGO_PKG_VERSION"),
+            generated_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                .to_string(),
             config: ConfigStatus {
                 generation: snapshot.generation,
                 loaded_at: humantime::format_rfc3339_seconds(snapshot.loaded_at).to_string(),
+            },
+            routing_policy: match config.routing.policy {
+                RoutingPolicy::Ordered => "ordered",
+                RoutingPolicy::Latency => "latency",
             },
             write_failover: match config.routing.write_failover {
                 WriteFailover::Auto => "auto",
