@@ -21,7 +21,11 @@ pub struct Status {
     pub routing_policy: &'static str,
     /// `auto` or `manual`.
     pub write_failover: &'static str,
+    /// The region writes stay on under `write_failover = "manual"` (an operator moves it).
     pub write_region: String,
+    /// Where a write would go now: the write region under `manual`, the serving region under
+    /// `auto`; `None` when no region is healthy under `auto`.
+    pub writes_to: Option<String>,
     /// Where a read would go now: the first healthy region by the routing policy.
     pub serving_region: Option<String>,
     pub regions: Vec<RegionStatus>,
@@ -131,6 +135,11 @@ impl Status {
             write_failover: match config.routing.write_failover {
                 WriteFailover::Auto => "auto",
                 WriteFailover::Manual => "manual",
+            },
+            // Under `auto`, writes go where reads go.
+            writes_to: match config.routing.write_failover {
+                WriteFailover::Manual => Some(proxy.write_region()),
+                WriteFailover::Auto => serving.clone(),
             },
             write_region: proxy.write_region(),
             serving_region: serving,

@@ -90,6 +90,7 @@ async fn writes_stay_home_until_an_operator_moves_them() {
     .await
     .json();
     assert_eq!(status["write_region"], "us-east-1");
+    assert_eq!(status["writes_to"], "us-east-1");
     assert_eq!(status["write_failover"], "manual");
     assert_eq!(status["serving_region"], "us-west-2");
     assert_eq!(status["events"][0]["event"], "ejected");

@@ -33,6 +33,7 @@ fn healthy_home() -> Status {
         routing_policy: "ordered",
         write_failover: "auto",
         write_region: "us-east-1".to_owned(),
+        writes_to: Some("us-east-1".to_owned()),
         serving_region: Some("us-east-1".to_owned()),
         regions: vec![
             region("us-east-1", true, true),
