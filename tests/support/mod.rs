@@ -8,6 +8,7 @@
 //! - [`sdk_client`] and [`RawRequest`]: an AWS SDK client and a hand-made request, both signed
 //!   with client keys the regions never heard of; [`send_streaming`] for oversized bodies.
 //! - [`verify_signatures`]: the independent botocore check of what a region received.
+//! - [`Prometheus`] and [`promtool`]: the real ones, for the rules and dashboard in `deploy/`.
 //!
 //! Every address is `127.0.0.1` with a port chosen by the OS; nothing listens on a fixed port.
 
@@ -21,6 +22,7 @@ mod client;
 mod dynamo_local;
 mod js;
 mod load;
+mod prometheus_server;
 mod raw_http;
 mod region_fixture;
 mod sidecar;
@@ -40,6 +42,7 @@ pub(crate) use client::{
 pub(crate) use dynamo_local::DynamoLocal;
 pub(crate) use js::{passed_steps, run_js_scenario};
 pub(crate) use load::{Load, LoadReport, metric, metric_sum, served_by};
+pub(crate) use prometheus_server::{Prometheus, promtool};
 pub(crate) use raw_http::{RawRequest, RawResponse, SendError, admin_request, get};
 pub(crate) use region_fixture::{Mode, Recorded, RegionFixture};
 pub(crate) use sidecar::{Sidecar, SidecarConfig, SidecarProcess};
