@@ -1,0 +1,527 @@
+//! What auditing costs a write, printed, never asserted: PutItem throughput and latency through
+//! the sidecar with auditing off and on (`images = "new"`, the spool on this machine's disk),
+//! against a stub region that answers every request at once, so the sidecar and the spool are
+//! all there is to measure. The goal is a cost of at most 20 %.
+//!
+//! For each number of concurrent clients (closed loop, keep-alive HTTP/1): PutItem/s off and
+//! on, the cost, p50/p99 latency off and on, the process's CPU time per PutItem (clients,
+//! sidecar and stub share this process and its two worker threads), and for the audited runs
+//! the fsync group sizes the spool reached (records spooled per fsync, from the sidecar's
+//! `/metrics`), then the records shipped once the backlog drained and the BatchWriteItem calls
+//! that took them, to show the shipper keeps up. The smoke run of `cargo test --all-targets`
+//! is shorter and unoptimized: its figures mean nothing.
+//!
+//! `cargo bench --bench audit`; the spool goes under Cargo's target tmp dir, or under
+//! `GLOBALSCALE_BENCH_SPOOL_DIR` when set (on a tmpfs an fsync costs nothing: the output names
+//! the filesystem it ran on).
+
+// A measuring program: a failed set-up step should stop it loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use globalscale::app::App;
+use globalscale::config::Config;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// What the stub region answers `DescribeTable` with: the key schema of the config's table.
+const DESCRIBE: &str = r#"{"Table":{"TableName":"Bench","TableStatus":"ACTIVE","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"sk","KeyType":"RANGE"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"sk","AttributeType":"S"}]}}"#;
+/// The size of the item's one non-key attribute.
+const VALUE_BYTES: usize = 200;
+
+/// How long and how hard to push.
+struct Plan {
+    clients: &'static [usize],
+    warmup: Duration,
+    run: Duration,
+}
+
+fn main() {
+    // `cargo test --all-targets` runs benches without `--bench`: a smoke run then.
+    let plan = if std::env::args().any(|a| a == "--bench") {
+        Plan {
+            clients: &[1, 16, 64],
+            warmup: Duration::from_millis(500),
+            run: Duration::from_secs(3),
+        }
+    } else {
+        Plan {
+            clients: &[1, 16],
+            warmup: Duration::from_millis(50),
+            run: Duration::from_millis(200),
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run(&plan));
+}
+
+async fn run(plan: &Plan) {
+    let (region, batches) = stub_region().await;
+    let spool_root = spool_root();
+    let spool_dir = spool_root.path().join("spool");
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build(connector);
+    let off = Sidecar::start(&config(region, None)).await;
+    let on = Sidecar::start(&config(region, Some(&spool_dir))).await;
+    println!(
+        "audit benchmark: PutItem of ~{} bytes, closed loop, {:?} warm-up then {:?} per run, stub region on 127.0.0.1",
+        put_body(0, 0).len(),
+        plan.warmup,
+        plan.run
+    );
+    println!(
+        "spool: {} on {}",
+        spool_dir.display(),
+        filesystem(spool_root.path())
+    );
+    let mut rows = Vec::new();
+    for &clients in plan.clients {
+        let off_run = measure(&client, &off, clients, plan).await;
+        let on_run = measure(&client, &on, clients, plan).await;
+        let drained = drain(&client, &on, &batches).await;
+        rows.push(Row {
+            clients,
+            off: off_run,
+            on: on_run,
+            drained,
+        });
+    }
+    print_throughput(&rows);
+    print_shipping(&rows);
+    off.stop().await;
+    on.stop().await;
+}
+
+/// The spool's parent: under Cargo's target dir, which is on the build's disk.
+fn spool_root() -> tempfile::TempDir {
+    let base = std::env::var_os("GLOBALSCALE_BENCH_SPOOL_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")), PathBuf::from);
+    std::fs::create_dir_all(&base).expect("spool base dir");
+    tempfile::tempdir_in(base).expect("spool temp dir")
+}
+
+/// The filesystem type and device holding `path`, from the longest mount point above it.
+fn filesystem(path: &Path) -> String {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (device, point, kind) = (fields.next()?, fields.next()?, fields.next()?);
+            path.starts_with(point)
+                .then(|| (point.len(), format!("{kind} ({device} mounted on {point})")))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map_or_else(|| "an unknown filesystem".to_owned(), |(_, fs)| fs)
+}
+
+fn config(region: SocketAddr, spool_dir: Option<&Path>) -> Config {
+    let mut text = format!(
+        r#"listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+[upstream_credentials]
+access_key_id = "AKIDBENCH"
+secret_access_key = "bench"
+[[regions]]
+name = "us-east-1"
+endpoint = "http://{region}"
+[[tables]]
+name = "Bench"
+partition_key = "pk"
+sort_key = "sk"
+"#
+    );
+    if let Some(dir) = spool_dir {
+        let _ = write!(
+            text,
+            "audit = true\n[audit]\ntable = \"Bench-audit\"\nspool_dir = '{}'\nimages = \"new\"\n",
+            dir.display()
+        );
+    }
+    Config::from_toml_str(&text).expect("config")
+}
+
+/// One sidecar in this process, and how to stop it.
+struct Sidecar {
+    addr: SocketAddr,
+    admin: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<()>,
+}
+
+impl Sidecar {
+    async fn start(config: &Config) -> Sidecar {
+        let app = App::build(config.clone()).await.expect("app");
+        let (addr, admin) = (app.listen_addr(), app.admin_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(async move {
+            app.run(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("sidecar run");
+        });
+        Sidecar {
+            addr,
+            admin,
+            stop,
+            running,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.running).await;
+    }
+}
+
+/// The audit counters of a sidecar's `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Audit {
+    spooled: u64,
+    shipped: u64,
+    failed: u64,
+    fsyncs: u64,
+    backlog: u64,
+}
+
+async fn scrape(client: &HttpClient, sidecar: &Sidecar) -> Audit {
+    let request = Request::get(format!("http://{}/metrics", sidecar.admin))
+        .body(Full::default())
+        .expect("request");
+    let response = client.request(request).await.expect("scrape /metrics");
+    let body = response.into_body().collect().await.expect("metrics body");
+    let text = String::from_utf8_lossy(&body.to_bytes()).into_owned();
+    let value = |series: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let records = |outcome: &str| {
+        value(&format!(
+            "globalscale_audit_records_total{{outcome=\"{outcome}\"}}"
+        ))
+    };
+    Audit {
+        spooled: records("spooled"),
+        shipped: records("shipped"),
+        failed: records("failed"),
+        fsyncs: value("globalscale_audit_spool_fsyncs_total"),
+        backlog: value("globalscale_audit_backlog"),
+    }
+}
+
+/// One configuration at one concurrency.
+struct Measured {
+    rate: f64,
+    /// Process CPU time (every thread: clients, sidecars, stub, spool writer) per 200.
+    cpu_per_put: Duration,
+    errors: usize,
+    latencies: Vec<Duration>,
+    /// Audit counters before the warm-up, then around the measured run.
+    before_warmup: Audit,
+    before: Audit,
+    after: Audit,
+}
+
+async fn measure(client: &HttpClient, sidecar: &Sidecar, clients: usize, plan: &Plan) -> Measured {
+    let before_warmup = scrape(client, sidecar).await;
+    load(client, sidecar.addr, clients, plan.warmup).await;
+    let before = scrape(client, sidecar).await;
+    let cpu = cpu_time();
+    let (elapsed, latencies, errors) = load(client, sidecar.addr, clients, plan.run).await;
+    let cpu = cpu_time().saturating_sub(cpu);
+    let after = scrape(client, sidecar).await;
+    Measured {
+        rate: per_second(latencies.len() as u64, elapsed),
+        cpu_per_put: cpu / u32::try_from(latencies.len().max(1)).unwrap_or(u32::MAX),
+        errors,
+        latencies,
+        before_warmup,
+        before,
+        after,
+    }
+}
+
+/// `clients` loops of PutItem for `duration`: the time they took, the latencies of the 200s
+/// (sorted), and how many answers were anything else.
+async fn load(
+    client: &HttpClient,
+    addr: SocketAddr,
+    clients: usize,
+    duration: Duration,
+) -> (Duration, Vec<Duration>, usize) {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|task| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let (mut latencies, mut errors) = (Vec::new(), 0);
+                for i in 0.. {
+                    if started.elapsed() >= duration {
+                        break;
+                    }
+                    let sent = Instant::now();
+                    if put(&client, addr, put_body(task, i)).await {
+                        latencies.push(sent.elapsed());
+                    } else {
+                        errors += 1;
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    for task in tasks {
+        let (l, e) = task.await.expect("load task");
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    (elapsed, latencies, errors)
+}
+
+/// User and system CPU time of this process so far, from `/proc/self/stat` (in ticks of
+/// 1/100 s, `USER_HZ` on Linux); zero where there is no procfs.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |at: usize| fields.get(at).and_then(|v| v.parse::<u64>().ok());
+    let total = ticks(11).unwrap_or(0) + ticks(12).unwrap_or(0);
+    Duration::from_millis(total * 10)
+}
+
+fn put_body(task: usize, i: usize) -> Bytes {
+    let value = "v".repeat(VALUE_BYTES);
+    Bytes::from(format!(
+        r#"{{"TableName":"Bench","Item":{{"pk":{{"S":"k{task}-{i}"}},"sk":{{"S":"s"}},"v":{{"S":"{value}"}}}}}}"#
+    ))
+}
+
+/// Sends one PutItem; whether it was answered 200 (anything else is printed, the first few).
+async fn put(client: &HttpClient, addr: SocketAddr, body: Bytes) -> bool {
+    static PRINTED: AtomicU64 = AtomicU64::new(0);
+    let request = Request::post(format!("http://{addr}/"))
+        .header("x-amz-target", "DynamoDB_20120810.PutItem")
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("authorization", "AWS4-HMAC-SHA256 Credential=AKIDCLIENT/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00")
+        .body(Full::new(body))
+        .expect("request");
+    let (status, answer) = match client.request(request).await {
+        Ok(response) => {
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map(http_body_util::Collected::to_bytes);
+            (Some(status), body.unwrap_or_default())
+        }
+        Err(e) => (None, Bytes::from(e.to_string())),
+    };
+    let ok = status == Some(StatusCode::OK);
+    if !ok && PRINTED.fetch_add(1, Ordering::Relaxed) < 3 {
+        eprintln!(
+            "PutItem answered {status:?}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    ok
+}
+
+/// What shipping looked like after an audited run.
+struct Drained {
+    /// From the end of the measured run to backlog 0.
+    took: Duration,
+    audit: Audit,
+    /// BatchWriteItem calls the stub region received, warm-up to drained.
+    batches: u64,
+}
+
+/// Waits for the shipper to empty the spool (at most a minute); `batches` counts the
+/// BatchWriteItem calls the stub region answered.
+async fn drain(client: &HttpClient, sidecar: &Sidecar, batches: &AtomicU64) -> Drained {
+    let started = Instant::now();
+    loop {
+        let audit = scrape(client, sidecar).await;
+        if audit.backlog == 0 || started.elapsed() > Duration::from_mins(1) {
+            return Drained {
+                took: started.elapsed(),
+                audit,
+                batches: batches.swap(0, Ordering::Relaxed),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+struct Row {
+    clients: usize,
+    off: Measured,
+    on: Measured,
+    drained: Drained,
+}
+
+fn print_throughput(rows: &[Row]) {
+    println!();
+    println!(
+        "clients  PutItem/s off  PutItem/s on  cost %  p50 off ms  p99 off ms  p50 on ms  p99 on ms  CPU us/put off  CPU us/put on  records/fsync  fsyncs/s  errors off/on"
+    );
+    for row in rows {
+        let (off, on) = (&row.off, &row.on);
+        let cost = (off.rate - on.rate) / off.rate * 100.0;
+        let spooled = on.after.spooled - on.before.spooled;
+        let fsyncs = on.after.fsyncs - on.before.fsyncs;
+        let per_fsync = ratio(spooled, fsyncs);
+        let fsync_rate = on.rate * ratio(fsyncs, spooled);
+        println!(
+            "{:>7}  {:>13.0}  {:>12.0}  {:>6.1}  {:>10.3}  {:>10.3}  {:>9.3}  {:>9.3}  {:>14.1}  {:>13.1}  {:>13.2}  {:>8.0}  {:>6}/{}",
+            row.clients,
+            off.rate,
+            on.rate,
+            cost,
+            ms(pct(&off.latencies, 50)),
+            ms(pct(&off.latencies, 99)),
+            ms(pct(&on.latencies, 50)),
+            ms(pct(&on.latencies, 99)),
+            us(off.cpu_per_put),
+            us(on.cpu_per_put),
+            per_fsync,
+            fsync_rate,
+            off.errors,
+            on.errors,
+        );
+    }
+    println!(
+        "(CPU: the whole process's, clients and stub region included, over the run / PutItems answered 200; records/fsync: records spooled / spool fsyncs over the audited run; the largest group is not exported, and is at most the number of clients, one PutItem each in flight)"
+    );
+}
+
+fn print_shipping(rows: &[Row]) {
+    println!();
+    println!(
+        "clients  spooled (warm-up + run)  shipped  failed  backlog  drained in ms  BatchWriteItems  records/batch"
+    );
+    for row in rows {
+        let (start, end) = (row.on.before_warmup, row.drained.audit);
+        let shipped = end.shipped - start.shipped;
+        println!(
+            "{:>7}  {:>23}  {:>7}  {:>6}  {:>7}  {:>13.0}  {:>15}  {:>13.1}",
+            row.clients,
+            end.spooled - start.spooled,
+            shipped,
+            end.failed - start.failed,
+            end.backlog,
+            ms(row.drained.took),
+            row.drained.batches,
+            ratio(shipped, row.drained.batches),
+        );
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn per_second(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+fn pct(sorted: &[Duration], p: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1_000.0
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1_000_000.0
+}
+
+/// Counts the stub region keeps.
+#[derive(Default)]
+struct Served {
+    requests: AtomicU64,
+    batches: Arc<AtomicU64>,
+}
+
+/// A region that answers every request at once: `DescribeTable` with the bench table's key
+/// schema, everything else (PutItem, the shipper's BatchWriteItem, the probe's GetItem) `{}`.
+/// Returns its address and the count of BatchWriteItem calls it answered.
+async fn stub_region() -> (SocketAddr, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind stub");
+    let addr = listener.local_addr().expect("stub addr");
+    let served = Arc::new(Served::default());
+    let batches = Arc::clone(&served.batches);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            let served = Arc::clone(&served);
+            tokio::spawn(async move {
+                let service = service_fn(move |request| answer(request, Arc::clone(&served)));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, batches)
+}
+
+async fn answer(
+    request: Request<Incoming>,
+    served: Arc<Served>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let target = request.headers().get("x-amz-target");
+    let is = |operation: &[u8]| target.is_some_and(|t| t.as_bytes().ends_with(operation));
+    let describe = is(b".DescribeTable");
+    if is(b".BatchWriteItem") {
+        served.batches.fetch_add(1, Ordering::Relaxed);
+    }
+    // Read the whole request, as a region does before answering.
+    let _ = request.into_body().collect().await;
+    let body: &'static str = if describe { DESCRIBE } else { "{}" };
+    let id = served.requests.fetch_add(1, Ordering::Relaxed);
+    let response = Response::builder()
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-crc32", crc32fast::hash(body.as_bytes()).to_string())
+        .header("x-amzn-requestid", format!("BENCH{id:020}"))
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .expect("response");
+    Ok(response)
+}
