@@ -7,8 +7,9 @@
 //! - `spool-<first id, 20 digits>.log`: append-only segments of frames (see `frame`), each body
 //!   `[u64 append time, unix ms][record]`. A record's id is the segment's first id plus its
 //!   index in the segment, so ids need no space on disk and stay monotonic across restarts.
-//! - `acks.log`: frames whose bodies are lists of acknowledged ids, fsynced before `ack`
-//!   returns, rewritten (temp file, fsync, rename) whenever whole segments are deleted.
+//! - `acks.log`: frames whose bodies are lists of acknowledged ids, written before `ack`
+//!   returns but fsynced lazily (a lost ack only ships a record again), rewritten (temp file,
+//!   fsync, rename) whenever whole segments are deleted.
 //!
 //! The append time lives in the frame rather than in memory, so the oldest record's age is
 //! exact after a restart too (a segment's mtime is its newest append, not its oldest).
@@ -230,8 +231,9 @@ impl Spool {
         self.shared.pending(max)
     }
 
-    /// Marks `ids` shipped, durably: an acknowledged record is not pending after a restart.
-    /// Unknown or already acknowledged ids are ignored.
+    /// Marks `ids` shipped: an acknowledged record is not pending after a restart of the
+    /// process. The ack is fsynced lazily, so after a power cut it may be lost and the record
+    /// pending (shipped again) but never lost. Unknown or already acknowledged ids are ignored.
     pub async fn ack(&self, ids: &[RecordId]) -> Result<(), SpoolError> {
         let ids: Vec<u64> = ids.iter().map(|id| id.0).collect();
         let shared = Arc::clone(&self.shared);

@@ -1,11 +1,15 @@
 //! `acks.log`: the acknowledged ids, so a record shipped before a restart is not pending after
-//! it. Each `ack` appends one frame of ids and fsyncs; whenever segments are deleted the log is
-//! rewritten with only the ids of live segments, so it stays about one segment's acks long.
+//! it. Each `ack` appends one frame of ids, written at once (a killed process loses none) but
+//! fsynced lazily, at most every [`SYNC_EVERY`]: an ack lost to a power cut only ships its
+//! record again, which the audit table absorbs. Whenever segments are deleted the log is
+//! rewritten (and fsynced) with only the ids of live segments, so it stays about one segment's
+//! acks long.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::frame::{self, MAX_BODY};
 use super::replay::read_cut;
@@ -14,6 +18,8 @@ use super::{Skipped, SpoolError};
 
 const FILE: &str = "acks.log";
 const TEMP: &str = "acks.log.tmp";
+/// Longest time an ack stays written but not fsynced, if acks keep coming.
+pub(super) const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub(super) struct AckLog {
@@ -21,6 +27,8 @@ pub(super) struct AckLog {
     file: File,
     /// Length of the valid log: where a failed append is cut back to.
     len: u64,
+    /// When the log was last fsynced.
+    synced: Instant,
 }
 
 impl AckLog {
@@ -48,17 +56,28 @@ impl AckLog {
             .metadata()
             .map_err(|source| SpoolError::io(&path, source))?
             .len();
-        Ok((AckLog { path, file, len }, ids, skipped))
+        let log = AckLog {
+            path,
+            file,
+            len,
+            synced: Instant::now(),
+        };
+        Ok((log, ids, skipped))
     }
 
-    /// Appends `ids` and fsyncs. On failure the partial frame is cut off (best effort: if
-    /// that fails too, replay cuts it, losing only acks, so records are shipped again).
+    /// Appends `ids`, fsyncing only if the last fsync is [`SYNC_EVERY`] old. On failure the
+    /// partial frame is cut off (best effort: if that fails too, replay cuts it, losing only
+    /// acks, so records are shipped again).
     pub(super) fn append(&mut self, ids: &[u64]) -> Result<(), SpoolError> {
         let buf = encode(ids.iter().copied());
-        let written = self
-            .file
-            .write_all(&buf)
-            .and_then(|()| self.file.sync_data());
+        let sync = self.synced.elapsed() >= SYNC_EVERY;
+        let written = self.file.write_all(&buf).and_then(|()| {
+            if sync {
+                self.file.sync_data()?;
+                self.synced = Instant::now();
+            }
+            Ok(())
+        });
         if let Err(source) = written {
             let _ = self.file.set_len(self.len);
             return Err(SpoolError::io(&self.path, source));
@@ -80,6 +99,7 @@ impl AckLog {
         sync_dir(dir)?;
         self.file = open_append(&self.path)?;
         self.len = buf.len() as u64;
+        self.synced = Instant::now();
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! disk), the live segments and the acknowledged ids that still need remembering.
 //!
 //! Lock order: `acks` before `state`. The writer takes only `state`, and only after its fsync,
-//! so an append never waits on an ack's fsync or the other way round.
+//! so an append never waits on an ack's write or the other way round.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -229,7 +229,7 @@ impl Shared {
         if fresh.is_empty() {
             return Ok(());
         }
-        // Durable first: an ack only in memory would be lost by a crash, and the record
+        // Written first: an ack only in memory would be lost by a restart, and the record
         // shipped again, which is allowed; dropping it from memory first gains nothing.
         acks.append(&fresh)?;
         lock(&self.state).mark_acked(&fresh);

@@ -142,6 +142,29 @@ async fn acks_survive_reopen() {
 }
 
 #[tokio::test]
+async fn an_ack_lost_in_a_crash_only_ships_the_record_again() {
+    let dir = TempDir::new().unwrap();
+    let spool = open(dir.path()).await;
+    let ids = append_all(&spool, 0..3).await;
+    let acks = dir.path().join("acks.log");
+    let before = fs::read(&acks).unwrap();
+    spool.ack(&ids[..2]).await.unwrap();
+    let after = fs::read(&acks).unwrap();
+    assert!(after.len() > before.len(), "the ack is written at once");
+    drop(spool);
+    // A power cut before the lazy fsync: none, or part, of the ack's frame reached the disk.
+    for kept in [
+        before.len(),
+        before.len() + (after.len() - before.len()) / 2,
+    ] {
+        let crashed = copy_dir(dir.path());
+        fs::write(crashed.path().join("acks.log"), &after[..kept]).unwrap();
+        let spool = open(crashed.path()).await;
+        assert_eq!(payloads(&spool), vec![record(0), record(1), record(2)]);
+    }
+}
+
+#[tokio::test]
 async fn torn_tail_at_every_offset_keeps_earlier_records() {
     let pristine = TempDir::new().unwrap();
     let spool = open(pristine.path()).await;
