@@ -32,6 +32,7 @@ pub const AUDIT_RECORDS_TOTAL: &str = "globalscale_audit_records_total";
 pub const AUDIT_BACKLOG: &str = "globalscale_audit_backlog";
 pub const AUDIT_OLDEST_SECONDS: &str = "globalscale_audit_oldest_seconds";
 pub const AUDIT_SPOOL_FSYNCS_TOTAL: &str = "globalscale_audit_spool_fsyncs_total";
+pub const AUDIT_SPOOL_LARGEST_GROUP: &str = "globalscale_audit_spool_largest_group";
 
 /// The table label for anything the sidecar does not manage.
 pub const OTHER: &str = "other";
@@ -70,6 +71,8 @@ pub struct Metrics {
     pub audit_oldest_seconds: Gauge,
     /// Fsyncs of the spool: `spooled / fsyncs` is the group commit's mean group.
     pub audit_spool_fsyncs: IntCounter,
+    /// The most records one spool fsync has covered since start-up.
+    pub audit_spool_largest_group: IntGauge,
     /// Requests refused by the signature check, by reason.
     pub auth_failures: IntCounterVec,
     /// Requests refused at once because `[limits] max_in_flight` were in flight.
@@ -146,6 +149,11 @@ impl Metrics {
             "Fsyncs of the audit spool; concurrent appends share one (group commit)",
         )?;
         registry.register(Box::new(audit_spool_fsyncs.clone()))?;
+        let audit_spool_largest_group = IntGauge::new(
+            AUDIT_SPOOL_LARGEST_GROUP,
+            "The most audit records one spool fsync has covered since start-up",
+        )?;
+        registry.register(Box::new(audit_spool_largest_group.clone()))?;
         let requests_shed = IntCounter::new(
             REQUESTS_SHED_TOTAL,
             "Requests answered 503 at once because [limits] max_in_flight were in flight",
@@ -194,6 +202,7 @@ impl Metrics {
             audit_backlog,
             audit_oldest_seconds,
             audit_spool_fsyncs,
+            audit_spool_largest_group,
             region_healthy,
             region_ejections: counter(
                 REGION_EJECTIONS_TOTAL,

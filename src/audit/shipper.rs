@@ -30,6 +30,11 @@ const MIN_PAUSE: Duration = Duration::from_millis(100);
 pub const MAX_PAUSE: Duration = Duration::from_secs(10);
 /// How often an idle shipper looks again (a wake-up missed is caught here).
 const IDLE_TICK: Duration = Duration::from_secs(1);
+/// Longest a record waits for others to fill a batch: shipping each record alone costs a
+/// BatchWriteItem and an ack per record under light load.
+const GATHER: Duration = Duration::from_millis(20);
+/// How often the shipper looks whether a batch has filled while it gathers.
+const GATHER_TICK: Duration = Duration::from_millis(2);
 
 /// Ships until `stop` says so and the spool is empty; the caller bounds the final flush.
 pub async fn run(proxy: Arc<Proxy>, auditor: Arc<Auditor>, mut stop: watch::Receiver<bool>) {
@@ -37,6 +42,9 @@ pub async fn run(proxy: Arc<Proxy>, auditor: Arc<Auditor>, mut stop: watch::Rece
     loop {
         if auditor.failing() {
             auditor.probe_disk().await;
+        }
+        if !*stop.borrow() {
+            gather(&auditor, &mut stop).await;
         }
         let pending = auditor.spool().pending(BATCH * CONCURRENT_BATCHES);
         if pending.is_empty() {
@@ -85,6 +93,22 @@ pub async fn run(proxy: Arc<Proxy>, auditor: Arc<Auditor>, mut stop: watch::Rece
                 }
                 pause = (pause * 2).min(MAX_PAUSE);
             }
+        }
+    }
+}
+
+/// Waits until a batch is full or the oldest record has waited [`GATHER`]; at once when
+/// nothing is pending or `stop` changes, so the final flush is prompt.
+async fn gather(auditor: &Auditor, stop: &mut watch::Receiver<bool>) {
+    loop {
+        let backlog = auditor.spool().backlog();
+        if backlog.records == 0 || backlog.records >= BATCH || backlog.oldest_age >= GATHER {
+            return;
+        }
+        let wait = GATHER_TICK.min(GATHER.saturating_sub(backlog.oldest_age));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
         }
     }
 }

@@ -512,11 +512,14 @@ impl Proxy {
             metrics
                 .audit_oldest_seconds
                 .set(backlog.oldest_age.as_secs_f64());
-            let fsyncs = auditor.spool().group_stats().fsyncs;
+            let groups = auditor.spool().group_stats();
             let counted = metrics.audit_spool_fsyncs.get();
             metrics
                 .audit_spool_fsyncs
-                .inc_by(fsyncs.saturating_sub(counted));
+                .inc_by(groups.fsyncs.saturating_sub(counted));
+            metrics
+                .audit_spool_largest_group
+                .set(i64::try_from(groups.largest_group).unwrap_or(i64::MAX));
         }
         self.metrics.render()
     }
