@@ -96,7 +96,7 @@ fn touched(view: &RequestView<'_>) -> Option<Vec<String>> {
         tables.push(name.to_owned());
     }
     if view.operation.is_partiql() {
-        for statement in statements(view)? {
+        for statement in view.partiql_statements()? {
             tables.extend(partiql_tables(&statement)?);
         }
     }
@@ -108,23 +108,6 @@ fn table_of_arn(arn: &str) -> Option<&str> {
     let resource = arn.splitn(6, ':').nth(5)?;
     let name = resource.strip_prefix("table/")?.split('/').next()?;
     (!name.is_empty()).then_some(name)
-}
-
-/// The statements of `ExecuteStatement`, `BatchExecuteStatement` and `ExecuteTransaction`.
-fn statements(view: &RequestView<'_>) -> Option<Vec<String>> {
-    let mut found = Vec::new();
-    if let Some(statement) = view.str("Statement") {
-        found.push(statement.into_owned());
-    }
-    for field in ["Statements", "TransactStatements"] {
-        let Ok(Some(list)) = view.decode::<Vec<Map<String, Value>>>(field) else {
-            continue;
-        };
-        for entry in list {
-            found.push(entry.get("Statement")?.as_str()?.to_owned());
-        }
-    }
-    (!found.is_empty()).then_some(found)
 }
 
 /// The tables a PartiQL statement names after `FROM`, `INTO` and `UPDATE`; `None` for a

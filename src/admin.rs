@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 
+use crate::config::WriteFailover;
 use crate::proxy::Proxy;
 use crate::status::{Status, render};
 
@@ -66,7 +67,10 @@ impl Admin {
             WRITE_REGION => {
                 let body = serde_json::json!({
                     "region": self.proxy.write_region(),
-                    "write_failover": Status::gather(&self.proxy, false).write_failover,
+                    "write_failover": match self.proxy.snapshot.load().config.routing.write_failover {
+                        WriteFailover::Auto => "auto",
+                        WriteFailover::Manual => "manual",
+                    },
                 });
                 with_type(Bytes::from(body.to_string()), "application/json")
             }

@@ -243,7 +243,7 @@ fn refuse_on_partiql(view: &RequestView<'_>, policies: &Policies) -> Result<(), 
     else {
         return Ok(());
     };
-    let reads_only = only_selects(&statements_of(&statements));
+    let reads_only = only_selects(&view.partiql_statements().unwrap_or_default());
     let text = serde_json::Value::Object(statements).to_string();
     for (name, policy) in policies {
         if policy.audit && !reads_only && mentions(&text, name) {
@@ -263,23 +263,6 @@ fn refuse_on_partiql(view: &RequestView<'_>, policies: &Policies) -> Result<(), 
         }
     }
     Ok(())
-}
-
-/// The statement texts of a request's PartiQL fields.
-fn statements_of(fields: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
-    let mut found = Vec::new();
-    for value in fields.values() {
-        match value {
-            serde_json::Value::String(s) => found.push(s.clone()),
-            serde_json::Value::Array(list) => found.extend(
-                list.iter()
-                    .filter_map(|s| s.get("Statement")?.as_str())
-                    .map(str::to_owned),
-            ),
-            _ => {}
-        }
-    }
-    found
 }
 
 /// Whether every statement is a read; one unreadable statement counts as a write.

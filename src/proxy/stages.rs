@@ -203,17 +203,14 @@ pub(super) fn filter_table_list(
 
 /// Items (BatchWriteItem) and keys (BatchGetItem) a successful batch handed back, by table.
 pub(super) fn unprocessed(plan: &Plan, reply: &Reply) -> Vec<(String, u64)> {
-    let field = match plan.operation {
-        Operation::BatchWriteItem => "UnprocessedItems",
-        Operation::BatchGetItem => "UnprocessedKeys",
+    let (field, empty): (&str, &[u8]) = match plan.operation {
+        Operation::BatchWriteItem => ("UnprocessedItems", b"\"UnprocessedItems\":{}"),
+        Operation::BatchGetItem => ("UnprocessedKeys", b"\"UnprocessedKeys\":{}"),
         _ => return Vec::new(),
     };
     let body = &reply.upstream.body;
     // Most batches are processed whole (`"UnprocessedItems":{}`): no parse for them.
-    let empty = format!("\"{field}\":{{}}");
-    if !reply.upstream.status.is_success()
-        || body.windows(empty.len()).any(|w| w == empty.as_bytes())
-    {
+    if !reply.upstream.status.is_success() || body.windows(empty.len()).any(|w| w == empty) {
         return Vec::new();
     }
     let Ok(Value::Object(answer)) = serde_json::from_slice::<Value>(body) else {

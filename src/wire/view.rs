@@ -77,6 +77,24 @@ impl<'a> RequestView<'a> {
         self.decode::<Cow<'a, str>>(field).ok().flatten()
     }
 
+    /// The statements of `ExecuteStatement`, `BatchExecuteStatement` and
+    /// `ExecuteTransaction`; `None` when there is none, or one of them is not a string.
+    pub fn partiql_statements(&self) -> Option<Vec<String>> {
+        let mut found = Vec::new();
+        if let Some(statement) = self.str("Statement") {
+            found.push(statement.into_owned());
+        }
+        for field in ["Statements", "TransactStatements"] {
+            let Ok(Some(list)) = self.decode::<Vec<Map<String, Value>>>(field) else {
+                continue;
+            };
+            for entry in list {
+                found.push(entry.get("Statement")?.as_str()?.to_owned());
+            }
+        }
+        (!found.is_empty()).then_some(found)
+    }
+
     /// The whole body as a document, for the steps that change it.
     pub fn to_map(&self) -> Result<Map<String, Value>, ProxyError> {
         self.subset(|_| true)
