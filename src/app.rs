@@ -35,6 +35,8 @@ pub enum AppError {
     AuditSpool(#[from] crate::audit::spool::SpoolError),
     #[error("reload refused: {0}")]
     Reload(String),
+    #[error("cannot start the proxy workers: {0}")]
+    Workers(std::io::Error),
 }
 
 pub struct App {
@@ -156,8 +158,8 @@ impl App {
         let keeper = Arc::clone(&self.proxy);
         let proxy = Arc::clone(&self.proxy);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel();
-        tracing::info!(listen = %self.listener.local_addr().map_err(|source| AppError::Bind { addr: proxy.snapshot.load().config.listen, source })?, "globalscale serving");
-        server::serve(
+        tracing::info!(listen = %self.listener.local_addr().map_err(|source| AppError::Bind { addr: proxy.snapshot.load().config.listen, source })?, workers = server::workers::count(), "globalscale serving");
+        let served = server::workers::serve(
             self.listener,
             proxy_settings,
             move |req| Arc::clone(&proxy).handle(req),
@@ -169,6 +171,10 @@ impl App {
             },
         )
         .await;
+        if let Err(e) = served {
+            let _ = stop_tx.send(true);
+            return Err(AppError::Workers(e));
+        }
         let stopped_at = stopping_rx
             .await
             .unwrap_or_else(|_| tokio::time::Instant::now());

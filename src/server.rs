@@ -20,6 +20,7 @@
 mod bind;
 mod connection;
 pub mod limits;
+pub mod workers;
 
 use std::future::Future;
 use std::io;
@@ -34,7 +35,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use prometheus::IntGauge;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Barrier, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 pub use bind::bind;
@@ -76,8 +77,27 @@ pub async fn serve<H, F>(
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
-    let builder = Arc::new(builder(&settings));
     let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let closed = Arc::new(Barrier::new(1));
+    serve_with(listener, settings, slots, closed, handler, shutdown).await;
+}
+
+/// [`serve`], with the listener's cap held in `slots`, which several runtimes serving the
+/// same socket share, as they share `closed`: each waits there, its listener closed, until
+/// every one has closed it, before its drain tells clients to reconnect. A client sent away
+/// while another copy still listened would be queued by the kernel and then reset.
+async fn serve_with<H, F>(
+    listener: TcpListener,
+    settings: Settings,
+    slots: Arc<Semaphore>,
+    closed: Arc<Barrier>,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let builder = Arc::new(builder(&settings));
     let timeouts = Timeouts {
         header: settings.header_timeout,
         idle: settings.idle_timeout,
@@ -124,6 +144,7 @@ pub async fn serve<H, F>(
         }
     }
     drop(listener);
+    closed.wait().await;
     drain(&phase, connections, name).await;
 }
 

@@ -29,7 +29,7 @@ mod cache;
 mod canonical;
 mod error;
 mod header;
-mod time;
+pub(crate) mod time;
 
 pub use error::AuthError;
 

@@ -42,7 +42,7 @@ pub(super) fn parse_http(text: &str) -> Option<SystemTime> {
 }
 
 /// `time` as `YYYYMMDDTHHMMSSZ`, whole seconds rounded down; never panics, whatever the year.
-pub(super) fn format_basic(time: SystemTime) -> String {
+pub(crate) fn format_basic(time: SystemTime) -> String {
     let seconds = to_unix(time);
     let (year, month, day) = civil_from_days(seconds.div_euclid(SECONDS_PER_DAY));
     let of_day = seconds.rem_euclid(SECONDS_PER_DAY);
@@ -51,7 +51,7 @@ pub(super) fn format_basic(time: SystemTime) -> String {
 }
 
 /// The UTC day `time` falls on, counted from 1970-01-01: what the signing-key cache keys on.
-pub(super) fn day_number(time: SystemTime) -> i64 {
+pub(crate) fn day_number(time: SystemTime) -> i64 {
     to_unix(time).div_euclid(SECONDS_PER_DAY)
 }
 

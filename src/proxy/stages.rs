@@ -70,9 +70,28 @@ pub fn rewrite_request(
     let mut strip_attributes = false;
     let (body, document, safety, mark) = if needs_document {
         let mut document = view.to_map()?;
+        // Made only for the requests that carry them: a read needs neither.
+        let fresh = |needed: bool| {
+            if needed {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                String::new()
+            }
+        };
         let ctx = RequestCtx {
-            idempotency_token: uuid::Uuid::new_v4().to_string(),
-            write_id: uuid::Uuid::new_v4().to_string(),
+            idempotency_token: fresh(
+                [op, &plan.operation]
+                    .into_iter()
+                    .any(|op| idempotency::needed(op, view.has("ClientRequestToken"))),
+            ),
+            // The operations whose versioned writes carry a write id (`optimistic_lock`).
+            write_id: fresh(
+                !plan.versions.is_empty()
+                    && matches!(
+                        plan.operation,
+                        Operation::PutItem | Operation::UpdateItem | Operation::TransactWriteItems
+                    ),
+            ),
         };
         rewrite::request(plan, &mut document, &ctx)?;
         let (safety, mark) =
@@ -169,6 +188,10 @@ pub(super) fn version_conflicts(plan: &Plan, reply: &Reply) -> Vec<String> {
 /// to restore.
 pub(super) fn restore_answer(plan: &Plan, reply: &mut Reply) -> Result<(), ProxyError> {
     if !plan.restores_answer() {
+        return Ok(());
+    }
+    if let Some(restored) = rewrite::raw_answer::restore(plan, &reply.upstream.body) {
+        reply.upstream.body = Bytes::from(restored?);
         return Ok(());
     }
     let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&reply.upstream.body) else {

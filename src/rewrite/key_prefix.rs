@@ -55,11 +55,20 @@ pub fn restore(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), Rewrite
         &plan.operation,
         plan.answer_context(),
         body,
-        &mut |table, site, key| {
-            plan.prefix_of(table)
-                .map_or(Ok(()), |prefix| strip_prefix(prefix, site, key))
-        },
+        &mut |table, site, key| restore_site(plan, table, site, key),
     )
+}
+
+/// The restore half for one key or item of `table` in an answer. It reads and writes the
+/// table's partition key attribute only.
+pub fn restore_site(
+    plan: &Plan,
+    table: &str,
+    site: Site,
+    key: &mut Map<String, Value>,
+) -> Result<(), RewriteError> {
+    plan.prefix_of(table)
+        .map_or(Ok(()), |prefix| strip_prefix(prefix, site, key))
 }
 
 fn refuse_legacy(prefix: &KeyPrefix, body: &Map<String, Value>) -> Result<(), RewriteError> {

@@ -13,6 +13,7 @@ mod expressions;
 pub mod idempotency;
 pub mod key_prefix;
 pub mod optimistic_lock;
+pub mod raw_answer;
 pub mod single_as_transaction;
 
 use serde_json::{Map, Value};

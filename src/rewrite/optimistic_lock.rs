@@ -81,12 +81,18 @@ pub fn restore(plan: &Plan, body: &mut Map<String, Value>) {
         plan.answer_context(),
         body,
         &mut |table, site, item| {
-            if site == Site::Item && plan.version_of(table).is_some() {
-                item.remove(WRITE_ID_ATTRIBUTE);
-            }
+            restore_site(plan, table, site, item);
             Ok(())
         },
     );
+}
+
+/// The restore half for one item of `table` in an answer: it removes the write id, the
+/// only attribute it touches.
+pub fn restore_site(plan: &Plan, table: &str, site: Site, item: &mut Map<String, Value>) {
+    if site == Site::Item && plan.version_of(table).is_some() {
+        item.remove(WRITE_ID_ATTRIBUTE);
+    }
 }
 
 /// The tables whose versioned write this answer reports as a failed condition.

@@ -33,7 +33,8 @@ fn check(case: &str, stage: &str, result: Result<Value, String>, expected: &Valu
     }
 }
 
-fn run_case(dir: &Path) {
+/// Runs one case; whether its answer was restored without decoding as well.
+fn run_case(dir: &Path) -> bool {
     let case = dir.file_name().and_then(|n| n.to_str()).unwrap_or("?");
     let config_text = std::fs::read_to_string(dir.join("config.toml"))
         .or_else(|_| std::fs::read_to_string(fixtures().join("config.toml")))
@@ -64,9 +65,10 @@ fn run_case(dir: &Path) {
         &expected,
     );
     let Some(Value::Object(mut answer)) = read_json(&dir.join("answer.json")) else {
-        return;
+        return false;
     };
-    let Ok((plan, _)) = planned else { return };
+    let Ok((plan, _)) = planned else { return false };
+    let bytes = Value::Object(answer.clone()).to_string();
     let restored = restore(&plan, &mut answer).map(|()| Value::Object(answer));
     let expected = read_json(&dir.join("restored.json")).expect("restored.json");
     check(
@@ -75,6 +77,18 @@ fn run_case(dir: &Path) {
         restored.map_err(|e| e.to_string()),
         &expected,
     );
+    // The path that restores without decoding must agree wherever it applies.
+    let Some(raw) = raw_answer::restore(&plan, bytes.as_bytes()) else {
+        return false;
+    };
+    let raw = raw.map(|b| serde_json::from_slice::<Value>(&b).expect("raw restore: JSON"));
+    check(
+        case,
+        "raw restore",
+        raw.map_err(|e| e.to_string()),
+        &expected,
+    );
+    true
 }
 
 #[test]
@@ -87,7 +101,9 @@ fn golden_fixtures() {
         .collect();
     cases.sort();
     assert!(cases.len() >= 20, "only {} cases", cases.len());
-    for case in &cases {
-        run_case(case);
-    }
+    let raw = cases.iter().filter(|case| run_case(case)).count();
+    assert!(
+        raw >= 6,
+        "only {raw} answers took the path without decoding"
+    );
 }

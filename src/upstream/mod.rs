@@ -79,10 +79,15 @@ impl Transport for Upstream {
     }
 }
 
-/// The pooled client every region shares; cheap to clone.
+/// The pooled clients every region shares; cheap to clone.
+///
+/// One pool per proxy worker (`server::workers`) and one for the main runtime: a pooled
+/// connection is served by a task on the runtime that opened it, so a worker that borrowed
+/// another's connection would hand every request across cores, and a connection left behind
+/// by a worker's runtime would break under the next borrower.
 #[derive(Clone)]
 pub struct Upstream {
-    client: HttpsClient,
+    clients: Arc<[HttpsClient]>,
     attempt_timeout: Duration,
 }
 
@@ -106,14 +111,25 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(50))
-            .pool_max_idle_per_host(64)
-            .build(https);
+        let clients = (0..=crate::server::workers::count())
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(50))
+                    .pool_max_idle_per_host(64)
+                    .build(https.clone())
+            })
+            .collect();
         Ok(Self {
-            client,
+            clients,
             attempt_timeout: timeouts.attempt,
         })
+    }
+
+    /// This thread's pool: its worker's, or the main runtime's (the last).
+    fn client(&self) -> &HttpsClient {
+        let last = self.clients.len() - 1;
+        let index = crate::server::workers::current().map_or(last, |i| i.min(last));
+        &self.clients[index]
     }
 
     /// Sends one attempt and reads the whole answer, within the attempt timeout.
@@ -123,7 +139,7 @@ impl Upstream {
     ) -> Result<UpstreamResponse, UpstreamError> {
         let started = Instant::now();
         let attempt = async {
-            let response = self.client.request(request).await.map_err(|e| {
+            let response = self.client().request(request).await.map_err(|e| {
                 if e.is_connect() {
                     UpstreamError::Connect(error_chain(&e))
                 } else {

@@ -54,14 +54,17 @@ impl ScalarType {
 pub const X_AMZ_CRC32: &str = "x-amz-crc32";
 
 /// Whether a region's answer arrived as the region sent it: its `x-amz-crc32` (when it has
-/// one) matches the body, and a success is JSON. The sidecar replaces the checksum on the
-/// way out, so this is the only place a corrupted answer can still be caught.
+/// one) matches the body, or else a success is at least JSON (a proxy's error page is not).
+/// The sidecar replaces the checksum on the way out, so this is the only place a corrupted
+/// answer can still be caught. A matching checksum vouches for the body on its own:
+/// validating it as JSON as well cost a tenth of the request path's CPU on a 1.4 KB item.
 pub fn check_answer(
     status: http::StatusCode,
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> Result<(), String> {
-    if let Some(declared) = headers.get(X_AMZ_CRC32) {
+    let declared = headers.get(X_AMZ_CRC32);
+    if let Some(declared) = declared {
         let declared = declared
             .to_str()
             .ok()
@@ -74,7 +77,7 @@ pub fn check_answer(
             ));
         }
     }
-    if status.is_success() {
+    if status.is_success() && declared.is_none() {
         serde_json::from_slice::<serde::de::IgnoredAny>(body)
             .map_err(|e| format!("a {status} answer that is not JSON: {e}"))?;
     }
@@ -108,6 +111,9 @@ mod tests {
         assert!(super::check_answer(ok, &with_crc("abc"), b"{}").is_err());
         let not_json = b"<html>502</html>";
         assert!(super::check_answer(ok, &HeaderMap::new(), not_json).is_err());
+        // Nothing but the region computes a checksum over what it sends.
+        let crc = super::crc32(not_json).to_string();
+        assert_eq!(super::check_answer(ok, &with_crc(&crc), not_json), Ok(()));
         // An error answer need not be JSON; its status already says what happened.
         let crc = super::crc32(not_json).to_string();
         assert_eq!(

@@ -5,18 +5,22 @@
 //! IMDS) and are refreshed ahead of their expiry, so no request is signed with keys about
 //! to lapse.
 
+mod direct;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
+use aws_sigv4::sign::v4::{self, generate_signing_key};
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use tokio::sync::{Mutex, RwLock};
+use tokio::sync::Mutex;
 
 use crate::config::CredentialsConfig;
 
@@ -49,7 +53,10 @@ pub struct Signer {
 
 struct SignerInner {
     provider: SharedCredentialsProvider,
-    cached: RwLock<Option<Credentials>>,
+    /// Read on every attempt, without a lock; written on refresh.
+    cached: ArcSwapOption<Credentials>,
+    /// Signing keys derived from the cached credentials, per day and region.
+    keys: ArcSwap<Vec<SigningKey>>,
     /// One refresh at a time: a burst of requests must not stampede IMDS or STS. Holds the
     /// latest failure, answered again while it is recent.
     refreshing: Mutex<Option<(std::time::Instant, String)>>,
@@ -90,7 +97,8 @@ impl Signer {
         Self {
             inner: Arc::new(SignerInner {
                 provider,
-                cached: RwLock::new(None),
+                cached: ArcSwapOption::empty(),
+                keys: ArcSwap::default(),
                 refreshing: Mutex::new(None),
             }),
         }
@@ -104,12 +112,12 @@ impl Signer {
 
     /// Current credentials, fetched again when missing or close to expiry.
     pub async fn credentials(&self) -> Result<Credentials, SignError> {
-        if let Some(creds) = fresh(self.inner.cached.read().await.as_ref()) {
+        if let Some(creds) = fresh(self.inner.cached.load().as_deref()) {
             return Ok(creds);
         }
         let mut last_failure = self.inner.refreshing.lock().await;
         // Another task may have refreshed while this one waited for the lock.
-        if let Some(creds) = fresh(self.inner.cached.read().await.as_ref()) {
+        if let Some(creds) = fresh(self.inner.cached.load().as_deref()) {
             return Ok(creds);
         }
         let recent = last_failure
@@ -137,7 +145,7 @@ impl Signer {
         match result {
             Ok(creds) => {
                 *last_failure = None;
-                *self.inner.cached.write().await = Some(creds.clone());
+                self.inner.cached.store(Some(Arc::new(creds.clone())));
                 Ok(creds)
             }
             Err(error) => {
@@ -146,7 +154,7 @@ impl Signer {
                 }
                 // A failed early refresh is not an outage: keys that have not expired yet
                 // still sign, and a later request tries the refresh again.
-                let cached = self.inner.cached.read().await.clone();
+                let cached = self.inner.cached.load_full().map(|c| (*c).clone());
                 match cached.filter(|c| c.expiry().is_none_or(|t| t > SystemTime::now())) {
                     Some(creds) => {
                         tracing::warn!(
@@ -169,8 +177,63 @@ impl Signer {
         region: &str,
     ) -> Result<(), SignError> {
         let creds = self.credentials().await?;
-        sign_request(request, body, &creds, region, SystemTime::now())
+        let now = SystemTime::now();
+        let key = self.signing_key(&creds, now, region);
+        match direct::sign(request, body, &creds, region, now, &key) {
+            Some(()) => Ok(()),
+            None => sign_request(request, body, &creds, region, now),
+        }
     }
+
+    /// The signing key for `creds` on the day of `time` in `region`: derived (four HMACs)
+    /// once, then read without a lock. Keys of other credentials or days long gone are
+    /// dropped when a new one is kept, so there are at most a few per region.
+    fn signing_key(&self, creds: &Credentials, time: SystemTime, region: &str) -> Arc<[u8]> {
+        let day = crate::auth::time::day_number(time);
+        let same_keys = |k: &SigningKey| {
+            *k.access_key_id == *creds.access_key_id()
+                && *k.secret_access_key == *creds.secret_access_key()
+        };
+        if let Some(kept) = self
+            .inner
+            .keys
+            .load()
+            .iter()
+            .find(|k| k.day == day && *k.region == *region && same_keys(k))
+        {
+            return Arc::clone(&kept.key);
+        }
+        let derived = generate_signing_key(creds.secret_access_key(), time, region, "dynamodb");
+        let key: Arc<[u8]> = Arc::from(derived.as_ref());
+        let new = SigningKey {
+            access_key_id: creds.access_key_id().into(),
+            secret_access_key: creds.secret_access_key().into(),
+            day,
+            region: region.into(),
+            key: Arc::clone(&key),
+        };
+        self.inner.keys.rcu(|keys| {
+            let mut kept: Vec<SigningKey> = keys
+                .iter()
+                .filter(|k| same_keys(k) && k.day.abs_diff(day) <= 1)
+                .filter(|k| !(k.day == day && *k.region == *region))
+                .cloned()
+                .collect();
+            kept.push(new.clone());
+            kept
+        });
+        key
+    }
+}
+
+/// A derived signing key and what it is good for.
+#[derive(Clone)]
+struct SigningKey {
+    access_key_id: Box<str>,
+    secret_access_key: Box<str>,
+    day: i64,
+    region: Box<str>,
+    key: Arc<[u8]>,
 }
 
 fn fresh(creds: Option<&Credentials>) -> Option<Credentials> {
