@@ -1,0 +1,222 @@
+"""The harness's printout: the figures side by side, and each line of issue 14's bar with
+PASS or MISS. Figures, never assertions."""
+
+import sys
+from pathlib import Path
+
+TARGETS = ("direct", "nginx", "sidecar")
+MAIN_OPS = ("GetItem", "PutItem")
+
+# Issue 14's bar.
+OPEN_ADDED_MS = {"p50_ms": 0.25, "p99_ms": 1.0, "p999_ms": 5.0}
+CPU_PER_1K_RPS = 0.05
+RSS_IDLE_MIB = 15
+RSS_2K_MIB = 20
+RSS_RATE = 2000
+AUDIT_COST = 0.20
+P99_VS_NGINX = 1.5
+
+
+def progress(r):
+    rate = f"{r['rate']}/s" if r["rate"] else "closed"
+    errors = f", {r['errors']} errors" if r["errors"] else ""
+    print(f"load: {r['phase']:<5} {r['target']:<13} {r['load']:<18} {rate:>7}: "
+          f"{r['rps']:8.0f} req/s  p50 {r['p50_ms']:.3f}  p99 {r['p99_ms']:.3f}  "
+          f"p99.9 {r['p999_ms']:.3f} ms{errors}", file=sys.stderr)
+
+
+def filesystem(path):
+    """The filesystem holding `path`, from the longest mount point above it."""
+    path = Path(path).resolve()
+    best = (0, "unknown")
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        device, point, kind = line.split()[:3]
+        if path.is_relative_to(point) and len(point) > best[0]:
+            best = (len(point), f"{kind} ({device} on {point})")
+    return best[1]
+
+
+def find(runs, phase, target, load, rate=None):
+    for r in runs:
+        if (r["phase"], r["target"], r["load"], r["rate"]) == (phase, target, load, rate):
+            return r
+    return None
+
+
+def _fmt(v, digits=3):
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    return f"{v:.{digits}f}" if abs(v) < 1000 else f"{v:.0f}"
+
+
+def _ratio(a, b):
+    return a / b if a is not None and b not in (None, 0) and b > 0 else None
+
+
+def _added(r, base, key):
+    return r[key] - base[key] if r and base else None
+
+
+def _table(title, rows, columns):
+    print(f"\n{title}")
+    print(f"  {'':<26}" + "".join(f"{c:>14}" for c in columns))
+    for label, values in rows:
+        print(f"  {label:<26}" + "".join(f"{_fmt(v):>14}" for v in values))
+
+
+def _comparison(runs, phase, load, rate):
+    d, n, s = (find(runs, phase, t, load, rate) for t in TARGETS)
+    if not (d and n and s):
+        return
+    rows = [(f"{k[:-3].replace('p999', 'p99.9')} ms", [d[k], n[k], s[k], None])
+            for k in ("p50_ms", "p99_ms", "p999_ms")]
+    for k in ("p50_ms", "p99_ms", "p999_ms"):
+        added_n, added_s = _added(n, d, k), _added(s, d, k)
+        rows.append((f"added {k[:-3].replace('p999', 'p99.9')} ms", [None, added_n, added_s, _ratio(added_s, added_n)]))
+    rows.append(("throughput req/s", [d["rps"], n["rps"], s["rps"], _ratio(s["rps"], n["rps"])]))
+    rows.append(("vCPU per 1k req/s", [None, n["cpu_per_1k_rps"], s["cpu_per_1k_rps"],
+                                       _ratio(s["cpu_per_1k_rps"], n["cpu_per_1k_rps"])]))
+    rows.append(("canned vCPU per 1k req/s", [d["upstream_cpu_per_1k_rps"], n["upstream_cpu_per_1k_rps"],
+                                              s["upstream_cpu_per_1k_rps"], None]))
+    rows.append(("peak RSS MiB", [None, n["rss_peak_mib"], s["rss_peak_mib"], None]))
+    rows.append(("errors", [d["errors"], n["errors"], s["errors"], None]))
+    mode = "closed loop" if rate is None else f"open loop at {rate} req/s"
+    _table(f"{load}, {mode}", rows, ["direct", "nginx", "sidecar", "sidecar/nginx"])
+
+
+def _audit_section(results):
+    off = find(results["runs"], "main", "sidecar", "PutItem")
+    on = find(results["runs"], "audit", "sidecar-audit", "PutItem")
+    if not (off and on):
+        return
+    rows = [("PutItem req/s", [off["rps"], on["rps"]]),
+            ("p50 ms", [off["p50_ms"], on["p50_ms"]]),
+            ("p99 ms", [off["p99_ms"], on["p99_ms"]]),
+            ("vCPU per 1k req/s", [off["cpu_per_1k_rps"], on["cpu_per_1k_rps"]])]
+    _table("PutItem through the sidecar, closed loop, auditing off and on", rows, ["off", "on"])
+    c = results["audit_counters"]
+    print(f"  audit records: {c.get('spooled', 0):.0f} spooled, {c.get('shipped', 0):.0f} shipped, "
+          f"{c.get('failed', 0):.0f} failed, backlog {c.get('backlog', 0):.0f} after draining; "
+          f"{c.get('fsyncs', 0):.0f} fsyncs; spool on {results['meta']['spool_filesystem']}")
+
+
+def _sweep_section(runs):
+    sweep = [r for r in runs if r["phase"] == "sweep"]
+    if not sweep:
+        return
+    print("\nSize sweep, closed loop (p50 ms / req/s; CPU us per request of the proxy)")
+    print(f"  {'':<20}{'bytes':>9}" + "".join(f"{t + ' p50':>13}" for t in TARGETS)
+          + "".join(f"{t + ' rps':>13}" for t in TARGETS) + f"{'nginx us/req':>14}{'sidecar us/req':>16}")
+    for load in dict.fromkeys(r["load"] for r in sweep):
+        d, n, s = (find(runs, "sweep", t, load) for t in TARGETS)
+        print(f"  {load:<20}{s['body_bytes']:>9}" + "".join(f"{_fmt(r['p50_ms']):>13}" for r in (d, n, s))
+              + "".join(f"{r['rps']:>13.0f}" for r in (d, n, s))
+              + f"{_fmt(n['cpu_us_per_request'], 1):>14}{_fmt(s['cpu_us_per_request'], 1):>16}")
+
+
+def _verdict(ok, text):
+    """`ok` None: the line cannot be judged from these runs."""
+    return {"pass": None if ok is None else bool(ok), "text": text}
+
+
+def _noise_guard(ok, *added):
+    # A difference of two tails can be negative when the machine hiccuped during the
+    # direct run: a ratio of such figures says nothing, so the line is not judged.
+    return None if min(added) <= 0 else ok
+
+
+def _closed_verdicts(runs, load):
+    d, n, s = (find(runs, "main", t, load) for t in TARGETS)
+    if not (d and n and s):
+        return []
+    a50n, a50s = _added(n, d, "p50_ms"), _added(s, d, "p50_ms")
+    a99n, a99s = _added(n, d, "p99_ms"), _added(s, d, "p99_ms")
+    r50, rrps, r99 = _ratio(a50s, a50n), _ratio(s["rps"], n["rps"]), _ratio(a99s, a99n)
+    return [
+        _verdict(_noise_guard(a50s <= a50n, a50s, a50n), f"{load} closed: sidecar added p50 <= nginx's: {a50s:.3f} vs {a50n:.3f} ms, "
+                               f"ratio {_fmt(r50, 2)} (bar <= 1.0)"),
+        _verdict(s["rps"] >= n["rps"], f"{load} closed: sidecar throughput >= nginx's: {s['rps']:.0f} vs "
+                                       f"{n['rps']:.0f} req/s, ratio {_fmt(rrps, 2)} (bar >= 1.0)"),
+        _verdict(_noise_guard(a99s <= P99_VS_NGINX * a99n, a99s, a99n),
+                 f"{load} closed: sidecar added p99 <= 1.5x nginx's: {a99s:.3f} vs {a99n:.3f} ms, "
+                 f"ratio {_fmt(r99, 2)} (bar <= 1.5)"),
+    ]
+
+
+def _open_verdicts(runs, load, rates):
+    out, cpus = [], []
+    for rate in rates:
+        d, n, s = (find(runs, "main", t, load, rate) for t in TARGETS)
+        if not (d and n and s):
+            continue
+        added = {k: _added(s, d, k) for k in OPEN_ADDED_MS}
+        ok = all(added[k] <= limit for k, limit in OPEN_ADDED_MS.items())
+        out.append(_verdict(ok, f"{load} open {rate}/s: sidecar added p50/p99/p99.9 "
+                                f"{added['p50_ms']:.3f}/{added['p99_ms']:.3f}/{added['p999_ms']:.3f} ms "
+                                f"(bar 0.25/1/5)"))
+        cpus.append((rate, s["cpu_per_1k_rps"], n["cpu_per_1k_rps"]))
+    if cpus:
+        ok = all(c <= CPU_PER_1K_RPS for _, c, _ in cpus)
+        shown = ", ".join(f"{c:.3f} at {rate}/s" for rate, c, _ in cpus)
+        # nginx's own figures beside them: what a plain proxy costs at the same rates here.
+        nginx = "/".join(f"{c:.3f}" for _, _, c in cpus)
+        out.append(_verdict(ok, f"{load} open: sidecar vCPU per 1k req/s {shown} (bar <= {CPU_PER_1K_RPS}; "
+                                f"nginx {nginx})"))
+    return out
+
+
+def verdicts(results):
+    runs, rates = results["runs"], results["meta"]["rates"]
+    out = []
+    for load in MAIN_OPS:
+        out += _closed_verdicts(runs, load)
+    for load in MAIN_OPS:
+        out += _open_verdicts(runs, load, rates)
+    idle = results["idle_rss_mib"].get("sidecar")
+    out.append(_verdict(idle <= RSS_IDLE_MIB, f"sidecar RSS idle {idle:.1f} MiB (bar <= {RSS_IDLE_MIB})"))
+    at_rate = [r["rss_peak_mib"] for r in runs if r["target"] == "sidecar" and r["rate"] == RSS_RATE]
+    if at_rate:
+        peak = max(at_rate)
+        out.append(_verdict(peak <= RSS_2K_MIB, f"sidecar RSS peak during the {RSS_RATE}/s open-loop runs "
+                                                f"{peak:.1f} MiB (bar <= {RSS_2K_MIB})"))
+    off = find(runs, "main", "sidecar", "PutItem")
+    on = find(runs, "audit", "sidecar-audit", "PutItem")
+    if off and on:
+        cost = 1 - on["rps"] / off["rps"]
+        out.append(_verdict(cost <= AUDIT_COST, f"audit on costs {cost * 100:.0f} % of PutItem throughput: "
+                                                f"{off['rps']:.0f} -> {on['rps']:.0f} req/s (bar <= 20 %)"))
+    return out
+
+
+def print_all(results):
+    meta, runs = results["meta"], results["runs"]
+    print(f"\nGlobalScale load harness: {meta['date']}, commit {meta['commit']}, {meta['machine']}")
+    print(f"runs of {meta['duration_s']:g} s after {meta['warmup_s']:g} s warm-up; wrk {meta['wrk']['threads']} "
+          f"thread, {meta['wrk']['connections']} connections; oha {meta['oha']['connections']} connections, "
+          f"latency correction; nginx workers: canned {meta['nginx_workers']['canned']}, proxy "
+          f"{meta['nginx_workers']['proxy']}; added = target minus direct")
+    print(f"load average (1/5/15 min) at start {meta['loadavg']}, at the end {meta['loadavg_end']}: "
+          "other work on the machine shows in the tails")
+    for load in MAIN_OPS:
+        _comparison(runs, "main", load, None)
+        for rate in meta["rates"]:
+            _comparison(runs, "main", load, rate)
+    idle = results["idle_rss_mib"]
+    at = {t: max([r["rss_peak_mib"] for r in runs if r["target"] == t and r["rate"] == RSS_RATE] or [0])
+          for t in ("nginx", "sidecar")}
+    _table("Memory, VmRSS MiB (nginx: master and workers summed)",
+           [("idle", [idle.get("nginx"), idle.get("sidecar")]),
+            (f"peak at {RSS_RATE} req/s", [at["nginx"] or None, at["sidecar"] or None])],
+           ["nginx", "sidecar"])
+    _audit_section(results)
+    _sweep_section(runs)
+    failed = [r for r in runs if r["errors"]]
+    if failed:
+        print("\nruns with errors (non-200 answers or failed connections):")
+        for r in failed:
+            print(f"  {r['phase']} {r['target']} {r['load']} {r['rate'] or 'closed'}: {r['errors']} of {r['requests']}")
+    print("\nAgainst issue 14's bar (n/a: an added latency came out zero or negative, noise of this machine)")
+    for v in results["verdicts"]:
+        print(f"  {'n/a ' if v['pass'] is None else 'PASS' if v['pass'] else 'MISS'}  {v['text']}")
