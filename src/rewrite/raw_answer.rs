@@ -51,7 +51,8 @@ pub fn restore(plan: &Plan, body: &[u8]) -> Option<Result<Vec<u8>, RewriteError>
         .into_iter()
         .chain(plan.version_of(table).map(|_| WRITE_ID_ATTRIBUTE))
         .collect();
-    let answer: Answer<'_> = serde_json::from_slice(body).ok()?;
+    // UTF-8 checked once here, not again for every raw value the reader hands out.
+    let answer: Answer<'_> = serde_json::from_str(std::str::from_utf8(body).ok()?).ok()?;
     if answer.collection_metrics {
         // Its key would need the decoding path's collection-key walk.
         return None;
