@@ -84,6 +84,19 @@ const SDK_SETTINGS: &[&str] = &[
     "AWS_CLI_AUTO_PROMPT",
 ];
 
+/// Takes out of `command`'s environment what would move an SDK off its defaults or its
+/// endpoint, and points it at no AWS config file and no instance metadata: a script's own
+/// settings are the only ones in play.
+pub(crate) fn isolate_from_aws_settings(command: &mut tokio::process::Command) {
+    for name in SDK_SETTINGS {
+        command.env_remove(name);
+    }
+    command
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+}
+
 /// The scenario definition every client reads.
 pub(crate) fn scenario_definition() -> Value {
     let path = repo_root().join("tests/clients/scenario.json");
@@ -116,17 +129,11 @@ pub(crate) async fn run_process_client(
         .env("HOME_REGION", &env.home_region)
         .env("RUN_ID", &env.run_id)
         .env("PAUSE_AT", env.pause_at.as_deref().unwrap_or(""))
-        // No profile, no instance metadata: the scripts' own keys are the only ones in play.
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    for name in SDK_SETTINGS {
-        command.env_remove(name);
-    }
+    isolate_from_aws_settings(&mut command);
     let mut child = command
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start the {client:?} client: {e}"));
@@ -297,16 +304,8 @@ pub(crate) async fn run_js_script(script: &str, env: &[(&str, &str)]) -> Value {
     let dir = repo_root().join("tests/clients/js");
     check_js_installed(&dir);
     let mut command = tokio::process::Command::new(node());
-    command
-        .arg(script)
-        .current_dir(&dir)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .kill_on_drop(true);
-    for name in SDK_SETTINGS {
-        command.env_remove(name);
-    }
+    command.arg(script).current_dir(&dir).kill_on_drop(true);
+    isolate_from_aws_settings(&mut command);
     command.envs(env.iter().copied());
     let out = within(script, command.output())
         .await

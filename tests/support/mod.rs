@@ -40,8 +40,9 @@ pub(crate) use client::{
     sdk_client_with,
 };
 pub(crate) use clients::{
-    ProcessClient, ScenarioEnv, ScenarioOutput, aws_cli, node, run_js_script, run_process_client,
-    scenario_definition, scenario_steps,
+    ProcessClient, ScenarioEnv, ScenarioOutput, aws_cli, check_js_installed,
+    isolate_from_aws_settings, node, run_js_script, run_process_client, scenario_definition,
+    scenario_steps,
 };
 pub(crate) use dynamo_local::DynamoLocal;
 pub(crate) use load::{Load, LoadReport, metric, metric_sum, served_by};
