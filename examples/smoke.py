@@ -1,99 +1,110 @@
 #!/usr/bin/env python3
-"""Writes and reads items through GlobalScale with boto3, then shows the audit entry.
+"""Puts test123 through GlobalScale with plain boto3, reads it back, shows its version and
+its audit record.
 
 Start the local stack first (deploy/local/up --detach), then:
 
-    .tools/venv/bin/python examples/smoke.py
-    GLOBALSCALE_ENDPOINT=http://127.0.0.1:8001 python3 examples/smoke.py  # straight to a region
+    examples/smoke.py
 
 The only change an application makes to use GlobalScale is endpoint_url. The keys are
-dummies on purpose: the sidecar re-signs every request with its own credentials.
+dummies on purpose: the sidecar re-signs every request with its own credentials. Each run
+reads the item's Version and writes with it, so the sidecar's optimistic lock stores the
+next one: 1 on the first run, 2 on the second, and so on.
+
+    GLOBALSCALE_ENDPOINT        the sidecar (default http://localhost:8000)
+    GLOBALSCALE_AUDIT_ENDPOINT  where to read GlobalCatalog-audit (default: the sidecar);
+                                when set, read with the default AWS credential chain, for a
+                                deployment whose sidecar may only append to the audit table
+    GLOBALSCALE_HOME_REGION     the sidecar's first region, its key prefix (default us-east-1)
 """
 
 import os
 import sys
+import time
 
 try:
     import boto3
-    from botocore.exceptions import ClientError, EndpointConnectionError
+    from botocore.exceptions import EndpointConnectionError
 except ImportError:
     # Run under the repo's venv if this interpreter lacks boto3 and the venv has it.
     here = os.path.dirname(os.path.abspath(__file__))
-    venv_python = os.path.join(here, "..", ".tools", "venv", "bin", "python")
-    if os.path.exists(venv_python) and os.path.realpath(sys.prefix) != os.path.realpath(
-        os.path.join(here, "..", ".tools", "venv")
-    ):
+    venv = os.path.join(here, "..", ".tools", "venv")
+    venv_python = os.path.join(venv, "bin", "python")
+    if os.path.exists(venv_python) and os.path.realpath(sys.prefix) != os.path.realpath(venv):
         os.execv(venv_python, [venv_python, *sys.argv])
-    sys.exit("smoke.py: boto3 is missing; run deploy/local/ensure-venv boto3, then .tools/venv/bin/python examples/smoke.py")
+    sys.exit("smoke.py: boto3 is missing; run deploy/local/ensure-venv, then examples/smoke.py")
 
 ENDPOINT = os.environ.get("GLOBALSCALE_ENDPOINT", "http://localhost:8000")
-AUDIT_ENDPOINT = os.environ.get("GLOBALSCALE_AUDIT_ENDPOINT", ENDPOINT)
-CLIENT_ARGS = dict(region_name="us-east-1", aws_access_key_id="app", aws_secret_access_key="app")
+AUDIT_ENDPOINT = os.environ.get("GLOBALSCALE_AUDIT_ENDPOINT")
+HOME_REGION = os.environ.get("GLOBALSCALE_HOME_REGION", "us-east-1")
+DUMMY_KEYS = {"aws_access_key_id": "app", "aws_secret_access_key": "app"}
 
-ITEM = {"ItemID": "test123", "Category": "Demo", "Name": "Example"}
-
-
-def check(label, got, want):
-    print(f"{label}: {got}")
-    if got != want:
-        sys.exit(f"smoke.py: FAIL: {label} returned {got!r}, expected {want!r}")
+TABLE = "GlobalCatalog"
+KEY = {"ItemID": {"S": "test123"}, "Category": {"S": "Demo"}}
+AUDIT_WAIT_SECONDS = 30
 
 
-def with_client():
-    print(f"== boto3 client API via {ENDPOINT}")
-    client = boto3.client("dynamodb", endpoint_url=ENDPOINT, **CLIENT_ARGS)
-    client.put_item(
-        TableName="GlobalCatalog",
-        Item={name: {"S": value} for name, value in ITEM.items()},
-    )
-    response = client.get_item(
-        TableName="GlobalCatalog",
-        Key={"ItemID": {"S": ITEM["ItemID"]}, "Category": {"S": ITEM["Category"]}},
-        ConsistentRead=True,
-    )
-    got = {name: value["S"] for name, value in response.get("Item", {}).items()}
-    check("get_item", got, ITEM)
+def fail(message):
+    sys.exit(f"smoke.py: FAIL: {message}")
 
 
-def with_resource():
-    print(f"== boto3 resource (Table) API via {ENDPOINT}")
-    table = boto3.resource("dynamodb", endpoint_url=ENDPOINT, **CLIENT_ARGS).Table("GlobalCatalog")
-    item = {**ITEM, "ItemID": "test123-resource", "Tags": ["local", "smoke"], "Price": 42}
-    table.put_item(Item=item)
-    response = table.get_item(
-        Key={"ItemID": item["ItemID"], "Category": item["Category"]}, ConsistentRead=True
-    )
-    got = response.get("Item", {})
-    # The resource API hands numbers back as Decimal.
-    got = {k: int(v) if k == "Price" else v for k, v in got.items()}
-    check("Table.get_item", got, item)
+def put_and_read(client):
+    print(f"== put test123 through {ENDPOINT} (boto3 {boto3.__version__})")
+    before = client.get_item(TableName=TABLE, Key=KEY, ConsistentRead=True).get("Item")
+    item = {**KEY, "Name": {"S": "Example"}}
+    if before and "Version" in before:
+        # The version this writer read: a writer that read an older one gets a
+        # ConditionalCheckFailedException instead of overwriting.
+        item["Version"] = before["Version"]
+    client.put_item(TableName=TABLE, Item=item)
+    after = client.get_item(TableName=TABLE, Key=KEY, ConsistentRead=True).get("Item")
+    if not after:
+        fail("get_item found nothing after the put")
+    print("read back:", {name: next(iter(value.values())) for name, value in after.items()})
+    if after.get("Name") != {"S": "Example"}:
+        fail(f"read back {after}, not the item just put")
+    version = int(after["Version"]["N"])
+    expected = int(before["Version"]["N"]) + 1 if before and "Version" in before else 1
+    if version != expected:
+        fail(f"Version {version}, expected {expected}")
+    print(f"version: {version}")
+    return version
 
 
-def show_audit():
-    print(f"== audit entries for ItemKey {ITEM['ItemID']} in GlobalCatalog-audit via {AUDIT_ENDPOINT}")
-    client = boto3.client("dynamodb", endpoint_url=AUDIT_ENDPOINT, **CLIENT_ARGS)
-    try:
-        response = client.query(
-            TableName="GlobalCatalog-audit",
+def show_audit(version):
+    if AUDIT_ENDPOINT:
+        client = boto3.client("dynamodb", endpoint_url=AUDIT_ENDPOINT, region_name=HOME_REGION)
+    else:
+        client = boto3.client("dynamodb", endpoint_url=ENDPOINT, region_name=HOME_REGION, **DUMMY_KEYS)
+    item_key = f"{TABLE}#{HOME_REGION}#test123#Demo"
+    # The record is shipped from the sidecar's spool within milliseconds; wait a little for it.
+    deadline = time.monotonic() + AUDIT_WAIT_SECONDS
+    while True:
+        records = client.query(
+            TableName=f"{TABLE}-audit",
             KeyConditionExpression="ItemKey = :k",
-            ExpressionAttributeValues={":k": {"S": ITEM["ItemID"]}},
-        )
-    except ClientError as err:
-        if err.response["Error"]["Code"] != "ResourceNotFoundException":
-            raise
-        print("the GlobalCatalog-audit table does not exist here (deploy/local/up creates it); skipping the audit check")
-        return
-    if not response["Items"]:
-        print(f"no audit entry for {ITEM['ItemID']}: audit mirroring is not enabled yet")
-    for entry in response["Items"]:
-        print(entry)
+            ExpressionAttributeValues={":k": {"S": item_key}},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )["Items"]
+        if records and records[0].get("Version") == {"N": str(version)}:
+            break
+        if time.monotonic() > deadline:
+            fail(f"no audit record of Version {version} under ItemKey {item_key} after {AUDIT_WAIT_SECONDS}s")
+        time.sleep(0.2)
+    r = {name: next(iter(value.values())) for name, value in records[0].items()}
+    print(
+        f"audit record: ItemKey {r['ItemKey']}, EventId {r['EventId']}: {r['Operation']} by {r['Principal']}"
+        f" in {r['Region']} at {r['Timestamp']}, Version {r['Version']}, Outcome {r['Outcome']}"
+    )
 
 
 def main():
+    client = boto3.client("dynamodb", endpoint_url=ENDPOINT, region_name="us-east-1", **DUMMY_KEYS)
     try:
-        with_client()
-        with_resource()
-        show_audit()
+        version = put_and_read(client)
+        show_audit(version)
     except EndpointConnectionError as err:
         sys.exit(f"smoke.py: {err}; is the stack up? (deploy/local/up --detach)")
     print("smoke.py: OK")

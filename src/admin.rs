@@ -154,8 +154,13 @@ fn with_type(body: Bytes, content_type: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
+/// A plain-text answer (`/healthz`, `/readyz`, every error): typed, so a browser, `curl -i` or a
+/// proxy that sniffs an untyped body shows it as the text it is.
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
+    let mut response = with_type(
+        Bytes::copy_from_slice(body.as_bytes()),
+        "text/plain; charset=utf-8",
+    );
     *response.status_mut() = status;
     response
 }

@@ -33,6 +33,19 @@ async fn wait_for_status(admin: std::net::SocketAddr, path: &str, status: u16) {
     }
 }
 
+/// The admin port's plain answers say what they are: `text/plain; charset=utf-8`, whatever
+/// their status.
+async fn assert_plain_text(admin: std::net::SocketAddr, path: &str) {
+    let response = get(admin, path).await;
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; charset=utf-8"),
+        "Content-Type of {path} (status {}, body {:?})",
+        response.status,
+        response.text()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_endpoints_signals_and_clean_exit() {
     let ddb = DynamoLocal::single().await;
@@ -42,6 +55,9 @@ async fn admin_endpoints_signals_and_clean_exit() {
 
     assert_eq!(get(admin, "/healthz").await.status, 200);
     wait_for_status(admin, "/readyz", 200).await;
+    for path in ["/healthz", "/readyz", "/no-such-page"] {
+        assert_plain_text(admin, path).await;
+    }
 
     let client = sdk_client(&process.endpoint());
     client
@@ -230,5 +246,6 @@ async fn all_regions_refusing_gives_a_dynamodb_shaped_503() {
     assert_eq!(status, Some(503), "the SDK saw {error:?}");
 
     wait_for_status(process.admin_addr(), "/readyz", 503).await;
+    assert_plain_text(process.admin_addr(), "/readyz").await;
     assert_eq!(get(process.admin_addr(), "/healthz").await.status, 200);
 }

@@ -19,8 +19,8 @@
 mod audit;
 mod boto3;
 mod client;
+mod clients;
 mod dynamo_local;
-mod js;
 mod load;
 mod prometheus_server;
 mod raw_http;
@@ -39,8 +39,12 @@ pub(crate) use client::{
     create_global_catalog, create_keyed_table, create_table, item, put_request, sdk_client,
     sdk_client_with,
 };
+pub(crate) use clients::{
+    ProcessClient, ScenarioEnv, ScenarioOutput, aws_cli, check_js_installed,
+    isolate_from_aws_settings, node, run_js_script, run_process_client, scenario_definition,
+    scenario_steps,
+};
 pub(crate) use dynamo_local::DynamoLocal;
-pub(crate) use js::{passed_steps, run_js_scenario};
 pub(crate) use load::{Load, LoadReport, metric, metric_sum, served_by};
 pub(crate) use prometheus_server::{Prometheus, promtool};
 pub(crate) use raw_http::{RawRequest, RawResponse, SendError, admin_request, get};

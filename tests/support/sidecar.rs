@@ -235,6 +235,29 @@ impl SidecarProcess {
         process
     }
 
+    /// Runs the binary on a config file's text as it is (one the repository ships), listening on
+    /// free ports through `GLOBALSCALE_LISTEN` and `GLOBALSCALE_ADMIN_LISTEN`, with `env` on top
+    /// (`DDB_REGIONS` moves its regions); waits for `/healthz` to answer 200.
+    pub(crate) async fn start_with_config_text(config_text: &str, env: &[(&str, &str)]) -> Self {
+        let (listen, admin) = (free_addr(), free_addr());
+        let (listen_text, admin_text) = (listen.to_string(), admin.to_string());
+        let mut all = vec![
+            ("GLOBALSCALE_LISTEN", listen_text.as_str()),
+            ("GLOBALSCALE_ADMIN_LISTEN", admin_text.as_str()),
+        ];
+        all.extend_from_slice(env);
+        let (child, dir) = spawn_binary(config_text, &all);
+        let mut process = Self {
+            child,
+            dir,
+            listen,
+            admin,
+            exit: None,
+        };
+        process.wait_healthy().await;
+        process
+    }
+
     /// Runs the binary on `config_text` as it is and waits for it to exit by itself; returns
     /// its exit status and stderr. Panics if it is still running after [`HANG`].
     pub(crate) async fn run_to_exit(config_text: &str) -> (ExitStatus, String) {
