@@ -115,7 +115,10 @@ pub fn rewrite_request(
         let mark = (safety == ResendSafety::Verifiable).then_some(Mark::SameItem);
         (bytes, None, safety, mark)
     };
-    let pin_token = (safety == ResendSafety::SameRegion)
+    // Only a client's own token can come back in a later request (an SDK retrying after a
+    // lost answer); one the sidecar made up is pinned for its own request alone, in the
+    // attempt loop, and remembering it would fill the pins with tokens never seen again.
+    let pin_token = (safety == ResendSafety::SameRegion && view.has("ClientRequestToken"))
         .then(|| match &document {
             Some(document) => document
                 .get("ClientRequestToken")
