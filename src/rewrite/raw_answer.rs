@@ -25,21 +25,12 @@ use serde_json::value::RawValue;
 use super::{RewriteError, key_prefix, optimistic_lock};
 use crate::config::WRITE_ID_ATTRIBUTE;
 use crate::plan::Plan;
-use crate::wire::Operation;
 use crate::wire::items::Site;
 
 /// The answer with the steps' restore halves applied, or `None` when this path does not
 /// cover it and the answer must be decoded.
 pub fn restore(plan: &Plan, body: &[u8]) -> Option<Result<Vec<u8>, RewriteError>> {
-    let covered = matches!(
-        plan.operation,
-        Operation::GetItem
-            | Operation::PutItem
-            | Operation::UpdateItem
-            | Operation::DeleteItem
-            | Operation::Query
-            | Operation::Scan
-    );
+    let covered = plan.operation.is_single_table();
     let table = plan.answer_context().table?;
     // A write that ran as a transaction has an answer of another shape to restore.
     if !covered || plan.operation != plan.client_operation || plan.atomic_audit {

@@ -124,6 +124,20 @@ impl Operation {
         )
     }
 
+    /// Whether the operation works on the items of one table, named by its top-level
+    /// `TableName`, whose keys and items sit at the top level of request and answer.
+    pub fn is_single_table(&self) -> bool {
+        matches!(
+            self,
+            Self::GetItem
+                | Self::PutItem
+                | Self::UpdateItem
+                | Self::DeleteItem
+                | Self::Query
+                | Self::Scan
+        )
+    }
+
     /// Whether the operation only reads: a read may always be sent again.
     pub fn is_read(&self) -> bool {
         matches!(

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Builder, Credentials, Region};
 use aws_sdk_dynamodb::operation::create_table::CreateTableOutput;
+use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
@@ -58,6 +59,20 @@ pub(crate) async fn create_keyed_table(
     hash: &str,
     range: &str,
 ) -> CreateTableOutput {
+    keyed_table(client, name, hash, range)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateTable {name}: {e:?}"))
+}
+
+/// The CreateTable request of an on-demand table `name` with string keys `hash` and
+/// `range`, for a caller that handles the answer itself.
+pub(crate) fn keyed_table(
+    client: &Client,
+    name: &str,
+    hash: &str,
+    range: &str,
+) -> CreateTableFluentBuilder {
     let attribute = |name: &str| {
         AttributeDefinition::builder()
             .attribute_name(name)
@@ -80,9 +95,6 @@ pub(crate) async fn create_keyed_table(
         .key_schema(key(hash, KeyType::Hash))
         .key_schema(key(range, KeyType::Range))
         .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateTable {name}: {e:?}"))
 }
 
 /// An item keyed `ItemID`/`Category` with string attributes `extra`.

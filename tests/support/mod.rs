@@ -36,8 +36,8 @@ pub(crate) use audit::{
 };
 pub(crate) use boto3::run_boto3;
 pub(crate) use client::{
-    create_global_catalog, create_keyed_table, create_table, item, put_request, sdk_client,
-    sdk_client_with,
+    create_global_catalog, create_keyed_table, create_table, item, keyed_table, put_request,
+    sdk_client, sdk_client_with,
 };
 pub(crate) use clients::{
     ProcessClient, ScenarioEnv, ScenarioOutput, aws_cli, check_js_installed,

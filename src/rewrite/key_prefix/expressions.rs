@@ -31,15 +31,7 @@ pub(super) fn request(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), 
         }
         return Ok(());
     }
-    let single = matches!(
-        plan.operation,
-        Operation::GetItem
-            | Operation::PutItem
-            | Operation::UpdateItem
-            | Operation::DeleteItem
-            | Operation::Query
-            | Operation::Scan
-    );
+    let single = plan.operation.is_single_table();
     match plan.tables.first().and_then(|t| plan.prefix_of(t)) {
         Some(prefix) if single => prefix_values(prefix, body),
         _ => Ok(()),

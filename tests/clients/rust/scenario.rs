@@ -21,9 +21,8 @@ use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Get, KeySchemaElement,
-    KeyType, KeysAndAttributes, Put, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType, TransactGetItem, TransactWriteItem, WriteRequest,
+    AttributeValue, ConditionCheck, Get, KeysAndAttributes, Put, PutRequest, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactGetItem, TransactWriteItem, WriteRequest,
 };
 use serde_json::{Map, Value, json};
 
@@ -334,29 +333,8 @@ impl Scenario<'_> {
                 other => return Err(format!("DescribeTable: {other:?}")),
             },
         }
-        let definition = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attribute definition")
-        };
-        let key = |name: &str, key_type| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(key_type)
-                .build()
-                .expect("key schema element")
-        };
         let (pk, sk) = (self.str("partition_key"), self.str("sort_key"));
-        self.client
-            .create_table()
-            .table_name(self.table())
-            .attribute_definitions(definition(pk))
-            .attribute_definitions(definition(sk))
-            .key_schema(key(pk, KeyType::Hash))
-            .key_schema(key(sk, KeyType::Range))
-            .billing_mode(BillingMode::PayPerRequest)
+        crate::support::keyed_table(&self.client, self.table(), pk, sk)
             .send()
             .await
             .map_err(sdk("CreateTable"))?;
