@@ -277,10 +277,11 @@ fn jittered(ceiling: std::time::Duration) -> std::time::Duration {
 
 /// The verification request for a verifiable write, or `None` for any other.
 fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError> {
-    let Some((request, _)) = req.verifiable else {
+    let Some((sent, _)) = req.verifiable else {
         return Ok(None);
     };
-    let body = serde_json::to_vec(&own_write::verification_request(request))
+    let request = sent.document().ok_or_else(unreadable_sent)?;
+    let body = serde_json::to_vec(&own_write::verification_request(&request))
         .map_err(|e| ProxyError::Internal(e.to_string()))?;
     Ok(Some(Forward {
         operation: req.operation,
@@ -291,24 +292,28 @@ fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError
     }))
 }
 
+/// The sidecar sent this body itself, so it always decodes; if it did not, nothing
+/// trustworthy is left to verify against.
+fn unreadable_sent() -> ProxyError {
+    ProxyError::Internal("the request as sent could not be decoded for its verification".into())
+}
+
 /// The answer to a verification request, as the client should see it: a condition failure
 /// caused by the write's own first attempt becomes the success it was.
 /// Counted in `globalscale_write_verifications_total{verdict}`.
 fn verified(
     mut reply: Reply,
-    verifiable: Option<(
-        &serde_json::Map<String, serde_json::Value>,
-        &own_write::Mark,
-    )>,
+    verifiable: Option<(own_write::Sent<'_>, &own_write::Mark)>,
     metrics: &crate::metrics::Metrics,
 ) -> Result<Reply, ProxyError> {
-    let Some((request, mark)) = verifiable else {
+    let Some((sent, mark)) = verifiable else {
         return Ok(reply);
     };
+    let request = sent.document().ok_or_else(unreadable_sent)?;
     let failed_condition = reply.upstream.status == StatusCode::BAD_REQUEST
         && wire::is_condition_failure(&reply.upstream.body);
     let (verdict, result) = if failed_condition {
-        match own_write::judge(request, mark, &reply.upstream.body) {
+        match own_write::judge(&request, mark, &reply.upstream.body) {
             own_write::Verdict::OwnWrite(body) => {
                 tracing::info!(region = %reply.region, "a conditional write's first attempt had been applied; answering its success");
                 reply.upstream.status = StatusCode::OK;

@@ -290,7 +290,7 @@ impl Proxy {
                 user_agent: parts.headers.get(USER_AGENT).cloned(),
                 body: outgoing.body.clone(),
             },
-            verifiable: outgoing.document.as_ref().zip(outgoing.mark.as_ref()),
+            verifiable: outgoing.sent().zip(outgoing.mark.as_ref()),
             pin_token: outgoing.pin_token.as_deref(),
             region_bodies: &outgoing.region_bodies,
         };
@@ -554,10 +554,7 @@ pub(crate) struct Forward<'a> {
     pub(crate) outbound: Outbound,
     /// The parsed request and how to recognise its own first attempt, when a resend must be
     /// verified (`ResendSafety::Verifiable`).
-    pub(crate) verifiable: Option<(
-        &'a serde_json::Map<String, serde_json::Value>,
-        &'a own_write::Mark,
-    )>,
+    pub(crate) verifiable: Option<(own_write::Sent<'a>, &'a own_write::Mark)>,
     /// The `ClientRequestToken` of a transaction that may be resent only where it was
     /// applied ([`ResendSafety::SameRegion`]).
     pub(crate) pin_token: Option<&'a str>,

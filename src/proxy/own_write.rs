@@ -10,6 +10,8 @@
 //! recognised by the write id it stored; a versioned delete ([`Mark::Gone`]) by the item being
 //! gone, since anyone else's write in between would have left an item behind.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 
 use crate::config::WRITE_ID_ATTRIBUTE;
@@ -24,6 +26,24 @@ pub enum Mark {
     WriteId { id: String, returns_item: bool },
     /// There is no current item: the delete's first attempt removed it.
     Gone,
+}
+
+/// The request as sent, as a verification reads it.
+#[derive(Debug, Clone, Copy)]
+pub enum Sent<'a> {
+    Document(&'a Map<String, Value>),
+    /// A request rewritten without decoding it whole: decoded here, since a verification is
+    /// rare (an ambiguous attempt) and the request path should not pay for it every time.
+    Body(&'a [u8]),
+}
+
+impl<'a> Sent<'a> {
+    pub(super) fn document(self) -> Option<Cow<'a, Map<String, Value>>> {
+        match self {
+            Sent::Document(document) => Some(Cow::Borrowed(document)),
+            Sent::Body(body) => serde_json::from_slice(body).ok().map(Cow::Owned),
+        }
+    }
 }
 
 const ON_FAILURE: &str = "ReturnValuesOnConditionCheckFailure";

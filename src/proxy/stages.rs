@@ -6,11 +6,11 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::Reply;
-use super::own_write::Mark;
+use super::own_write::{Mark, Sent};
 use crate::config::AuditImages;
 use crate::error::ProxyError;
 use crate::plan::Plan;
-use crate::rewrite::{self, RequestCtx, idempotency};
+use crate::rewrite::{self, Decoded, RequestCtx, idempotency};
 use crate::route::ResendSafety;
 use crate::route::retry::resend_safety;
 use crate::wire::{Operation, RequestView};
@@ -18,8 +18,12 @@ use crate::wire::{Operation, RequestView};
 /// What every attempt sends, and what the attempt loop needs to know of it.
 pub struct Outgoing {
     pub body: Bytes,
-    /// The request as sent, when it was decoded: a verifiable write's resend is built from it.
+    /// The request as sent, when it was decoded whole: a verifiable write's resend is built
+    /// from it.
     pub document: Option<Map<String, Value>>,
+    /// Rewritten with only part of its item decoded (`Decoded::Lean`): a verification
+    /// decodes the body as sent, in the rare case it needs one.
+    pub lean: bool,
     pub safety: ResendSafety,
     /// How a verification resend recognises the write's own first attempt.
     pub mark: Option<Mark>,
@@ -32,6 +36,17 @@ pub struct Outgoing {
     pub region_bodies: Vec<(String, Bytes)>,
     /// Audit records carried in the transaction itself.
     pub atomic_records: usize,
+}
+
+impl Outgoing {
+    /// The request as sent, for a verifiable write's resend.
+    pub fn sent(&self) -> Option<Sent<'_>> {
+        match (&self.document, self.lean) {
+            (Some(document), _) => Some(Sent::Document(document)),
+            (None, true) => Some(Sent::Body(&self.body)),
+            (None, false) => None,
+        }
+    }
 }
 
 /// The fields the retry-safety table reads, for a request forwarded as it came.
@@ -68,8 +83,11 @@ pub fn rewrite_request(
         || idempotency::needed(op, view.has("ClientRequestToken"))
         || (*op == Operation::PutItem && view.has("ConditionExpression"));
     let mut strip_attributes = false;
+    let mut lean = false;
     let (body, document, safety, mark) = if needs_document {
-        let mut document = view.to_map()?;
+        let mut decoded = Decoded::of(view, plan, audit.is_none())?;
+        lean = matches!(decoded, Decoded::Lean(_));
+        let document = decoded.document_mut();
         // Made only for the requests that carry them: a read needs neither.
         let fresh = |needed: bool| {
             if needed {
@@ -93,21 +111,19 @@ pub fn rewrite_request(
                     ),
             ),
         };
-        rewrite::request(plan, &mut document, &ctx)?;
-        let (safety, mark) =
-            versioned_safety(plan, &document, &ctx.write_id).unwrap_or_else(|| {
-                let safety = resend_safety(&plan.operation, &document);
-                let mark = (safety == ResendSafety::Verifiable).then_some(Mark::SameItem);
-                (safety, mark)
-            });
+        rewrite::request(plan, document, &ctx)?;
+        let (safety, mark) = versioned_safety(plan, document, &ctx.write_id).unwrap_or_else(|| {
+            let safety = resend_safety(&plan.operation, document);
+            let mark = (safety == ResendSafety::Verifiable).then_some(Mark::SameItem);
+            (safety, mark)
+        });
         // After the safety judgement: an old image the client never sees does not make a
         // resend any less safe for the client.
         if let Some(images) = audit {
-            strip_attributes = crate::audit::returns::request(plan, images, &mut document);
+            strip_attributes = crate::audit::returns::request(plan, images, document);
         }
-        let body =
-            serde_json::to_vec(&document).map_err(|e| ProxyError::Internal(e.to_string()))?;
-        (Bytes::from(body), Some(document), safety, mark)
+        let body = decoded.to_vec()?;
+        (Bytes::from(body), decoded.into_whole(), safety, mark)
     } else if op.is_read() {
         (bytes, None, ResendSafety::Safe, None)
     } else {
@@ -136,6 +152,7 @@ pub fn rewrite_request(
         strip_attributes,
         region_bodies: Vec::new(),
         atomic_records: 0,
+        lean,
     })
 }
 

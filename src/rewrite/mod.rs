@@ -9,6 +9,7 @@
 //! check ([`optimistic_lock`]). The restore halves run in reverse.
 
 pub mod batch_as_transaction;
+mod decoded;
 mod expressions;
 pub mod idempotency;
 pub mod key_prefix;
@@ -16,6 +17,7 @@ pub mod optimistic_lock;
 pub mod raw_answer;
 pub mod single_as_transaction;
 
+pub use decoded::Decoded;
 use serde_json::{Map, Value};
 
 use crate::error::ProxyError;

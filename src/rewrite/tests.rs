@@ -33,8 +33,32 @@ fn check(case: &str, stage: &str, result: Result<Value, String>, expected: &Valu
     }
 }
 
-/// Runs one case; whether its answer was restored without decoding as well.
-fn run_case(dir: &Path) -> bool {
+/// The request as the proxy sends it when no audit record is built from it: decoded whole,
+/// or lean for a PutItem. Whether it went lean, and the body as JSON.
+fn as_sent(
+    operation: Operation,
+    bytes: &str,
+    policies: &crate::snapshot::Policies,
+    ctx: &RequestCtx,
+) -> (bool, Result<Value, String>) {
+    let view = match RequestView::parse(operation, bytes.as_bytes()) {
+        Ok(view) => view,
+        Err(e) => return (false, Err(e.to_string())),
+    };
+    let mut lean = false;
+    let sent = Plan::build(&view, policies).and_then(|plan| {
+        let mut decoded = Decoded::of(&view, &plan, true)?;
+        lean = matches!(decoded, Decoded::Lean(_));
+        request(&plan, decoded.document_mut(), ctx)?;
+        decoded.to_vec()
+    });
+    let sent = sent.map(|b| serde_json::from_slice(&b).expect("sent: JSON"));
+    (lean, sent.map_err(|e| e.to_string()))
+}
+
+/// Runs one case; whether its request was decoded lean, and whether its answer was restored
+/// without decoding as well.
+fn run_case(dir: &Path) -> (bool, bool) {
     let case = dir.file_name().and_then(|n| n.to_str()).unwrap_or("?");
     let config_text = std::fs::read_to_string(dir.join("config.toml"))
         .or_else(|_| std::fs::read_to_string(fixtures().join("config.toml")))
@@ -48,7 +72,7 @@ fn run_case(dir: &Path) -> bool {
         idempotency_token: "token-0".into(),
         write_id: "write-0".into(),
     };
-    let planned = RequestView::parse(operation, bytes.as_bytes()).and_then(|view| {
+    let planned = RequestView::parse(operation.clone(), bytes.as_bytes()).and_then(|view| {
         let plan = Plan::build(&view, &policies)?;
         let mut body = view.to_map()?;
         request(&plan, &mut body, &ctx)?;
@@ -64,10 +88,14 @@ fn run_case(dir: &Path) -> bool {
         result.map_err(ToString::to_string),
         &expected,
     );
+    let (lean, sent) = as_sent(operation, &bytes, &policies, &ctx);
+    check(case, "request as sent", sent, &expected);
     let Some(Value::Object(mut answer)) = read_json(&dir.join("answer.json")) else {
-        return false;
+        return (lean, false);
     };
-    let Ok((plan, _)) = planned else { return false };
+    let Ok((plan, _)) = planned else {
+        return (lean, false);
+    };
     let bytes = Value::Object(answer.clone()).to_string();
     let restored = restore(&plan, &mut answer).map(|()| Value::Object(answer));
     let expected = read_json(&dir.join("restored.json")).expect("restored.json");
@@ -79,7 +107,7 @@ fn run_case(dir: &Path) -> bool {
     );
     // The path that restores without decoding must agree wherever it applies.
     let Some(raw) = raw_answer::restore(&plan, bytes.as_bytes()) else {
-        return false;
+        return (lean, false);
     };
     let raw = raw.map(|b| serde_json::from_slice::<Value>(&b).expect("raw restore: JSON"));
     check(
@@ -88,7 +116,7 @@ fn run_case(dir: &Path) -> bool {
         raw.map_err(|e| e.to_string()),
         &expected,
     );
-    true
+    (lean, true)
 }
 
 #[test]
@@ -101,7 +129,10 @@ fn golden_fixtures() {
         .collect();
     cases.sort();
     assert!(cases.len() >= 20, "only {} cases", cases.len());
-    let raw = cases.iter().filter(|case| run_case(case)).count();
+    let runs: Vec<(bool, bool)> = cases.iter().map(|case| run_case(case)).collect();
+    let lean = runs.iter().filter(|(lean, _)| *lean).count();
+    let raw = runs.iter().filter(|(_, raw)| *raw).count();
+    assert!(lean >= 4, "only {lean} requests were decoded lean");
     assert!(
         raw >= 6,
         "only {raw} answers took the path without decoding"

@@ -115,6 +115,13 @@ impl<'a> RequestView<'a> {
     }
 }
 
+/// The members of a raw JSON object, borrowed wherever possible; `None` for anything else.
+pub(super) fn split_object(raw: &RawValue) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
+    serde_json::from_str::<Fields<'_>>(raw.get())
+        .ok()
+        .map(|Fields(members)| members)
+}
+
 /// The top-level fields of a JSON object, borrowed from the body wherever possible.
 struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 

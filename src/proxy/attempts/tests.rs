@@ -144,6 +144,7 @@ fn forward<'a>(
     verifiable: Option<(&'a serde_json::Map<String, Value>, &'a own_write::Mark)>,
     pin_token: Option<&'a str>,
 ) -> Forward<'a> {
+    let verifiable = verifiable.map(|(document, mark)| (own_write::Sent::Document(document), mark));
     Forward {
         operation,
         outbound: Outbound {
