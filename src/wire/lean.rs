@@ -1,169 +1,222 @@
-//! A request document with one item held back: the steps see every top-level field decoded,
-//! but of the item only the attributes they read or write (the partition key, the version,
-//! the write id). The other attributes ride along as the raw JSON they came in as, copied
-//! once into the body that is sent. A PutItem of a large item then costs a scan and a copy,
-//! not a decoded tree of every attribute built and serialized again.
+//! A request document with its items held back: the steps see every field decoded except
+//! the attributes of the items a write carries, of which they get only those they read or
+//! write (the partition key, the version, the write id). The other attributes ride along as
+//! the raw JSON they came in as, copied once into the body that is sent. A large PutItem, or
+//! a BatchWriteItem of 25 items, then costs a scan and a copy instead of a decoded tree of
+//! every attribute, built and serialized again.
+//!
+//! Each held-back item keeps a marker member in its place, so a step that moves the item
+//! (a BatchWriteItem run as a transaction) moves the marker with it; serializing puts the
+//! held attributes back wherever the marker ends up.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::view::{RequestView, split_object};
 use crate::error::ProxyError;
 
-/// The document the steps rewrite, and the attributes of `field` they never see.
+/// Where the items sit in a request: the path from a top-level field to each item object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The member of this name.
+    Field(&'static str),
+    /// Every member of a map (a BatchWriteItem's tables).
+    AnyKey,
+    /// Every element of a list.
+    AnyIndex,
+}
+
+/// A held-back item's attributes, in order.
+type Held<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
+
+/// The document the steps rewrite, and the attributes they never see.
 #[derive(Debug)]
 pub struct LeanDocument<'a> {
     pub document: Map<String, Value>,
-    field: &'static str,
-    held: Vec<(Cow<'a, str>, &'a RawValue)>,
+    held: Vec<Held<'a>>,
+}
+
+/// The marker's name: no client sends it by accident, and, with a nonce drawn once per
+/// process and never shown, none can guess it. Were one to, the attribute of that name in
+/// its own request would be replaced by held attributes of that same request, or refused.
+fn marker_prefix() -> &'static str {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    PREFIX.get_or_init(|| format!("\u{0}globalscale-held-{:016x}:", fastrand::u64(..)))
 }
 
 impl<'a> LeanDocument<'a> {
-    /// Decodes `view` with the object in `field` cut down to the attributes `touched` names.
-    /// `None` when holding back is not faithful: `field` is missing or no object, or names
-    /// an attribute twice (the decoded path keeps the last; raw copies would keep both).
+    /// Decodes `view` with every item on `path` (its first step a top-level field) cut down
+    /// to the attributes `touched` names. `None` when the request has no such field.
     pub fn split(
         view: &RequestView<'a>,
-        field: &'static str,
+        path: &[Step],
         touched: &[&str],
     ) -> Result<Option<Self>, ProxyError> {
+        let Some((&Step::Field(field), rest)) = path.split_first() else {
+            return Ok(None);
+        };
         let Some(raw) = view.raw(field) else {
             return Ok(None);
         };
+        let mut lean = Self {
+            document: view.subset(|name| name != field)?,
+            held: Vec::new(),
+        };
+        let value = lean.decode(raw, rest, touched)?;
+        lean.document.insert(field.to_owned(), value);
+        Ok(Some(lean))
+    }
+
+    /// `raw` decoded, with the items at `path` below it held back where that is faithful.
+    fn decode(
+        &mut self,
+        raw: &'a RawValue,
+        path: &[Step],
+        touched: &[&str],
+    ) -> Result<Value, ProxyError> {
+        let Some((step, rest)) = path.split_first() else {
+            return self.hold(raw, touched);
+        };
+        match step {
+            Step::AnyIndex => match serde_json::from_str::<Vec<&'a RawValue>>(raw.get()) {
+                Ok(elements) => elements
+                    .into_iter()
+                    .map(|element| self.decode(element, rest, touched))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Value::Array),
+                Err(_) => whole(raw),
+            },
+            Step::Field(_) | Step::AnyKey => {
+                let Some(members) = split_object(raw) else {
+                    return whole(raw);
+                };
+                let mut map = Map::new();
+                for (name, value) in members {
+                    let on_path =
+                        matches!(step, Step::Field(f) if *f == name) || *step == Step::AnyKey;
+                    let value = if on_path {
+                        self.decode(value, rest, touched)?
+                    } else {
+                        whole(value)?
+                    };
+                    // Last one wins, as in the whole document.
+                    map.insert(name.into_owned(), value);
+                }
+                Ok(Value::Object(map))
+            }
+        }
+    }
+
+    /// One item: the attributes in `touched` decoded, the others held back behind a marker.
+    /// Decoded whole when holding back is not faithful: not an object, an attribute named
+    /// twice (the decoded path keeps the last; raw copies would keep both), or a name that
+    /// looks like a marker.
+    fn hold(&mut self, raw: &'a RawValue, touched: &[&str]) -> Result<Value, ProxyError> {
         let Some(members) = split_object(raw) else {
-            return Ok(None);
+            return whole(raw);
         };
         let mut seen = HashSet::with_capacity(members.len());
-        if !members.iter().all(|(name, _)| seen.insert(name.as_ref())) {
-            return Ok(None);
+        let faithful = members
+            .iter()
+            .all(|(name, _)| seen.insert(name.as_ref()) && !name.starts_with(marker_prefix()));
+        if !faithful {
+            return whole(raw);
         }
-        let mut document = view.subset(|name| name != field)?;
         let mut item = Map::new();
         let mut held = Vec::with_capacity(members.len());
         for (name, value) in members {
             if touched.contains(&name.as_ref()) {
-                let value = serde_json::from_str(value.get()).map_err(|e| {
-                    ProxyError::Serialization(format!("`{field}` is not valid JSON: {e}"))
-                })?;
-                item.insert(name.into_owned(), value);
+                item.insert(name.into_owned(), whole(value)?);
             } else {
                 held.push((name, value));
             }
         }
-        document.insert(field.to_owned(), Value::Object(item));
-        Ok(Some(Self {
-            document,
-            field,
-            held,
-        }))
+        if !held.is_empty() {
+            item.insert(
+                format!("{}{}", marker_prefix(), self.held.len()),
+                Value::Null,
+            );
+            self.held.push(held);
+        }
+        Ok(Value::Object(item))
     }
 
-    /// The body to send: the rewritten document, with the held attributes back in `field`.
+    /// The body to send: the rewritten document, each item's held attributes back in it.
     pub fn to_vec(&self) -> Result<Vec<u8>, ProxyError> {
-        let internal = |e: serde_json::Error| ProxyError::Internal(e.to_string());
         let held_len: usize = self
             .held
             .iter()
+            .flatten()
             .map(|(n, v)| n.len() + v.get().len() + 4)
             .sum();
         let mut out = Vec::with_capacity(held_len + 512);
-        out.push(b'{');
-        for (i, (name, value)) in self.document.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            serde_json::to_writer(&mut out, name).map_err(internal)?;
-            out.push(b':');
-            if name != self.field {
-                serde_json::to_writer(&mut out, value).map_err(internal)?;
-                continue;
-            }
-            // The steps never replace the item with something else; if one did, the held
-            // attributes would have nowhere faithful to go.
-            let Value::Object(kept) = value else {
-                return Err(ProxyError::Internal(format!(
-                    "`{}` stopped being an object while its attributes were held back",
-                    self.field
-                )));
-            };
-            out.push(b'{');
-            let kept = kept.iter().map(|(n, v)| (n.as_str(), Member::Decoded(v)));
-            let held = self.held.iter().map(|(n, v)| (n.as_ref(), Member::Raw(v)));
-            for (j, (name, member)) in kept.chain(held).enumerate() {
-                if j > 0 {
-                    out.push(b',');
-                }
-                serde_json::to_writer(&mut out, name).map_err(internal)?;
-                out.push(b':');
-                match member {
-                    Member::Decoded(v) => serde_json::to_writer(&mut out, v).map_err(internal)?,
-                    Member::Raw(v) => out.extend_from_slice(v.get().as_bytes()),
-                }
-            }
-            out.push(b'}');
-        }
-        out.push(b'}');
+        let document = Spliced {
+            map: &self.document,
+            held: &self.held,
+        };
+        serde_json::to_writer(&mut out, &document)
+            .map_err(|e| ProxyError::Internal(format!("the request could not be sent: {e}")))?;
         Ok(out)
     }
 }
 
-enum Member<'v> {
-    Decoded(&'v Value),
-    Raw(&'v RawValue),
+fn whole(raw: &RawValue) -> Result<Value, ProxyError> {
+    serde_json::from_str(raw.get())
+        .map_err(|e| ProxyError::Serialization(format!("the request is not valid JSON: {e}")))
+}
+
+/// A decoded map serialized with each marker replaced by the attributes it holds.
+struct Spliced<'v, 'a> {
+    map: &'v Map<String, Value>,
+    held: &'v [Held<'a>],
+}
+
+impl Serialize for Spliced<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(None)?;
+        for (name, value) in self.map {
+            match name.strip_prefix(marker_prefix()) {
+                Some(index) => {
+                    let held = index
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| self.held.get(i))
+                        .ok_or_else(|| {
+                            serde::ser::Error::custom("a marker without its attributes")
+                        })?;
+                    for (name, raw) in held {
+                        out.serialize_entry(name, raw)?;
+                    }
+                }
+                None => out.serialize_entry(name, &SplicedValue(value, self.held))?,
+            }
+        }
+        out.end()
+    }
+}
+
+struct SplicedValue<'v, 'a>(&'v Value, &'v [Held<'a>]);
+
+impl Serialize for SplicedValue<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Object(map) => Spliced { map, held: self.1 }.serialize(serializer),
+            Value::Array(items) => {
+                let mut out = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    out.serialize_element(&SplicedValue(item, self.1))?;
+                }
+                out.end()
+            }
+            scalar => scalar.serialize(serializer),
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::Operation;
-
-    fn lean(body: &str, touched: &[&str]) -> Option<Value> {
-        let view = RequestView::parse(Operation::PutItem, body.as_bytes()).unwrap();
-        let lean = LeanDocument::split(&view, "Item", touched).unwrap()?;
-        Some(serde_json::from_slice(&lean.to_vec().unwrap()).unwrap())
-    }
-
-    #[test]
-    fn the_steps_see_only_what_they_touch_and_the_rest_comes_back() {
-        let body = r#"{"TableName":"T","Item":{"pk":{"S":"a"},"big":{"L":[{"N":"1.50"},{"S":"é\n"}]},"Version":{"N":"3"}},"ReturnValues":"NONE"}"#;
-        let view = RequestView::parse(Operation::PutItem, body.as_bytes()).unwrap();
-        let mut lean = LeanDocument::split(&view, "Item", &["pk", "Version"])
-            .unwrap()
-            .unwrap();
-        let item = lean.document["Item"].as_object_mut().unwrap();
-        assert_eq!(item.len(), 2);
-        item.insert("pk".into(), serde_json::json!({"S": "r#a"}));
-        item.insert("w".into(), serde_json::json!({"S": "id"}));
-        let sent = lean.to_vec().unwrap();
-        // Held attributes go out as the bytes they came in as.
-        assert!(
-            String::from_utf8(sent.clone())
-                .unwrap()
-                .contains(r#""big":{"L":[{"N":"1.50"},{"S":"é\n"}]}"#)
-        );
-        let sent: Value = serde_json::from_slice(&sent).unwrap();
-        let mut expected: Value = serde_json::from_str(body).unwrap();
-        expected["Item"]["pk"] = serde_json::json!({"S": "r#a"});
-        expected["Item"]["w"] = serde_json::json!({"S": "id"});
-        assert_eq!(sent, expected);
-    }
-
-    #[test]
-    fn nothing_touched_is_the_same_document() {
-        let body = r#"{"TableName":"T","Item":{"p\"k":{"S":"a"},"n":{"N":"1"}},"ConditionExpression":"attribute_not_exists(#k)"}"#;
-        let expected: Value = serde_json::from_str(body).unwrap();
-        assert_eq!(lean(body, &[]), Some(expected));
-        let empty = r#"{"TableName":"T","Item":{}}"#;
-        assert_eq!(lean(empty, &["pk"]), serde_json::from_str(empty).ok());
-    }
-
-    #[test]
-    fn what_cannot_be_held_back_faithfully_is_declined() {
-        assert_eq!(lean(r#"{"TableName":"T"}"#, &["pk"]), None);
-        let twice = r#"{"TableName":"T","Item":{"a":{"S":"1"},"a":{"S":"2"}}}"#;
-        assert_eq!(lean(twice, &["pk"]), None);
-    }
-}
+mod tests;

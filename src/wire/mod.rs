@@ -15,7 +15,7 @@ pub use errors::{
     ErrorBody, error_map, error_name, error_name_in, error_response_parts, is_condition_failure,
     is_throttling, single_item_error,
 };
-pub use lean::LeanDocument;
+pub use lean::{LeanDocument, Step};
 pub use operation::{Operation, TARGET_PREFIX};
 pub use view::RequestView;
 
