@@ -13,6 +13,11 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
+use std::fmt;
+
+use serde::de::{
+    Deserialize, DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor,
+};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -63,87 +68,22 @@ impl<'a> LeanDocument<'a> {
         let Some(raw) = view.raw(field) else {
             return Ok(None);
         };
-        let mut lean = Self {
-            document: view.subset(|name| name != field)?,
-            held: Vec::new(),
+        let mut held = Vec::new();
+        let seed = Seed {
+            path: rest,
+            touched,
+            held: &mut held,
         };
-        let value = lean.decode(raw, rest, touched)?;
-        lean.document.insert(field.to_owned(), value);
-        Ok(Some(lean))
-    }
-
-    /// `raw` decoded, with the items at `path` below it held back where that is faithful.
-    fn decode(
-        &mut self,
-        raw: &'a RawValue,
-        path: &[Step],
-        touched: &[&str],
-    ) -> Result<Value, ProxyError> {
-        let Some((step, rest)) = path.split_first() else {
-            return self.hold(raw, touched);
+        // One pass over the field: a walk through raw values level by level would scan the
+        // items' bytes again at every level. Its shape was checked with the view; anything
+        // the walk does not expect leaves the request to the whole decoding.
+        let mut reader = serde_json::Deserializer::from_str(raw.get());
+        let Ok(value) = seed.deserialize(&mut reader) else {
+            return Ok(None);
         };
-        match step {
-            Step::AnyIndex => match serde_json::from_str::<Vec<&'a RawValue>>(raw.get()) {
-                Ok(elements) => elements
-                    .into_iter()
-                    .map(|element| self.decode(element, rest, touched))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Value::Array),
-                Err(_) => whole(raw),
-            },
-            Step::Field(_) | Step::AnyKey => {
-                let Some(members) = split_object(raw) else {
-                    return whole(raw);
-                };
-                let mut map = Map::new();
-                for (name, value) in members {
-                    let on_path =
-                        matches!(step, Step::Field(f) if *f == name) || *step == Step::AnyKey;
-                    let value = if on_path {
-                        self.decode(value, rest, touched)?
-                    } else {
-                        whole(value)?
-                    };
-                    // Last one wins, as in the whole document.
-                    map.insert(name.into_owned(), value);
-                }
-                Ok(Value::Object(map))
-            }
-        }
-    }
-
-    /// One item: the attributes in `touched` decoded, the others held back behind a marker.
-    /// Decoded whole when holding back is not faithful: not an object, an attribute named
-    /// twice (the decoded path keeps the last; raw copies would keep both), or a name that
-    /// looks like a marker.
-    fn hold(&mut self, raw: &'a RawValue, touched: &[&str]) -> Result<Value, ProxyError> {
-        let Some(members) = split_object(raw) else {
-            return whole(raw);
-        };
-        let mut seen = HashSet::with_capacity(members.len());
-        let faithful = members
-            .iter()
-            .all(|(name, _)| seen.insert(name.as_ref()) && !name.starts_with(marker_prefix()));
-        if !faithful {
-            return whole(raw);
-        }
-        let mut item = Map::new();
-        let mut held = Vec::with_capacity(members.len());
-        for (name, value) in members {
-            if touched.contains(&name.as_ref()) {
-                item.insert(name.into_owned(), whole(value)?);
-            } else {
-                held.push((name, value));
-            }
-        }
-        if !held.is_empty() {
-            item.insert(
-                format!("{}{}", marker_prefix(), self.held.len()),
-                Value::Null,
-            );
-            self.held.push(held);
-        }
-        Ok(Value::Object(item))
+        let mut document = view.subset(|name| name != field)?;
+        document.insert(field.to_owned(), value);
+        Ok(Some(Self { document, held }))
     }
 
     /// The body to send: the rewritten document, each item's held attributes back in it.
@@ -162,6 +102,131 @@ impl<'a> LeanDocument<'a> {
         serde_json::to_writer(&mut out, &document)
             .map_err(|e| ProxyError::Internal(format!("the request could not be sent: {e}")))?;
         Ok(out)
+    }
+}
+
+/// One item: the attributes in `touched` decoded, the others held back behind a marker.
+/// Decoded whole when holding back is not faithful: not an object, an attribute named
+/// twice (the decoded path keeps the last; raw copies would keep both), or a name that
+/// looks like a marker.
+fn hold<'a>(
+    raw: &'a RawValue,
+    touched: &[&str],
+    all_held: &mut Vec<Held<'a>>,
+) -> Result<Value, ProxyError> {
+    let Some(members) = split_object(raw) else {
+        return whole(raw);
+    };
+    let mut seen = HashSet::with_capacity(members.len());
+    let faithful = members
+        .iter()
+        .all(|(name, _)| seen.insert(name.as_ref()) && !name.starts_with(marker_prefix()));
+    if !faithful {
+        return whole(raw);
+    }
+    let mut item = Map::new();
+    let mut held = Vec::with_capacity(members.len());
+    for (name, value) in members {
+        if touched.contains(&name.as_ref()) {
+            item.insert(name.into_owned(), whole(value)?);
+        } else {
+            held.push((name, value));
+        }
+    }
+    if !held.is_empty() {
+        item.insert(
+            format!("{}{}", marker_prefix(), all_held.len()),
+            Value::Null,
+        );
+        all_held.push(held);
+    }
+    Ok(Value::Object(item))
+}
+
+/// Decodes a value, following `path` down to the items, which are held back.
+struct Seed<'s, 'a> {
+    path: &'s [Step],
+    touched: &'s [&'s str],
+    held: &'s mut Vec<Held<'a>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Seed<'_, 'de> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        let Some((step, rest)) = self.path.split_first() else {
+            let raw = <&'de RawValue>::deserialize(deserializer)?;
+            return hold(raw, self.touched, self.held).map_err(D::Error::custom);
+        };
+        deserializer.deserialize_any(Level {
+            step: *step,
+            seed: Seed {
+                path: rest,
+                touched: self.touched,
+                held: self.held,
+            },
+        })
+    }
+}
+
+/// One step of the path: a list or a map, whose members on the path go on down.
+struct Level<'s, 'a> {
+    step: Step,
+    seed: Seed<'s, 'a>,
+}
+
+impl<'a> Level<'_, 'a> {
+    fn next(&mut self) -> Seed<'_, 'a> {
+        Seed {
+            path: self.seed.path,
+            touched: self.seed.touched,
+            held: self.seed.held,
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Level<'_, 'de> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list or a map on the way to the items")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+        let mut elements = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        if self.step == Step::AnyIndex {
+            while let Some(element) = seq.next_element_seed(self.next())? {
+                elements.push(element);
+            }
+        } else {
+            while let Some(element) = seq.next_element::<Value>()? {
+                elements.push(element);
+            }
+        }
+        Ok(Value::Array(elements))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let on_path = match self.step {
+                Step::AnyKey => true,
+                Step::Field(field) => field == name,
+                Step::AnyIndex => false,
+            };
+            let value = if on_path {
+                map.next_value_seed(self.next())?
+            } else {
+                map.next_value::<Value>()?
+            };
+            // Last one wins, as in the whole document.
+            members.insert(name, value);
+        }
+        Ok(Value::Object(members))
     }
 }
 
