@@ -134,7 +134,8 @@ pub struct Skipped {
     pub file: PathBuf,
     /// Where the file now ends.
     pub offset: u64,
-    /// Bytes removed from `offset` on.
+    /// Bytes removed from `offset` on: in a pre-zeroed segment, the zeros after a torn frame
+    /// too, so this is the file's shrinkage rather than the size of what was lost.
     pub dropped_bytes: u64,
     pub error: FrameError,
 }
