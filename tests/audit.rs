@@ -564,15 +564,13 @@ async fn a_torn_spool_tail_is_cut_at_start_and_the_rest_shipped() {
     }
     first.signal("KILL");
     first.wait_exit().await;
-    // Power lost mid-append: the last record's frame is cut short.
+    // Power lost mid-append: the end of the last record's frame never reached the disk. The
+    // segment was pre-zeroed, so those bytes are still zeros, as is everything after them.
     let last = segments(spool.path()).pop().expect("a segment");
-    let len = std::fs::metadata(&last).expect("segment").len();
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&last)
-        .expect("open segment");
-    file.set_len(len - 10).expect("truncate");
-    drop(file);
+    let mut bytes = std::fs::read(&last).expect("segment");
+    let end = bytes.iter().rposition(|b| *b != 0).expect("frames") + 1;
+    bytes[end - 10..end].fill(0);
+    std::fs::write(&last, bytes).expect("tear the segment");
 
     create_audit_table(&local).await;
     let second = SidecarProcess::start(config).await;

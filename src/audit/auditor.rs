@@ -137,10 +137,11 @@ impl Auditor {
     }
 
     /// Makes `records` durable; they share fsyncs with every other append in flight.
-    pub async fn keep(&self, records: Vec<Bytes>) -> Result<(), SpoolError> {
+    pub async fn keep(&self, records: &[Bytes]) -> Result<(), SpoolError> {
+        // All queued before the first is awaited, so they share one group commit.
         let appends: Vec<_> = records
-            .into_iter()
-            .map(|r| self.spool.append_admitted(r))
+            .iter()
+            .map(|r| self.spool.append_admitted(r.clone()))
             .collect();
         let mut result = Ok(());
         for append in appends {

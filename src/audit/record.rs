@@ -12,7 +12,8 @@
 //!   for, as the client would see them. Images that would take the record past DynamoDB's
 //!   400 KB item limit are left out and named in `ImagesDropped`: the record always goes.
 
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
 use ulid::Ulid;
 
 use crate::config::{AuditImages, WRITE_ID_ATTRIBUTE};
@@ -60,13 +61,13 @@ pub struct Facts<'a> {
 /// The records of one write request: one per audited item it wrote. `sent` is the request as
 /// sent upstream (stored keys); `answer` the region's success body before restore, if any.
 /// `next_id` hands out event ids in order.
-pub fn records(
-    plan: &Plan,
-    sent: &Map<String, Value>,
-    answer: Option<&Map<String, Value>>,
-    facts: &Facts<'_>,
+pub fn records<'a>(
+    plan: &'a Plan,
+    sent: &'a Map<String, Value>,
+    answer: Option<&'a Map<String, Value>>,
+    facts: &Facts<'a>,
     next_id: &mut dyn FnMut() -> Ulid,
-) -> Vec<Map<String, Value>> {
+) -> Vec<Record<'a>> {
     let unprocessed = answer
         .and_then(|a| a.get("UnprocessedItems"))
         .map(|items| {
@@ -133,59 +134,86 @@ impl<'a> Images<'a> {
     }
 }
 
-fn record(
-    plan: &Plan,
-    audited: &Audited,
-    write: &Write<'_>,
-    images: &Images<'_>,
-    facts: &Facts<'_>,
+/// One audit record: its attributes, borrowed from the request and answer where they can be,
+/// and its JSON, written once when it was built.
+#[derive(Debug)]
+pub struct Record<'a> {
+    attributes: Attributes<'a>,
+    json: Vec<u8>,
+}
+
+impl Record<'_> {
+    /// The record as an audit table item in DynamoDB JSON, as the spool keeps it.
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+
+    pub fn into_json(self) -> Vec<u8> {
+        self.json
+    }
+
+    /// The record as an item naming `region`: in atomic mode each region's transaction
+    /// carries its own copy, since a record names the region that stores it.
+    pub fn item_in(&self, region: &str) -> Map<String, Value> {
+        let attributes = Attributes {
+            region,
+            ..self.attributes.clone()
+        };
+        match serde_json::to_value(&attributes) {
+            Ok(Value::Object(item)) => item,
+            // Every key is a string, so the record always converts to an object.
+            _ => Map::new(),
+        }
+    }
+}
+
+fn record<'a>(
+    plan: &'a Plan,
+    audited: &'a Audited,
+    write: &Write<'a>,
+    images: &Images<'a>,
+    facts: &Facts<'a>,
     event: Ulid,
-) -> Option<Map<String, Value>> {
+) -> Option<Record<'a>> {
     let mut item_key = write.table.to_owned();
-    let mut key = Map::new();
     for name in std::iter::once(&audited.partition_key).chain(&audited.sort_key) {
-        let value = write.map.get(name)?;
         item_key.push('#');
-        item_key.push_str(scalar_text(value)?);
-        key.insert(name.clone(), value.clone());
+        item_key.push_str(scalar_text(write.map.get(name)?)?);
     }
-    let client_view = |item: &Map<String, Value>| client_view(plan, write.table, audited, item);
-    let mut record = Map::new();
-    let mut put = |name: &str, value: Value| {
-        record.insert(name.to_owned(), value);
+    let view = |item: &'a Map<String, Value>, key_only: bool| ClientItem {
+        item,
+        key_only,
+        audited,
+        prefix: plan.prefix_of(write.table).map(|p| p.prefix.as_str()),
     };
-    put("ItemKey", json!({ "S": item_key }));
-    put("EventId", json!({ "S": event.to_string() }));
-    put("Table", json!({ "S": write.table }));
-    put("Operation", json!({ "S": facts.operation }));
-    put("Region", json!({ "S": facts.region }));
-    let at = humantime::format_rfc3339_millis(event.datetime());
-    put("Timestamp", json!({ "S": at.to_string() }));
-    put("Outcome", json!({ "S": facts.outcome.as_str() }));
-    put("Principal", json!({ "S": facts.principal }));
-    if let Some(request_id) = facts.request_id {
-        put("RequestId", json!({ "S": request_id }));
-    }
-    put("Key", json!({ "M": client_view(&key) }));
-    if let Some(version) = version(plan, write, images) {
-        put("Version", version);
-    }
-    if facts.images.new_image()
-        && let Some(new) = images.new
-    {
-        put("NewImage", json!({ "M": client_view(new) }));
-    }
-    if facts.images.old_image()
-        && let Some(old) = images.old
-    {
-        put("OldImage", json!({ "M": client_view(old) }));
-    }
-    Some(fit(record))
+    let attributes = Attributes {
+        item_key,
+        event_id: event.to_string(),
+        table: write.table,
+        operation: facts.operation,
+        region: facts.region,
+        timestamp: humantime::format_rfc3339_millis(event.datetime()).to_string(),
+        outcome: facts.outcome,
+        principal: facts.principal,
+        request_id: facts.request_id,
+        key: view(write.map, true),
+        version: version(plan, write, images),
+        new_image: images
+            .new
+            .filter(|_| facts.images.new_image())
+            .map(|new| view(new, false)),
+        old_image: images
+            .old
+            .filter(|_| facts.images.old_image())
+            .map(|old| view(old, false)),
+        images_dropped: Vec::new(),
+    };
+    fit(attributes)
 }
 
 /// The new version of a versioned item: the put's or the updated item's; a delete's is the
 /// version it removed.
-fn version(plan: &Plan, write: &Write<'_>, images: &Images<'_>) -> Option<Value> {
+fn version<'a>(plan: &Plan, write: &Write<'a>, images: &Images<'a>) -> Option<&'a Value> {
     let versioned = plan.version_of(write.table)?;
     let image = match write.kind {
         WriteKind::Put | WriteKind::Update => images.new,
@@ -194,26 +222,6 @@ fn version(plan: &Plan, write: &Write<'_>, images: &Images<'_>) -> Option<Value>
     image
         .get(&versioned.attribute)
         .filter(|v| v.get("N").is_some())
-        .cloned()
-}
-
-/// An item as the client sees it: partition key without its prefix, no hidden attributes.
-fn client_view(
-    plan: &Plan,
-    table: &str,
-    audited: &Audited,
-    item: &Map<String, Value>,
-) -> Map<String, Value> {
-    let mut item = item.clone();
-    item.remove(WRITE_ID_ATTRIBUTE);
-    if let Some(prefix) = plan.prefix_of(table)
-        && let Some(Value::Object(pk)) = item.get_mut(&audited.partition_key)
-        && let Some(Value::String(s)) = pk.get_mut("S")
-        && let Some(bare) = s.strip_prefix(prefix.prefix.as_str())
-    {
-        *s = bare.to_owned();
-    }
-    item
 }
 
 /// A key attribute's value as text: a string as is, a number's digits, a binary's base64.
@@ -225,23 +233,179 @@ fn scalar_text(value: &Value) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-/// Drops images, the old first, until the record fits an item.
-fn fit(mut record: Map<String, Value>) -> Map<String, Value> {
-    let size = |r: &Map<String, Value>| serde_json::to_vec(r).map_or(usize::MAX, |b| b.len());
+/// Writes the record's JSON, dropping images, the old first, until the record fits an item.
+/// Measured on the JSON that is kept, so a record that fits is serialized once.
+fn fit(mut attributes: Attributes<'_>) -> Option<Record<'_>> {
+    // The marker's own bytes count too.
+    let fits = |json: &[u8]| json.len() + 64 <= MAX_RECORD_BYTES;
+    let mut json = serde_json::to_vec(&attributes).ok()?;
+    if fits(&json) {
+        return Some(Record { attributes, json });
+    }
+    let images: [(&'static str, ImageSlot); 2] = [
+        ("OldImage", |a| a.old_image.take().is_some()),
+        ("NewImage", |a| a.new_image.take().is_some()),
+    ];
     let mut dropped = Vec::new();
-    for image in ["OldImage", "NewImage"] {
-        // The marker's own bytes count too.
-        if size(&record) + 64 <= MAX_RECORD_BYTES {
+    for (name, take) in images {
+        if fits(&json) {
             break;
         }
-        if record.remove(image).is_some() {
-            dropped.push(Value::String(image.to_owned()));
+        if take(&mut attributes) {
+            dropped.push(name);
+            json = serde_json::to_vec(&attributes).ok()?;
         }
     }
-    if !dropped.is_empty() {
-        record.insert("ImagesDropped".into(), json!({ "SS": dropped }));
+    if dropped.is_empty() {
+        return Some(Record { attributes, json });
     }
-    record
+    attributes.images_dropped = dropped;
+    json = serde_json::to_vec(&attributes).ok()?;
+    Some(Record { attributes, json })
+}
+
+/// Takes one image out of a record; whether it had one.
+type ImageSlot = fn(&mut Attributes<'_>) -> bool;
+
+/// A record's attributes. Serialized in the order of their names, as the `Map` records were
+/// built in before, so the JSON is the same byte for byte.
+#[derive(Debug, Clone)]
+struct Attributes<'a> {
+    item_key: String,
+    event_id: String,
+    table: &'a str,
+    operation: &'a str,
+    region: &'a str,
+    timestamp: String,
+    outcome: Outcome,
+    principal: &'a str,
+    request_id: Option<&'a str>,
+    key: ClientItem<'a>,
+    version: Option<&'a Value>,
+    new_image: Option<ClientItem<'a>>,
+    old_image: Option<ClientItem<'a>>,
+    images_dropped: Vec<&'static str>,
+}
+
+impl Serialize for Attributes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut record = serializer.serialize_map(None)?;
+        record.serialize_entry("EventId", &Typed("S", &self.event_id))?;
+        if !self.images_dropped.is_empty() {
+            record.serialize_entry("ImagesDropped", &Typed("SS", &self.images_dropped))?;
+        }
+        record.serialize_entry("ItemKey", &Typed("S", &self.item_key))?;
+        record.serialize_entry("Key", &Typed("M", &self.key))?;
+        if let Some(new) = &self.new_image {
+            record.serialize_entry("NewImage", &Typed("M", new))?;
+        }
+        if let Some(old) = &self.old_image {
+            record.serialize_entry("OldImage", &Typed("M", old))?;
+        }
+        record.serialize_entry("Operation", &Typed("S", self.operation))?;
+        record.serialize_entry("Outcome", &Typed("S", self.outcome.as_str()))?;
+        record.serialize_entry("Principal", &Typed("S", self.principal))?;
+        record.serialize_entry("Region", &Typed("S", self.region))?;
+        if let Some(request_id) = self.request_id {
+            record.serialize_entry("RequestId", &Typed("S", request_id))?;
+        }
+        record.serialize_entry("Table", &Typed("S", self.table))?;
+        record.serialize_entry("Timestamp", &Typed("S", &self.timestamp))?;
+        if let Some(version) = self.version {
+            record.serialize_entry("Version", version)?;
+        }
+        record.end()
+    }
+}
+
+/// An attribute value of one type: `{"S": "..."}`, `{"M": {...}}`.
+struct Typed<'t, T: ?Sized>(&'static str, &'t T);
+
+impl<T: Serialize + ?Sized> Serialize for Typed<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut value = serializer.serialize_map(Some(1))?;
+        value.serialize_entry(self.0, self.1)?;
+        value.end()
+    }
+}
+
+/// An item as the client sees it, written straight from the item as the region holds it:
+/// the partition key without its prefix, no hidden attributes. Attributes come out in the
+/// item's own (sorted) order.
+#[derive(Debug, Clone, Copy)]
+struct ClientItem<'a> {
+    item: &'a Map<String, Value>,
+    /// Only the key attributes.
+    key_only: bool,
+    audited: &'a Audited,
+    /// The table's key prefix, if it has one.
+    prefix: Option<&'a str>,
+}
+
+impl Serialize for ClientItem<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut item = serializer.serialize_map(None)?;
+        if self.key_only {
+            let partition = self.audited.partition_key.as_str();
+            let sort = self.audited.sort_key.as_deref().filter(|s| *s != partition);
+            let (first, second) = match sort {
+                Some(sort) if sort < partition => (sort, Some(partition)),
+                _ => (partition, sort),
+            };
+            for name in std::iter::once(first).chain(second) {
+                if let Some((name, value)) = self.item.get_key_value(name) {
+                    self.entry(&mut item, name, value)?;
+                }
+            }
+        } else {
+            for (name, value) in self.item {
+                self.entry(&mut item, name, value)?;
+            }
+        }
+        item.end()
+    }
+}
+
+impl ClientItem<'_> {
+    fn entry<M: SerializeMap>(
+        &self,
+        item: &mut M,
+        name: &str,
+        value: &Value,
+    ) -> Result<(), M::Error> {
+        if name == WRITE_ID_ATTRIBUTE {
+            return Ok(());
+        }
+        if name == self.audited.partition_key
+            && let Some(prefix) = self.prefix
+            && let Value::Object(typed) = value
+            && let Some(Value::String(stored)) = typed.get("S")
+            && let Some(bare) = stored.strip_prefix(prefix)
+        {
+            return item.serialize_entry(name, &Unprefixed { typed, bare });
+        }
+        item.serialize_entry(name, value)
+    }
+}
+
+/// A partition key value with its `S` replaced by the string behind the prefix.
+struct Unprefixed<'a> {
+    typed: &'a Map<String, Value>,
+    bare: &'a str,
+}
+
+impl Serialize for Unprefixed<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut value = serializer.serialize_map(Some(self.typed.len()))?;
+        for (tag, inner) in self.typed {
+            if tag == "S" {
+                value.serialize_entry(tag, self.bare)?;
+            } else {
+                value.serialize_entry(tag, inner)?;
+            }
+        }
+        value.end()
+    }
 }
 
 #[cfg(test)]

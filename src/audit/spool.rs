@@ -7,6 +7,9 @@
 //! - `spool-<first id, 20 digits>.log`: append-only segments of frames (see `frame`), each body
 //!   `[u64 append time, unix ms][record]`. A record's id is the segment's first id plus its
 //!   index in the segment, so ids need no space on disk and stay monotonic across restarts.
+//!   Each segment is pre-zeroed to `segment_bytes` before it becomes active (see `writer`),
+//!   so its frames are followed by zeros, which replay reads as the clean end.
+//! - `<random>.standby`: the next segment being zeroed; never read, removed at start-up.
 //! - `acks.log`: frames whose bodies are lists of acknowledged ids, written before `ack`
 //!   returns but fsynced lazily (a lost ack only ships a record again), rewritten (temp file,
 //!   fsync, rename) whenever whole segments are deleted.
@@ -40,7 +43,8 @@ use state::Shared;
 use writer::Request;
 
 /// Segment size at which the writer starts a new one: small enough that acknowledged space
-/// comes back soon, large enough that rotation (a file create and a directory fsync) is rare.
+/// comes back soon, large enough that rotation (a rename and a directory fsync) is rare. Also
+/// what each segment takes on disk from its start: it is pre-zeroed to this size.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Position of a record in the spool: increasing in append order, never reused.
@@ -96,6 +100,9 @@ impl SpoolError {
 #[derive(Debug, Clone, Copy)]
 pub struct SpoolOptions {
     /// Unshipped bytes (frames included) at which appends are refused with [`SpoolError::Full`].
+    /// This counts records, not disk: each live segment takes `segment_bytes` on disk from
+    /// the start (pre-zeroed), and the standby as much again, so the spool's files can take
+    /// up to `max_bytes` plus two segments (and a segment more per partly acked one).
     pub max_bytes: u64,
     /// Segment size past which the writer rotates to a new segment.
     pub segment_bytes: u64,
@@ -127,7 +134,8 @@ pub struct Skipped {
     pub file: PathBuf,
     /// Where the file now ends.
     pub offset: u64,
-    /// Bytes removed from `offset` on.
+    /// Bytes removed from `offset` on: in a pre-zeroed segment, the zeros after a torn frame
+    /// too, so this is the file's shrinkage rather than the size of what was lost.
     pub dropped_bytes: u64,
     pub error: FrameError,
 }

@@ -89,15 +89,13 @@ impl Proxy {
             }
             None => record::records(plan, document, None, &facts, &mut || auditor.next_id()),
         };
+        let count = records.len();
         let mut bodies = Vec::with_capacity(snapshot.regions.len());
         let mut sent = None;
         for region in &snapshot.regions {
-            let mut records = records.clone();
-            for record in &mut records {
-                record.insert("Region".into(), serde_json::json!({ "S": region.name }));
-            }
+            let items: Vec<_> = records.iter().map(|r| r.item_in(&region.name)).collect();
             let mut document = document.clone();
-            crate::audit::atomic::append(&mut document, table, &records)?;
+            crate::audit::atomic::append(&mut document, table, &items)?;
             let body =
                 serde_json::to_vec(&document).map_err(|e| ProxyError::Internal(e.to_string()))?;
             bodies.push((region.name.clone(), Bytes::from(body)));
@@ -108,7 +106,7 @@ impl Proxy {
             outgoing.document = Some(document);
         }
         outgoing.region_bodies = bodies;
-        outgoing.atomic_records = records.len();
+        outgoing.atomic_records = count;
         Ok(())
     }
 
@@ -135,10 +133,10 @@ impl Proxy {
         };
         let (outcome, region, request_id, mut answer) = match result {
             Ok(reply) if reply.upstream.status.is_success() => {
-                let answer = match serde_json::from_slice::<Value>(&reply.upstream.body) {
-                    Ok(Value::Object(answer)) => Some(answer),
-                    _ => None,
-                };
+                // Most writes are answered `{}`: nothing for the records or the strip.
+                let answer = (!is_empty_object(&reply.upstream.body))
+                    .then(|| serde_json::from_slice::<Map<String, Value>>(&reply.upstream.body))
+                    .and_then(Result::ok);
                 let request_id = reply
                     .upstream
                     .headers
@@ -162,9 +160,13 @@ impl Proxy {
             images: admitted.images,
         };
         let auditor = admitted.auditor;
-        let records = record::records(plan, sent, answer.as_ref(), &facts, &mut || {
+        // Taken as JSON at once: the records borrow the answer, which the strip changes.
+        let records: Vec<Bytes> = record::records(plan, sent, answer.as_ref(), &facts, &mut || {
             auditor.next_id()
-        });
+        })
+        .into_iter()
+        .map(|r| Bytes::from(r.into_json()))
+        .collect();
         if outgoing.strip_attributes
             && let (Ok(reply), Some(answer)) = (result.as_mut(), answer.as_mut())
         {
@@ -176,16 +178,12 @@ impl Proxy {
         self.keep(auditor, records).await;
     }
 
-    async fn keep(&self, auditor: &Auditor, records: Vec<Map<String, Value>>) {
-        let records: Vec<Bytes> = records
-            .iter()
-            .filter_map(|r| serde_json::to_vec(r).ok().map(Bytes::from))
-            .collect();
+    async fn keep(&self, auditor: &Auditor, records: Vec<Bytes>) {
         let count = records.len() as u64;
         if count == 0 {
             return;
         }
-        match auditor.keep(records.clone()).await {
+        match auditor.keep(&records).await {
             Ok(()) => self
                 .metrics
                 .audit_records
@@ -236,4 +234,11 @@ fn error_region(error: &ProxyError) -> String {
             .to_owned(),
         _ => "unknown".to_owned(),
     }
+}
+
+/// Whether `body` is `{}`, give or take whitespace.
+fn is_empty_object(body: &[u8]) -> bool {
+    body.iter()
+        .filter(|b| !b.is_ascii_whitespace())
+        .eq(b"{}".iter())
 }

@@ -52,13 +52,24 @@ fn build(
         ms += 1;
         Ulid::from_parts(ms, 7)
     };
-    records(
+    let built = records(
         plan,
         sent.as_object().unwrap(),
         answer.and_then(Value::as_object),
         facts,
         &mut next,
-    )
+    );
+    built
+        .iter()
+        .map(|r| {
+            let item: Map<String, Value> = serde_json::from_slice(r.json()).unwrap();
+            // Written straight from the request, the JSON is still what a `Map` of the same
+            // attributes writes, byte for byte; and atomic mode's item is the same record.
+            assert_eq!(serde_json::to_vec(&item).unwrap(), r.json());
+            assert_eq!(r.item_in(facts.region), item);
+            item
+        })
+        .collect()
 }
 
 #[test]
@@ -197,4 +208,23 @@ fn an_image_too_large_for_an_item_is_dropped_with_a_marker_never_the_record() {
     assert!(r.get("NewImage").is_some(), "only as much as needed goes");
     assert_eq!(r["ImagesDropped"], json!({"SS": ["OldImage"]}));
     assert!(serde_json::to_vec(r).unwrap().len() <= MAX_RECORD_BYTES);
+}
+
+#[test]
+fn a_key_is_written_in_name_order_without_its_prefix() {
+    let mut plan = plan(Operation::DeleteItem, Operation::DeleteItem);
+    plan.audits[0].sort_key = Some("Assigned".into());
+    let sent =
+        json!({"TableName": "Cat", "Key": {"pk": {"S": "us-east-1#a"}, "Assigned": {"N": "1"}}});
+    let records = build(
+        &plan,
+        &sent,
+        Some(&json!({})),
+        &facts(Outcome::Accepted, AuditImages::NewAndOld),
+    );
+    assert_eq!(records[0]["ItemKey"]["S"], "Cat#us-east-1#a#1");
+    assert_eq!(
+        records[0]["Key"]["M"],
+        json!({"Assigned": {"N": "1"}, "pk": {"S": "a"}})
+    );
 }

@@ -1,7 +1,9 @@
 //! One framing for every file the spool writes: `[u32 length][u32 crc32][body]`, little-endian,
 //! the crc over the body. A torn append (power loss mid-write) leaves a short header, a short
 //! body or a crc mismatch at the tail; [`split`] stops at the first such frame and says where,
-//! so the caller can truncate there and keep appending after valid data only.
+//! so the caller can truncate there and keep appending after valid data only. Segments are
+//! pre-zeroed, so their valid frames are followed by zeros: the clean end of the log, where an
+//! all-zero header (length 0, crc 0) stands and nothing but zeros after it.
 
 /// Bytes before the body: the length and the crc32.
 pub(super) const HEADER: usize = 8;
@@ -52,11 +54,18 @@ pub(super) struct Split {
     pub(super) error: Option<FrameError>,
 }
 
-/// Reads frames from the start of `buf` until its end or the first bad frame.
+/// Reads frames from the start of `buf` until its end, the first bad frame, or a clean end:
+/// nothing but zeros from where a frame should start, a pre-zeroed segment's unwritten space
+/// (`valid_len` then stops short of the end with no error). A zero header with data after it
+/// is a bad frame: a record never starts after a gap.
 pub(super) fn split(buf: &[u8]) -> Split {
     let mut bodies = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {
+        // Stops at the first non-zero byte, within a valid frame's length field.
+        if buf[pos..].iter().all(|b| *b == 0) {
+            break;
+        }
         match read_one(&buf[pos..]) {
             Ok(body_len) => {
                 bodies.push(pos + HEADER..pos + HEADER + body_len);
@@ -112,4 +121,56 @@ pub(super) fn read_u32(buf: &[u8], at: usize) -> Option<u32> {
 pub(super) fn read_u64(buf: &[u8], at: usize) -> Option<u64> {
     let bytes = buf.get(at..at + 8)?;
     Some(u64::from_le_bytes(bytes.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(bodies: &[&[u8]]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for body in bodies {
+            encode(&mut buf, &[body]);
+        }
+        buf
+    }
+
+    #[test]
+    fn zeros_after_the_last_frame_are_a_clean_end() {
+        let mut buf = frames(&[b"record-1", b"record-22"]);
+        let valid = buf.len();
+        buf.resize(valid + 4096, 0);
+        let split = split(&buf);
+        assert_eq!(split.bodies.len(), 2);
+        assert_eq!(split.valid_len, valid);
+        assert_eq!(split.error, None);
+        // Fewer zeros than a header are the same end.
+        buf.truncate(valid + 3);
+        assert_eq!(super::split(&buf).error, None);
+    }
+
+    #[test]
+    fn a_torn_frame_followed_by_zeros_is_still_bad() {
+        let whole = frames(&[b"record-1", b"record-22"]);
+        let second = frames(&[b"record-1"]).len();
+        for kept in second + 1..whole.len() {
+            let mut buf = whole[..kept].to_vec();
+            buf.resize(whole.len() + 4096, 0);
+            let split = split(&buf);
+            assert_eq!(split.bodies.len(), 1, "kept {kept}");
+            assert_eq!(split.valid_len, second);
+            assert!(split.error.is_some(), "kept {kept}");
+        }
+    }
+
+    #[test]
+    fn a_zero_header_with_data_after_it_is_bad() {
+        let mut buf = frames(&[b"record-1"]);
+        let valid = buf.len();
+        buf.extend_from_slice(&[0; HEADER]);
+        buf.extend_from_slice(&frames(&[b"record-2"]));
+        let split = split(&buf);
+        assert_eq!(split.valid_len, valid);
+        assert_eq!(split.error, Some(FrameError::BadLength { declared: 0 }));
+    }
 }

@@ -11,12 +11,14 @@ use bytes::Bytes;
 
 use super::acks::AckLog;
 use super::frame;
-use super::state::{Entry, Segment, Shared, State, lock, sync_dir};
-use super::writer::{Writer, create_segment, segment_path};
+use super::state::{Entry, Segment, Shared, State, lock};
+use super::writer::{Standby, Writer, remove_standbys};
 use super::{OpenReport, Skipped, SpoolError, SpoolOptions};
 
 /// Reads every valid frame body of `path`, truncating the file at the first bad frame so
-/// later appends are never hidden behind garbage.
+/// later appends are never hidden behind garbage. A clean end followed by zeros (a
+/// pre-zeroed segment) is cut too, without a report: nothing is appended to a file after a
+/// restart, so its unwritten zeros are only disk space to give back.
 pub(super) fn read_cut(path: &Path) -> Result<(Vec<Bytes>, Option<Skipped>), SpoolError> {
     let io = |source| SpoolError::io(path, source);
     let buf = Bytes::from(fs::read(path).map_err(io)?);
@@ -27,6 +29,9 @@ pub(super) fn read_cut(path: &Path) -> Result<(Vec<Bytes>, Option<Skipped>), Spo
         .map(|range| buf.slice(range))
         .collect();
     let Some(error) = split.error else {
+        if split.valid_len < buf.len() {
+            cut(path, split.valid_len as u64)?;
+        }
         return Ok((bodies, None));
     };
     let skipped = Skipped {
@@ -42,10 +47,15 @@ pub(super) fn read_cut(path: &Path) -> Result<(Vec<Bytes>, Option<Skipped>), Spo
         error = %skipped.error,
         "audit spool: cutting a torn or corrupt tail"
     );
-    let file = OpenOptions::new().write(true).open(path).map_err(io)?;
-    file.set_len(skipped.offset).map_err(io)?;
-    file.sync_data().map_err(io)?;
+    cut(path, skipped.offset)?;
     Ok((bodies, Some(skipped)))
+}
+
+fn cut(path: &Path, len: u64) -> Result<(), SpoolError> {
+    let io = |source| SpoolError::io(path, source);
+    let file = OpenOptions::new().write(true).open(path).map_err(io)?;
+    file.set_len(len).map_err(io)?;
+    file.sync_data().map_err(io)
 }
 
 /// Segment files in `dir` with their first id, oldest first.
@@ -115,6 +125,7 @@ pub(super) fn open(
     options: SpoolOptions,
 ) -> Result<(Arc<Shared>, Writer, OpenReport), SpoolError> {
     fs::create_dir_all(dir).map_err(|source| SpoolError::io(dir, source))?;
+    remove_standbys(dir)?;
     let (acks, acked, ack_skip) = AckLog::open(dir)?;
     let mut report = OpenReport::default();
     report.skipped.extend(ack_skip);
@@ -149,14 +160,17 @@ pub(super) fn open(
     Ok((shared, writer, report))
 }
 
+/// A writer on a fresh segment at `base`, zeroed before it is used (start-up waits for it
+/// this once), with the next one zeroing behind it.
 fn new_writer(
     shared: &Arc<Shared>,
     options: SpoolOptions,
     base: u64,
 ) -> Result<Writer, SpoolError> {
-    let path = segment_path(&shared.dir, base);
-    let file = create_segment(&path)?;
-    sync_dir(&shared.dir)?;
+    let (dir, bytes) = (&shared.dir, options.segment_bytes);
+    let (file, path) = Standby::start(dir, bytes)
+        .activate(dir, base, bytes)
+        .map_err(|(error, _)| error)?;
     shared.rotated(base, path.clone());
     Ok(Writer {
         shared: Arc::clone(shared),
@@ -167,5 +181,6 @@ fn new_writer(
         len: 0,
         next_id: base,
         broken: false,
+        standby: Some(Standby::start(dir, bytes)),
     })
 }

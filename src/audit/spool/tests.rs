@@ -10,13 +10,20 @@ use super::state::lock;
 use super::{RecordId, Spool, SpoolError, SpoolOptions};
 
 const BIG: u64 = 1 << 30;
+/// Segments of the tests that do not rotate: each is zeroed to this size on disk, so it is
+/// small to keep the many reopens quick, and far larger than their records.
+const SEGMENT: u64 = 64 * 1024;
 
 fn record(n: usize) -> Bytes {
     Bytes::from(format!("{{\"EventId\":\"event-{n:04}\"}}"))
 }
 
 async fn open(dir: &Path) -> Spool {
-    Spool::open(dir, BIG).await.unwrap()
+    let options = SpoolOptions {
+        max_bytes: BIG,
+        segment_bytes: SEGMENT,
+    };
+    Spool::open_with(dir, options).await.unwrap()
 }
 
 async fn append_all(spool: &Spool, range: std::ops::Range<usize>) -> Vec<RecordId> {
@@ -45,11 +52,11 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The one segment holding records, after a single run of appends.
+/// The one segment holding records, after a single run of appends (the others are zeros).
 fn written_segment(dir: &Path) -> PathBuf {
     let mut full = segment_files(dir)
         .into_iter()
-        .filter(|path| fs::metadata(path).unwrap().len() > 0);
+        .filter(|path| fs::read(path).unwrap().iter().any(|b| *b != 0));
     let found = full.next().unwrap();
     assert!(full.next().is_none());
     found
@@ -164,6 +171,17 @@ async fn an_ack_lost_in_a_crash_only_ships_the_record_again() {
     }
 }
 
+/// A group torn by a power cut: into a pre-zeroed segment (`extended` false) what was not
+/// written is still zeros; past the zeros, the file ends where the write stopped.
+fn tear(segment: &Path, cut: u64, extended: bool) {
+    let file = fs::OpenOptions::new().write(true).open(segment).unwrap();
+    let len = file.metadata().unwrap().len();
+    file.set_len(cut).unwrap();
+    if !extended {
+        file.set_len(len).unwrap();
+    }
+}
+
 #[tokio::test]
 async fn torn_tail_at_every_offset_keeps_earlier_records() {
     let pristine = TempDir::new().unwrap();
@@ -171,35 +189,54 @@ async fn torn_tail_at_every_offset_keeps_earlier_records() {
     append_all(&spool, 0..3).await;
     drop(spool);
     let file = written_segment(pristine.path());
-    let len = fs::metadata(&file).unwrap().len();
-    let last_start = len - super::writer::frame_len(record(2).len());
+    let frame = super::writer::frame_len(record(2).len());
+    let end = 3 * frame;
+    let last_start = end - frame;
 
-    for cut in last_start..len {
+    for (cut, extended) in (last_start..end).flat_map(|cut| [(cut, false), (cut, true)]) {
         let dir = copy_dir(pristine.path());
         let segment = dir.path().join(file.file_name().unwrap());
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&segment)
-            .unwrap()
-            .set_len(cut)
-            .unwrap();
+        tear(&segment, cut, extended);
+        let torn_len = fs::metadata(&segment).unwrap().len();
 
         let spool = open(dir.path()).await;
-        assert_eq!(payloads(&spool), vec![record(0), record(1)], "cut at {cut}");
+        let at = format!("cut at {cut}, extended {extended}");
+        assert_eq!(payloads(&spool), vec![record(0), record(1)], "{at}");
         let skipped = &spool.open_report().skipped;
         if cut == last_start {
-            assert!(skipped.is_empty(), "cut at {cut}: {skipped:?}");
+            // Nothing of the third frame was written: a clean end, zeros or not.
+            assert!(skipped.is_empty(), "{at}: {skipped:?}");
         } else {
-            assert_eq!(skipped.len(), 1, "cut at {cut}");
+            // A torn frame is reported even with zeros after it (its crc fails).
+            assert_eq!(skipped.len(), 1, "{at}");
             assert_eq!(skipped[0].offset, last_start);
-            assert_eq!(skipped[0].dropped_bytes, cut - last_start);
+            assert_eq!(skipped[0].dropped_bytes, torn_len - last_start);
         }
+        assert_eq!(fs::metadata(&segment).unwrap().len(), last_start, "{at}");
         spool.append(record(9)).await.unwrap();
         drop(spool);
         let spool = open(dir.path()).await;
-        assert!(spool.open_report().skipped.is_empty(), "cut at {cut}");
+        assert!(spool.open_report().skipped.is_empty(), "{at}");
         assert_eq!(payloads(&spool), vec![record(0), record(1), record(9)]);
     }
+}
+
+#[tokio::test]
+async fn a_pre_zeroed_segment_replays_its_records_and_gives_its_zeros_back() {
+    let dir = TempDir::new().unwrap();
+    let spool = open(dir.path()).await;
+    append_all(&spool, 0..3).await;
+    drop(spool);
+    let file = written_segment(dir.path());
+    let bytes = fs::read(&file).unwrap();
+    let frames = usize::try_from(3 * super::writer::frame_len(record(0).len())).unwrap();
+    assert_eq!(bytes.len() as u64, SEGMENT, "zeroed to its size before use");
+    assert!(bytes[frames..].iter().all(|b| *b == 0));
+
+    let spool = open(dir.path()).await;
+    assert!(spool.open_report().skipped.is_empty());
+    assert_eq!(payloads(&spool), (0..3).map(record).collect::<Vec<_>>());
+    assert_eq!(fs::metadata(&file).unwrap().len(), frames as u64);
 }
 
 /// Spools three records, lets `damage` change the segment's bytes, and reopens.
@@ -345,13 +382,15 @@ async fn write_error_fails_the_append_and_spares_earlier_records() {
     };
     let spool = Spool::open_with(dir.path(), options).await.unwrap();
     let first = spool.append(record(0)).await.unwrap();
-    // The next segment the writer creates is a disk that is always full.
+    // The next segment cannot be made: its name is taken by a directory that is not empty,
+    // so renaming the standby onto it fails.
     let next = super::writer::segment_path(dir.path(), first.get() + 1);
-    std::os::unix::fs::symlink("/dev/full", &next).unwrap();
+    fs::create_dir(&next).unwrap();
+    fs::write(next.join("occupied"), b"x").unwrap();
 
     let failed = spool.append(record(1)).await;
     assert!(matches!(failed, Err(SpoolError::Io { .. })), "{failed:?}");
-    fs::remove_file(&next).unwrap();
+    fs::remove_dir_all(&next).unwrap();
     spool.append(record(2)).await.unwrap();
     assert_eq!(payloads(&spool), vec![record(0), record(2)]);
     drop(spool);
@@ -359,6 +398,71 @@ async fn write_error_fails_the_append_and_spares_earlier_records() {
     let spool = Spool::open_with(dir.path(), options).await.unwrap();
     assert!(spool.open_report().skipped.is_empty());
     assert_eq!(payloads(&spool), vec![record(0), record(2)]);
+}
+
+fn standbys(dir: &Path) -> Vec<PathBuf> {
+    let is_standby = |path: &PathBuf| {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        name.ends_with(super::writer::STANDBY_SUFFIX)
+    };
+    let found = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path());
+    found.filter(is_standby).collect()
+}
+
+/// The standby the helper zeroed: there, and as long as a segment.
+async fn zeroed_standby(dir: &Path, bytes: u64) -> PathBuf {
+    for _ in 0..500 {
+        if let [standby] = standbys(dir).as_slice()
+            && fs::metadata(standby).is_ok_and(|m| m.len() == bytes)
+        {
+            return standby.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no zeroed standby in {}", dir.display());
+}
+
+#[tokio::test]
+async fn rotation_renames_the_standby_and_zeroes_the_next() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TempDir::new().unwrap();
+    let frame = super::writer::frame_len(record(0).len());
+    let options = SpoolOptions {
+        max_bytes: BIG,
+        segment_bytes: frame * 2,
+    };
+    let spool = Spool::open_with(dir.path(), options).await.unwrap();
+    let standby = zeroed_standby(dir.path(), frame * 2).await;
+    let inode = fs::metadata(&standby).unwrap().ino();
+    let ids = append_all(&spool, 0..3).await;
+    // The third record filled the first segment and went to the standby, renamed.
+    let third = super::writer::segment_path(dir.path(), ids[2].get());
+    let third = fs::metadata(third).unwrap();
+    assert_eq!(third.ino(), inode);
+    assert_eq!(third.len(), frame * 2);
+    assert!(!standby.exists());
+    zeroed_standby(dir.path(), frame * 2).await;
+}
+
+#[tokio::test]
+async fn a_leftover_standby_is_not_a_segment() {
+    let pristine = TempDir::new().unwrap();
+    let spool = open(pristine.path()).await;
+    append_all(&spool, 0..3).await;
+    drop(spool);
+    // A crash while a standby was being zeroed; even holding valid frames it is not read.
+    let dir = TempDir::new().unwrap();
+    let leftover = dir
+        .path()
+        .join(format!("0123456789abcdef{}", super::writer::STANDBY_SUFFIX));
+    fs::copy(written_segment(pristine.path()), &leftover).unwrap();
+
+    let spool = open(dir.path()).await;
+    assert_eq!(spool.open_report().records, 0);
+    assert!(spool.open_report().skipped.is_empty());
+    assert!(!leftover.exists());
+    spool.append(record(5)).await.unwrap();
+    assert_eq!(payloads(&spool), vec![record(5)]);
 }
 
 #[tokio::test]

@@ -2,11 +2,20 @@
 //! everything queued behind the first request, writes the group with one `write`, fsyncs once,
 //! and answers every waiter. A dedicated thread rather than a task, because each group is
 //! blocking file I/O from start to finish.
+//!
+//! Segments are pre-zeroed: written full of zeros to `segment_bytes` and fsynced before they
+//! become active, so a group is written over blocks the file already has and its fdatasync
+//! commits no size or extent change (on ext4 that skips a journal commit: about 130 µs
+//! instead of 150–200 µs per group). `set_len` or `fallocate` would not do: their unwritten
+//! extents still change metadata on the first write. A helper thread zeroes the next segment,
+//! the *standby*, while the active one fills, so a rotation is a rename and a directory fsync.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -43,6 +52,117 @@ pub(super) fn segment_path(dir: &Path, base: u64) -> PathBuf {
     dir.join(format!("spool-{base:020}.log"))
 }
 
+/// What standby files end with. Not a segment's name, so replay never reads one.
+pub(super) const STANDBY_SUFFIX: &str = ".standby";
+
+/// Removes standby files an earlier run (or an earlier spool in this process) left: one may
+/// be half zeroed, and a fresh one costs only a background write.
+pub(super) fn remove_standbys(dir: &Path) -> Result<(), SpoolError> {
+    let io = |source| SpoolError::io(dir, source);
+    for entry in fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let standby = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.ends_with(STANDBY_SUFFIX));
+        if standby {
+            match fs::remove_file(&path) {
+                Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                    return Err(SpoolError::io(&path, error));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The next segment, zeroed ahead of its use.
+#[derive(Debug)]
+pub(super) enum Standby {
+    Preparing(PathBuf, JoinHandle<io::Result<File>>),
+    Ready(PathBuf, File),
+    Failed(PathBuf, io::Error),
+}
+
+impl Standby {
+    /// Starts zeroing a new standby file of `bytes` in `dir` on a helper thread. Its name is
+    /// random: a helper of an earlier spool on this directory may still be writing its own.
+    pub(super) fn start(dir: &Path, bytes: u64) -> Standby {
+        let path = dir.join(format!("{:016x}{STANDBY_SUFFIX}", fastrand::u64(..)));
+        let target = path.clone();
+        let helper = std::thread::Builder::new()
+            .name("audit-spool-standby".into())
+            .spawn(move || zeroed(&target, bytes));
+        match helper {
+            Ok(helper) => Standby::Preparing(path, helper),
+            // No thread to spare: the rotation tries again with a new one.
+            Err(error) => Standby::Failed(path, error),
+        }
+    }
+
+    /// Waits for the zeroes to be durable (long done, unless segments fill faster than the
+    /// disk writes zeroes).
+    fn ready(self) -> Result<(PathBuf, File), SpoolError> {
+        match self {
+            Standby::Ready(path, file) => Ok((path, file)),
+            Standby::Failed(path, source) => Err(SpoolError::io(&path, source)),
+            Standby::Preparing(path, helper) => match helper.join() {
+                Ok(Ok(file)) => Ok((path, file)),
+                Ok(Err(source)) => Err(SpoolError::io(&path, source)),
+                Err(_) => Err(SpoolError::io(
+                    &path,
+                    io::Error::other("standby helper panicked"),
+                )),
+            },
+        }
+    }
+
+    /// Renames the standby to the segment starting at `base` and makes the name durable.
+    /// On failure the standby stays for the next try if it was zeroed, or starts over.
+    pub(super) fn activate(
+        self,
+        dir: &Path,
+        base: u64,
+        bytes: u64,
+    ) -> Result<(File, PathBuf), (SpoolError, Standby)> {
+        let (standby, file) = match self.ready() {
+            Ok(ready) => ready,
+            Err(error) => return Err((error, Standby::start(dir, bytes))),
+        };
+        let path = segment_path(dir, base);
+        if let Err(source) = fs::rename(&standby, &path) {
+            return Err((SpoolError::io(&path, source), Standby::Ready(standby, file)));
+        }
+        if let Err(error) = sync_dir(dir) {
+            // The name may or may not survive a crash: an empty segment either way, which
+            // replay reads as no records.
+            return Err((error, Standby::start(dir, bytes)));
+        }
+        Ok((file, path))
+    }
+}
+
+/// Creates `path` holding `bytes` zeroes, written and fsynced.
+fn zeroed(path: &Path, bytes: u64) -> io::Result<File> {
+    const CHUNK: usize = 1 << 20;
+    let zeros = vec![0u8; CHUNK];
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    let mut left = bytes;
+    while left > 0 {
+        let n = usize::try_from(left).map_or(CHUNK, |left| left.min(CHUNK));
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()?;
+    Ok(file)
+}
+
 #[derive(Debug)]
 pub(super) struct Writer {
     pub(super) shared: Arc<Shared>,
@@ -57,6 +177,8 @@ pub(super) struct Writer {
     /// Set after a failed write or fsync: whatever the kernel kept of that segment is
     /// unknown, so the next group goes to a fresh one.
     pub(super) broken: bool,
+    /// The next segment; `None` only while a rotation holds it.
+    pub(super) standby: Option<Standby>,
 }
 
 impl Writer {
@@ -124,13 +246,16 @@ impl Writer {
         for request in group {
             frame::encode(&mut buf, &[&stamp, &request.record]);
         }
+        // At the valid end rather than appended: the file is longer than its frames. A group
+        // running past the zeroes extends the file, which only costs that group's fsync more.
         let written = self
             .file
-            .write_all(&buf)
+            .write_all_at(&buf, self.len)
             .and_then(|()| self.file.sync_data());
         if let Err(source) = written {
-            // Cut the partial group off so nothing valid-looking follows the last good frame;
-            // if this fails too, the segment is abandoned and replay cuts it.
+            // Cut the partial group off so nothing valid-looking follows the last good frame
+            // (the zeroes after it go too: the segment is abandoned, `broken` rotates); if the
+            // cut fails as well, replay cuts the segment at its first bad frame.
             let _ = self.file.set_len(self.len);
             return Err(SpoolError::io(&self.path, source));
         }
@@ -138,11 +263,22 @@ impl Writer {
         Ok(())
     }
 
-    /// Starts a new segment at `next_id` and makes its directory entry durable.
+    /// Makes the standby the segment starting at `next_id`, and starts zeroing the next.
     pub(super) fn rotate(&mut self) -> Result<(), SpoolError> {
-        let path = segment_path(&self.shared.dir, self.next_id);
-        self.file = create_segment(&path)?;
-        sync_dir(&self.shared.dir)?;
+        let dir = &self.shared.dir;
+        let standby = match self.standby.take() {
+            Some(standby) => standby,
+            None => Standby::start(dir, self.segment_bytes),
+        };
+        let (file, path) = match standby.activate(dir, self.next_id, self.segment_bytes) {
+            Ok(active) => active,
+            Err((error, standby)) => {
+                self.standby = Some(standby);
+                return Err(error);
+            }
+        };
+        self.standby = Some(Standby::start(dir, self.segment_bytes));
+        self.file = file;
         self.shared.rotated(self.next_id, path.clone());
         self.path = path;
         self.base = self.next_id;
@@ -150,14 +286,6 @@ impl Writer {
         self.broken = false;
         Ok(())
     }
-}
-
-pub(super) fn create_segment(path: &Path) -> Result<File, SpoolError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|source| SpoolError::io(path, source))
 }
 
 fn clone_error(error: &SpoolError) -> SpoolError {
