@@ -221,41 +221,63 @@ impl SidecarProcess {
 
     /// [`start`](Self::start) with extra environment variables.
     pub(crate) async fn start_with_env(config: SidecarConfig, env: &[(&str, &str)]) -> Self {
-        let (listen, admin) = (free_addr(), free_addr());
-        let text = config.listeners(listen, admin).to_toml();
-        let (child, dir) = spawn_binary(&text, env);
-        let mut process = Self {
-            child,
-            dir,
-            listen,
-            admin,
-            exit: None,
-        };
-        process.wait_healthy().await;
-        process
+        Self::start_on_free_ports(
+            |listen, admin| {
+                let text = config.clone().listeners(listen, admin).to_toml();
+                (text, Vec::new())
+            },
+            env,
+        )
+        .await
     }
 
     /// Runs the binary on a config file's text as it is (one the repository ships), listening on
     /// free ports through `GLOBALSCALE_LISTEN` and `GLOBALSCALE_ADMIN_LISTEN`, with `env` on top
     /// (`DDB_REGIONS` moves its regions); waits for `/healthz` to answer 200.
     pub(crate) async fn start_with_config_text(config_text: &str, env: &[(&str, &str)]) -> Self {
-        let (listen, admin) = (free_addr(), free_addr());
-        let (listen_text, admin_text) = (listen.to_string(), admin.to_string());
-        let mut all = vec![
-            ("GLOBALSCALE_LISTEN", listen_text.as_str()),
-            ("GLOBALSCALE_ADMIN_LISTEN", admin_text.as_str()),
-        ];
-        all.extend_from_slice(env);
-        let (child, dir) = spawn_binary(config_text, &all);
-        let mut process = Self {
-            child,
-            dir,
-            listen,
-            admin,
-            exit: None,
-        };
-        process.wait_healthy().await;
-        process
+        Self::start_on_free_ports(
+            |listen, admin| {
+                let vars = vec![
+                    ("GLOBALSCALE_LISTEN".to_owned(), listen.to_string()),
+                    ("GLOBALSCALE_ADMIN_LISTEN".to_owned(), admin.to_string()),
+                ];
+                (config_text.to_owned(), vars)
+            },
+            env,
+        )
+        .await
+    }
+
+    /// Starts the binary on two free ports and waits for `/healthz`. A port found free can be
+    /// taken before the binary binds it (by another test's listener, or as the local port of
+    /// an outgoing connection): a start that fails on a port in use is tried again on others.
+    async fn start_on_free_ports(
+        setup: impl Fn(SocketAddr, SocketAddr) -> (String, Vec<(String, String)>),
+        env: &[(&str, &str)],
+    ) -> Self {
+        for _ in 0..5 {
+            let (listen, admin) = (free_addr(), free_addr());
+            let (text, vars) = setup(listen, admin);
+            let mut all: Vec<(&str, &str)> =
+                vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            all.extend_from_slice(env);
+            let (child, dir) = spawn_binary(&text, &all);
+            let mut process = Self {
+                child,
+                dir,
+                listen,
+                admin,
+                exit: None,
+            };
+            match process.wait_healthy().await {
+                Ok(()) => return process,
+                Err(output) if output.contains("Address already in use") => {
+                    eprintln!("a free port was taken before the sidecar bound it; trying others");
+                }
+                Err(output) => panic!("{output}"),
+            }
+        }
+        panic!("five starts in a row lost their ports to other sockets")
     }
 
     /// Runs the binary on `config_text` as it is and waits for it to exit by itself; returns
@@ -343,24 +365,27 @@ impl SidecarProcess {
         self.exit
     }
 
-    async fn wait_healthy(&mut self) {
+    /// `Err` with what the process wrote when it exited before `/healthz` answered.
+    async fn wait_healthy(&mut self) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + HANG;
         loop {
             if let Some(status) = self.try_exit() {
-                panic!(
-                    "globalscale exited with {status} before /healthz answered; stderr:\n{}",
-                    self.stderr()
-                );
+                return Err(format!(
+                    "globalscale exited with {status} before /healthz answered; stderr:\n{}\nstdout:\n{}",
+                    self.stderr(),
+                    self.stdout()
+                ));
             }
             if tokio::net::TcpStream::connect(self.admin).await.is_ok()
                 && get(self.admin, "/healthz").await.status == 200
             {
-                return;
+                return Ok(());
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "/healthz not 200 within {HANG:?}; stderr:\n{}",
-                self.stderr()
+                "/healthz not 200 within {HANG:?}; stderr:\n{}\nstdout:\n{}",
+                self.stderr(),
+                self.stdout()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
