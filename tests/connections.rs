@@ -318,8 +318,13 @@ mod drain {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sigterm_under_keep_alive_load_breaks_no_sent_request() {
         let ddb = DynamoLocal::single().await;
-        let mut process =
-            SidecarProcess::start(SidecarConfig::new().region("us-east-1", &ddb.endpoint(0))).await;
+        // Two proxy workers whatever the machine: the drain must wait until every worker has
+        // closed its copy of the listener (one worker is the default on 2 cores).
+        let mut process = SidecarProcess::start_with_env(
+            SidecarConfig::new().region("us-east-1", &ddb.endpoint(0)),
+            &[("GLOBALSCALE_WORKERS", "2")],
+        )
+        .await;
         let addr = process.listen_addr();
         let tally = Arc::new(Tally::default());
         let mut clients = Vec::new();
