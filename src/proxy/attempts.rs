@@ -153,8 +153,11 @@ impl Proxy {
         let outbound = outbound.as_ref().unwrap_or(&req.outbound);
         let upstream_request = signed_request(&snapshot.signer, region, outbound).await?;
         let started = tokio::time::Instant::now();
-        let sent = tokio::time::timeout_at(deadline, snapshot.upstream.send(upstream_request));
-        let Ok(result) = sent.await else {
+        let result = snapshot.upstream.send(upstream_request, deadline).await;
+        // The request's deadline, not only this attempt's timeout: nothing is tried after it.
+        if matches!(result, Err(UpstreamError::Timeout(_)))
+            && tokio::time::Instant::now() >= deadline
+        {
             self.record(region, req, AttemptOutcome::Timeout, None, started);
             self.pin(region, req, safety, AttemptOutcome::Timeout);
             return Err(match safety {
@@ -167,7 +170,7 @@ impl Proxy {
                     }
                 }
             });
-        };
+        }
         let outcome = match &result {
             Ok(response) => classify_response(response.status, &response.body),
             Err(e) => AttemptOutcome::from_error(e),

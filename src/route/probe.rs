@@ -135,15 +135,14 @@ async fn probe(snapshot: &Snapshot, region: &Region, round: usize) -> Option<Pro
         .ok()?;
     let started = Instant::now();
     let timeout = snapshot.config.routing.probe_timeout;
-    let (outcome, elapsed) =
-        match tokio::time::timeout(timeout, snapshot.upstream.send(request)).await {
-            Err(_) => (AttemptOutcome::Timeout, None),
-            Ok(Err(e)) => (AttemptOutcome::from_error(&e), None),
-            Ok(Ok(response)) => (
-                classify_response(response.status, &response.body),
-                Some(started.elapsed()),
-            ),
-        };
+    let deadline = tokio::time::Instant::now() + timeout;
+    let (outcome, elapsed) = match snapshot.upstream.send(request, deadline).await {
+        Err(e) => (AttemptOutcome::from_error(&e), None),
+        Ok(response) => (
+            classify_response(response.status, &response.body),
+            Some(started.elapsed()),
+        ),
+    };
     Some(ProbeResult {
         outcome,
         elapsed,

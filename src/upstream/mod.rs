@@ -69,13 +69,20 @@ pub type SendFuture<'a> =
 /// What the attempt loop and the probes send through: the pooled client in production, a
 /// scripted region in the attempt loop's tests.
 pub trait Transport: Send + Sync {
-    /// Sends one signed attempt and reads the whole answer, within the attempt timeout.
-    fn send(&self, request: Request<Full<Bytes>>) -> SendFuture<'_>;
+    /// Sends one signed attempt and reads the whole answer, within the attempt timeout and
+    /// by `deadline`, whichever comes first: either way the answer is
+    /// [`UpstreamError::Timeout`], and the caller tells a spent deadline by the clock.
+    fn send(&self, request: Request<Full<Bytes>>, deadline: tokio::time::Instant)
+    -> SendFuture<'_>;
 }
 
 impl Transport for Upstream {
-    fn send(&self, request: Request<Full<Bytes>>) -> SendFuture<'_> {
-        Box::pin(Upstream::send(self, request))
+    fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+        deadline: tokio::time::Instant,
+    ) -> SendFuture<'_> {
+        Box::pin(Upstream::send(self, request, deadline))
     }
 }
 
@@ -132,12 +139,16 @@ impl Upstream {
         &self.clients[index]
     }
 
-    /// Sends one attempt and reads the whole answer, within the attempt timeout.
+    /// Sends one attempt and reads the whole answer, within the attempt timeout and by
+    /// `deadline`. One timer for both: each timer a request arms on an idle worker wakes
+    /// the worker's driver once more (an eventfd write and an extra `epoll_wait`).
     pub async fn send(
         &self,
         request: Request<Full<Bytes>>,
+        deadline: tokio::time::Instant,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let started = Instant::now();
+        let limit = deadline.min(tokio::time::Instant::from_std(started) + self.attempt_timeout);
         let attempt = async {
             let response = self.client().request(request).await.map_err(|e| {
                 if e.is_connect() {
@@ -160,7 +171,7 @@ impl Upstream {
                 .to_bytes();
             Ok(Response::from_parts(parts, body))
         };
-        let response = tokio::time::timeout(self.attempt_timeout, attempt)
+        let response = tokio::time::timeout_at(limit, attempt)
             .await
             .map_err(|_| UpstreamError::Timeout(self.attempt_timeout))??;
         let (parts, body) = response.into_parts();

@@ -76,7 +76,11 @@ impl Script {
 }
 
 impl Transport for Script {
-    fn send(&self, request: Request<Full<Bytes>>) -> SendFuture<'_> {
+    fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+        deadline: tokio::time::Instant,
+    ) -> SendFuture<'_> {
         Box::pin(async move {
             let host = request.headers()[HOST].to_str().unwrap().to_owned();
             let host = host.split(':').next().unwrap().to_owned();
@@ -99,7 +103,8 @@ impl Transport for Script {
                 }),
                 Step::Refuse => Err(UpstreamError::Connect("refused".into())),
                 Step::Timeout => {
-                    tokio::time::sleep(ATTEMPT).await;
+                    let attempt_over = tokio::time::Instant::now() + ATTEMPT;
+                    tokio::time::sleep_until(attempt_over.min(deadline)).await;
                     Err(UpstreamError::Timeout(ATTEMPT))
                 }
                 Step::Corrupt => Err(UpstreamError::Corrupt("x-amz-crc32 mismatch".into())),
