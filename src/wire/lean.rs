@@ -11,18 +11,15 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::fmt;
 use std::sync::OnceLock;
 
-use std::fmt;
-
-use serde::de::{
-    Deserialize, DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor,
-};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::view::{RequestView, split_object};
+use super::view::{RequestView, collect_members};
 use crate::error::ProxyError;
 
 /// Where the items sit in a request: the path from a top-level field to each item object.
@@ -106,23 +103,25 @@ impl<'a> LeanDocument<'a> {
 }
 
 /// One item: the attributes in `touched` decoded, the others held back behind a marker.
-/// Decoded whole when holding back is not faithful: not an object, an attribute named
+/// Decoded whole when holding back is not faithful: an attribute named
 /// twice (the decoded path keeps the last; raw copies would keep both), or a name that
 /// looks like a marker.
 fn hold<'a>(
-    raw: &'a RawValue,
+    members: Held<'a>,
     touched: &[&str],
     all_held: &mut Vec<Held<'a>>,
 ) -> Result<Value, ProxyError> {
-    let Some(members) = split_object(raw) else {
-        return whole(raw);
-    };
     let mut seen = HashSet::with_capacity(members.len());
     let faithful = members
         .iter()
         .all(|(name, _)| seen.insert(name.as_ref()) && !name.starts_with(marker_prefix()));
     if !faithful {
-        return whole(raw);
+        // As the whole decoding reads the object: the last of a repeated name wins.
+        let mut item = Map::new();
+        for (name, value) in members {
+            item.insert(name.into_owned(), whole(value)?);
+        }
+        return Ok(Value::Object(item));
     }
     let mut item = Map::new();
     let mut held = Vec::with_capacity(members.len());
@@ -155,8 +154,11 @@ impl<'de> DeserializeSeed<'de> for Seed<'_, 'de> {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
         let Some((step, rest)) = self.path.split_first() else {
-            let raw = <&'de RawValue>::deserialize(deserializer)?;
-            return hold(raw, self.touched, self.held).map_err(D::Error::custom);
+            // The item's members read in the same pass as the levels above it.
+            return deserializer.deserialize_any(Item {
+                touched: self.touched,
+                held: self.held,
+            });
         };
         deserializer.deserialize_any(Level {
             step: *step,
@@ -166,6 +168,29 @@ impl<'de> DeserializeSeed<'de> for Seed<'_, 'de> {
                 held: self.held,
             },
         })
+    }
+}
+
+/// An item at the end of the path: its members, held back by [`hold`].
+struct Item<'s, 'a> {
+    touched: &'s [&'s str],
+    held: &'s mut Vec<Held<'a>>,
+}
+
+impl<'de> Visitor<'de> for Item<'_, 'de> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an item")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+        let members = collect_members(map)?;
+        hold(members, self.touched, self.held).map_err(A::Error::custom)
     }
 }
 

@@ -115,11 +115,16 @@ impl<'a> RequestView<'a> {
     }
 }
 
-/// The members of a raw JSON object, borrowed wherever possible; `None` for anything else.
-pub(super) fn split_object(raw: &RawValue) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
-    serde_json::from_str::<Fields<'_>>(raw.get())
-        .ok()
-        .map(|Fields(members)| members)
+/// The members of the JSON object `map` reads, names borrowed unless they hold escapes and
+/// values as raw JSON.
+pub(super) fn collect_members<'de, A: MapAccess<'de>>(
+    mut map: A,
+) -> Result<Vec<(Cow<'de, str>, &'de RawValue)>, A::Error> {
+    let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+    while let Some((name, raw)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+        members.push((name.0, raw));
+    }
+    Ok(members)
 }
 
 /// The top-level fields of a JSON object, borrowed from the body wherever possible.
@@ -133,12 +138,8 @@ impl<'de> Deserialize<'de> for Fields<'de> {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some((name, raw)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
-                    fields.push((name.0, raw));
-                }
-                Ok(Fields(fields))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                collect_members(map).map(Fields)
             }
         }
         deserializer.deserialize_map(FieldsVisitor)
