@@ -18,12 +18,16 @@ fn record(n: usize) -> Bytes {
     Bytes::from(format!("{{\"EventId\":\"event-{n:04}\"}}"))
 }
 
-async fn open(dir: &Path) -> Spool {
-    let options = SpoolOptions {
+/// No byte limit to speak of, segments of `segment_bytes`.
+fn options(segment_bytes: u64) -> SpoolOptions {
+    SpoolOptions {
         max_bytes: BIG,
-        segment_bytes: SEGMENT,
-    };
-    Spool::open_with(dir, options).await.unwrap()
+        segment_bytes,
+    }
+}
+
+async fn open(dir: &Path) -> Spool {
+    Spool::open_with(dir, options(SEGMENT)).await.unwrap()
 }
 
 async fn append_all(spool: &Spool, range: std::ops::Range<usize>) -> Vec<RecordId> {
@@ -343,10 +347,7 @@ async fn too_large_is_refused() {
 async fn segments_rotate_and_are_deleted_once_acked() {
     let dir = TempDir::new().unwrap();
     let frame = super::writer::frame_len(record(0).len());
-    let options = SpoolOptions {
-        max_bytes: BIG,
-        segment_bytes: frame * 2,
-    };
+    let options = options(frame * 2);
     let spool = Spool::open_with(dir.path(), options).await.unwrap();
     let ids = append_all(&spool, 0..9).await;
     assert_eq!(segment_files(dir.path()).len(), 5);
@@ -376,10 +377,7 @@ async fn segments_rotate_and_are_deleted_once_acked() {
 async fn write_error_fails_the_append_and_spares_earlier_records() {
     let dir = TempDir::new().unwrap();
     let frame = super::writer::frame_len(record(0).len());
-    let options = SpoolOptions {
-        max_bytes: BIG,
-        segment_bytes: frame,
-    };
+    let options = options(frame);
     let spool = Spool::open_with(dir.path(), options).await.unwrap();
     let first = spool.append(record(0)).await.unwrap();
     // The next segment cannot be made: its name is taken by a directory that is not empty,
@@ -411,7 +409,8 @@ fn standbys(dir: &Path) -> Vec<PathBuf> {
 
 /// The standby the helper zeroed: there, and as long as a segment.
 async fn zeroed_standby(dir: &Path, bytes: u64) -> PathBuf {
-    for _ in 0..500 {
+    // A minute: zeroing is an fsync, which a busy disk can hold up for seconds.
+    for _ in 0..6000 {
         if let [standby] = standbys(dir).as_slice()
             && fs::metadata(standby).is_ok_and(|m| m.len() == bytes)
         {
@@ -427,10 +426,7 @@ async fn rotation_renames_the_standby_and_zeroes_the_next() {
     use std::os::unix::fs::MetadataExt;
     let dir = TempDir::new().unwrap();
     let frame = super::writer::frame_len(record(0).len());
-    let options = SpoolOptions {
-        max_bytes: BIG,
-        segment_bytes: frame * 2,
-    };
+    let options = options(frame * 2);
     let spool = Spool::open_with(dir.path(), options).await.unwrap();
     let standby = zeroed_standby(dir.path(), frame * 2).await;
     let inode = fs::metadata(&standby).unwrap().ino();
