@@ -140,7 +140,7 @@ impl Proxy {
                 let request_id = reply
                     .upstream
                     .headers
-                    .get(X_AMZN_REQUEST_ID)
+                    .get(&X_AMZN_REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
                 (Outcome::Accepted, reply.region.clone(), request_id, answer)

@@ -35,7 +35,8 @@ pub mod stages;
 
 use reply::{error_response, log_upstream_failure, reply_response};
 
-const X_AMZN_REQUEST_ID: &str = "x-amzn-requestid";
+/// DynamoDB's request id (a `static`, as `X_AMZ_TARGET` is).
+static X_AMZN_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-amzn-requestid");
 /// A body that trickles in slower than this is refused rather than held open forever.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -570,7 +571,7 @@ fn target_of(operation: &Operation) -> Result<HeaderValue, ProxyError> {
 }
 
 fn operation(headers: &HeaderMap) -> Result<(Operation, HeaderValue), ProxyError> {
-    let target = headers.get(X_AMZ_TARGET).ok_or_else(|| {
+    let target = headers.get(&X_AMZ_TARGET).ok_or_else(|| {
         ProxyError::UnknownOperation("the request has no X-Amz-Target header".into())
     })?;
     let operation = target

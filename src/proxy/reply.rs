@@ -11,7 +11,8 @@ use crate::error::ProxyError;
 use crate::wire;
 
 /// Which region answered: for operators and tests; SDKs ignore it.
-const X_GLOBALSCALE_REGION: &str = "x-globalscale-region";
+static X_GLOBALSCALE_REGION: http::HeaderName =
+    http::HeaderName::from_static("x-globalscale-region");
 
 /// One log line for a request a region failed: its id (DynamoDB's, so AWS support can find
 /// it), the error name and the region. Client errors are routine, hence `info`.
@@ -19,7 +20,7 @@ pub(super) fn log_upstream_failure(reply: &Reply, operation: &str, client: &str)
     let request_id = reply
         .upstream
         .headers
-        .get(X_AMZN_REQUEST_ID)
+        .get(&X_AMZN_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
     let error = wire::error_name(&reply.upstream.body).unwrap_or_default();
@@ -36,17 +37,17 @@ pub(super) fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(upstream.body.clone()));
     *response.status_mut() = upstream.status;
     let headers = response.headers_mut();
-    for name in [X_AMZN_REQUEST_ID, CONTENT_TYPE.as_str()] {
+    for name in [&X_AMZN_REQUEST_ID, &CONTENT_TYPE] {
         if let Some(value) = upstream.headers.get(name) {
-            headers.insert(name, value.clone());
+            headers.insert(name.clone(), value.clone());
         }
     }
     headers.insert(
-        wire::X_AMZ_CRC32,
+        &wire::X_AMZ_CRC32,
         HeaderValue::from(wire::crc32(&upstream.body)),
     );
     if let Ok(region) = HeaderValue::from_str(&region) {
-        headers.insert(X_GLOBALSCALE_REGION, region);
+        headers.insert(&X_GLOBALSCALE_REGION, region);
     }
     response
 }
@@ -58,9 +59,9 @@ pub(super) fn error_response(err: &ProxyError, request_id: &str) -> Response<Ful
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(wire::CONTENT_TYPE));
-    headers.insert(wire::X_AMZ_CRC32, HeaderValue::from(crc));
+    headers.insert(&wire::X_AMZ_CRC32, HeaderValue::from(crc));
     if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert(X_AMZN_REQUEST_ID, id);
+        headers.insert(&X_AMZN_REQUEST_ID, id);
     }
     if status == StatusCode::SERVICE_UNAVAILABLE {
         // Tells generic HTTP clients the same thing the error type tells SDKs.

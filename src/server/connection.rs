@@ -5,7 +5,10 @@
 //! builder has seen that a connection is HTTP/1, so a silent socket, a partial HTTP/2 preface
 //! or HTTP/2 without a stream stayed open forever (and it restarts between keep-alive
 //! requests, so it would also cut idle HTTP/1 connections at the header timeout). Instead
-//! the service counts requests in flight per connection, and the watchdog reads the count:
+//! the service counts requests in flight per connection, and the watchdog reads the count
+//! when its timer fires, not when it changes: a request neither wakes the watchdog nor moves
+//! its timer (which cost a wake-up, a timer removed and one inserted per request), and each
+//! time the timer fires it is set again to the exact time the next rule below would act:
 //!
 //! - no request yet, [`Timeouts::header`] after accept: dropped (nothing is owed to it);
 //! - nothing in flight, [`Timeouts::idle`] after the last answer: told to close (HTTP/1
@@ -31,7 +34,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// How long a connection told to close may take to finish once nothing is in flight: long
@@ -60,7 +63,6 @@ pub(super) struct Timeouts {
 #[derive(Debug)]
 struct Activity {
     state: Mutex<State>,
-    changed: Notify,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -83,7 +85,6 @@ impl Activity {
                 h2: false,
                 idle_since: Instant::now(),
             }),
-            changed: Notify::new(),
         }
     }
 
@@ -93,8 +94,6 @@ impl Activity {
 
     fn update(&self, f: impl FnOnce(&mut State)) {
         f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner));
-        // One waiter, the watchdog; a stored permit means no change is ever missed.
-        self.changed.notify_one();
     }
 
     fn begin(self: &Arc<Self>, version: Version) -> InFlight {
@@ -169,13 +168,12 @@ pub(super) async fn serve<H, F>(
     let mut conn = pin!(builder.serve_connection(TokioIo::new(stream), service));
     let mut told_at: Option<Instant> = None;
     loop {
-        let changed = activity.changed.notified();
         let state = activity.snapshot();
         if told_at.is_none() && should_close(state, *phase.borrow_and_update()) {
             conn.as_mut().graceful_shutdown();
             told_at = Some(Instant::now());
         }
-        let due = deadline(state, told_at, timeouts);
+        let due = deadline(state, told_at, timeouts, Instant::now());
         tokio::select! {
             biased;
             result = conn.as_mut() => {
@@ -184,13 +182,12 @@ pub(super) async fn serve<H, F>(
                 }
                 return;
             }
-            () = changed => {}
             Ok(()) = phase.changed() => {}
-            () = sleep_until(due), if due.is_some() => {
-                // A request may have arrived while the timer fired: look again.
+            () = tokio::time::sleep_until(due) => {
+                // Requests came and went since the timer was set: look again.
                 let state = activity.snapshot();
-                let due = deadline(state, told_at, timeouts);
-                if due.is_none_or(|due| due > Instant::now()) {
+                let now = Instant::now();
+                if state.in_flight > 0 || deadline(state, told_at, timeouts, now) > now {
                     continue;
                 }
                 if told_at.is_some() {
@@ -249,11 +246,6 @@ where
     })
 }
 
-/// Sleeps until `due`; never called with `None` (the branch is disabled then).
-async fn sleep_until(due: Option<Instant>) {
-    tokio::time::sleep_until(due.unwrap_or_else(Instant::now)).await;
-}
-
 /// Whether the drain asks this connection to close now. An HTTP/1 connection is left open
 /// while draining: its next answer says `Connection: close`, where closing it now could
 /// cut a request the client is sending at this moment.
@@ -265,16 +257,74 @@ fn should_close(state: State, phase: Phase) -> bool {
     }
 }
 
-/// When the watchdog acts next, if nothing changes first; `None` while a request is in
-/// flight (its own deadlines belong to the proxy).
-fn deadline(state: State, told_at: Option<Instant>, timeouts: Timeouts) -> Option<Instant> {
+/// When the watchdog looks next, as of `now`: when the rule that applies would act, if
+/// nothing changes first. With a request in flight no rule applies (its own deadlines
+/// belong to the proxy), so the watchdog only looks again one idle timeout later (or one
+/// close grace, once told to close), since the end of a request does not wake it.
+fn deadline(state: State, told_at: Option<Instant>, timeouts: Timeouts, now: Instant) -> Instant {
     if state.in_flight > 0 {
-        None
+        now + if told_at.is_some() {
+            CLOSE_GRACE
+        } else {
+            timeouts.idle
+        }
     } else if let Some(told_at) = told_at {
-        Some(state.idle_since.max(told_at) + CLOSE_GRACE)
+        state.idle_since.max(told_at) + CLOSE_GRACE
     } else if state.served {
-        Some(state.idle_since + timeouts.idle)
+        state.idle_since + timeouts.idle
     } else {
-        Some(state.idle_since + timeouts.header)
+        state.idle_since + timeouts.header
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUTS: Timeouts = Timeouts {
+        header: Duration::from_secs(10),
+        idle: Duration::from_mins(1),
+    };
+
+    fn state(in_flight: usize, served: bool, idle_since: Instant) -> State {
+        State {
+            in_flight,
+            served,
+            h2: false,
+            idle_since,
+        }
+    }
+
+    #[test]
+    fn the_watchdog_looks_when_the_rule_that_applies_would_act() {
+        let accepted = Instant::now();
+        let now = accepted + Duration::from_secs(3);
+        let fresh = state(0, false, accepted);
+        assert_eq!(
+            deadline(fresh, None, TIMEOUTS, now),
+            accepted + TIMEOUTS.header
+        );
+        let idle = state(0, true, accepted + Duration::from_secs(1));
+        assert_eq!(
+            deadline(idle, None, TIMEOUTS, now),
+            accepted + Duration::from_secs(1) + TIMEOUTS.idle
+        );
+        let told = accepted + Duration::from_secs(2);
+        assert_eq!(
+            deadline(idle, Some(told), TIMEOUTS, now),
+            told + CLOSE_GRACE
+        );
+    }
+
+    #[test]
+    fn a_request_in_flight_only_moves_the_next_look() {
+        let accepted = Instant::now();
+        let now = accepted + Duration::from_secs(3);
+        let busy = state(2, true, accepted);
+        assert_eq!(deadline(busy, None, TIMEOUTS, now), now + TIMEOUTS.idle);
+        assert_eq!(
+            deadline(busy, Some(accepted), TIMEOUTS, now),
+            now + CLOSE_GRACE
+        );
     }
 }

@@ -52,8 +52,8 @@ impl ScalarType {
     }
 }
 
-/// The checksum header DynamoDB puts on every answer.
-pub const X_AMZ_CRC32: &str = "x-amz-crc32";
+/// The checksum header DynamoDB puts on every answer (a `static`, as `X_AMZ_TARGET` is).
+pub static X_AMZ_CRC32: http::HeaderName = http::HeaderName::from_static("x-amz-crc32");
 
 /// Whether a region's answer arrived as the region sent it: its `x-amz-crc32` (when it has
 /// one) matches the body, or else a success is at least JSON (a proxy's error page is not).
@@ -65,7 +65,7 @@ pub fn check_answer(
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> Result<(), String> {
-    let declared = headers.get(X_AMZ_CRC32);
+    let declared = headers.get(&X_AMZ_CRC32);
     if let Some(declared) = declared {
         let declared = declared
             .to_str()
@@ -100,7 +100,7 @@ mod tests {
     fn an_answer_must_match_its_checksum_and_a_success_must_be_json() {
         let with_crc = |crc: &str| {
             let mut headers = HeaderMap::new();
-            headers.insert(super::X_AMZ_CRC32, HeaderValue::from_str(crc).unwrap());
+            headers.insert(&super::X_AMZ_CRC32, HeaderValue::from_str(crc).unwrap());
             headers
         };
         let ok = StatusCode::OK;

@@ -22,8 +22,8 @@ use sha2::{Digest, Sha256};
 use crate::auth::time::format_basic;
 use crate::upstream::outbound::X_AMZ_TARGET;
 
-const X_AMZ_DATE: &str = "x-amz-date";
-const X_AMZ_SECURITY_TOKEN: &str = "x-amz-security-token";
+static X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+static X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
 
 /// Signs `request` (whose body is `body`) with `signing_key`, the key for `creds`, the day
 /// of `time` and `region`. Returns `None`, leaving the request untouched, when it is not the
@@ -43,7 +43,12 @@ pub(super) fn sign(
     }
     let date = format_basic(time);
     let day = date.get(..8)?;
-    let scope = format!("{day}/{region}/dynamodb/aws4_request");
+    // Strings pushed, not formatted: the two `format!` calls took about 1,700 instructions
+    // per request (callgrind).
+    let mut scope = String::with_capacity(64);
+    for part in [day, "/", region, "/dynamodb/aws4_request"] {
+        scope.push_str(part);
+    }
     let signed = if token.is_some() {
         "content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
     } else {
@@ -74,10 +79,19 @@ pub(super) fn sign(
     string_to_sign.push('\n');
     push_hex(&mut string_to_sign, &Sha256::digest(canonical.as_bytes()));
     let signature = calculate_signature(signing_key, string_to_sign.as_bytes());
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed}, Signature={signature}",
-        creds.access_key_id()
-    );
+    let mut authorization = String::with_capacity(256);
+    for part in [
+        "AWS4-HMAC-SHA256 Credential=",
+        creds.access_key_id(),
+        "/",
+        &scope,
+        ", SignedHeaders=",
+        signed,
+        ", Signature=",
+        &signature,
+    ] {
+        authorization.push_str(part);
+    }
     // Every value is built before any is set: a refusal leaves the request as it was.
     let authorization = HeaderValue::try_from(authorization).ok()?;
     let date = HeaderValue::try_from(date).ok()?;
@@ -86,9 +100,9 @@ pub(super) fn sign(
         None => None,
     };
     let headers = request.headers_mut();
-    headers.insert(HeaderName::from_static(X_AMZ_DATE), date);
+    headers.insert(&X_AMZ_DATE, date);
     if let Some(token) = token {
-        headers.insert(HeaderName::from_static(X_AMZ_SECURITY_TOKEN), token);
+        headers.insert(&X_AMZ_SECURITY_TOKEN, token);
     }
     headers.insert(AUTHORIZATION, authorization);
     Some(())
@@ -110,16 +124,11 @@ impl<'r> Headers<'r> {
         }
         let headers = request.headers();
         // Anything beyond these (and the unsigned user agent) would be signed too.
-        let known = [
-            CONTENT_TYPE.as_str(),
-            HOST.as_str(),
-            X_AMZ_TARGET,
-            USER_AGENT.as_str(),
-        ];
-        if headers.keys().any(|name| !known.contains(&name.as_str())) {
+        let known = [&CONTENT_TYPE, &HOST, &X_AMZ_TARGET, &USER_AGENT];
+        if headers.keys().any(|name| !known.contains(&name)) {
             return None;
         }
-        let one = |name: &str| -> Option<&'r str> {
+        let one = |name: &HeaderName| -> Option<&'r str> {
             let mut values = headers.get_all(name).iter();
             let value = values.next()?;
             (values.next().is_none() && plain(value.as_bytes()))
@@ -127,9 +136,9 @@ impl<'r> Headers<'r> {
                 .flatten()
         };
         Some(Self {
-            content_type: one(CONTENT_TYPE.as_str())?,
-            host: one(HOST.as_str())?,
-            target: one(X_AMZ_TARGET)?,
+            content_type: one(&CONTENT_TYPE)?,
+            host: one(&HOST)?,
+            target: one(&X_AMZ_TARGET)?,
         })
     }
 }
