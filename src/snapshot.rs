@@ -73,7 +73,7 @@ pub struct Region {
 pub struct Snapshot {
     pub config: Config,
     pub regions: Vec<Region>,
-    /// The way out to the regions (the pooled client, or a scripted region in tests).
+    /// The way out to the regions (the connection pools, or a scripted region in tests).
     pub upstream: Arc<dyn Transport>,
     /// The sidecar's credentials; replaced on reload only when the config changes them.
     pub signer: Signer,

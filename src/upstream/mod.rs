@@ -1,10 +1,12 @@
-//! The way out: one pooled HTTP client (hyper-util, rustls for AWS endpoints, plain HTTP
-//! for local ones) that sends a signed request to one region and buffers the answer.
+//! The way out: keep-alive HTTP/1 connections per proxy worker ([`pool`]: hyper's
+//! connection-level client, rustls for AWS endpoints, plain HTTP for local ones) that send
+//! a signed request to one region and buffer the answer.
 //!
 //! It knows nothing about routing; it reports *how* an attempt failed, because whether the
 //! request may have reached DynamoDB decides whether it is safe to send it again.
 
 pub mod outbound;
+mod pool;
 pub mod sign;
 
 use std::future::Future;
@@ -15,9 +17,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+
+use pool::Pool;
 
 use crate::config::{Timeouts, TlsRoots};
 
@@ -60,13 +62,11 @@ pub struct UpstreamResponse {
     pub elapsed: Duration,
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// One attempt's answer, or how it failed.
 pub type SendFuture<'a> =
     Pin<Box<dyn Future<Output = Result<UpstreamResponse, UpstreamError>> + Send + 'a>>;
 
-/// What the attempt loop and the probes send through: the pooled client in production, a
+/// What the attempt loop and the probes send through: the worker connection pools in production, a
 /// scripted region in the attempt loop's tests.
 pub trait Transport: Send + Sync {
     /// Sends one signed attempt and reads the whole answer, within the attempt timeout and
@@ -86,7 +86,7 @@ impl Transport for Upstream {
     }
 }
 
-/// The pooled clients every region shares; cheap to clone.
+/// The connection pools every region shares; cheap to clone.
 ///
 /// One pool per proxy worker (`server::workers`) and one for the main runtime: a pooled
 /// connection is served by a task on the runtime that opened it, so a worker that borrowed
@@ -94,7 +94,7 @@ impl Transport for Upstream {
 /// by a worker's runtime would break under the next borrower.
 #[derive(Clone)]
 pub struct Upstream {
-    clients: Arc<[HttpsClient]>,
+    pools: Arc<[Pool]>,
     attempt_timeout: Duration,
 }
 
@@ -118,25 +118,20 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let clients = (0..=crate::server::workers::count())
-            .map(|_| {
-                Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(50))
-                    .pool_max_idle_per_host(64)
-                    .build(https.clone())
-            })
+        let pools = (0..=crate::server::workers::count())
+            .map(|_| Pool::new(https.clone()))
             .collect();
         Ok(Self {
-            clients,
+            pools,
             attempt_timeout: timeouts.attempt,
         })
     }
 
     /// This thread's pool: its worker's, or the main runtime's (the last).
-    fn client(&self) -> &HttpsClient {
-        let last = self.clients.len() - 1;
+    fn pool(&self) -> &Pool {
+        let last = self.pools.len() - 1;
         let index = crate::server::workers::current().map_or(last, |i| i.min(last));
-        &self.clients[index]
+        &self.pools[index]
     }
 
     /// Sends one attempt and reads the whole answer, within the attempt timeout and by
@@ -149,14 +144,9 @@ impl Upstream {
     ) -> Result<UpstreamResponse, UpstreamError> {
         let started = Instant::now();
         let limit = deadline.min(tokio::time::Instant::from_std(started) + self.attempt_timeout);
+        let pool = self.pool();
         let attempt = async {
-            let response = self.client().request(request).await.map_err(|e| {
-                if e.is_connect() {
-                    UpstreamError::Connect(error_chain(&e))
-                } else {
-                    UpstreamError::Transport(error_chain(&e))
-                }
-            })?;
+            let (response, connection) = pool.send(request).await?;
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, MAX_RESPONSE_BYTES)
                 .collect()
@@ -169,6 +159,7 @@ impl Upstream {
                     }
                 })?
                 .to_bytes();
+            pool.put_back(connection);
             Ok(Response::from_parts(parts, body))
         };
         let response = tokio::time::timeout_at(limit, attempt)

@@ -1,0 +1,230 @@
+//! Keep-alive connections to the regions, one set per proxy worker, driven by hyper's
+//! connection-level HTTP/1 client.
+//!
+//! hyper-util's pooled client (`client::legacy`) did the same job at about a twentieth of
+//! the CPU of a GetItem: per request it hashed the pool key (the authority one byte at a
+//! time through SipHash, some fifty hash writes), raced a pool checkout against a lazily
+//! built connect future, and wrapped the connection to return it on drop. Here a worker's
+//! idle connections sit in a short list per endpoint (a sidecar talks to a handful), and a
+//! request takes the last one put back.
+//!
+//! What the pooled client also did, and this keeps: a connection found closed when a
+//! request is handed to it (the region closed it while idle) gives the request back unsent
+//! (`try_send_request`), and the request goes on a fresh connection, so a region's idle
+//! timeout never turns into an error or an ambiguous write; idle connections older than
+//! [`IDLE_TIMEOUT`] are not reused; at most [`MAX_IDLE`] wait per endpoint.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::HOST;
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Request, Response, Uri};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::client::legacy::connect::HttpConnector;
+use tower_service::Service;
+
+use super::UpstreamError;
+
+/// An idle connection older than this is closed instead of reused: below the 60 s after
+/// which AWS endpoints close idle connections, so a request rarely meets a closing one.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+
+/// The most idle connections kept per endpoint and worker.
+const MAX_IDLE: usize = 64;
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// One connection's sending half, with when it was last put back.
+struct Idle {
+    sender: SendRequest<Full<Bytes>>,
+    since: Instant,
+}
+
+/// The idle connections of one endpoint.
+struct Endpoint {
+    scheme: Scheme,
+    authority: Authority,
+    idle: Vec<Idle>,
+}
+
+/// One worker's connections (the pool of [`super::Upstream`] has one per worker, and one
+/// for the main runtime).
+pub(super) struct Pool {
+    connector: Connector,
+    endpoints: Mutex<Vec<Endpoint>>,
+}
+
+impl Pool {
+    pub(super) fn new(connector: Connector) -> Self {
+        Self {
+            connector,
+            endpoints: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sends `request` (whose URI is absolute: the region's endpoint) on an idle
+    /// connection to its endpoint, or a new one, and returns the answer's head and body.
+    /// The connection goes back to the pool once the caller has read the body and calls
+    /// [`Pool::put_back`] with the returned sender.
+    pub(super) async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(Response<Incoming>, Returned), UpstreamError> {
+        let (scheme, authority) = origin(request.uri())?;
+        let mut request = origin_form(request, &authority);
+        loop {
+            let (mut sender, reused) = match self.take(&scheme, &authority) {
+                Some(sender) => (sender, true),
+                None => (self.connect(&scheme, &authority).await?, false),
+            };
+            if let Err(error) = sender.ready().await {
+                // Closed before anything was handed to it: a reused one may have been
+                // closed by the region while idle; a new one has no excuse.
+                if reused {
+                    continue;
+                }
+                return Err(UpstreamError::Connect(super::error_chain(&error)));
+            }
+            match sender.try_send_request(request).await {
+                Ok(response) => {
+                    let returned = Returned {
+                        sender,
+                        scheme,
+                        authority,
+                    };
+                    return Ok((response, returned));
+                }
+                Err(mut error) => match error.take_message() {
+                    // Never written: the connection closed under it.
+                    Some(unsent) if reused => request = unsent,
+                    Some(_) => {
+                        return Err(UpstreamError::Connect(super::error_chain(error.error())));
+                    }
+                    None => {
+                        return Err(UpstreamError::Transport(super::error_chain(error.error())));
+                    }
+                },
+            }
+        }
+    }
+
+    /// Puts a connection whose answer has been read in full back for the next request.
+    pub(super) fn put_back(&self, returned: Returned) {
+        if returned.sender.is_closed() {
+            return;
+        }
+        let mut endpoints = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let at = endpoints
+            .iter()
+            .position(|e| e.scheme == returned.scheme && e.authority == returned.authority)
+            .unwrap_or_else(|| {
+                endpoints.push(Endpoint {
+                    scheme: returned.scheme.clone(),
+                    authority: returned.authority.clone(),
+                    idle: Vec::new(),
+                });
+                endpoints.len() - 1
+            });
+        let endpoint = &mut endpoints[at];
+        if endpoint.idle.len() < MAX_IDLE {
+            endpoint.idle.push(Idle {
+                sender: returned.sender,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// The most recently returned idle connection to the endpoint that is still open and
+    /// young enough; older or closed ones met on the way are dropped (which closes them).
+    fn take(&self, scheme: &Scheme, authority: &Authority) -> Option<SendRequest<Full<Bytes>>> {
+        let mut endpoints = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let endpoint = endpoints
+            .iter_mut()
+            .find(|e| e.scheme == *scheme && e.authority == *authority)?;
+        while let Some(idle) = endpoint.idle.pop() {
+            if idle.since.elapsed() < IDLE_TIMEOUT && !idle.sender.is_closed() {
+                return Some(idle.sender);
+            }
+        }
+        None
+    }
+
+    /// A new connection to the endpoint, its task spawned on this thread's runtime (a
+    /// worker's connections are served by the worker).
+    async fn connect(
+        &self,
+        scheme: &Scheme,
+        authority: &Authority,
+    ) -> Result<SendRequest<Full<Bytes>>, UpstreamError> {
+        let uri = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+        let stream = self
+            .connector
+            .clone()
+            .call(uri)
+            .await
+            .map_err(|e| UpstreamError::Connect(super::error_chain(e.as_ref())))?;
+        let (sender, connection) = http1::handshake(stream)
+            .await
+            .map_err(|e| UpstreamError::Connect(super::error_chain(&e)))?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %super::error_chain(&error), "upstream connection ended");
+            }
+        });
+        Ok(sender)
+    }
+}
+
+/// A connection lent to one request, to give back with [`Pool::put_back`] once its answer
+/// is read; dropped instead (an error, a timeout), it closes.
+pub(super) struct Returned {
+    sender: SendRequest<Full<Bytes>>,
+    scheme: Scheme,
+    authority: Authority,
+}
+
+/// The endpoint a request is addressed to.
+fn origin(uri: &Uri) -> Result<(Scheme, Authority), UpstreamError> {
+    match (uri.scheme(), uri.authority()) {
+        (Some(scheme), Some(authority)) => Ok((scheme.clone(), authority.clone())),
+        _ => Err(UpstreamError::Connect(format!(
+            "not an absolute URI: {uri}"
+        ))),
+    }
+}
+
+/// The request with its URI in origin form (`/path?query`), as an HTTP/1 request line to
+/// an origin server has it; the endpoint travels in the `Host` header (the signed one the
+/// request carries, or its authority).
+fn origin_form(mut request: Request<Full<Bytes>>, authority: &Authority) -> Request<Full<Bytes>> {
+    let path = request
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    *request.uri_mut() = Uri::from(path);
+    if !request.headers().contains_key(HOST)
+        && let Ok(host) = HeaderValue::from_str(authority.as_str())
+    {
+        request.headers_mut().insert(HOST, host);
+    }
+    request
+}
+
+#[cfg(test)]
+mod tests;
