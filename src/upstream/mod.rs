@@ -66,8 +66,8 @@ pub struct UpstreamResponse {
 pub type SendFuture<'a> =
     Pin<Box<dyn Future<Output = Result<UpstreamResponse, UpstreamError>> + Send + 'a>>;
 
-/// What the attempt loop and the probes send through: the worker connection pools in production, a
-/// scripted region in the attempt loop's tests.
+/// What the attempt loop and the probes send through: the connection pools in production,
+/// a scripted region in the attempt loop's tests.
 pub trait Transport: Send + Sync {
     /// Sends one signed attempt and reads the whole answer, within the attempt timeout and
     /// by `deadline`, whichever comes first: either way the answer is
