@@ -44,10 +44,12 @@ struct Idle {
     since: Instant,
 }
 
+/// Where a connection goes: what the pool is keyed on.
+type Origin = (Scheme, Authority);
+
 /// The idle connections of one endpoint.
 struct Endpoint {
-    scheme: Scheme,
-    authority: Authority,
+    origin: Origin,
     idle: Vec<Idle>,
 }
 
@@ -74,12 +76,12 @@ impl Pool {
         &self,
         request: Request<Full<Bytes>>,
     ) -> Result<(Response<Incoming>, Returned), UpstreamError> {
-        let (scheme, authority) = origin(request.uri())?;
-        let mut request = origin_form(request, &authority);
+        let origin = origin(request.uri())?;
+        let mut request = origin_form(request, &origin.1);
         loop {
-            let (mut sender, reused) = match self.take(&scheme, &authority) {
+            let (mut sender, reused) = match self.take(&origin) {
                 Some(sender) => (sender, true),
-                None => (self.connect(&scheme, &authority).await?, false),
+                None => (self.connect(&origin).await?, false),
             };
             if let Err(error) = sender.ready().await {
                 // Closed before anything was handed to it: a reused one may have been
@@ -91,12 +93,7 @@ impl Pool {
             }
             match sender.try_send_request(request).await {
                 Ok(response) => {
-                    let returned = Returned {
-                        sender,
-                        scheme,
-                        authority,
-                    };
-                    return Ok((response, returned));
+                    return Ok((response, Returned { sender, origin }));
                 }
                 Err(mut error) => match error.take_message() {
                     // Never written: the connection closed under it.
@@ -123,11 +120,10 @@ impl Pool {
             .unwrap_or_else(PoisonError::into_inner);
         let at = endpoints
             .iter()
-            .position(|e| e.scheme == returned.scheme && e.authority == returned.authority)
+            .position(|e| e.origin == returned.origin)
             .unwrap_or_else(|| {
                 endpoints.push(Endpoint {
-                    scheme: returned.scheme.clone(),
-                    authority: returned.authority.clone(),
+                    origin: returned.origin,
                     idle: Vec::new(),
                 });
                 endpoints.len() - 1
@@ -143,14 +139,12 @@ impl Pool {
 
     /// The most recently returned idle connection to the endpoint that is still open and
     /// young enough; older or closed ones met on the way are dropped (which closes them).
-    fn take(&self, scheme: &Scheme, authority: &Authority) -> Option<SendRequest<Full<Bytes>>> {
+    fn take(&self, origin: &Origin) -> Option<SendRequest<Full<Bytes>>> {
         let mut endpoints = self
             .endpoints
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let endpoint = endpoints
-            .iter_mut()
-            .find(|e| e.scheme == *scheme && e.authority == *authority)?;
+        let endpoint = endpoints.iter_mut().find(|e| e.origin == *origin)?;
         while let Some(idle) = endpoint.idle.pop() {
             if idle.since.elapsed() < IDLE_TIMEOUT && !idle.sender.is_closed() {
                 return Some(idle.sender);
@@ -163,8 +157,7 @@ impl Pool {
     /// worker's connections are served by the worker).
     async fn connect(
         &self,
-        scheme: &Scheme,
-        authority: &Authority,
+        (scheme, authority): &Origin,
     ) -> Result<SendRequest<Full<Bytes>>, UpstreamError> {
         let uri = Uri::builder()
             .scheme(scheme.clone())
@@ -194,12 +187,11 @@ impl Pool {
 /// is read; dropped instead (an error, a timeout), it closes.
 pub(super) struct Returned {
     sender: SendRequest<Full<Bytes>>,
-    scheme: Scheme,
-    authority: Authority,
+    origin: Origin,
 }
 
 /// The endpoint a request is addressed to.
-fn origin(uri: &Uri) -> Result<(Scheme, Authority), UpstreamError> {
+fn origin(uri: &Uri) -> Result<Origin, UpstreamError> {
     match (uri.scheme(), uri.authority()) {
         (Some(scheme), Some(authority)) => Ok((scheme.clone(), authority.clone())),
         _ => Err(UpstreamError::Connect(format!(
