@@ -1,5 +1,6 @@
-//! What goes back to the client: a region's answer with a fresh `x-amz-crc32`, or the
-//! sidecar's own error in DynamoDB's shape, and one log line for each failed request.
+//! What goes back to the client: a region's answer with its `x-amz-crc32` (a fresh one if a
+//! step changed the body), or the sidecar's own error in DynamoDB's shape, and one log line
+//! for each failed request.
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
@@ -42,10 +43,12 @@ pub(super) fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
             headers.insert(name.clone(), value.clone());
         }
     }
-    headers.insert(
-        &wire::X_AMZ_CRC32,
-        HeaderValue::from(wire::crc32(&upstream.body)),
-    );
+    let crc = upstream
+        .checksum
+        .as_ref()
+        .and_then(|c| c.of(&upstream.body));
+    let crc = crc.unwrap_or_else(|| wire::crc32(&upstream.body));
+    headers.insert(&wire::X_AMZ_CRC32, HeaderValue::from(crc));
     if let Ok(region) = HeaderValue::from_str(&region) {
         headers.insert(&X_GLOBALSCALE_REGION, region);
     }

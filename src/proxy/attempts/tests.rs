@@ -100,6 +100,7 @@ impl Transport for Script {
                     headers: HeaderMap::new(),
                     body: Bytes::from(body.to_string()),
                     elapsed: Duration::from_millis(1),
+                    checksum: None,
                 }),
                 Step::Refuse => Err(UpstreamError::Connect("refused".into())),
                 Step::Timeout => {
