@@ -65,8 +65,9 @@ pub struct UpstreamResponse {
 }
 
 /// A region's checksum and the bytes it was checked against, so that a reply whose body is
-/// still those bytes reuses it instead of hashing them again (a 1 MB Query page takes about
-/// 100 µs to hash), while any body a step replaced gets a fresh one.
+/// still those bytes reuses it instead of hashing them again (`hot_path`: 31 ns for a
+/// 1.4 KB item, so about 23 µs for a 1 MB Query page), while any body a step replaced gets
+/// a fresh one.
 #[derive(Debug, Clone)]
 pub struct Checksum {
     checked: Bytes,
