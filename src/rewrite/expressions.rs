@@ -58,7 +58,17 @@ pub(super) fn avoid_every_expression(
     body: &Map<String, Value>,
     allocator: &mut PlaceholderAllocator,
 ) -> Result<(), RewriteError> {
-    for (_, condition) in parse_conditions(body)? {
+    avoid_all_but_conditions(body, &parse_conditions(body)?, allocator)
+}
+
+/// [`avoid_every_expression`] for a caller that holds the request's conditions parsed
+/// already ([`parse_conditions`]): parsing a long filter again cost as much as the first time.
+pub(super) fn avoid_all_but_conditions(
+    body: &Map<String, Value>,
+    conditions: &[(ExprKind, Condition)],
+    allocator: &mut PlaceholderAllocator,
+) -> Result<(), RewriteError> {
+    for (_, condition) in conditions {
         allocator.avoid(&condition.placeholders());
     }
     if let Some(text) = body.get("UpdateExpression").and_then(Value::as_str) {

@@ -44,6 +44,10 @@ fn refused(kind: ExprKind, message: &str) -> RewriteError {
 
 fn prefix_values(prefix: &KeyPrefix, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
     let mut parsed = expressions::parse_conditions(body)?;
+    if parsed.is_empty() {
+        // A GetItem's or PutItem's names map can be long: not copied for nothing.
+        return Ok(());
+    }
     let names = body
         .get("ExpressionAttributeNames")
         .and_then(Value::as_object)
@@ -73,9 +77,11 @@ fn prefix_values(prefix: &KeyPrefix, body: &mut Map<String, Value>) -> Result<()
         _ => Map::new(),
     };
     let mut allocator = PlaceholderAllocator::new(names.as_ref(), Some(&values));
-    expressions::avoid_every_expression(body, &mut allocator)?;
+    expressions::avoid_all_but_conditions(body, &parsed, &mut allocator)?;
     let mut renamed = Vec::new();
+    let mut changed = Vec::new();
     for (kind, condition) in &mut parsed {
+        let before = renamed.len();
         for slot in condition.values_compared_with_mut(is_key) {
             let plain = plain_key_value(prefix, *kind, &values, slot)?;
             let fresh = allocator.value();
@@ -85,8 +91,11 @@ fn prefix_values(prefix: &KeyPrefix, body: &mut Map<String, Value>) -> Result<()
             );
             renamed.push(std::mem::replace(slot, fresh));
         }
+        changed.push(renamed.len() > before);
     }
-    for (kind, condition) in &parsed {
+    // A condition with nothing renamed (a filter on other attributes) keeps the client's
+    // text: printing a long one again is most of what this step would spend on it.
+    for ((kind, condition), _) in parsed.iter().zip(&changed).filter(|(_, c)| **c) {
         body.insert(
             kind.field().to_owned(),
             Value::String(condition.to_string()),
