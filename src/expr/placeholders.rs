@@ -227,6 +227,7 @@ impl PlaceholderAllocator {
             .into_iter()
             .chain(values)
             .flat_map(Map::keys)
+            .filter(|p| Self::may_collide(p))
             .cloned()
             .collect();
         Self {
@@ -239,7 +240,19 @@ impl PlaceholderAllocator {
     /// an error, not come to mean the value a rewrite adds.
     pub fn avoid(&mut self, used: &Used<'_>) {
         let all = used.names.iter().chain(&used.values);
-        self.taken.extend(all.map(|p| (*p).to_owned()));
+        self.taken.extend(
+            all.filter(|p| Self::may_collide(p))
+                .map(|p| (*p).to_owned()),
+        );
+    }
+
+    /// Whether `placeholder` could equal one this hands out (`#gs<n>`, `:gs<n>`). Only those
+    /// are kept: copying every name of a request with a long projection into the set was
+    /// most of what an allocator cost.
+    fn may_collide(placeholder: &str) -> bool {
+        placeholder
+            .get(1..)
+            .is_some_and(|rest| rest.starts_with(Self::PREFIX))
     }
 
     /// A fresh `#name`.
