@@ -66,6 +66,13 @@ impl<'a> LeanDocument<'a> {
             return Ok(None);
         };
         let mut held = Vec::new();
+        if let (Some(members), []) = (&view.put_item, rest) {
+            // A PutItem's item, read already by the view's shape check.
+            let item = hold(members.clone(), touched, &mut held)?;
+            let mut document = view.subset(|name| name != field)?;
+            document.insert(field.to_owned(), item);
+            return Ok(Some(Self { document, held }));
+        }
         let seed = Seed {
             path: rest,
             touched,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::Operation;
-use super::view::RequestView;
+use super::view::{Fields, Members, RequestView};
 use crate::error::ProxyError;
 
 /// Fields that hold an item or key: a map from attribute name to attribute value.
@@ -33,7 +33,10 @@ pub(super) fn check(view: &RequestView<'_>) -> Result<Tables, ProxyError> {
         push(&mut tables, &name);
     }
     for field in ITEM_FIELDS {
-        view.decode::<ItemShape>(field)?;
+        // A PutItem's item is checked by `put_item`, which keeps what it reads.
+        if !(field == "Item" && view.operation == Operation::PutItem) {
+            view.decode::<ItemShape>(field)?;
+        }
     }
     match view.operation {
         Operation::BatchGetItem => {
@@ -60,6 +63,25 @@ pub(super) fn check(view: &RequestView<'_>) -> Result<Tables, ProxyError> {
     }
     tables.retain(|t| !t.is_empty());
     Ok((tables, action_tables))
+}
+
+/// A PutItem's `Item`, checked as [`ItemShape`] checks an item (a map whose values are all
+/// maps), as its members. `None` for any other operation, or without an `Item`.
+pub(super) fn put_item<'a>(view: &RequestView<'a>) -> Result<Option<Members<'a>>, ProxyError> {
+    if view.operation != Operation::PutItem {
+        return Ok(None);
+    }
+    let Some(Fields(members)) = view.decode::<Fields<'a>>("Item")? else {
+        return Ok(None);
+    };
+    // A raw value starts at its first byte, and was read whole, so it is valid JSON: an
+    // attribute value is one that opens as an object.
+    if let Some((name, _)) = members.iter().find(|(_, raw)| !raw.get().starts_with('{')) {
+        return Err(ProxyError::Serialization(format!(
+            "`Item` has the wrong type: attribute {name:?} is not an attribute value (a map)"
+        )));
+    }
+    Ok(Some(members))
 }
 
 fn push(tables: &mut Vec<String>, name: &str) {

@@ -23,7 +23,13 @@ pub struct RequestView<'a> {
     /// The table of each `TransactItems` action, in order: answers refer to actions by
     /// position.
     pub action_tables: Vec<String>,
+    /// A PutItem's `Item` as its members, read once by the shape check and handed to the
+    /// lean rewrite, which would otherwise read the item's bytes a second time.
+    pub(super) put_item: Option<Members<'a>>,
 }
+
+/// An object's members: names borrowed unless they hold escapes, values as raw JSON.
+pub(super) type Members<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 
 impl<'a> RequestView<'a> {
     /// Splits `bytes` into fields, refusing what is not a JSON object (DynamoDB's
@@ -43,8 +49,10 @@ impl<'a> RequestView<'a> {
             fields,
             tables: Vec::new(),
             action_tables: Vec::new(),
+            put_item: None,
         };
         (view.tables, view.action_tables) = shape::check(&view)?;
+        view.put_item = shape::put_item(&view)?;
         Ok(view)
     }
 
@@ -119,7 +127,7 @@ impl<'a> RequestView<'a> {
 /// values as raw JSON.
 pub(super) fn collect_members<'de, A: MapAccess<'de>>(
     mut map: A,
-) -> Result<Vec<(Cow<'de, str>, &'de RawValue)>, A::Error> {
+) -> Result<Members<'de>, A::Error> {
     let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
     while let Some((name, raw)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
         members.push((name.0, raw));
@@ -128,7 +136,7 @@ pub(super) fn collect_members<'de, A: MapAccess<'de>>(
 }
 
 /// The top-level fields of a JSON object, borrowed from the body wherever possible.
-struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+pub(super) struct Fields<'a>(pub(super) Members<'a>);
 
 impl<'de> Deserialize<'de> for Fields<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

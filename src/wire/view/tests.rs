@@ -112,6 +112,20 @@ fn refuses_wrong_types_where_it_reads() {
         (Operation::GetItem, r#"{"TableName":"T","Key":"x"}"#),
         (Operation::GetItem, r#"{"TableName":"T","Key":{"k":"x"}}"#),
         (Operation::PutItem, r#"{"TableName":"T","Item":{"k":[1]}}"#),
+        (
+            Operation::PutItem,
+            r#"{"TableName":"T","Item":{"a":{},"k":"x"}}"#,
+        ),
+        (
+            Operation::PutItem,
+            r#"{"TableName":"T","Item":{"k": null}}"#,
+        ),
+        (Operation::PutItem, r#"{"TableName":"T","Item":[]}"#),
+        (Operation::PutItem, r#"{"TableName":"T","Item":null}"#),
+        (
+            Operation::PutItem,
+            r#"{"TableName":"T","Item":{"k":{"S":"x"}"#,
+        ),
         (Operation::BatchGetItem, r#"{"RequestItems":[]}"#),
         (
             Operation::BatchGetItem,
@@ -137,4 +151,17 @@ fn refuses_wrong_types_where_it_reads() {
     ] {
         assert!(tables(op, body).is_err(), "{body}");
     }
+}
+
+#[test]
+fn a_put_items_members_are_read_once_and_kept() {
+    let body = "{\"TableName\":\"T\",\"Item\": { \"k\" :\n {\"S\":\"x\"} ,\"n\":{\"N\":\"1\"}}}";
+    let view = RequestView::parse(Operation::PutItem, body.as_bytes()).unwrap();
+    let members = view.put_item.as_ref().unwrap();
+    let got: Vec<(&str, &str)> = members.iter().map(|(n, r)| (n.as_ref(), r.get())).collect();
+    assert_eq!(got, [("k", r#"{"S":"x"}"#), ("n", r#"{"N":"1"}"#)]);
+    // Only a PutItem's item is kept: other operations read theirs where they need it.
+    let update = r#"{"TableName":"T","Key":{"k":{"S":"x"}},"Item":{"k":{"S":"x"}}}"#;
+    let view = RequestView::parse(Operation::UpdateItem, update.as_bytes()).unwrap();
+    assert!(view.put_item.is_none());
 }
