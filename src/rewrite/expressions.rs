@@ -45,25 +45,27 @@ pub(super) fn parse_conditions(
 /// expressions uses (one used but left undefined must stay the client's error, not come to
 /// mean what the step adds).
 pub(super) fn allocator(body: &Map<String, Value>) -> Result<PlaceholderAllocator, RewriteError> {
+    allocator_with(body, &parse_conditions(body)?)
+}
+
+/// [`allocator`] for a caller that holds the request's conditions parsed already.
+pub(super) fn allocator_with(
+    body: &Map<String, Value>,
+    conditions: &[(ExprKind, Condition)],
+) -> Result<PlaceholderAllocator, RewriteError> {
     let map = |field: &str| body.get(field).and_then(Value::as_object);
     let mut allocator = PlaceholderAllocator::new(
         map("ExpressionAttributeNames"),
         map("ExpressionAttributeValues"),
     );
-    avoid_every_expression(body, &mut allocator)?;
+    avoid_every_expression(body, conditions, &mut allocator)?;
     Ok(allocator)
 }
 
+/// Makes `allocator` avoid the placeholders of every expression of the request: its
+/// conditions as the caller parsed them ([`parse_conditions`]; a long filter parsed again
+/// cost as much as the first time), its update and its projection.
 pub(super) fn avoid_every_expression(
-    body: &Map<String, Value>,
-    allocator: &mut PlaceholderAllocator,
-) -> Result<(), RewriteError> {
-    avoid_all_but_conditions(body, &parse_conditions(body)?, allocator)
-}
-
-/// [`avoid_every_expression`] for a caller that holds the request's conditions parsed
-/// already ([`parse_conditions`]): parsing a long filter again cost as much as the first time.
-pub(super) fn avoid_all_but_conditions(
     body: &Map<String, Value>,
     conditions: &[(ExprKind, Condition)],
     allocator: &mut PlaceholderAllocator,

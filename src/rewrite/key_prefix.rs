@@ -9,7 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use super::RewriteError;
-use crate::expr::{Condition, Operand, Path, PathElement, PlaceholderAllocator};
+use crate::expr::{Condition, ExprKind, Operand, Path, PathElement, PlaceholderAllocator};
 use crate::plan::{KeyPrefix, Plan};
 use crate::wire::Operation;
 use crate::wire::items::{Site, answer_sites, request_sites};
@@ -158,14 +158,19 @@ fn namespace_filter(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), Re
     if !reads_widely {
         return Ok(());
     }
-    let mut allocator = super::expressions::allocator(body)?;
+    // Parsed once here, for the allocator and for the client's filter.
+    let conditions = super::expressions::parse_conditions(body)?;
+    let mut allocator = super::expressions::allocator_with(body, &conditions)?;
     projection_from_attributes_to_get(body, &mut allocator)?;
     let (name, value) = (allocator.name(), allocator.value());
     let namespace = Condition::BeginsWith(
         Operand::Path(Path(vec![PathElement::Name(name.clone())])),
         Operand::Value(value.clone()),
     );
-    let filter = match expressions::filter(body)? {
+    let client = conditions
+        .into_iter()
+        .find_map(|(kind, condition)| (kind == ExprKind::Filter).then_some(condition));
+    let filter = match client {
         Some(client) => Condition::and(client, namespace),
         None => namespace,
     };

@@ -77,7 +77,7 @@ fn prefix_values(prefix: &KeyPrefix, body: &mut Map<String, Value>) -> Result<()
         _ => Map::new(),
     };
     let mut allocator = PlaceholderAllocator::new(names.as_ref(), Some(&values));
-    expressions::avoid_all_but_conditions(body, &parsed, &mut allocator)?;
+    expressions::avoid_every_expression(body, &parsed, &mut allocator)?;
     let mut renamed = Vec::new();
     let mut changed = Vec::new();
     for (kind, condition) in &mut parsed {
@@ -165,12 +165,4 @@ fn drop_unused(
         }
     }
     Ok(())
-}
-
-/// The client's filter, parsed, if it has one.
-pub(super) fn filter(body: &Map<String, Value>) -> Result<Option<Condition>, RewriteError> {
-    Ok(expressions::parse_conditions(body)?
-        .into_iter()
-        .find(|(kind, _)| *kind == ExprKind::Filter)
-        .map(|(_, condition)| condition))
 }
