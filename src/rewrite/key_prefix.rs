@@ -43,8 +43,8 @@ pub fn request(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), Rewrite
         plan.prefix_of(table)
             .map_or(Ok(()), |prefix| add_prefix(prefix, site, key))
     })?;
-    expressions::request(plan, body)?;
-    namespace_filter(plan, body)
+    let conditions = expressions::request(plan, body)?;
+    namespace_filter(plan, body, conditions)
 }
 
 pub fn restore(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
@@ -146,7 +146,11 @@ fn strip_prefix(
 /// read every namespace: a `begins_with` filter on the table's partition key, merged with
 /// the client's own, keeps it to this one. DynamoDB applies `Limit` before the filter, so a
 /// page may hold fewer items than `Limit` (or none) while `LastEvaluatedKey` goes on.
-fn namespace_filter(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
+fn namespace_filter(
+    plan: &Plan,
+    body: &mut Map<String, Value>,
+    conditions: Option<expressions::Conditions>,
+) -> Result<(), RewriteError> {
     let reads_widely = match plan.operation {
         Operation::Scan => true,
         Operation::Query => body.contains_key("IndexName"),
@@ -158,8 +162,12 @@ fn namespace_filter(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), Re
     if !reads_widely {
         return Ok(());
     }
-    // Parsed once here, for the allocator and for the client's filter.
-    let conditions = super::expressions::parse_conditions(body)?;
+    // Parsed once, for the allocator and for the client's filter: by the values' half when
+    // it ran on this request, else here.
+    let conditions = match conditions {
+        Some(conditions) => conditions,
+        None => super::expressions::parse_conditions(body)?,
+    };
     let mut allocator = super::expressions::allocator_with(body, &conditions)?;
     projection_from_attributes_to_get(body, &mut allocator)?;
     let (name, value) = (allocator.name(), allocator.value());

@@ -11,7 +11,13 @@ use crate::expr::{Condition, ExprKind, Path, PlaceholderAllocator, Used, parse_u
 use crate::plan::{KeyPrefix, Plan};
 use crate::wire::Operation;
 
-pub(super) fn request(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
+/// Prefixes the values compared with the partition key; for a single-table request, hands
+/// back its conditions as parsed (and rewritten), so the namespace filter need not parse
+/// them again.
+pub(super) fn request(
+    plan: &Plan,
+    body: &mut Map<String, Value>,
+) -> Result<Option<Conditions>, RewriteError> {
     if plan.operation == Operation::TransactWriteItems {
         let actions = body
             .get_mut("TransactItems")
@@ -29,24 +35,32 @@ pub(super) fn request(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), 
                 prefix_values(prefix, action)?;
             }
         }
-        return Ok(());
+        return Ok(None);
     }
     let single = plan.operation.is_single_table();
     match plan.tables.first().and_then(|t| plan.prefix_of(t)) {
-        Some(prefix) if single => prefix_values(prefix, body),
-        _ => Ok(()),
+        Some(prefix) if single => prefix_values(prefix, body).map(Some),
+        _ => Ok(None),
     }
 }
+
+/// A request's conditions, parsed, each with its kind.
+pub(super) type Conditions = Vec<(ExprKind, Condition)>;
 
 fn refused(kind: ExprKind, message: &str) -> RewriteError {
     RewriteError::Refused(format!("Invalid {}: {message}", kind.field()))
 }
 
-fn prefix_values(prefix: &KeyPrefix, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
+/// The request's conditions as they are sent: parsed, with the values compared with the
+/// partition key renamed to prefixed ones.
+fn prefix_values(
+    prefix: &KeyPrefix,
+    body: &mut Map<String, Value>,
+) -> Result<Conditions, RewriteError> {
     let mut parsed = expressions::parse_conditions(body)?;
     if parsed.is_empty() {
         // A GetItem's or PutItem's names map can be long: not copied for nothing.
-        return Ok(());
+        return Ok(parsed);
     }
     let names = body
         .get("ExpressionAttributeNames")
@@ -70,7 +84,7 @@ fn prefix_values(prefix: &KeyPrefix, body: &mut Map<String, Value>) -> Result<()
         .iter()
         .all(|(_, c)| c.values_compared_with(is_key).is_empty())
     {
-        return Ok(());
+        return Ok(parsed);
     }
     let mut values = match body.remove("ExpressionAttributeValues") {
         Some(Value::Object(values)) => values,
@@ -103,7 +117,7 @@ fn prefix_values(prefix: &KeyPrefix, body: &mut Map<String, Value>) -> Result<()
     }
     drop_unused(body, &parsed, &mut values, &renamed)?;
     body.insert("ExpressionAttributeValues".into(), Value::Object(values));
-    Ok(())
+    Ok(parsed)
 }
 
 /// The string a placeholder compared with the partition key holds.
