@@ -57,8 +57,8 @@ pub static X_AMZ_CRC32: http::HeaderName = http::HeaderName::from_static("x-amz-
 
 /// Whether a region's answer arrived as the region sent it: its `x-amz-crc32` (when it has
 /// one) matches the body, or else a success is at least JSON (a proxy's error page is not).
-/// The sidecar replaces the checksum on the way out, so this is the only place a corrupted
-/// answer can still be caught. A matching checksum vouches for the body on its own:
+/// The checksum the client gets vouches for what the sidecar sends (this one, reused, when
+/// no step changed the body), so this is the only place a corrupted answer can be caught. A matching checksum vouches for the body on its own:
 /// validating it as JSON as well cost a tenth of the request path's CPU on a 1.4 KB item.
 /// Gives the checksum when there was one, so that an answer passed on unchanged reuses it.
 pub fn check_answer(

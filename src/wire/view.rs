@@ -135,7 +135,8 @@ pub(super) fn collect_members<'de, A: MapAccess<'de>>(
     Ok(members)
 }
 
-/// The top-level fields of a JSON object, borrowed from the body wherever possible.
+/// The members of a JSON object (a body's top-level fields, a PutItem's attributes),
+/// borrowed from the body wherever possible.
 pub(super) struct Fields<'a>(pub(super) Members<'a>);
 
 impl<'de> Deserialize<'de> for Fields<'de> {

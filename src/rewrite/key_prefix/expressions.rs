@@ -93,7 +93,6 @@ fn prefix_values(
     let mut allocator = PlaceholderAllocator::new(names.as_ref(), Some(&values));
     expressions::avoid_every_expression(body, &parsed, &mut allocator)?;
     let mut renamed = Vec::new();
-    let mut changed = Vec::new();
     for (kind, condition) in &mut parsed {
         let before = renamed.len();
         for slot in condition.values_compared_with_mut(is_key) {
@@ -105,15 +104,14 @@ fn prefix_values(
             );
             renamed.push(std::mem::replace(slot, fresh));
         }
-        changed.push(renamed.len() > before);
-    }
-    // A condition with nothing renamed (a filter on other attributes) keeps the client's
-    // text: printing a long one again is most of what this step would spend on it.
-    for ((kind, condition), _) in parsed.iter().zip(&changed).filter(|(_, c)| **c) {
-        body.insert(
-            kind.field().to_owned(),
-            Value::String(condition.to_string()),
-        );
+        // A condition with nothing renamed (a filter on other attributes) keeps the
+        // client's text: printing a long one again is most of what this step spends on it.
+        if renamed.len() > before {
+            body.insert(
+                kind.field().to_owned(),
+                Value::String(condition.to_string()),
+            );
+        }
     }
     drop_unused(body, &parsed, &mut values, &renamed)?;
     body.insert("ExpressionAttributeValues".into(), Value::Object(values));
