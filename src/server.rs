@@ -157,6 +157,12 @@ fn builder(settings: &Settings) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(None)
+        // One buffer and one write per answer instead of a two-part `writev`: the head and a
+        // DynamoDB-sized body copied together cost less than the vectored write's extra
+        // iovec (in the load rig, five alternating runs: GetItem closed loop +3 % req/s in
+        // the median, -1.5 to +4.7 %, and 3-6 % less CPU per request at 1k req/s); a 400 KB
+        // body pays one memcpy.
+        .writev(false)
         .max_headers(settings.max_headers)
         .max_buf_size(settings.max_header_bytes);
     builder

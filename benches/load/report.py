@@ -1,6 +1,7 @@
 """The harness's printout: the figures side by side, and each line of issue 14's bar with
 PASS or MISS. Figures, never assertions."""
 
+import statistics
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ P99_VS_NGINX = 1.5
 def progress(r):
     rate = f"{r['rate']}/s" if r["rate"] else "closed"
     errors = f", {r['errors']} errors" if r["errors"] else ""
-    print(f"load: {r['phase']:<5} {r['target']:<13} {r['load']:<18} {rate:>7}: "
+    print(f"load: {r['phase']:<5} r{r.get('round', 0) + 1} {r['target']:<13} {r['load']:<18} {rate:>7}: "
           f"{r['rps']:8.0f} req/s  p50 {r['p50_ms']:.3f}  p99 {r['p99_ms']:.3f}  "
           f"p99.9 {r['p999_ms']:.3f} ms{errors}", file=sys.stderr)
 
@@ -34,6 +35,34 @@ def filesystem(path):
         if path.is_relative_to(point) and len(point) > best[0]:
             best = (len(point), f"{kind} ({device} on {point})")
     return best[1]
+
+
+def _run_key(r):
+    return (r["phase"], r["target"], r["load"], r["rate"])
+
+
+def medians(runs):
+    """One run per phase, target, load and rate: each figure the median over the rounds
+    (a run measured once is itself). Medians, not means: one round that another process on
+    the machine hit should not move the figure."""
+    groups = {}
+    for r in runs:
+        groups.setdefault(_run_key(r), []).append(r)
+    out = []
+    for group in groups.values():
+        merged = dict(group[0])
+        for field, value in group[0].items():
+            values = [g.get(field) for g in group]
+            if field != "round" and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                merged[field] = statistics.median(values)
+        merged.pop("round", None)
+        merged["rounds"] = len(group)
+        out.append(merged)
+    return out
+
+
+def of_round(runs, round_):
+    return [r for r in runs if r.get("round", 0) == round_]
 
 
 def find(runs, phase, target, load, rate=None):
@@ -87,8 +116,8 @@ def _comparison(runs, phase, load, rate):
 
 
 def _audit_section(results):
-    off = find(results["runs"], "main", "sidecar", "PutItem")
-    on = find(results["runs"], "audit", "sidecar-audit", "PutItem")
+    off = find(results["medians"], "main", "sidecar", "PutItem")
+    on = find(results["medians"], "audit", "sidecar-audit", "PutItem")
     if not (off and on):
         return
     rows = [("PutItem req/s", [off["rps"], on["rps"]]),
@@ -116,9 +145,9 @@ def _sweep_section(runs):
               + f"{_fmt(n['cpu_us_per_request'], 1):>14}{_fmt(s['cpu_us_per_request'], 1):>16}")
 
 
-def _verdict(ok, text):
+def _verdict(key, ok, text):
     """`ok` None: the line cannot be judged from these runs."""
-    return {"pass": None if ok is None else bool(ok), "text": text}
+    return {"key": key, "pass": None if ok is None else bool(ok), "text": text}
 
 
 def _noise_guard(ok, *added):
@@ -135,11 +164,11 @@ def _closed_verdicts(runs, load):
     a99n, a99s = _added(n, d, "p99_ms"), _added(s, d, "p99_ms")
     r50, rrps, r99 = _ratio(a50s, a50n), _ratio(s["rps"], n["rps"]), _ratio(a99s, a99n)
     return [
-        _verdict(_noise_guard(a50s <= a50n, a50s, a50n), f"{load} closed: sidecar added p50 <= nginx's: {a50s:.3f} vs {a50n:.3f} ms, "
+        _verdict(f"{load} closed p50", _noise_guard(a50s <= a50n, a50s, a50n), f"{load} closed: sidecar added p50 <= nginx's: {a50s:.3f} vs {a50n:.3f} ms, "
                                f"ratio {_fmt(r50, 2)} (bar <= 1.0)"),
-        _verdict(s["rps"] >= n["rps"], f"{load} closed: sidecar throughput >= nginx's: {s['rps']:.0f} vs "
+        _verdict(f"{load} closed rps", s["rps"] >= n["rps"], f"{load} closed: sidecar throughput >= nginx's: {s['rps']:.0f} vs "
                                        f"{n['rps']:.0f} req/s, ratio {_fmt(rrps, 2)} (bar >= 1.0)"),
-        _verdict(_noise_guard(a99s <= P99_VS_NGINX * a99n, a99s, a99n),
+        _verdict(f"{load} closed p99", _noise_guard(a99s <= P99_VS_NGINX * a99n, a99s, a99n),
                  f"{load} closed: sidecar added p99 <= 1.5x nginx's: {a99s:.3f} vs {a99n:.3f} ms, "
                  f"ratio {_fmt(r99, 2)} (bar <= 1.5)"),
     ]
@@ -153,7 +182,7 @@ def _open_verdicts(runs, load, rates):
             continue
         added = {k: _added(s, d, k) for k in OPEN_ADDED_MS}
         ok = all(added[k] <= limit for k, limit in OPEN_ADDED_MS.items())
-        out.append(_verdict(ok, f"{load} open {rate}/s: sidecar added p50/p99/p99.9 "
+        out.append(_verdict(f"{load} open {rate}", ok, f"{load} open {rate}/s: sidecar added p50/p99/p99.9 "
                                 f"{added['p50_ms']:.3f}/{added['p99_ms']:.3f}/{added['p999_ms']:.3f} ms "
                                 f"(bar 0.25/1/5)"))
         cpus.append((rate, s["cpu_per_1k_rps"], n["cpu_per_1k_rps"]))
@@ -162,41 +191,59 @@ def _open_verdicts(runs, load, rates):
         shown = ", ".join(f"{c:.3f} at {rate}/s" for rate, c, _ in cpus)
         # nginx's own figures beside them: what a plain proxy costs at the same rates here.
         nginx = "/".join(f"{c:.3f}" for _, _, c in cpus)
-        out.append(_verdict(ok, f"{load} open: sidecar vCPU per 1k req/s {shown} (bar <= {CPU_PER_1K_RPS}; "
+        out.append(_verdict(f"{load} open cpu", ok, f"{load} open: sidecar vCPU per 1k req/s {shown} (bar <= {CPU_PER_1K_RPS}; "
                                 f"nginx {nginx})"))
     return out
 
 
 def verdicts(results):
-    runs, rates = results["runs"], results["meta"]["rates"]
+    """Each line of the bar judged on the medians, with how many rounds it passed in alone."""
+    rates = results["meta"]["rates"]
+    # The RSS peak is the largest of every round's, not a median.
+    out = _verdicts(results["medians"], rates, results["idle_rss_mib"], rss_runs=results["runs"])
+    rounds = results["meta"].get("rounds", 1)
+    if rounds > 1:
+        per_round = [{v["key"]: v["pass"] for v in _verdicts(of_round(results["runs"], i), rates,
+                                                             results["idle_rss_mib"])}
+                     for i in range(rounds)]
+        for v in out:
+            judged = [p[v["key"]] for p in per_round if p.get(v["key"]) is not None]
+            v["rounds_passed"], v["rounds_judged"] = sum(judged), len(judged)
+    return out
+
+
+def _verdicts(runs, rates, idle_rss, rss_runs=None):
     out = []
     for load in MAIN_OPS:
         out += _closed_verdicts(runs, load)
     for load in MAIN_OPS:
         out += _open_verdicts(runs, load, rates)
-    idle = results["idle_rss_mib"].get("sidecar")
-    out.append(_verdict(idle <= RSS_IDLE_MIB, f"sidecar RSS idle {idle:.1f} MiB (bar <= {RSS_IDLE_MIB})"))
-    at_rate = [r["rss_peak_mib"] for r in runs if r["target"] == "sidecar" and r["rate"] == RSS_RATE]
+    idle = idle_rss.get("sidecar")
+    out.append(_verdict("rss idle", idle <= RSS_IDLE_MIB, f"sidecar RSS idle {idle:.1f} MiB (bar <= {RSS_IDLE_MIB})"))
+    at_rate = [r["rss_peak_mib"] for r in rss_runs or runs if r["target"] == "sidecar" and r["rate"] == RSS_RATE]
     if at_rate:
         peak = max(at_rate)
-        out.append(_verdict(peak <= RSS_2K_MIB, f"sidecar RSS peak during the {RSS_RATE}/s open-loop runs "
+        out.append(_verdict("rss 2k", peak <= RSS_2K_MIB, f"sidecar RSS peak during the {RSS_RATE}/s open-loop runs "
                                                 f"{peak:.1f} MiB (bar <= {RSS_2K_MIB})"))
     off = find(runs, "main", "sidecar", "PutItem")
     on = find(runs, "audit", "sidecar-audit", "PutItem")
     if off and on:
         cost = 1 - on["rps"] / off["rps"]
-        out.append(_verdict(cost <= AUDIT_COST, f"audit on costs {cost * 100:.0f} % of PutItem throughput: "
+        out.append(_verdict("audit", cost <= AUDIT_COST, f"audit on costs {cost * 100:.0f} % of PutItem throughput: "
                                                 f"{off['rps']:.0f} -> {on['rps']:.0f} req/s (bar <= 20 %)"))
     return out
 
 
 def print_all(results):
-    meta, runs = results["meta"], results["runs"]
+    meta, runs = results["meta"], results["medians"]
     print(f"\nGlobalScale load harness: {meta['date']}, commit {meta['commit']}, {meta['machine']}")
     print(f"runs of {meta['duration_s']:g} s after {meta['warmup_s']:g} s warm-up; wrk {meta['wrk']['threads']} "
           f"thread, {meta['wrk']['connections']} connections; oha {meta['oha']['connections']} connections, "
           f"latency correction; nginx workers: canned {meta['nginx_workers']['canned']}, proxy "
           f"{meta['nginx_workers']['proxy']}; added = target minus direct")
+    if meta.get("rounds", 1) > 1:
+        print(f"every figure below is the median of {meta['rounds']} rounds, the targets' order rotated each round "
+              "(each round's runs: results.json)")
     print(f"load average (1/5/15 min) at start {meta['loadavg']}, at the end {meta['loadavg_end']}: "
           "other work on the machine shows in the tails")
     for load in MAIN_OPS:
@@ -204,7 +251,7 @@ def print_all(results):
         for rate in meta["rates"]:
             _comparison(runs, "main", load, rate)
     idle = results["idle_rss_mib"]
-    at = {t: max([r["rss_peak_mib"] for r in runs if r["target"] == t and r["rate"] == RSS_RATE] or [0])
+    at = {t: max([r["rss_peak_mib"] for r in results["runs"] if r["target"] == t and r["rate"] == RSS_RATE] or [0])
           for t in ("nginx", "sidecar")}
     _table("Memory, VmRSS MiB (nginx: master and workers summed)",
            [("idle", [idle.get("nginx"), idle.get("sidecar")]),
@@ -212,11 +259,15 @@ def print_all(results):
            ["nginx", "sidecar"])
     _audit_section(results)
     _sweep_section(runs)
-    failed = [r for r in runs if r["errors"]]
+    failed = [r for r in results["runs"] if r["errors"]]
     if failed:
         print("\nruns with errors (non-200 answers or failed connections):")
         for r in failed:
-            print(f"  {r['phase']} {r['target']} {r['load']} {r['rate'] or 'closed'}: {r['errors']} of {r['requests']}")
-    print("\nAgainst issue 14's bar (n/a: an added latency came out zero or negative, noise of this machine)")
+            print(f"  {r['phase']} round {r.get('round', 0) + 1} {r['target']} {r['load']} {r['rate'] or 'closed'}: "
+                  f"{r['errors']} of {r['requests']}")
+    print("\nAgainst issue 14's bar, on the medians (n/a: an added latency came out zero or negative, noise of "
+          "this machine; k/n: the rounds the line passed in on its own)")
     for v in results["verdicts"]:
-        print(f"  {'n/a ' if v['pass'] is None else 'PASS' if v['pass'] else 'MISS'}  {v['text']}")
+        verdict = 'n/a ' if v['pass'] is None else 'PASS' if v['pass'] else 'MISS'
+        rounds = f"{v['rounds_passed']}/{v['rounds_judged']}" if "rounds_judged" in v else ""
+        print(f"  {verdict} {rounds:>4}  {v['text']}")

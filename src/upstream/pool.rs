@@ -171,7 +171,11 @@ impl Pool {
             .call(uri)
             .await
             .map_err(|e| UpstreamError::Connect(super::error_chain(e.as_ref())))?;
-        let (sender, connection) = http1::handshake(stream)
+        // Flattened writes, as the server's (`server::builder` says why); over TLS, rustls
+        // copies every write into its records anyway.
+        let (sender, connection) = http1::Builder::new()
+            .writev(false)
+            .handshake(stream)
             .await
             .map_err(|e| UpstreamError::Connect(super::error_chain(&e)))?;
         tokio::spawn(async move {
