@@ -33,6 +33,8 @@ pub const AUDIT_BACKLOG: &str = "globalscale_audit_backlog";
 pub const AUDIT_OLDEST_SECONDS: &str = "globalscale_audit_oldest_seconds";
 pub const AUDIT_SPOOL_FSYNCS_TOTAL: &str = "globalscale_audit_spool_fsyncs_total";
 pub const AUDIT_SPOOL_LARGEST_GROUP: &str = "globalscale_audit_spool_largest_group";
+pub const AUDIT_SPOOL_BYTES: &str = "globalscale_audit_spool_bytes";
+pub const AUDIT_SPOOL_LIMIT_BYTES: &str = "globalscale_audit_spool_limit_bytes";
 
 /// The table label for anything the sidecar does not manage.
 pub const OTHER: &str = "other";
@@ -73,6 +75,8 @@ pub struct Metrics {
     pub audit_spool_fsyncs: IntCounter,
     /// The most records one spool fsync has covered since start-up.
     pub audit_spool_largest_group: IntGauge,
+    pub audit_spool_bytes: IntGauge,
+    pub audit_spool_limit_bytes: IntGauge,
     /// Requests refused by the signature check, by reason.
     pub auth_failures: IntCounterVec,
     /// Requests refused at once because `[limits] max_in_flight` were in flight.
@@ -154,6 +158,17 @@ impl Metrics {
             "The most audit records one spool fsync has covered since start-up",
         )?;
         registry.register(Box::new(audit_spool_largest_group.clone()))?;
+        let audit_spool_bytes = IntGauge::new(
+            AUDIT_SPOOL_BYTES,
+            "Bytes of audit records spooled and not yet shipped, queued appends included: \
+             what max_spool_bytes is checked against",
+        )?;
+        registry.register(Box::new(audit_spool_bytes.clone()))?;
+        let audit_spool_limit_bytes = IntGauge::new(
+            AUDIT_SPOOL_LIMIT_BYTES,
+            "The audit spool's max_spool_bytes: at it, writes to audited tables get a retryable 503",
+        )?;
+        registry.register(Box::new(audit_spool_limit_bytes.clone()))?;
         let requests_shed = IntCounter::new(
             REQUESTS_SHED_TOTAL,
             "Requests answered 503 at once because [limits] max_in_flight were in flight",
@@ -203,6 +218,8 @@ impl Metrics {
             audit_oldest_seconds,
             audit_spool_fsyncs,
             audit_spool_largest_group,
+            audit_spool_bytes,
+            audit_spool_limit_bytes,
             region_healthy,
             region_ejections: counter(
                 REGION_EJECTIONS_TOTAL,

@@ -519,6 +519,19 @@ async fn a_full_spool_refuses_writes_with_a_503_and_recovers_once_shipped() {
     )
     .await;
     assert!(oldest.is_some_and(|age| age > 0.0), "{oldest:?}");
+    // What an alert on the spool's fill reads: full, against the configured limit.
+    let limit = metric(
+        sidecar.admin_addr(),
+        "globalscale_audit_spool_limit_bytes",
+        &[],
+    )
+    .await;
+    assert_eq!(limit, Some(1_048_576.0));
+    let held = metric(sidecar.admin_addr(), "globalscale_audit_spool_bytes", &[]).await;
+    assert!(
+        held.is_some_and(|bytes| (1_048_576.0..1_048_576.0 + 110.0 * 1024.0).contains(&bytes)),
+        "a refusing spool holds its limit, at most one record past it: {held:?}"
+    );
 
     create_audit_table(&local).await;
     let deadline = tokio::time::Instant::now() + support::HANG;

@@ -250,8 +250,7 @@ impl Spool {
             .map_err(|_| SpoolError::Closed)?
     }
 
-    /// Unshipped records, their bytes and the age of the oldest, for
-    /// `globalscale_audit_backlog` and `globalscale_audit_oldest_seconds`.
+    /// Unshipped records, their bytes, the age of the oldest and how full the spool is.
     pub fn backlog(&self) -> Backlog {
         self.shared.backlog()
     }

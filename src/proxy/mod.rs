@@ -513,6 +513,12 @@ impl Proxy {
             metrics
                 .audit_oldest_seconds
                 .set(backlog.oldest_age.as_secs_f64());
+            metrics
+                .audit_spool_bytes
+                .set(i64::try_from(backlog.held).unwrap_or(i64::MAX));
+            metrics
+                .audit_spool_limit_bytes
+                .set(i64::try_from(backlog.limit).unwrap_or(i64::MAX));
             let groups = auditor.spool().group_stats();
             let counted = metrics.audit_spool_fsyncs.get();
             metrics

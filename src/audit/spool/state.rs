@@ -18,7 +18,8 @@ use bytes::Bytes;
 use super::acks::AckLog;
 use super::{RecordId, SpoolError, age};
 
-/// Unshipped records, for `globalscale_audit_backlog` and `globalscale_audit_oldest_seconds`.
+/// Unshipped records, for `globalscale_audit_backlog`, `globalscale_audit_oldest_seconds` and
+/// the spool's fill (`globalscale_audit_spool_bytes` against `..._limit_bytes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backlog {
     pub records: usize,
@@ -26,6 +27,10 @@ pub struct Backlog {
     pub bytes: u64,
     /// Time since the oldest was appended; zero when there is none.
     pub oldest_age: Duration,
+    /// What the limit is checked against: `bytes` plus appends queued for the writer.
+    pub held: u64,
+    /// `max_spool_bytes`: at `held >= limit`, writes to audited tables are refused.
+    pub limit: u64,
 }
 
 /// Group commit so far: `records / fsyncs` is the mean group size.
@@ -272,6 +277,8 @@ impl Shared {
             records: state.unacked.len(),
             bytes: state.stored,
             oldest_age: oldest.map_or(Duration::ZERO, |entry| age(entry.unix_ms)),
+            held: state.held,
+            limit: self.max_bytes,
         }
     }
 
