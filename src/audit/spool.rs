@@ -134,8 +134,9 @@ pub struct Skipped {
     pub file: PathBuf,
     /// Where the file now ends.
     pub offset: u64,
-    /// Bytes removed from `offset` on: in a pre-zeroed segment, the zeros after a torn frame
-    /// too, so this is the file's shrinkage rather than the size of what was lost.
+    /// Bytes written past `offset` and lost with the cut: up to the last non-zero byte, since
+    /// the zeros after it are a pre-zeroed segment's unwritten space (a torn write's own
+    /// trailing zeros cannot be told from them).
     pub dropped_bytes: u64,
     pub error: FrameError,
 }

@@ -34,10 +34,14 @@ pub(super) fn read_cut(path: &Path) -> Result<(Vec<Bytes>, Option<Skipped>), Spo
         }
         return Ok((bodies, None));
     };
+    let written = buf[split.valid_len..]
+        .iter()
+        .rposition(|byte| *byte != 0)
+        .map_or(0, |last| last + 1);
     let skipped = Skipped {
         file: path.to_path_buf(),
         offset: split.valid_len as u64,
-        dropped_bytes: (buf.len() - split.valid_len) as u64,
+        dropped_bytes: written as u64,
         error,
     };
     tracing::warn!(
