@@ -240,7 +240,8 @@ def print_all(results):
     print(f"runs of {meta['duration_s']:g} s after {meta['warmup_s']:g} s warm-up; wrk {meta['wrk']['threads']} "
           f"thread, {meta['wrk']['connections']} connections; oha {meta['oha']['connections']} connections, "
           f"latency correction; nginx workers: canned {meta['nginx_workers']['canned']}, proxy "
-          f"{meta['nginx_workers']['proxy']}; added = target minus direct")
+          f"{meta['nginx_workers']['proxy']}; sidecar workers {meta.get('sidecar_workers', 'default')}; "
+          "added = target minus direct")
     if meta.get("rounds", 1) > 1:
         print(f"every figure below is the median of {meta['rounds']} rounds, the targets' order rotated each round "
               "(each round's runs: results.json)")
