@@ -15,13 +15,16 @@ use support::{
     TABLE, create_global_catalog, metric, sdk_client, served_by,
 };
 
-/// Fast health settings so faults are noticed within a test's patience.
-const ROUTING: &str = "[routing]\nprobe_interval_ms = 200\nprobe_timeout_ms = 600\neject_after_failures = 3\nreadmit_after_successes = 2";
+/// Fast health settings so faults are noticed within a test's patience, probes timing out
+/// after `probe_timeout_ms`.
+fn config_with_probe_timeout(probe_timeout_ms: u64) -> SidecarConfig {
+    SidecarConfig::new().timeouts(500, 2_000, 10_000).section(&format!(
+        "[routing]\nprobe_interval_ms = 200\nprobe_timeout_ms = {probe_timeout_ms}\neject_after_failures = 3\nreadmit_after_successes = 2"
+    ))
+}
 
 fn config() -> SidecarConfig {
-    SidecarConfig::new()
-        .timeouts(500, 2_000, 10_000)
-        .section(ROUTING)
+    config_with_probe_timeout(600)
 }
 
 /// Polls until `served_by` answers `region`; returns how long that took.
@@ -113,9 +116,7 @@ async fn ejections(admin: std::net::SocketAddr, region: &str) -> Vec<String> {
 async fn probes_of_a_healthy_cluster_under_load_never_fail_and_traffic_stays_home() {
     let ddb = DynamoLocal::cluster(3).await;
     let regions = ["us-east-1", "us-west-2", "eu-central-1"];
-    let mut cfg = SidecarConfig::new().timeouts(500, 2_000, 10_000).section(
-        "[routing]\nprobe_interval_ms = 200\nprobe_timeout_ms = 5000\neject_after_failures = 3\nreadmit_after_successes = 2",
-    );
+    let mut cfg = config_with_probe_timeout(5_000);
     for (i, name) in regions.iter().enumerate() {
         cfg = cfg.region(name, &ddb.endpoint(i));
     }

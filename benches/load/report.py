@@ -51,7 +51,7 @@ def medians(runs):
     out = []
     for group in groups.values():
         merged = dict(group[0])
-        for field, value in group[0].items():
+        for field in group[0]:
             values = [g.get(field) for g in group]
             if field != "round" and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
                 merged[field] = statistics.median(values)
@@ -67,7 +67,7 @@ def of_round(runs, round_):
 
 def find(runs, phase, target, load, rate=None):
     for r in runs:
-        if (r["phase"], r["target"], r["load"], r["rate"]) == (phase, target, load, rate):
+        if _run_key(r) == (phase, target, load, rate):
             return r
     return None
 

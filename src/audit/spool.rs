@@ -256,6 +256,11 @@ impl Spool {
         self.shared.backlog()
     }
 
+    /// `max_spool_bytes`: at [`Backlog::held`] of this, writes to audited tables are refused.
+    pub fn limit(&self) -> u64 {
+        self.shared.max_bytes
+    }
+
     /// Fsyncs and records committed so far, and the largest group: the group commit's effect.
     pub fn group_stats(&self) -> GroupStats {
         self.shared.group_stats()

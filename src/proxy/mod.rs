@@ -177,6 +177,10 @@ impl Proxy {
     /// The proxy with its audit trail.
     #[must_use]
     pub fn with_audit(mut self, auditor: Arc<Auditor>) -> Self {
+        // Fixed for the process: the spool is opened once, with its limit.
+        self.metrics
+            .audit_spool_limit_bytes
+            .set(i64::try_from(auditor.spool().limit()).unwrap_or(i64::MAX));
         self.audit = Some(auditor);
         self.init_series();
         self
@@ -516,9 +520,6 @@ impl Proxy {
             metrics
                 .audit_spool_bytes
                 .set(i64::try_from(backlog.held).unwrap_or(i64::MAX));
-            metrics
-                .audit_spool_limit_bytes
-                .set(i64::try_from(backlog.limit).unwrap_or(i64::MAX));
             let groups = auditor.spool().group_stats();
             let counted = metrics.audit_spool_fsyncs.get();
             metrics

@@ -19,7 +19,7 @@ use super::acks::AckLog;
 use super::{RecordId, SpoolError, age};
 
 /// Unshipped records, for `globalscale_audit_backlog`, `globalscale_audit_oldest_seconds` and
-/// the spool's fill (`globalscale_audit_spool_bytes` against `..._limit_bytes`).
+/// `globalscale_audit_spool_bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backlog {
     pub records: usize,
@@ -27,10 +27,8 @@ pub struct Backlog {
     pub bytes: u64,
     /// Time since the oldest was appended; zero when there is none.
     pub oldest_age: Duration,
-    /// What the limit is checked against: `bytes` plus appends queued for the writer.
+    /// What `max_spool_bytes` is checked against: `bytes` plus appends queued for the writer.
     pub held: u64,
-    /// `max_spool_bytes`: at `held >= limit`, writes to audited tables are refused.
-    pub limit: u64,
 }
 
 /// Group commit so far: `records / fsyncs` is the mean group size.
@@ -278,7 +276,6 @@ impl Shared {
             bytes: state.stored,
             oldest_age: oldest.map_or(Duration::ZERO, |entry| age(entry.unix_ms)),
             held: state.held,
-            limit: self.max_bytes,
         }
     }
 

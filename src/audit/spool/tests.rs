@@ -332,7 +332,7 @@ async fn full_refuses_until_acked() {
     assert_eq!(spool.backlog().bytes, frame * 3);
     // The refused append left nothing counted against the limit.
     assert_eq!(spool.backlog().held, frame * 3);
-    assert_eq!(spool.backlog().limit, frame * 3);
+    assert_eq!(spool.limit(), frame * 3);
 
     spool.ack(&ids[..1]).await.unwrap();
     assert_eq!(spool.backlog().held, frame * 2);
