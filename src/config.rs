@@ -147,6 +147,9 @@ pub struct TableConfig {
     pub version_attribute: Option<String>,
     /// Every accepted write leaves a record in the `[audit]` table.
     pub audit: bool,
+    /// The partition, account and region of the table's own ARN, learned with
+    /// DescribeTable: an ARN naming the table must agree with it.
+    pub arn: Option<crate::tables::ArnScope>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -412,6 +415,7 @@ fn tables(raw: Vec<RawTable>) -> Result<Vec<TableConfig>, ConfigError> {
                 key_prefix: t.key_prefix,
                 version_attribute: t.version_attribute,
                 audit: t.audit.unwrap_or(false),
+                arn: None,
             })
         })
         .collect()

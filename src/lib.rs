@@ -31,5 +31,6 @@ pub mod schema;
 pub mod server;
 pub mod snapshot;
 pub mod status;
+pub mod tables;
 pub mod upstream;
 pub mod wire;

@@ -28,6 +28,7 @@ pub const UNPROCESSED_ITEMS_TOTAL: &str = "globalscale_unprocessed_items_total";
 pub const CREDENTIAL_REFRESHES_TOTAL: &str = "globalscale_credential_refreshes_total";
 pub const AUTH_FAILURES_TOTAL: &str = "globalscale_auth_failures_total";
 pub const REQUESTS_SHED_TOTAL: &str = "globalscale_requests_shed_total";
+pub const POLICY_REFUSALS_TOTAL: &str = "globalscale_policy_refusals_total";
 pub const AUDIT_RECORDS_TOTAL: &str = "globalscale_audit_records_total";
 pub const AUDIT_BACKLOG: &str = "globalscale_audit_backlog";
 pub const AUDIT_OLDEST_SECONDS: &str = "globalscale_audit_oldest_seconds";
@@ -81,6 +82,8 @@ pub struct Metrics {
     pub auth_failures: IntCounterVec,
     /// Requests refused at once because `[limits] max_in_flight` were in flight.
     pub requests_shed: IntCounter,
+    /// Requests refused before anything was sent because of what they name, by reason.
+    pub policy_refusals: IntCounterVec,
     /// 1 for the region writes go to under `write_failover = "manual"`.
     pub write_region: IntGaugeVec,
     /// Items and keys a batch handed back unprocessed, by table.
@@ -209,6 +212,12 @@ impl Metrics {
                 &["reason"],
             )?,
             requests_shed,
+            policy_refusals: counter(
+                POLICY_REFUSALS_TOTAL,
+                "Requests refused before anything was sent because of the tables they name \
+                 (audit_table: the audit trail's own table, by any name, ARN or statement)",
+                &["reason"],
+            )?,
             audit_records: counter(
                 AUDIT_RECORDS_TOTAL,
                 "Audit records by outcome: spooled, shipped, failed",

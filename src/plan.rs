@@ -4,6 +4,7 @@
 
 use crate::error::ProxyError;
 use crate::snapshot::{Policies, table_label};
+use crate::tables::References;
 use crate::wire::items::AnswerContext;
 use crate::wire::{Operation, RequestView};
 
@@ -53,6 +54,9 @@ pub struct Plan {
     pub audits: Vec<Audited>,
     /// The write's audit records travel in the same transaction (`[audit] mode = "atomic"`).
     pub atomic_audit: bool,
+    /// `(name, ARN)` of each table the client named by ARN and the sidecar by name: the
+    /// answer names them as the client did.
+    pub spellings: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -64,6 +68,16 @@ impl Plan {
     /// TransactWriteItems that also stores its audit records.
     pub fn build_with(
         view: &RequestView<'_>,
+        policies: &Policies,
+        atomic_audit: bool,
+    ) -> Result<Self, ProxyError> {
+        Self::build_from(view, &References::read(view)?, policies, atomic_audit)
+    }
+
+    /// [`Plan::build_with`], from the request's table references already read.
+    pub fn build_from(
+        view: &RequestView<'_>,
+        refs: &References,
         policies: &Policies,
         atomic_audit: bool,
     ) -> Result<Self, ProxyError> {
@@ -88,9 +102,7 @@ impl Plan {
             .iter()
             .filter_map(|name| audited(policies, name).transpose())
             .collect::<Result<Vec<_>, _>>()?;
-        if view.operation.is_partiql() {
-            refuse_on_partiql(view, policies)?;
-        }
+        refuse_on_partiql(refs, policies)?;
         let atomic_audit = atomic_audit && !audits.is_empty() && is_write(&view.operation);
         let batch_as_transaction =
             view.operation == Operation::BatchWriteItem && (!versions.is_empty() || atomic_audit);
@@ -116,6 +128,7 @@ impl Plan {
             versions,
             audits,
             atomic_audit,
+            spellings: Vec::new(),
         })
     }
 
@@ -154,7 +167,7 @@ impl Plan {
 
     /// Whether any step changes the answer.
     pub fn restores_answer(&self) -> bool {
-        self.rewrites_request()
+        self.rewrites_request() || !self.spellings.is_empty()
     }
 
     pub fn prefix_of(&self, table: &str) -> Option<&KeyPrefix> {
@@ -236,53 +249,31 @@ fn batch_action_tables(view: &RequestView<'_>) -> Result<Vec<String>, ProxyError
 /// PartiQL statements name their tables inside the statement text, where the sidecar does
 /// not rewrite keys or versions: a statement that may touch a prefixed or versioned table is
 /// refused rather than let through to read or write outside its namespace or around its
-/// version check.
-fn refuse_on_partiql(view: &RequestView<'_>, policies: &Policies) -> Result<(), ProxyError> {
-    let Ok(statements) =
-        view.subset(|f| matches!(f, "Statement" | "Statements" | "TransactStatements"))
-    else {
-        return Ok(());
-    };
-    let reads_only = only_selects(&view.partiql_statements().unwrap_or_default());
-    let text = serde_json::Value::Object(statements).to_string();
+/// version check, and one that may write to an audited table, rather than let it change
+/// items without a record. "May touch" is [`References::statements_naming`]: the table in
+/// any letter case, as a statement's table or any of its identifiers.
+fn refuse_on_partiql(refs: &References, policies: &Policies) -> Result<(), ProxyError> {
     for (name, policy) in policies {
-        if policy.audit && !reads_only && mentions(&text, name) {
-            return Err(ProxyError::Validation(format!(
-                "PartiQL writes to table {name} are not supported: it is audited, and the \
-                 sidecar records the items a write changes only from the item operations \
-                 (PutItem, UpdateItem, DeleteItem, BatchWriteItem, TransactWriteItems)"
-            )));
+        let mut naming = refs.statements_naming(name).peekable();
+        if naming.peek().is_none() {
+            continue;
         }
-        let managed = policy.key_prefix.is_some() || policy.version_attribute.is_some();
-        if managed && mentions(&text, name) {
+        if policy.key_prefix.is_some() || policy.version_attribute.is_some() {
             return Err(ProxyError::Validation(format!(
                 "PartiQL statements on table {name} are not supported: its partition keys are \
                  region-prefixed (key_prefix) or its writes versioned (version_attribute), \
                  which only the item operations (GetItem, Query, PutItem, ...) rewrite"
             )));
         }
+        if policy.audit && naming.any(|s| !s.kind.reads()) {
+            return Err(ProxyError::Validation(format!(
+                "PartiQL writes to table {name} are not supported: it is audited, and the \
+                 sidecar records the items a write changes only from the item operations \
+                 (PutItem, UpdateItem, DeleteItem, BatchWriteItem, TransactWriteItems)"
+            )));
+        }
     }
     Ok(())
-}
-
-/// Whether every statement is a read; one unreadable statement counts as a write.
-fn only_selects(statements: &[String]) -> bool {
-    !statements.is_empty()
-        && statements.iter().all(|s| {
-            s.trim_start()
-                .get(..6)
-                .is_some_and(|w| w.eq_ignore_ascii_case("select"))
-        })
-}
-
-/// Whether `text` holds `name` as a whole word (quoted or not).
-fn mentions(text: &str, name: &str) -> bool {
-    let is_word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
-    text.match_indices(name).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + name.len()..].chars().next();
-        !before.is_some_and(is_word) && !after.is_some_and(is_word)
-    })
 }
 
 #[cfg(test)]
@@ -299,6 +290,7 @@ mod tests {
             key_prefix: None,
             version_attribute: None,
             audit: true,
+            arn: None,
         };
         Policies::from([("Orders".to_owned(), table)])
     }
@@ -346,13 +338,19 @@ mod tests {
     }
 
     #[test]
-    fn finds_a_table_named_in_a_statement() {
-        assert!(mentions(
-            r#"SELECT * FROM \"Orders\" WHERE pk = 'a'"#,
-            "Orders"
-        ));
-        assert!(mentions("UPDATE Orders SET a = 1", "Orders"));
-        assert!(!mentions("SELECT * FROM OrdersArchive", "Orders"));
-        assert!(!mentions("SELECT * FROM my.Orders2", "Orders"));
+    fn partiql_finds_the_audited_table_however_it_is_spelled() {
+        for statement in [
+            "UPDATE\nOrders SET a = 1 WHERE pk = 'x'",
+            "DELETE FROM\tOrders WHERE pk = 'x'",
+            "delete from orders where pk = 'x'",
+            "DELETE FROM /* c */ \"Orders\" WHERE pk = 'x'",
+            "INSERT INTO \"arn:aws:dynamodb:us-east-1:123456789012:table/Orders\" VALUE {'pk': 'x'}",
+        ] {
+            let body = serde_json::json!({ "Statement": statement }).to_string();
+            let err = plan(Operation::ExecuteStatement, &body, false).unwrap_err();
+            assert!(err.to_string().contains("audited"), "{statement:?}: {err}");
+        }
+        let other = r#"{"Statement": "UPDATE OrdersArchive SET a = 1 WHERE pk = 'Orders'"}"#;
+        assert!(plan(Operation::ExecuteStatement, other, false).is_ok());
     }
 }

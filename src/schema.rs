@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::config::TableConfig;
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
+use crate::tables::ArnScope;
 use crate::wire::{Operation, ScalarType};
 
 /// Tries a few times, since the table may be created just after the sidecar starts.
@@ -22,7 +23,7 @@ pub async fn learn_missing(proxy: Arc<Proxy>) {
         .load()
         .tables
         .values()
-        .filter(|t| t.partition_key.is_none() || t.key_types.is_none())
+        .filter(|t| t.partition_key.is_none() || t.key_types.is_none() || t.arn.is_none())
         .map(|t| t.name.clone())
         .collect();
     for table in missing {
@@ -30,13 +31,7 @@ pub async fn learn_missing(proxy: Arc<Proxy>) {
             match describe(&proxy, &table).await {
                 Ok(learned) => {
                     tracing::info!(table, partition_key = learned.partition_key, sort_key = ?learned.sort_key, "learned key schema");
-                    proxy.snapshot.rcu(|current| {
-                        let mut next = Snapshot::clone(current);
-                        if let Some(t) = next.tables.get_mut(&table) {
-                            learned.merge_into(t);
-                        }
-                        next
-                    });
+                    merge(&proxy, &table, &learned);
                     break;
                 }
                 Err(e) if attempt == ATTEMPTS => {
@@ -46,6 +41,25 @@ pub async fn learn_missing(proxy: Arc<Proxy>) {
             }
         }
     }
+}
+
+/// Learns `table`'s ARN (and key schema) now, for a request that names it by an ARN before
+/// the learning at start got to it.
+pub async fn learn_arn(proxy: &Proxy, table: &str) -> Result<(), String> {
+    let learned = describe(proxy, table).await?;
+    merge(proxy, table, &learned);
+    Ok(())
+}
+
+/// Swaps in a snapshot with what `DescribeTable` told of `table`.
+fn merge(proxy: &Proxy, table: &str, learned: &Learned) {
+    proxy.snapshot.rcu(|current| {
+        let mut next = Snapshot::clone(current);
+        if let Some(t) = next.tables.get_mut(table) {
+            learned.merge_into(t);
+        }
+        next
+    });
 }
 
 /// A prefix needs a string partition key to hold it.
@@ -60,9 +74,9 @@ pub struct NotAStringKey {
 }
 
 /// Before serving: the key schema of every prefixed table, so that a prefix on a number or
-/// binary partition key refuses to start instead of failing every request. A region that
-/// cannot answer now does not stop the start: requests then refuse non-string keys one by
-/// one, and the schema is learned later.
+/// binary partition key refuses to start instead of failing every request (its ARN is
+/// learned on the way). A region that cannot answer now does not stop the start: requests
+/// then refuse non-string keys one by one, and the schema is learned later.
 pub async fn check_prefixed(proxy: &Proxy) -> Result<(), NotAStringKey> {
     let prefixed: Vec<String> = proxy
         .snapshot
@@ -84,13 +98,7 @@ pub async fn check_prefixed(proxy: &Proxy) -> Result<(), NotAStringKey> {
                         kind: kind.name(),
                     });
                 }
-                proxy.snapshot.rcu(|current| {
-                    let mut next = Snapshot::clone(current);
-                    if let Some(t) = next.tables.get_mut(&table) {
-                        learned.merge_into(t);
-                    }
-                    next
-                });
+                merge(proxy, &table, &learned);
             }
             Err(e) => {
                 tracing::warn!(table, error = %e, "cannot check the key schema of a prefixed table yet");
@@ -106,6 +114,8 @@ struct Learned {
     partition_key: String,
     sort_key: Option<String>,
     types: Option<(ScalarType, Option<ScalarType>)>,
+    /// The scope of its `TableArn`, which ARNs naming the table must agree with.
+    arn: Option<ArnScope>,
 }
 
 impl Learned {
@@ -113,6 +123,9 @@ impl Learned {
     /// config uses: a config that names other keys than the table has is the config's error
     /// to surface, not the probe's to paper over.
     fn merge_into(&self, table: &mut TableConfig) {
+        if self.arn.is_some() {
+            table.arn.clone_from(&self.arn);
+        }
         table
             .partition_key
             .get_or_insert_with(|| self.partition_key.clone());
@@ -166,6 +179,10 @@ fn key_schema(describe: &Value) -> Option<Learned> {
     };
     let partition_key = key("HASH")?;
     let sort_key = key("RANGE");
+    let arn = table
+        .get("TableArn")
+        .and_then(Value::as_str)
+        .and_then(ArnScope::of);
     let types = match (&sort_key, type_of(&partition_key)) {
         (_, None) => None,
         (None, Some(hash)) => Some((hash, None)),
@@ -175,6 +192,7 @@ fn key_schema(describe: &Value) -> Option<Learned> {
         partition_key,
         sort_key,
         types,
+        arn,
     })
 }
 
@@ -200,6 +218,7 @@ mod tests {
                 partition_key: "ItemID".into(),
                 sort_key: Some("Category".into()),
                 types: Some((ScalarType::S, Some(ScalarType::N))),
+                arn: None,
             })
         );
         let hash_only = serde_json::json!({"Table": {"KeySchema": [{"AttributeName": "K", "KeyType": "HASH"}]}});
@@ -208,7 +227,8 @@ mod tests {
             Some(Learned {
                 partition_key: "K".into(),
                 sort_key: None,
-                types: None
+                types: None,
+                arn: None,
             })
         );
         assert_eq!(key_schema(&serde_json::json!({})), None);
@@ -220,6 +240,7 @@ mod tests {
             partition_key: "ItemID".into(),
             sort_key: None,
             types: Some((ScalarType::B, None)),
+            arn: ArnScope::of("arn:aws:dynamodb:us-east-1:123456789012:table/T"),
         };
         let mut table = TableConfig {
             name: "T".into(),
@@ -229,10 +250,15 @@ mod tests {
             key_prefix: None,
             version_attribute: None,
             audit: false,
+            arn: None,
         };
         learned.merge_into(&mut table);
         assert_eq!(table.partition_key.as_deref(), Some("ItemID"));
         assert_eq!(table.key_types, Some((ScalarType::B, None)));
+        assert_eq!(
+            table.arn.as_ref().map(|a| a.account.as_str()),
+            Some("123456789012")
+        );
         let mut other = TableConfig {
             partition_key: Some("Other".into()),
             key_types: None,

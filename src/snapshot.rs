@@ -34,6 +34,7 @@ pub fn policies(config: &Config, previous: Option<&Policies>) -> Policies {
                 .as_ref()
                 .map(|p| p.replace(REGION_PLACEHOLDER, home));
             if let Some(learned) = previous.and_then(|p| p.get(&t.name)) {
+                table.arn.clone_from(&learned.arn);
                 table.partition_key = table
                     .partition_key
                     .or_else(|| learned.partition_key.clone());

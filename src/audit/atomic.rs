@@ -98,6 +98,7 @@ mod tests {
             versions: Vec::new(),
             audits: Vec::new(),
             atomic_audit: true,
+            spellings: Vec::new(),
         };
         let mut body = map(json!({
             "CancellationReasons": [{"Code": "ConditionalCheckFailed"}, {"Code": "None"}],

@@ -191,15 +191,29 @@ impl Auditor {
     }
 }
 
-/// Who sent a request: the access key id in its SigV4 `Authorization` header.
+/// An access key id is at most this long (IAM's limit); a longer claim is cut.
+const MAX_KEY_ID: usize = 128;
+
+/// Who a request without a checked signature claims to be: the access key id in its SigV4
+/// `Authorization` header, unverified, so kept to what an access key id can hold (letters
+/// and digits, at most 128): a claim cannot write a tab, a newline or a forged name into a
+/// record. Its record says it is claimed (`PrincipalVerified` false).
 pub fn principal(headers: &HeaderMap) -> String {
-    headers
+    let claimed: String = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split("Credential=").nth(1))
         .and_then(|c| c.split('/').next())
-        .filter(|id| !id.is_empty())
-        .map_or_else(|| ANONYMOUS.to_owned(), str::to_owned)
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(MAX_KEY_ID)
+        .collect();
+    if claimed.is_empty() {
+        ANONYMOUS.to_owned()
+    } else {
+        claimed
+    }
 }
 
 #[cfg(test)]
@@ -219,5 +233,17 @@ mod tests {
             ),
         );
         assert_eq!(principal(&headers), "AKIDCLIENT");
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=catalog-app\tadmin/20261126/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=ab",
+            ),
+        );
+        assert_eq!(principal(&headers), "catalogappadmin");
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=\t-/x, Signature=ab"),
+        );
+        assert_eq!(principal(&headers), ANONYMOUS);
     }
 }

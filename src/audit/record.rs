@@ -52,6 +52,9 @@ pub struct Facts<'a> {
     pub region: &'a str,
     /// Who sent it: the access key id of the client's signature.
     pub principal: &'a str,
+    /// Whether the sidecar checked that signature (`[auth] mode = "sigv4"`); without, the
+    /// principal is only what the client claimed.
+    pub principal_verified: bool,
     /// The region's request id, when it answered.
     pub request_id: Option<&'a str>,
     pub outcome: Outcome,
@@ -195,6 +198,7 @@ fn record<'a>(
         timestamp: humantime::format_rfc3339_millis(event.datetime()).to_string(),
         outcome: facts.outcome,
         principal: facts.principal,
+        principal_verified: facts.principal_verified,
         request_id: facts.request_id,
         key: view(write.map, true),
         version: version(plan, write, images),
@@ -279,6 +283,7 @@ struct Attributes<'a> {
     timestamp: String,
     outcome: Outcome,
     principal: &'a str,
+    principal_verified: bool,
     request_id: Option<&'a str>,
     key: ClientItem<'a>,
     version: Option<&'a Value>,
@@ -305,6 +310,10 @@ impl Serialize for Attributes<'_> {
         record.serialize_entry("Operation", &Typed("S", self.operation))?;
         record.serialize_entry("Outcome", &Typed("S", self.outcome.as_str()))?;
         record.serialize_entry("Principal", &Typed("S", self.principal))?;
+        record.serialize_entry(
+            "PrincipalVerified",
+            &Typed("BOOL", &self.principal_verified),
+        )?;
         record.serialize_entry("Region", &Typed("S", self.region))?;
         if let Some(request_id) = self.request_id {
             record.serialize_entry("RequestId", &Typed("S", request_id))?;

@@ -70,6 +70,7 @@ mod tests {
                 sort_key: None,
             }],
             atomic_audit: false,
+            spellings: Vec::new(),
         }
     }
 

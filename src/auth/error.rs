@@ -27,6 +27,11 @@ pub enum AuthError {
     /// endpoint.
     #[error("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")]
     HostNotSigned,
+    /// A header the sidecar decides by (`X-Amz-Target` names the operation its policies
+    /// judge; the date bounds replays) is not signed: a signature for a GetItem must not
+    /// carry a DeleteItem.
+    #[error("'{0}' must be a 'SignedHeader' in the AWS Authorization.")]
+    NotSigned(&'static str),
     /// Signed more than the allowed skew before `now`.
     #[error("Signature expired: {signed} is now earlier than {earliest} ({now} - {minutes} min.)")]
     Expired {
@@ -76,6 +81,7 @@ impl AuthError {
             Self::Malformed(_) => "IncompleteSignatureException",
             Self::UnknownKey | Self::UnsignedToken => "UnrecognizedClientException",
             Self::HostNotSigned
+            | Self::NotSigned(_)
             | Self::Expired { .. }
             | Self::NotYetValid { .. }
             | Self::WrongService(_)
@@ -87,10 +93,11 @@ impl AuthError {
 
     /// A bounded label for metrics and logs.
     /// Every [`AuthError::reason`], for series exported at zero from the start.
-    pub const REASONS: [&'static str; 11] = [
+    pub const REASONS: [&'static str; 12] = [
         "missing",
         "malformed",
         "host_not_signed",
+        "header_not_signed",
         "expired",
         "not_yet_valid",
         "wrong_service",
@@ -106,6 +113,7 @@ impl AuthError {
             Self::Missing => "missing",
             Self::Malformed(_) => "malformed",
             Self::HostNotSigned => "host_not_signed",
+            Self::NotSigned(_) => "header_not_signed",
             Self::Expired { .. } => "expired",
             Self::NotYetValid { .. } => "not_yet_valid",
             Self::WrongService(_) => "wrong_service",

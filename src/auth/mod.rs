@@ -136,6 +136,18 @@ impl Verifier {
         if !auth.signs("host") && !auth.signs(":authority") {
             return Err(AuthError::HostNotSigned);
         }
+        if !auth.signs("x-amz-target") {
+            return Err(AuthError::NotSigned("X-Amz-Target"));
+        }
+        match (
+            date.from_amz_date,
+            auth.signs("x-amz-date"),
+            auth.signs("date"),
+        ) {
+            (true, false, _) => return Err(AuthError::NotSigned("X-Amz-Date")),
+            (false, _, false) => return Err(AuthError::NotSigned("Date")),
+            _ => {}
+        }
         if auth.algorithm != ALGORITHM {
             return Err(AuthError::Malformed(format!(
                 "Unsupported AWS 'algorithm': '{}' (only {ALGORITHM} for now). ",

@@ -451,6 +451,28 @@ fn the_host_must_be_signed() {
     );
 }
 
+/// A signature that leaves out the target could be replayed as another operation (a
+/// GetItem's as a DeleteItem), and one that leaves out its date, at any time.
+#[test]
+fn the_target_and_the_date_must_be_signed() {
+    for (part, header) in [
+        (";x-amz-target", "X-Amz-Target"),
+        ("x-amz-date;", "X-Amz-Date"),
+    ] {
+        let mut received = signed();
+        let auth = received.authorization();
+        assert!(auth.contains(part), "{auth}");
+        received.set_authorization(&auth.replacen(part, "", 1));
+        let err = refusal(&received);
+        assert_eq!(err, AuthError::NotSigned(header));
+        assert_eq!(err.error_name(), "InvalidSignatureException");
+        assert_eq!(
+            err.to_string(),
+            format!("'{header}' must be a 'SignedHeader' in the AWS Authorization.")
+        );
+    }
+}
+
 #[test]
 fn a_declared_payload_hash_must_be_the_body_hash() {
     let mut settings = SigningSettings::default();
@@ -557,7 +579,8 @@ fn a_date_not_in_basic_format_is_incomplete() {
 /// the code under test) and signed with `aws-sigv4`'s primitives.
 #[test]
 fn an_http_date_stands_in_for_x_amz_date() {
-    let canonical = "POST\n/\n\ndate:Sun, 15 Jun 2025 15:06:40 GMT\nhost:127.0.0.1:8000\n\ndate;host\n\
+    let canonical = "POST\n/\n\ndate:Sun, 15 Jun 2025 15:06:40 GMT\nhost:127.0.0.1:8000\n\
+        x-amz-target:DynamoDB_20120810.ListTables\n\ndate;host;x-amz-target\n\
         44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
     assert!(canonical.ends_with(&hex::encode(Sha256::digest(b"{}"))));
     let string_to_sign = format!(
@@ -571,11 +594,15 @@ fn an_http_date_stands_in_for_x_amz_date() {
         "date",
         HeaderValue::from_static("Sun, 15 Jun 2025 15:06:40 GMT"),
     );
+    headers.insert(
+        "x-amz-target",
+        HeaderValue::from_static("DynamoDB_20120810.ListTables"),
+    );
     headers.insert(HOST, HeaderValue::from_static(AUTHORITY));
     headers.insert(
         AUTHORIZATION,
         HeaderValue::from_str(&format!(
-            "AWS4-HMAC-SHA256 Credential={AKID}/20250615/us-east-1/dynamodb/aws4_request,SignedHeaders=date;host,Signature={signature}"
+            "AWS4-HMAC-SHA256 Credential={AKID}/20250615/us-east-1/dynamodb/aws4_request,SignedHeaders=date;host;x-amz-target,Signature={signature}"
         ))
         .unwrap(),
     );

@@ -24,6 +24,7 @@ pub(super) struct Admitted<'a> {
     auditor: &'a Arc<Auditor>,
     pub(super) images: AuditImages,
     principal: String,
+    principal_verified: bool,
     /// The audit table, when the records travel in the write's own transaction.
     atomic_table: Option<String>,
 }
@@ -36,6 +37,7 @@ impl Proxy {
         snapshot: &Snapshot,
         plan: &Plan,
         principal: &str,
+        principal_verified: bool,
     ) -> Result<Option<Admitted<'a>>, ProxyError> {
         if !plan.audited_write() {
             return Ok(None);
@@ -54,6 +56,7 @@ impl Proxy {
             auditor,
             images: config.images,
             principal: principal.to_owned(),
+            principal_verified,
             atomic_table,
         }))
     }
@@ -75,6 +78,7 @@ impl Proxy {
             operation: plan.client_operation.name(),
             region: "",
             principal: &admitted.principal,
+            principal_verified: admitted.principal_verified,
             request_id: None,
             outcome: Outcome::Accepted,
             images: admitted.images,
@@ -155,6 +159,7 @@ impl Proxy {
             operation: plan.client_operation.name(),
             region: &region,
             principal: &admitted.principal,
+            principal_verified: admitted.principal_verified,
             request_id: request_id.as_deref(),
             outcome,
             images: admitted.images,

@@ -22,6 +22,7 @@ use crate::route::{
     AttemptOutcome, HealthReport, ResendSafety, SIDECAR_AGENT, TransactionPins, Transition,
 };
 use crate::snapshot::{Region, Snapshot};
+use crate::tables;
 use crate::upstream::UpstreamResponse;
 use crate::upstream::outbound::{Outbound, X_AMZ_TARGET};
 use crate::wire::{self, Operation, RequestView};
@@ -69,6 +70,9 @@ pub struct RegionEvent {
     pub reason: &'static str,
 }
 
+/// The reasons of `globalscale_policy_refusals_total`.
+pub(crate) const REFUSAL_REASONS: [&str; 2] = ["audit_table", "table_arn"];
+
 /// Ejections and readmissions `/status` keeps.
 const EVENTS_KEPT: usize = 50;
 
@@ -78,6 +82,8 @@ struct Client {
     name: String,
     /// What its audit records call it.
     principal: String,
+    /// Whether its signature was checked; without, `principal` is only claimed.
+    verified: bool,
 }
 
 /// What a request is counted and logged under.
@@ -213,7 +219,8 @@ impl Proxy {
                     request_id,
                     operation = labels.operation,
                     client = labels.client,
-                    error = %err,
+                    // Escaped: the message may quote a client's table name or expression.
+                    error = %err.to_string().escape_debug(),
                     side = ?err.side(),
                     "request failed in the sidecar"
                 );
@@ -260,21 +267,36 @@ impl Proxy {
         })?;
         let client = self.authenticate(snapshot, &parts, &bytes)?;
         client.name.clone_into(&mut labels.client);
-        let view = RequestView::parse(operation, &bytes)?;
+        // Declared before the view, which may borrow it.
+        let canonical_bytes: Bytes;
+        let mut view = RequestView::parse(operation.clone(), &bytes)?;
+        let canonical = self.canonical_body(snapshot, &view, &client).await?;
+        if let Some(canonical) = &canonical {
+            canonical_bytes = canonical.body.clone();
+            view = RequestView::parse(operation, &canonical_bytes)?;
+        }
+        let refs = self.references(snapshot, &view, &client)?;
         let allowed = snapshot.access.get(&client.name);
         if let Some(allowed) = allowed {
-            allowed.check(&client.name, &view)?;
+            allowed.check(&client.name, &view, &refs)?;
         }
         let atomic = snapshot
             .config
             .audit
             .as_ref()
             .is_some_and(|a| a.mode == AuditMode::Atomic);
-        let plan = Plan::build_with(&view, &snapshot.tables, atomic)?;
+        let mut plan = Plan::build_from(&view, &refs, &snapshot.tables, atomic)?;
         plan.table_label.clone_into(&mut labels.table);
-        let admitted = self.admit(snapshot, &plan, &client.principal)?;
+        let body = match canonical {
+            Some(canonical) => {
+                plan.spellings = canonical.spellings;
+                canonical.body
+            }
+            None => bytes.clone(),
+        };
+        let admitted = self.admit(snapshot, &plan, &client.principal, client.verified)?;
         let images = admitted.as_ref().map(|a| a.images);
-        let mut outgoing = stages::rewrite_request(&view, &plan, bytes.clone(), images)?;
+        let mut outgoing = stages::rewrite_request(&view, &plan, body, images)?;
         if let Some(admitted) = &admitted
             && plan.atomic_audit
         {
@@ -319,12 +341,97 @@ impl Proxy {
                 .inc();
         }
         stages::restore_answer(&plan, &mut reply)?;
-        if let Some(allowed) = allowed
-            && plan.client_operation == Operation::ListTables
+        if plan.client_operation == Operation::ListTables
+            && (allowed.is_some() || snapshot.config.audit.is_some())
         {
-            stages::filter_table_list(allowed, &mut reply)?;
+            let audit_table = snapshot.config.audit.as_ref().map(|a| a.table.as_str());
+            stages::filter_table_list(
+                |name| allowed.is_none_or(|a| a.allows(name)) && Some(name) != audit_table,
+                &mut reply,
+            )?;
         }
         Ok(reply)
+    }
+
+    /// The body with the ARNs of managed tables replaced by their names, when it names one
+    /// so; a refusal is counted and logged.
+    async fn canonical_body(
+        &self,
+        snapshot: &Snapshot,
+        view: &RequestView<'_>,
+        client: &Client,
+    ) -> Result<Option<tables::Canonical>, ProxyError> {
+        if !view.tables.iter().any(|t| tables::looks_like_arn(t)) {
+            return Ok(None);
+        }
+        // A managed table named by ARN before its own ARN is known: learn it first, rather
+        // than refuse a request that may well be for it.
+        let unlearned: Vec<&str> = view
+            .tables
+            .iter()
+            .filter(|t| tables::looks_like_arn(t))
+            .map(|t| tables::table_of(t))
+            .filter(|t| snapshot.tables.get(*t).is_some_and(|p| p.arn.is_none()))
+            .collect();
+        let learned;
+        let snapshot = if unlearned.is_empty() {
+            snapshot
+        } else {
+            for table in unlearned {
+                if let Err(e) = crate::schema::learn_arn(self, table).await {
+                    tracing::warn!(table, error = %e, "cannot learn the ARN of a managed table");
+                }
+            }
+            learned = self.snapshot.load_full();
+            &learned
+        };
+        let catalog = tables::Catalog {
+            policies: &snapshot.tables,
+            audit_table: snapshot.config.audit.as_ref().map(|a| a.table.as_str()),
+            regions: snapshot.regions.iter().map(|r| r.name.as_str()).collect(),
+        };
+        tables::canonical_body(view, &catalog)
+            .inspect_err(|e| self.refused("table_arn", view, client, e))
+    }
+
+    /// Every table the request names, read once; a request naming the audit table is
+    /// refused here, whoever sends it and whatever the allow-lists say.
+    fn references(
+        &self,
+        snapshot: &Snapshot,
+        view: &RequestView<'_>,
+        client: &Client,
+    ) -> Result<tables::References, ProxyError> {
+        let refs = tables::References::read(view)?;
+        if let Some(audit) = &snapshot.config.audit {
+            tables::guard_audit_table(&refs, &audit.table)
+                .inspect_err(|e| self.refused("audit_table", view, client, e))?;
+        }
+        Ok(refs)
+    }
+
+    /// Counts and logs a policy refusal. The client's text goes into the log only through
+    /// `Debug`, which escapes it, so a name with a newline cannot forge a log line.
+    fn refused(
+        &self,
+        reason: &'static str,
+        view: &RequestView<'_>,
+        client: &Client,
+        e: &ProxyError,
+    ) {
+        self.metrics
+            .policy_refusals
+            .with_label_values(&[reason])
+            .inc();
+        tracing::warn!(
+            reason,
+            operation = view.operation.label(),
+            client = ?client.name,
+            principal = ?client.principal,
+            tables = ?view.tables,
+            error = ?e.to_string(),
+            "request refused by table policy"
+        );
     }
 
     /// Who sent the request: with `[auth] mode = "sigv4"`, the client whose signature it
@@ -340,6 +447,7 @@ impl Proxy {
             return Ok(Client {
                 name: crate::audit::ANONYMOUS.to_owned(),
                 principal: crate::audit::principal(&parts.headers),
+                verified: false,
             });
         }
         let Some(verifier) = &snapshot.verifier else {
@@ -350,6 +458,7 @@ impl Proxy {
             Ok(name) => Ok(Client {
                 name: name.to_owned(),
                 principal: name.to_owned(),
+                verified: true,
             }),
             Err(e) => {
                 self.metrics

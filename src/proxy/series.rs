@@ -6,7 +6,7 @@
 //! `globalscale_upstream_requests_total` is left to appear with traffic: its operation label
 //! alone has some fifty values, and a zero for each, region and outcome is noise.
 
-use super::Proxy;
+use super::{Proxy, REFUSAL_REASONS};
 use crate::auth::AuthError;
 use crate::config::AuthMode;
 use crate::route::AttemptOutcome;
@@ -40,6 +40,9 @@ impl Proxy {
         for result in ["success", "failure"] {
             m.config_reloads.with_label_values(&[result]);
             m.credential_refreshes.with_label_values(&[result]);
+        }
+        for reason in REFUSAL_REASONS {
+            m.policy_refusals.with_label_values(&[reason]);
         }
         if self.audit.is_some() {
             for outcome in ["spooled", "shipped", "failed"] {

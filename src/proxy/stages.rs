@@ -210,7 +210,9 @@ pub(super) fn restore_answer(plan: &Plan, reply: &mut Reply) -> Result<(), Proxy
     if !plan.restores_answer() {
         return Ok(());
     }
-    if let Some(restored) = rewrite::raw_answer::restore(plan, &reply.upstream.body) {
+    if plan.spellings.is_empty()
+        && let Some(restored) = rewrite::raw_answer::restore(plan, &reply.upstream.body)
+    {
         reply.upstream.body = Bytes::from(restored?);
         return Ok(());
     }
@@ -219,15 +221,17 @@ pub(super) fn restore_answer(plan: &Plan, reply: &mut Reply) -> Result<(), Proxy
     };
     crate::audit::atomic::restore(plan, &mut body);
     rewrite::restore(plan, &mut body)?;
+    crate::tables::restore_spellings(&plan.spellings, &mut body);
     let bytes = serde_json::to_vec(&body).map_err(|e| ProxyError::Internal(e.to_string()))?;
     reply.upstream.body = Bytes::from(bytes);
     Ok(())
 }
 
-/// Leaves only the tables the client may see in a successful `ListTables` answer; one that
-/// cannot be read is not shown at all.
+/// Leaves only the tables the client may see (`keep`) in a successful `ListTables` answer;
+/// one that cannot be read is not shown at all. `LastEvaluatedTableName` stays, so paging
+/// goes on over the whole list.
 pub(super) fn filter_table_list(
-    allowed: &crate::access::Allowed,
+    keep: impl Fn(&str) -> bool,
     reply: &mut Reply,
 ) -> Result<(), ProxyError> {
     if !reply.upstream.status.is_success() {
@@ -238,7 +242,9 @@ pub(super) fn filter_table_list(
     let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&reply.upstream.body) else {
         return Err(unreadable());
     };
-    allowed.filter_list(&mut body);
+    if let Some(Value::Array(names)) = body.get_mut("TableNames") {
+        names.retain(|n| n.as_str().is_some_and(&keep));
+    }
     let bytes = serde_json::to_vec(&body).map_err(|_| unreadable())?;
     reply.upstream.body = Bytes::from(bytes);
     Ok(())

@@ -148,6 +148,7 @@ mod tests {
             versions: Vec::new(),
             audits: Vec::new(),
             atomic_audit: true,
+            spellings: Vec::new(),
         }
     }
 

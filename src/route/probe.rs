@@ -168,6 +168,7 @@ mod tests {
             key_prefix: None,
             version_attribute: None,
             audit: false,
+            arn: None,
         }
     }
 

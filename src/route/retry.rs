@@ -285,11 +285,13 @@ fn all_statements_select(request: &Map<String, Value>) -> bool {
         .is_some_and(|s| s.iter().all(|s| statement_is_select(s.get("Statement"))))
 }
 
+/// Whether a statement only reads, as the one PartiQL reader every policy uses sees it; one
+/// it cannot read counts as a write.
 fn statement_is_select(statement: Option<&Value>) -> bool {
     statement
         .and_then(Value::as_str)
-        .and_then(|s| s.split_whitespace().next())
-        .is_some_and(|verb| verb.eq_ignore_ascii_case("SELECT"))
+        .and_then(|s| crate::wire::partiql::read(s).ok())
+        .is_some_and(|s| s.kind.reads())
 }
 
 /// The first pause after error answers; it doubles with each further one.

@@ -8,6 +8,7 @@ mod errors;
 pub mod items;
 mod lean;
 mod operation;
+pub mod partiql;
 mod shape;
 mod view;
 

@@ -65,6 +65,11 @@ impl<'a> RequestView<'a> {
             .map(|(_, raw)| *raw)
     }
 
+    /// The names of the top-level fields, in order.
+    pub fn field_names(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|(name, _)| name.as_ref())
+    }
+
     pub fn has(&self, field: &str) -> bool {
         self.raw(field).is_some()
     }

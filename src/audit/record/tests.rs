@@ -27,6 +27,7 @@ fn plan(operation: Operation, client: Operation) -> Plan {
             sort_key: Some("sk".into()),
         }],
         atomic_audit: false,
+        spellings: Vec::new(),
     }
 }
 
@@ -35,6 +36,7 @@ fn facts(outcome: Outcome, images: AuditImages) -> Facts<'static> {
         operation: "PutItem",
         region: "us-west-2",
         principal: "AKIDCLIENT",
+        principal_verified: false,
         request_id: Some("REQ1"),
         outcome,
         images,
