@@ -457,6 +457,138 @@ async fn paging_crosses_namespaces_and_returns_only_this_one() {
     assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), mine);
 }
 
+/// What a foreign item planted for [`positions_at_foreign_items_reveal_nothing`] holds in
+/// its keys: none of it may reach a client.
+const SECRETS: [&str; 3] = ["eu-central-1", "alice", "Payroll"];
+
+/// Pages of one item each stop on every foreign item. Each such `LastEvaluatedKey` is one
+/// sealed attribute, holding none of the foreign item's partition, sort or index key; paging
+/// through them gives exactly this namespace's items; a position with one character changed
+/// is refused like a bad starting key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn positions_at_foreign_items_reveal_nothing() {
+    let w = world().await;
+    let sidecar = sidecar("us-east-1", &w.ddb).await;
+    let client = sdk_client(&sidecar.endpoint());
+    let mut mine = BTreeSet::new();
+    for n in 0..6 {
+        let (id, category) = (format!("eu-central-1#alice-{n}"), format!("Payroll-{n}"));
+        w.direct
+            .put_item()
+            .table_name(TABLE)
+            .set_item(Some(item(&id, &category, &[("Name", "widget")])))
+            .send()
+            .await
+            .expect("plant");
+        let id = format!("bob-{n}");
+        client
+            .put_item()
+            .table_name(TABLE)
+            .set_item(Some(item(&id, "x", &[("Name", "widget")])))
+            .send()
+            .await
+            .expect("PutItem");
+        mine.insert(id);
+    }
+
+    let mut positions = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(TABLE)
+            .limit(1)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("Scan page");
+        seen.extend(ids(page.items()));
+        positions.extend(page.last_evaluated_key.clone());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, mine);
+    let scan_sealed = sealed_positions(&positions);
+    assert_eq!(
+        scan_sealed.len(),
+        6,
+        "a page of one stops on each foreign item"
+    );
+
+    let mut positions = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(TABLE)
+            .index_name("ByName")
+            .key_condition_expression("#n = :n")
+            .expression_attribute_names("#n", "Name")
+            .expression_attribute_values(":n", AttributeValue::S("widget".into()))
+            .limit(1)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("index Query page");
+        seen.extend(ids(page.items()));
+        positions.extend(page.last_evaluated_key.clone());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, mine);
+    assert_eq!(sealed_positions(&positions).len(), 6);
+
+    let sealed = scan_sealed[0].as_str();
+    let at = sealed.len() / 2;
+    let flipped = if sealed.as_bytes()[at] == b'A' {
+        "B"
+    } else {
+        "A"
+    };
+    let altered = format!("{}{flipped}{}", &sealed[..at], &sealed[at + 1..]);
+    let refused = client
+        .scan()
+        .table_name(TABLE)
+        .exclusive_start_key("ItemID", AttributeValue::S(altered))
+        .send()
+        .await
+        .expect_err("an altered position");
+    let refused = refused.into_service_error();
+    assert_eq!(refused.meta().code(), Some("ValidationException"));
+    let message = refused.meta().message().unwrap_or_default();
+    assert!(
+        message.starts_with("The provided starting key is invalid"),
+        "{message}"
+    );
+}
+
+/// The sealed positions among `positions`, after checking that none shows a foreign key and
+/// that each is one attribute.
+fn sealed_positions(positions: &[Item]) -> Vec<String> {
+    let mut sealed = Vec::new();
+    for position in positions {
+        let shown = format!("{position:?}");
+        for secret in SECRETS {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        match position.get("ItemID") {
+            Some(AttributeValue::S(id)) if id.starts_with('\0') => {
+                assert_eq!(position.len(), 1, "{shown}");
+                sealed.push(id.clone());
+            }
+            Some(AttributeValue::S(id)) => assert!(id.starts_with("bob-"), "{shown}"),
+            _ => panic!("a position without ItemID: {shown}"),
+        }
+    }
+    sealed
+}
+
 /// Two sidecars with different home regions on one table: one key, two items, each
 /// sidecar seeing only its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

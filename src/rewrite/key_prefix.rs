@@ -4,7 +4,8 @@
 //! half prefixes every key the walker finds (and every value compared with the partition key
 //! in an expression), and keeps Scans and index Queries inside the namespace with a
 //! `begins_with` filter; the restore half strips the prefix from every key and item of the
-//! answer, and refuses to show an item of another namespace.
+//! answer, and refuses to show an item of another namespace. A page that stops on another
+//! namespace's item shows its position sealed ([`position`]), never its keys.
 
 use serde_json::{Map, Value, json};
 
@@ -15,12 +16,7 @@ use crate::wire::Operation;
 use crate::wire::items::{Site, answer_sites, request_sites};
 
 mod expressions;
-
-/// Marks a position (`LastEvaluatedKey`) at an item of another namespace: a filtered Scan
-/// can stop on one. The client hands it back as `ExclusiveStartKey`, opaque, and the sidecar
-/// turns it back into the stored key; items are never read through it, since the namespace
-/// filter still applies.
-const FOREIGN_POSITION: &str = "\u{0}globalscale-foreign-position:";
+pub(crate) mod position;
 
 /// Legacy parameters that compare keys or values the step would have to rewrite; the
 /// expression forms are rewritten instead.
@@ -60,7 +56,8 @@ pub fn restore(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), Rewrite
 }
 
 /// The restore half for one key or item of `table` in an answer. It reads and writes the
-/// table's partition key attribute only.
+/// table's partition key attribute only, except in a position at another namespace's item
+/// (see [`seals`]), which it replaces whole.
 pub fn restore_site(
     plan: &Plan,
     table: &str,
@@ -69,6 +66,16 @@ pub fn restore_site(
 ) -> Result<(), RewriteError> {
     plan.prefix_of(table)
         .map_or(Ok(()), |prefix| strip_prefix(prefix, site, key))
+}
+
+/// Whether [`restore_site`] would seal this key of `table`: a position whose partition key
+/// lies outside the namespace. The seal needs every attribute of the position, not just the
+/// partition key.
+pub fn seals(plan: &Plan, table: &str, site: Site, key: &Map<String, Value>) -> bool {
+    site == Site::StartKey
+        && plan.prefix_of(table).is_some_and(|prefix| {
+            matches!(key_string(prefix, key), Ok(Some(stored)) if !stored.starts_with(&prefix.prefix))
+        })
 }
 
 fn refuse_legacy(prefix: &KeyPrefix, body: &Map<String, Value>) -> Result<(), RewriteError> {
@@ -114,10 +121,15 @@ fn add_prefix(
     let Some(plain) = key_string(prefix, key)? else {
         return Ok(());
     };
-    let stored = match plain.strip_prefix(FOREIGN_POSITION) {
-        Some(foreign) if site == Site::StartKey => foreign.to_owned(),
-        _ => format!("{}{plain}", prefix.prefix),
-    };
+    if site == Site::StartKey
+        && let Some(token) = plain.strip_prefix(position::MARKER)
+    {
+        // The whole start key becomes the stored one: whatever else the client sent beside
+        // the token is not part of the position.
+        *key = position::open(prefix, token).map_err(|e| RewriteError::Refused(e.to_string()))?;
+        return Ok(());
+    }
+    let stored = format!("{}{plain}", prefix.prefix);
     key.insert(prefix.attribute.clone(), json!({ "S": stored }));
     Ok(())
 }
@@ -135,7 +147,14 @@ fn strip_prefix(
     };
     let plain = match stored.strip_prefix(prefix.prefix.as_str()) {
         Some(plain) => plain.to_owned(),
-        None if site == Site::StartKey => format!("{FOREIGN_POSITION}{stored}"),
+        None if site == Site::StartKey => {
+            // Every attribute of it (sort key, index keys) belongs to the foreign item.
+            *key = position::seal(prefix, key).map_err(|e| RewriteError::Unsealable {
+                table: prefix.table.clone(),
+                reason: e.to_string(),
+            })?;
+            return Ok(());
+        }
         None => return Err(foreign()),
     };
     key.insert(prefix.attribute.clone(), json!({ "S": plain }));

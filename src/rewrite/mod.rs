@@ -1,6 +1,9 @@
 //! Pure rewrite steps: each a request half over the decoded request and a restore half over
 //! the decoded final answer, with no I/O, no clock and no randomness inside (what they need
-//! comes in through [`RequestCtx`] and the [`Plan`]), so each is tested alone.
+//! comes in through [`RequestCtx`] and the [`Plan`]), so each is tested alone. The one
+//! exception is sealing a position at another namespace's item
+//! ([`key_prefix::position`]), whose nonce and process-wide key are drawn where they are
+//! used; the sealing itself is pure and tested with a fixed key and nonce.
 //!
 //! The steps, in order: a single-item write whose audit records travel with it runs as a
 //! transaction ([`single_as_transaction`]), so does a versioned or atomically audited
@@ -42,13 +45,19 @@ pub enum RewriteError {
     /// An answer holds an item of another namespace: never shown to the client.
     #[error("table {table}: the answer holds an item outside this sidecar's key prefix")]
     ForeignItem { table: String },
+    /// A page stopped on an item of another namespace and its position could not be sealed
+    /// (the system's random source failed): shown in clear, it would reveal that item's key.
+    #[error("table {table}: {reason}")]
+    Unsealable { table: String, reason: String },
 }
 
 impl From<RewriteError> for ProxyError {
     fn from(err: RewriteError) -> Self {
         match err {
             RewriteError::Refused(message) => ProxyError::Validation(message),
-            RewriteError::ForeignItem { .. } => ProxyError::Internal(err.to_string()),
+            RewriteError::ForeignItem { .. } | RewriteError::Unsealable { .. } => {
+                ProxyError::Internal(err.to_string())
+            }
         }
     }
 }

@@ -7,8 +7,8 @@
 //! JSON they arrived as; only the attributes the steps touch (the partition key, the write
 //! id) are decoded and handed to the same per-item restore functions, and what they changed
 //! is spliced into the bytes as they came. An answer this does not cover (another
-//! operation, escaped field names, item collection metrics) is left to the decoding path:
-//! [`restore`] returns `None`.
+//! operation, escaped field names, item collection metrics, a `LastEvaluatedKey` at another
+//! namespace's item) is left to the decoding path: [`restore`] returns `None`.
 //!
 //! [`key_prefix`]: super::key_prefix
 //! [`optimistic_lock`]: super::optimistic_lock
@@ -74,6 +74,11 @@ fn edit(
     let mut decoded = Map::new();
     for (name, value) in &attributes.0 {
         decoded.insert((*name).to_owned(), serde_json::from_str(value.get()).ok()?);
+    }
+    // A position at another namespace's item is replaced whole, sort and index keys
+    // included, which this path does not read: the decoding path seals it.
+    if key_prefix::seals(plan, table, site, &decoded) {
+        return None;
     }
     let before = decoded.clone();
     optimistic_lock::restore_site(plan, table, site, &mut decoded);

@@ -128,3 +128,16 @@ fn the_write_id_leaves_valid_json_wherever_it_stands() {
         assert_eq!(got, expected, "{answer}");
     }
 }
+
+#[test]
+fn a_position_at_another_namespace_is_left_to_the_decoding_path() {
+    // Sealing replaces the sort key too, which this path does not read.
+    let answer = json!({
+        "Items": [],
+        "LastEvaluatedKey": {"k": {"S": "eu-west-1#a"}, "s": {"S": "Payroll"}},
+    })
+    .to_string();
+    assert!(restored(Operation::Scan, &answer).is_none());
+    let own = json!({"Items": [], "LastEvaluatedKey": {"k": {"S": "us-east-1#a"}}}).to_string();
+    assert!(restored(Operation::Scan, &own).is_some());
+}
