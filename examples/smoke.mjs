@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Puts test123 through GlobalScale with the JavaScript SDK v3, reads it back, shows its version
-// and its audit record. Start the local stack first (deploy/local/up --detach), then:
+// and its audit record, read straight from the home region: the sidecar refuses every request
+// that names its audit table. Start the local stack first (deploy/local/up --detach), then:
 //
 //   npm ci --prefix examples     # once: @aws-sdk/client-dynamodb, as examples/package-lock.json pins it
 //   node examples/smoke.mjs
@@ -10,8 +11,10 @@
 // Version it read, so the sidecar's optimistic lock stores the next one (1, 2, 3, ...).
 //
 //   GLOBALSCALE_ENDPOINT        the sidecar (default http://localhost:8000)
-//   GLOBALSCALE_AUDIT_ENDPOINT  where to read GlobalCatalog-audit (default: the sidecar); when set,
-//                               read with the default AWS credential chain
+//   GLOBALSCALE_AUDIT_ENDPOINT  the home region's endpoint, where to read GlobalCatalog-audit
+//                               (default http://localhost:8001, the local stack's us-east-1, read
+//                               with the dummy keys); when set, read with the default AWS
+//                               credential chain, e.g. terraform/'s auditor role
 //   GLOBALSCALE_HOME_REGION     the sidecar's first region, its key prefix (default us-east-1)
 
 import { readFileSync } from "node:fs";
@@ -27,6 +30,8 @@ const { DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } = sdk;
 
 const ENDPOINT = process.env.GLOBALSCALE_ENDPOINT || "http://localhost:8000";
 const AUDIT_ENDPOINT = process.env.GLOBALSCALE_AUDIT_ENDPOINT || "";
+const LOCAL_HOME_REGION = "http://localhost:8001";
+const AUDIT_AT = AUDIT_ENDPOINT || LOCAL_HOME_REGION;
 const HOME_REGION = process.env.GLOBALSCALE_HOME_REGION || "us-east-1";
 const DUMMY_KEYS = { accessKeyId: "app", secretAccessKey: "app" };
 const TABLE = "GlobalCatalog";
@@ -64,9 +69,11 @@ async function putAndRead(client) {
 }
 
 async function showAudit(version) {
+  // Never through the sidecar: it answers AccessDeniedException to any request naming its audit
+  // table. DynamoDB Local accepts any key.
   const client = AUDIT_ENDPOINT
     ? new DynamoDBClient({ endpoint: AUDIT_ENDPOINT, region: HOME_REGION })
-    : new DynamoDBClient({ endpoint: ENDPOINT, region: HOME_REGION, credentials: DUMMY_KEYS });
+    : new DynamoDBClient({ endpoint: AUDIT_AT, region: HOME_REGION, credentials: DUMMY_KEYS });
   const itemKey = `${TABLE}#${HOME_REGION}#test123#Demo`;
   // The record is shipped from the sidecar's spool within milliseconds; wait a little for it.
   const deadline = Date.now() + AUDIT_WAIT_SECONDS * 1000;
@@ -96,14 +103,20 @@ async function showAudit(version) {
   }
 }
 
-const client = new DynamoDBClient({ endpoint: ENDPOINT, region: "us-east-1", credentials: DUMMY_KEYS });
-try {
-  await showAudit(await putAndRead(client));
-} catch (err) {
-  if (err.code === "ECONNREFUSED" || err.cause?.code === "ECONNREFUSED") {
-    console.error(`smoke.mjs: nothing answers on ${ENDPOINT}; is the stack up? (deploy/local/up --detach)`);
-    process.exit(1);
+// `work`'s result; a refused connection to `endpoint` ends the run with a hint.
+async function reaching(endpoint, work) {
+  try {
+    return await work();
+  } catch (err) {
+    if (err.code === "ECONNREFUSED" || err.cause?.code === "ECONNREFUSED") {
+      console.error(`smoke.mjs: nothing answers on ${endpoint}; is the stack up? (deploy/local/up --detach)`);
+      process.exit(1);
+    }
+    throw err;
   }
-  throw err;
 }
+
+const client = new DynamoDBClient({ endpoint: ENDPOINT, region: "us-east-1", credentials: DUMMY_KEYS });
+const version = await reaching(ENDPOINT, () => putAndRead(client));
+await reaching(AUDIT_AT, () => showAudit(version));
 console.log("smoke.mjs: OK");

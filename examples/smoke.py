@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Puts test123 through GlobalScale with plain boto3, reads it back, shows its version and
-its audit record.
+its audit record, read straight from the home region: the sidecar refuses every request
+that names its audit table.
 
 Start the local stack first (deploy/local/up --detach), then:
 
@@ -12,9 +13,10 @@ reads the item's Version and writes with it, so the sidecar's optimistic lock st
 next one: 1 on the first run, 2 on the second, and so on.
 
     GLOBALSCALE_ENDPOINT        the sidecar (default http://localhost:8000)
-    GLOBALSCALE_AUDIT_ENDPOINT  where to read GlobalCatalog-audit (default: the sidecar);
-                                when set, read with the default AWS credential chain, for a
-                                deployment whose sidecar may only append to the audit table
+    GLOBALSCALE_AUDIT_ENDPOINT  the home region's endpoint, where to read GlobalCatalog-audit
+                                (default http://localhost:8001, the local stack's us-east-1,
+                                read with the dummy keys); when set, read with the default AWS
+                                credential chain, e.g. terraform/'s auditor role
     GLOBALSCALE_HOME_REGION     the sidecar's first region, its key prefix (default us-east-1)
 """
 
@@ -36,6 +38,7 @@ except ImportError:
 
 ENDPOINT = os.environ.get("GLOBALSCALE_ENDPOINT", "http://localhost:8000")
 AUDIT_ENDPOINT = os.environ.get("GLOBALSCALE_AUDIT_ENDPOINT")
+LOCAL_HOME_REGION = "http://localhost:8001"
 HOME_REGION = os.environ.get("GLOBALSCALE_HOME_REGION", "us-east-1")
 DUMMY_KEYS = {"aws_access_key_id": "app", "aws_secret_access_key": "app"}
 
@@ -72,10 +75,13 @@ def put_and_read(client):
 
 
 def show_audit(version):
+    # Never through the sidecar: it answers AccessDeniedException to any request naming its
+    # audit table.
     if AUDIT_ENDPOINT:
         client = boto3.client("dynamodb", endpoint_url=AUDIT_ENDPOINT, region_name=HOME_REGION)
     else:
-        client = boto3.client("dynamodb", endpoint_url=ENDPOINT, region_name=HOME_REGION, **DUMMY_KEYS)
+        # DynamoDB Local accepts any key.
+        client = boto3.client("dynamodb", endpoint_url=LOCAL_HOME_REGION, region_name=HOME_REGION, **DUMMY_KEYS)
     item_key = f"{TABLE}#{HOME_REGION}#test123#Demo"
     # The record is shipped from the sidecar's spool within milliseconds; wait a little for it.
     deadline = time.monotonic() + AUDIT_WAIT_SECONDS

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Puts test123 through GlobalScale with the AWS CLI, reads it back, shows its version and its
-# audit record. Start the local stack first (deploy/local/up --detach), then:
+# audit record, read straight from the home region: the sidecar refuses every request that names
+# its audit table. Start the local stack first (deploy/local/up --detach), then:
 #
 #   examples/smoke.sh
 #
@@ -9,14 +10,17 @@
 # read, so the sidecar's optimistic lock stores the next one (1, 2, 3, ... run after run).
 #
 #   GLOBALSCALE_ENDPOINT        the sidecar (default http://localhost:8000)
-#   GLOBALSCALE_AUDIT_ENDPOINT  where to read GlobalCatalog-audit (default: the sidecar); when
-#                               set, read with the default AWS credential chain
+#   GLOBALSCALE_AUDIT_ENDPOINT  the home region's endpoint, where to read GlobalCatalog-audit
+#                               (default http://localhost:8001, the local stack's us-east-1, read
+#                               with the dummy keys); when set, read with the default AWS
+#                               credential chain, e.g. terraform/'s auditor role
 #   GLOBALSCALE_HOME_REGION     the sidecar's first region, its key prefix (default us-east-1)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ENDPOINT=${GLOBALSCALE_ENDPOINT:-http://localhost:8000}
 AUDIT_ENDPOINT=${GLOBALSCALE_AUDIT_ENDPOINT:-}
+LOCAL_HOME_REGION=http://localhost:8001
 HOME_REGION=${GLOBALSCALE_HOME_REGION:-us-east-1}
 AUDIT_WAIT_SECONDS=30
 KEY='{"ItemID": {"S": "test123"}, "Category": {"S": "Demo"}}'
@@ -44,13 +48,15 @@ ddb() {
         "$AWS" dynamodb --endpoint-url "$ENDPOINT" "$@"
 }
 
-# The audit table: through the sidecar too, unless GLOBALSCALE_AUDIT_ENDPOINT names another
-# endpoint, read with the caller's own credentials.
+# The audit table, straight from the home region (the sidecar answers AccessDeniedException to
+# any request naming it): the local stack's us-east-1 with the dummy keys DynamoDB Local accepts,
+# or GLOBALSCALE_AUDIT_ENDPOINT with the caller's own credentials.
 audit() {
     if [[ -n $AUDIT_ENDPOINT ]]; then
         AWS_DEFAULT_REGION=$HOME_REGION "$AWS" dynamodb --endpoint-url "$AUDIT_ENDPOINT" "$@"
     else
-        ddb "$@"
+        AWS_ACCESS_KEY_ID=app AWS_SECRET_ACCESS_KEY=app AWS_SESSION_TOKEN='' AWS_DEFAULT_REGION=$HOME_REGION \
+            "$AWS" dynamodb --endpoint-url "$LOCAL_HOME_REGION" "$@"
     fi
 }
 

@@ -179,10 +179,17 @@ fn key_schema(describe: &Value) -> Option<Learned> {
     };
     let partition_key = key("HASH")?;
     let sort_key = key("RANGE");
+    let replicas = table
+        .get("Replicas")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("RegionName")?.as_str());
     let arn = table
         .get("TableArn")
         .and_then(Value::as_str)
-        .and_then(ArnScope::of);
+        .and_then(ArnScope::of)
+        .map(|scope| scope.with_replicas(replicas));
     let types = match (&sort_key, type_of(&partition_key)) {
         (_, None) => None,
         (None, Some(hash)) => Some((hash, None)),

@@ -82,8 +82,9 @@ pub fn table_of(text: &str) -> &str {
 pub struct ArnScope {
     pub partition: String,
     pub account: String,
-    /// The region of the ARN it was learned from; the configured regions count too.
-    pub region: String,
+    /// The region of the ARN it was learned from and the table's replica regions; the
+    /// configured regions count too.
+    pub regions: Vec<String>,
 }
 
 impl ArnScope {
@@ -93,8 +94,19 @@ impl ArnScope {
         Some(Self {
             partition: arn.partition.to_owned(),
             account: arn.account.to_owned(),
-            region: arn.region.to_owned(),
+            regions: vec![arn.region.to_owned()],
         })
+    }
+
+    /// Adds the regions of a global table's other replicas.
+    #[must_use]
+    pub fn with_replicas<'r>(mut self, regions: impl IntoIterator<Item = &'r str>) -> Self {
+        for region in regions {
+            if !self.regions.iter().any(|r| r == region) {
+                self.regions.push(region.to_owned());
+            }
+        }
+        self
     }
 }
 
@@ -171,14 +183,21 @@ fn resolve_arn<'c>(text: &str, catalog: &Catalog<'c>) -> Result<Option<&'c str>,
              cannot tell which account {text:?} names: name the table by its name"
         )));
     };
-    let region_ok = arn.region == scope.region || catalog.regions.contains(&arn.region);
+    let region_ok =
+        scope.regions.iter().any(|r| r == arn.region) || catalog.regions.contains(&arn.region);
     if arn.partition != scope.partition || arn.account != scope.account || !region_ok {
         return Err(ProxyError::AccessDenied(format!(
             "{text:?} does not name the table {name} this sidecar serves (partition {}, \
              account {}, regions {}): it names another account's or region's table",
             scope.partition,
             scope.account,
-            catalog.regions.join(", ")
+            catalog
+                .regions
+                .iter()
+                .copied()
+                .chain(scope.regions.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     Ok(Some(name.as_str()))

@@ -104,9 +104,10 @@ resource "aws_appautoscaling_policy" "capacity" {
 
 # One replica module per region alias, because a provider cannot be chosen
 # per element of a list. Each replica is encrypted with the table key's
-# replica in its own region and keeps its own PITR and deletion protection;
-# neither is inherited from the primary. depends_on holds every replica back
-# until auto scaling is in place (empty, so no wait, under PAY_PER_REQUEST).
+# replica in its own region and keeps its own PITR, deletion protection and
+# resource policy (audit.tf); none is inherited from the primary. depends_on
+# holds every replica back until auto scaling is in place (empty, so no wait,
+# under PAY_PER_REQUEST).
 locals {
   replicated_tables = {
     for key, table in aws_dynamodb_table.this : key => { name = table.name, arn = table.arn }
@@ -123,6 +124,7 @@ module "table_replicas_us_east_1" {
   tables              = local.replicated_tables
   kms_key_arn         = local.table_key_arns["us-east-1"]
   deletion_protection = var.deletion_protection
+  resource_policies   = lookup(local.audit_table_policies, "us-east-1", {})
 
   depends_on = [aws_appautoscaling_policy.capacity]
 }
@@ -137,6 +139,7 @@ module "table_replicas_us_west_2" {
   tables              = local.replicated_tables
   kms_key_arn         = local.table_key_arns["us-west-2"]
   deletion_protection = var.deletion_protection
+  resource_policies   = lookup(local.audit_table_policies, "us-west-2", {})
 
   depends_on = [aws_appautoscaling_policy.capacity]
 }
@@ -151,6 +154,7 @@ module "table_replicas_eu_central_1" {
   tables              = local.replicated_tables
   kms_key_arn         = local.table_key_arns["eu-central-1"]
   deletion_protection = var.deletion_protection
+  resource_policies   = lookup(local.audit_table_policies, "eu-central-1", {})
 
   depends_on = [aws_appautoscaling_policy.capacity]
 }

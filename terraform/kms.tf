@@ -82,8 +82,10 @@ locals {
 }
 
 # The account-root statement is the KMS default: it lets IAM policies (the
-# sidecar's, Terraform's) grant use of the key, so the key policy itself
-# names no workload. Without it the key could become unmanageable.
+# sidecar's, the auditor's, Terraform's) grant use of the key, so the key
+# policy itself names no workload and the auditor role needs no statement
+# here; iam.tf narrows each role to its tables by encryption context. Without
+# it the key could become unmanageable.
 data "aws_iam_policy_document" "tables_key" {
   #checkov:skip=CKV_AWS_109:In a key policy Resource "*" means only the key the policy is attached to; the account-root statement is the KMS default that delegates to IAM.
   #checkov:skip=CKV_AWS_111:Same statement: key policy scope is the key itself, not every resource.

@@ -59,6 +59,11 @@ output "sidecar_policy_arn" {
   value       = aws_iam_policy.sidecar.arn
 }
 
+output "auditor_role_arn" {
+  description = "Read-only role on the audit table, for the principals in auditor_trusted_principals; null when that list is empty and no role exists."
+  value       = one(aws_iam_role.auditor[*].arn)
+}
+
 output "alarm_topic_arns" {
   description = "The alarm SNS topic of each region, home region included; every alarm notifies the topic in its own region."
   value       = { for region, m in local.alarm_modules : region => m.topic_arn }

@@ -299,7 +299,7 @@ variable "k8s_service_account" {
 }
 
 variable "name_prefix" {
-  description = "Prefix of every name this module gives that must be unique in the account or region: the sidecar's IAM role and policy (\"<name_prefix>-sidecar\"), the KMS aliases, the alarm topics, the alarms and the scaling policies. Two environments in one account need different prefixes (and different catalog_table_name)."
+  description = "Prefix of every name this module gives that must be unique in the account or region: the IAM roles and policies (\"<name_prefix>-sidecar\", \"<name_prefix>-auditor\"), the KMS aliases, the alarm topics, the alarms and the scaling policies. Two environments in one account need different prefixes (and different catalog_table_name)."
   type        = string
   default     = "globalscale"
 
@@ -347,13 +347,57 @@ variable "sidecar_table_actions" {
 }
 
 variable "permissions_boundary_arn" {
-  description = "Optional permissions boundary attached to the sidecar role, for accounts that require one."
+  description = "Optional permissions boundary attached to the sidecar role and the auditor role, for accounts that require one."
   type        = string
   default     = null
 
   validation {
     condition     = var.permissions_boundary_arn == null || can(regex("^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/.+$", var.permissions_boundary_arn))
     error_message = "permissions_boundary_arn must be an IAM policy ARN or null."
+  }
+}
+
+variable "auditor_trusted_principals" {
+  description = <<-EOT
+    IAM principals that may assume the auditor role (read-only on the audit table), e.g. the role your
+    auditors sign in with: arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Auditor_0123456789abcdef.
+    Empty (the default): no auditor role is created. An account root (arn:aws:iam::111122223333:root) hands the
+    decision to that account's IAM policies, so prefer naming roles.
+  EOT
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.auditor_trusted_principals : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(root|role/.+|user/.+)$", p))])
+    error_message = "Every entry of auditor_trusted_principals must be the ARN of an IAM role, an IAM user or an account root (arn:aws:iam::<account>:root)."
+  }
+}
+
+variable "audit_resource_policy" {
+  description = "Attach the audit table's resource-based policy (audit.tf) to the table and every replica: only the sidecar role writes records, nobody changes or deletes them, and only the Terraform identity, audit_admin_principals and audit_break_glass_principals change the table. See README.md, \"The audit table is append-only, up to a point\"."
+  type        = bool
+  default     = true
+}
+
+variable "audit_admin_principals" {
+  description = "IAM principal ARNs, besides the identity running Terraform (always included), that may change the audit table's settings and its resource policy: every role that runs Terraform for this environment (CI, and people who apply by hand). Patterns with * are allowed. Such a principal cannot change or delete records."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.audit_admin_principals : can(regex("^arn:aws[a-z*-]*:iam::[0-9]{12}:.+$", p))])
+    error_message = "Every entry of audit_admin_principals must be an IAM principal ARN (arn:aws:iam::<account>:role/..., :user/... or :root), optionally with * wildcards."
+  }
+}
+
+variable "audit_break_glass_principals" {
+  description = "IAM principal ARNs exempt from the audit table's resource policy altogether: they may delete or change records and change the table (subject to their own IAM policies). Keep this to a role that is assumed rarely, with MFA, and whose use is alarmed on. Patterns with * are allowed."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.audit_break_glass_principals : can(regex("^arn:aws[a-z*-]*:iam::[0-9]{12}:.+$", p))])
+    error_message = "Every entry of audit_break_glass_principals must be an IAM principal ARN (arn:aws:iam::<account>:role/..., :user/... or :root), optionally with * wildcards."
   }
 }
 

@@ -11,7 +11,8 @@
 //! table), then again with the home region killed while the client waits at the scenario's pause
 //! point, in the middle of a paginated query. Both runs must pass every step, so zero errors;
 //! the clients themselves check the prefix stored in a region, the versions and the audit
-//! records, and this side checks the stored keys and the failover once more from outside.
+//! records (read from a region: the sidecar refuses its audit table, which they check too), and
+//! this side checks the stored keys and the failover once more from outside.
 
 // A client that cannot do what the scenario says has nothing better to do than fail the test.
 #![allow(clippy::expect_used)]
@@ -217,6 +218,12 @@ fn judge(client: Client, definition: &Value, run: Run, steps: &[Value]) {
         regions,
         &serde_json::json!(expected_regions),
         "{client:?}, {run:?} run: regions of the item's audit records"
+    );
+    // The audit trail is the sidecar's alone: read from a region, refused through the sidecar.
+    assert_eq!(
+        step("audit_refused")["error"],
+        "AccessDeniedException",
+        "{client:?}, {run:?} run: a Query of the audit table through the sidecar"
     );
     if run == Run::Healthy {
         for step in steps {

@@ -3,8 +3,9 @@
 //! local stack as `deploy/local/up` builds it: three regions, the tables made by
 //! `deploy/local/localctl.py create-tables`, and the `globalscale` binary on the shipped
 //! `config/local.toml` (its regions moved with `DDB_REGIONS`, its listeners with
-//! `GLOBALSCALE_LISTEN`, the only changes). The endpoint reaches the scripts through the same
-//! environment variables a user sets.
+//! `GLOBALSCALE_LISTEN`, the only changes). The endpoints reach the scripts through the same
+//! environment variables a user sets: the sidecar's, and the home region's, where they read the
+//! audit table (the sidecar refuses it) with credentials of their own, as an auditor would.
 
 #![allow(clippy::expect_used)]
 
@@ -69,6 +70,11 @@ async fn local_stack() -> Stack {
 
 async fn run(command: &mut tokio::process::Command, what: &str) -> Output {
     isolate_from_aws_settings(command);
+    output(command, what).await
+}
+
+/// Runs `command` as it is set up, AWS settings and all.
+async fn output(command: &mut tokio::process::Command, what: &str) -> Output {
     command.kill_on_drop(true);
     within(what, command.output())
         .await
@@ -88,13 +94,18 @@ fn assert_success(what: &str, output: &Output) {
 /// Runs one smoke example against the stack; its stdout, checked: it put `test123` at
 /// `version`, showed the audit record of that version, and said OK.
 async fn smoke(name: &str, command: &mut tokio::process::Command, stack: &Stack, version: u32) {
-    let output = run(
-        command
-            .current_dir(repo_root())
-            .env("GLOBALSCALE_ENDPOINT", stack.sidecar.endpoint()),
-        name,
-    )
-    .await;
+    command
+        .current_dir(repo_root())
+        .env("GLOBALSCALE_ENDPOINT", stack.sidecar.endpoint())
+        .env("GLOBALSCALE_AUDIT_ENDPOINT", stack.ddb.endpoint(0));
+    isolate_from_aws_settings(command);
+    // The auditor's own keys, the default credential chain's first link (set after the
+    // isolation, which removes them): the audit table is read with them, straight from the
+    // home region.
+    command
+        .env("AWS_ACCESS_KEY_ID", "auditor")
+        .env("AWS_SECRET_ACCESS_KEY", "auditor");
+    let output = output(command, name).await;
     assert_success(name, &output);
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("{stdout}");
@@ -141,7 +152,6 @@ async fn smoke_examples_in_boto3_the_cli_and_javascript() {
     let mut js_example = tokio::process::Command::new(node());
     js_example.arg(examples.join("smoke.mjs"));
     smoke("smoke.mjs", &mut js_example, &stack, 3).await;
-    let _ = &stack.ddb;
 }
 
 /// `scripts/aws-load --dry-run`, as the AWS workflow runs it but against the local regions:

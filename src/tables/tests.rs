@@ -135,6 +135,14 @@ fn an_arn_of_another_account_region_or_resource_is_refused() {
             "{arn}: {err}"
         );
     }
+    let mut replicated = super::tests::policies(true);
+    if let Some(table) = replicated.get_mut("GlobalCatalog") {
+        table.arn = table.arn.take().map(|a| a.with_replicas(["ap-south-1"]));
+    }
+    let replica = json!({"TableName": ARN.replace("us-east-1", "ap-south-1"), "Key": {}});
+    let done = canonical(Operation::GetItem, &replica, &replicated).unwrap();
+    assert!(done.is_some(), "a replica region's ARN is the table's");
+
     let unlearned = policies_unlearned();
     let get = json!({"TableName": ARN, "Key": {}});
     let err = canonical(Operation::GetItem, &get, &unlearned).unwrap_err();

@@ -32,6 +32,17 @@ variable "deletion_protection" {
   type        = bool
 }
 
+variable "resource_policies" {
+  description = "Resource-based policy JSON for some of this region's replicas, by table key (the root module's audit.tf builds the audit table's). DynamoDB does not replicate resource policies, so each replica needs its own."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.resource_policies) : contains(keys(var.tables), k)])
+    error_message = "Every key of resource_policies must be a key of tables."
+  }
+}
+
 resource "aws_dynamodb_table_replica" "this" {
   for_each = var.tables
 
@@ -45,6 +56,16 @@ resource "aws_dynamodb_table_replica" "this" {
   timeouts {
     create = "2h"
   }
+}
+
+# Left false, DynamoDB refuses a policy that would take from the identity
+# applying it the right to change it again.
+resource "aws_dynamodb_resource_policy" "this" {
+  for_each = var.resource_policies
+
+  resource_arn                        = aws_dynamodb_table_replica.this[each.key].arn
+  policy                              = each.value
+  confirm_remove_self_resource_access = false
 }
 
 # The replica resource does not export its stream; the table as seen from

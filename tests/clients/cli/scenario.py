@@ -269,18 +269,31 @@ def delete():
     expect_equal(get_item(run.item_key()), None, "get-item after delete-item")
 
 
-def audit_history():
-    def query():
-        return aws(
-            "query",
-            table_name=run.audit_table,
-            key_condition_expression="ItemKey = :k",
-            expression_attribute_values={":k": {"S": run.audit_item_key()}},
-            consistent_read=True,
-        )["Items"]
+def query_audit(endpoint=None):
+    """`aws dynamodb query` of the item's audit records: at the sidecar, or at `endpoint`."""
+    return aws(
+        "query",
+        endpoint=endpoint,
+        table_name=run.audit_table,
+        key_condition_expression="ItemKey = :k",
+        expression_attribute_values={":k": {"S": run.audit_item_key()}},
+        consistent_read=True,
+    )["Items"]
 
-    records = run.wait_for_audit(query)
+
+def audit_history():
+    # Straight from the region: the sidecar refuses its audit table (audit_refused).
+    records = run.wait_for_audit(lambda: query_audit(endpoint=run.region_endpoint))
     return {"regions": run.check_audit(records, ACCESS_KEY_ID)}
+
+
+def audit_refused():
+    try:
+        query_audit()
+    except CliError as err:
+        expect_error("AccessDeniedException", err)
+        return {"error": err.code(), "exit_status": err.status}
+    raise Mismatch("query of the audit table through the sidecar succeeded")
 
 
 def version():
@@ -302,6 +315,7 @@ run.run(
         "transaction_cancelled": transaction_cancelled,
         "delete": delete,
         "audit_history": audit_history,
+        "audit_refused": audit_refused,
     },
     done_extra=version,
 )

@@ -127,6 +127,16 @@ async function send(command) {
   }
 }
 
+// The Query of the item's audit records (ItemKey <table>#<stored key>#<category>), as either
+// endpoint takes it.
+const auditQuery = () =>
+  new QueryCommand({
+    TableName: scenario.audit_table,
+    KeyConditionExpression: "ItemKey = :k",
+    ExpressionAttributeValues: { ":k": S(`${TABLE}#${HOME_REGION}#${id("item")}#${scenario.item[SK].S}`) },
+    ConsistentRead: true,
+  });
+
 async function getItem(k) {
   const out = await send(new GetItemCommand({ TableName: TABLE, Key: k, ConsistentRead: true }));
   return out.Item;
@@ -368,18 +378,11 @@ const steps = {
   },
 
   async audit_history() {
-    const itemKeyText = `${TABLE}#${HOME_REGION}#${id("item")}#${scenario.item[SK].S}`;
     const deadline = Date.now() + scenario.audit_wait_seconds * 1000;
     let records;
     for (;;) {
-      const out = await send(
-        new QueryCommand({
-          TableName: scenario.audit_table,
-          KeyConditionExpression: "ItemKey = :k",
-          ExpressionAttributeValues: { ":k": S(itemKeyText) },
-          ConsistentRead: true,
-        }),
-      );
+      // Straight from the region: the sidecar refuses its audit table (audit_refused).
+      const out = await region.send(auditQuery());
       records = out.Items;
       if (records.length >= 3 || Date.now() > deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -395,6 +398,18 @@ const steps = {
       "audit Keys (as the client sees them)",
     );
     return { regions: s("Region") };
+  },
+
+  async audit_refused() {
+    try {
+      await send(auditQuery());
+    } catch (err) {
+      expectEqual(err.name, "AccessDeniedException", "error name");
+      expectEqual(err.$metadata.httpStatusCode, 400, "error status");
+      expectEqual(err.$metadata.attempts, 1, "attempts for a refusal");
+      return { error: err.name };
+    }
+    throw new Mismatch("Query of the audit table through the sidecar succeeded");
   },
 };
 

@@ -252,18 +252,33 @@ def delete():
     expect_equal(get_item(run.item_key()), None, "GetItem after DeleteItem")
 
 
-def audit_history():
-    def query():
-        return call(
-            "query",
-            TableName=run.audit_table,
-            KeyConditionExpression="ItemKey = :k",
-            ExpressionAttributeValues={":k": {"S": run.audit_item_key()}},
-            ConsistentRead=True,
-        )["Items"]
+def audit_query():
+    """The Query of the item's audit records, as either endpoint takes it."""
+    return {
+        "TableName": run.audit_table,
+        "KeyConditionExpression": "ItemKey = :k",
+        "ExpressionAttributeValues": {":k": {"S": run.audit_item_key()}},
+        "ConsistentRead": True,
+    }
 
-    records = run.wait_for_audit(query)
+
+def audit_history():
+    # Straight from the region: the sidecar refuses its audit table (audit_refused).
+    records = run.wait_for_audit(lambda: region.query(**audit_query())["Items"])
     return {"regions": run.check_audit(records, ACCESS_KEY_ID)}
+
+
+def audit_refused():
+    try:
+        call("query", **audit_query())
+    except ClientError as err:
+        code = err.response["Error"]["Code"]
+        expect_equal(code, "AccessDeniedException", "error code")
+        meta = err.response["ResponseMetadata"]
+        expect_equal(meta["HTTPStatusCode"], 400, "error status")
+        expect_equal(meta.get("RetryAttempts", 0), 0, "retries of a refusal")
+        return {"error": code}
+    raise Mismatch("Query of the audit table through the sidecar succeeded")
 
 
 run.run(
@@ -280,6 +295,7 @@ run.run(
         "transaction_cancelled": transaction_cancelled,
         "delete": delete,
         "audit_history": audit_history,
+        "audit_refused": audit_refused,
     },
     done_extra=lambda: {"boto3": boto3.__version__},
 )

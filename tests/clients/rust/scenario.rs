@@ -16,9 +16,11 @@ use aws_sdk_dynamodb::config::interceptors::{
 use aws_sdk_dynamodb::config::{
     BehaviorVersion, Builder, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
 };
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Get, KeysAndAttributes, Put, PutRequest, ReturnValue,
@@ -302,6 +304,7 @@ impl Scenario<'_> {
             "transaction_cancelled" => self.transaction_cancelled().await,
             "delete" => self.delete().await,
             "audit_history" => self.audit_history().await,
+            "audit_refused" => self.audit_refused().await,
             other => Err(format!("the Rust client implements no step {other}")),
         }
     }
@@ -732,7 +735,9 @@ impl Scenario<'_> {
         Ok(Map::new())
     }
 
-    async fn audit_history(&mut self) -> Step {
+    /// The Query of the item's audit records (`ItemKey` `<table>#<stored key>#<category>`), at
+    /// whichever endpoint `client` talks to.
+    fn audit_query(&self, client: &Client) -> QueryFluentBuilder {
         let item_key = format!(
             "{}#{}#{}#{}",
             self.table(),
@@ -740,19 +745,24 @@ impl Scenario<'_> {
             self.id("item"),
             self.category()
         );
+        client
+            .query()
+            .table_name(self.str("audit_table"))
+            .key_condition_expression("ItemKey = :k")
+            .expression_attribute_values(":k", s(&item_key))
+            .consistent_read(true)
+    }
+
+    async fn audit_history(&mut self) -> Step {
         let deadline = tokio::time::Instant::now()
             + Duration::from_secs(self.usize("/audit_wait_seconds") as u64);
         let records = loop {
+            // Straight from the region: the sidecar refuses its audit table (audit_refused).
             let out = self
-                .client
-                .query()
-                .table_name(self.str("audit_table"))
-                .key_condition_expression("ItemKey = :k")
-                .expression_attribute_values(":k", s(&item_key))
-                .consistent_read(true)
+                .audit_query(&self.region)
                 .send()
                 .await
-                .map_err(sdk("Query of the audit table"))?;
+                .map_err(sdk("Query of the audit table in the region"))?;
             let records = out.items.unwrap_or_default();
             if records.len() >= 3 || tokio::time::Instant::now() > deadline {
                 break records;
@@ -798,5 +808,21 @@ impl Scenario<'_> {
             "audit Keys (as the client sees them)",
         )?;
         Ok(Map::from_iter([("regions".into(), json!(field("Region")))]))
+    }
+
+    async fn audit_refused(&mut self) -> Step {
+        let Err(error) = self.audit_query(&self.client).send().await else {
+            return Err("Query of the audit table through the sidecar succeeded".into());
+        };
+        let status = error.raw_response().map(|r| r.status().as_u16());
+        // DynamoDB's model names no AccessDeniedException for Query: the SDK's unmodeled
+        // error, with the code the sidecar's `__type` gave.
+        let error = error.into_service_error();
+        expect_equal(&error.code(), &Some("AccessDeniedException"), "error code")?;
+        expect_equal(&status, &Some(400), "error status")?;
+        Ok(Map::from_iter([(
+            "error".into(),
+            "AccessDeniedException".into(),
+        )]))
     }
 }
