@@ -78,7 +78,7 @@ impl App {
                 tracing::warn!(error = %e, "no upstream credentials yet");
             }
         });
-        crate::schema::check_prefixed(&proxy).await?;
+        crate::schema::check_prefixed(proxy.as_ref()).await?;
         Ok(Self {
             proxy,
             listener,
@@ -129,10 +129,7 @@ impl App {
             proxy: Arc::clone(&self.proxy),
             draining: Arc::clone(&draining),
         });
-        let prober = tokio::spawn(crate::route::probe::run(
-            Arc::clone(&self.proxy),
-            stop_rx.clone(),
-        ));
+        let prober = tokio::spawn(crate::probe::run(Arc::clone(&self.proxy), stop_rx.clone()));
         tokio::spawn(crate::schema::learn_missing(Arc::clone(&self.proxy)));
         let shipper = self.proxy.audit.as_ref().map(|auditor| {
             tokio::spawn(crate::audit::shipper::run(

@@ -149,7 +149,34 @@ pub struct TableConfig {
     pub audit: bool,
     /// The partition, account and region of the table's own ARN, learned with
     /// DescribeTable: an ARN naming the table must agree with it.
-    pub arn: Option<crate::tables::ArnScope>,
+    pub arn: Option<ArnScope>,
+}
+
+/// The managed tables' policies, by name.
+pub type Policies = std::collections::HashMap<String, TableConfig>;
+
+/// Where a managed table lives, as its own ARN (from `DescribeTable`) says: an ARN naming
+/// it must agree, or it names another account's table of the same name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArnScope {
+    pub partition: String,
+    pub account: String,
+    /// The region of the ARN it was learned from and the table's replica regions; the
+    /// configured regions count too.
+    pub regions: Vec<String>,
+}
+
+impl ArnScope {
+    /// Adds the regions of a global table's other replicas.
+    #[must_use]
+    pub fn with_replicas<'r>(mut self, regions: impl IntoIterator<Item = &'r str>) -> Self {
+        for region in regions {
+            if !self.regions.iter().any(|r| r == region) {
+                self.regions.push(region.to_owned());
+            }
+        }
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -588,7 +615,7 @@ fn routing(raw: Option<&RawRouting>) -> Result<RoutingConfig, ConfigError> {
             }
         },
         retry_budget: match raw.and_then(|r| r.retry_budget) {
-            None => crate::route::budget::DEFAULT_CAPACITY,
+            None => DEFAULT_RETRY_BUDGET,
             Some(n) if n > MAX_RETRY_BUDGET => {
                 return Err(invalid(
                     "routing.retry_budget",
@@ -602,6 +629,8 @@ fn routing(raw: Option<&RawRouting>) -> Result<RoutingConfig, ConfigError> {
 
 /// Far above any sensible quota; a larger one would disable the budget in effect.
 const MAX_RETRY_BUDGET: u32 = 1_000_000;
+/// `[routing] retry_budget` when unset: the AWS SDKs' default quota.
+pub const DEFAULT_RETRY_BUDGET: u32 = 500;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use globalscale::app::{App, ReloadHandle};
-use globalscale::audit::history;
+use globalscale::cli::history;
 use globalscale::config::Config;
 
 // glibc's malloc was a sixth of the request path's CPU (many small, short-lived

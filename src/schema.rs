@@ -8,18 +8,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::call::OwnCalls;
 use crate::config::TableConfig;
-use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
-use crate::tables::ArnScope;
 use crate::wire::{Operation, ScalarType};
 
 /// Tries a few times, since the table may be created just after the sidecar starts.
 const ATTEMPTS: u32 = 5;
 
-pub async fn learn_missing(proxy: Arc<Proxy>) {
+pub async fn learn_missing<C: OwnCalls>(proxy: Arc<C>) {
     let missing: Vec<String> = proxy
-        .snapshot
+        .snapshot_cell()
         .load()
         .tables
         .values()
@@ -28,10 +27,10 @@ pub async fn learn_missing(proxy: Arc<Proxy>) {
         .collect();
     for table in missing {
         for attempt in 1..=ATTEMPTS {
-            match describe(&proxy, &table).await {
+            match describe(proxy.as_ref(), &table).await {
                 Ok(learned) => {
                     tracing::info!(table, partition_key = learned.partition_key, sort_key = ?learned.sort_key, "learned key schema");
-                    merge(&proxy, &table, &learned);
+                    merge(proxy.as_ref(), &table, &learned);
                     break;
                 }
                 Err(e) if attempt == ATTEMPTS => {
@@ -45,15 +44,15 @@ pub async fn learn_missing(proxy: Arc<Proxy>) {
 
 /// Learns `table`'s ARN (and key schema) now, for a request that names it by an ARN before
 /// the learning at start got to it.
-pub async fn learn_arn(proxy: &Proxy, table: &str) -> Result<(), String> {
+pub async fn learn_arn(proxy: &impl OwnCalls, table: &str) -> Result<(), String> {
     let learned = describe(proxy, table).await?;
     merge(proxy, table, &learned);
     Ok(())
 }
 
 /// Swaps in a snapshot with what `DescribeTable` told of `table`.
-fn merge(proxy: &Proxy, table: &str, learned: &Learned) {
-    proxy.snapshot.rcu(|current| {
+fn merge(proxy: &impl OwnCalls, table: &str, learned: &Learned) {
+    proxy.snapshot_cell().rcu(|current| {
         let mut next = Snapshot::clone(current);
         if let Some(t) = next.tables.get_mut(table) {
             learned.merge_into(t);
@@ -77,9 +76,9 @@ pub struct NotAStringKey {
 /// binary partition key refuses to start instead of failing every request (its ARN is
 /// learned on the way). A region that cannot answer now does not stop the start: requests
 /// then refuse non-string keys one by one, and the schema is learned later.
-pub async fn check_prefixed(proxy: &Proxy) -> Result<(), NotAStringKey> {
+pub async fn check_prefixed(proxy: &impl OwnCalls) -> Result<(), NotAStringKey> {
     let prefixed: Vec<String> = proxy
-        .snapshot
+        .snapshot_cell()
         .load()
         .tables
         .values()
@@ -115,7 +114,7 @@ struct Learned {
     sort_key: Option<String>,
     types: Option<(ScalarType, Option<ScalarType>)>,
     /// The scope of its `TableArn`, which ARNs naming the table must agree with.
-    arn: Option<ArnScope>,
+    arn: Option<crate::config::ArnScope>,
 }
 
 impl Learned {
@@ -142,7 +141,7 @@ impl Learned {
     }
 }
 
-async fn describe(proxy: &Proxy, table: &str) -> Result<Learned, String> {
+async fn describe(proxy: &impl OwnCalls, table: &str) -> Result<Learned, String> {
     let body = serde_json::to_vec(&serde_json::json!({ "TableName": table }))
         .map_err(|e| e.to_string())?;
     let (status, body) = proxy
@@ -188,7 +187,7 @@ fn key_schema(describe: &Value) -> Option<Learned> {
     let arn = table
         .get("TableArn")
         .and_then(Value::as_str)
-        .and_then(ArnScope::of)
+        .and_then(crate::tables::scope_of)
         .map(|scope| scope.with_replicas(replicas));
     let types = match (&sort_key, type_of(&partition_key)) {
         (_, None) => None,
@@ -247,7 +246,7 @@ mod tests {
             partition_key: "ItemID".into(),
             sort_key: None,
             types: Some((ScalarType::B, None)),
-            arn: ArnScope::of("arn:aws:dynamodb:us-east-1:123456789012:table/T"),
+            arn: crate::tables::scope_of("arn:aws:dynamodb:us-east-1:123456789012:table/T"),
         };
         let mut table = TableConfig {
             name: "T".into(),

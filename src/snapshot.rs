@@ -9,15 +9,16 @@ use http::HeaderValue;
 
 use crate::access::Allowed;
 use crate::auth::{ClientKey, Verifier};
-use crate::config::{AuthMode, Config, REGION_PLACEHOLDER, TableConfig};
+use crate::config::{AuthMode, Config, REGION_PLACEHOLDER};
 use crate::metrics::OTHER;
+pub use crate::region::Region;
+use crate::region::RegionHealth;
+use crate::route::RetryBudget;
 use crate::route::select::RegionView;
-use crate::route::{RegionHealth, RetryBudget};
 use crate::upstream::sign::Signer;
 use crate::upstream::{Transport, Upstream};
 
-/// The managed tables' policies.
-pub type Policies = HashMap<String, TableConfig>;
+pub use crate::config::Policies;
 
 /// Compiles the config's tables into policies: `key_prefix` resolved (`{region}` is the
 /// home region, the first configured) and the key schemas `previous` learned kept, unless the
@@ -56,18 +57,6 @@ pub fn table_label<'a>(policies: &'a Policies, tables: &[String]) -> &'a str {
         .iter()
         .find_map(|t| policies.get_key_value(t).map(|(k, _)| k.as_str()))
         .unwrap_or(OTHER)
-}
-
-/// One region as requests see it.
-#[derive(Debug, Clone)]
-pub struct Region {
-    pub name: String,
-    pub endpoint: http::Uri,
-    /// The `Host` header for the endpoint, signed as part of every request.
-    pub host: HeaderValue,
-    /// Shared with the previous snapshot when a reload keeps the region and endpoint, so
-    /// a reload does not forget that a region is down.
-    pub health: Arc<RegionHealth>,
 }
 
 #[derive(Clone)]

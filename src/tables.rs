@@ -17,13 +17,15 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use crate::config::Policies;
 use crate::error::ProxyError;
-use crate::snapshot::Policies;
 use crate::wire::RequestView;
 use crate::wire::partiql::{self, Statement};
 
 #[cfg(test)]
 mod tests;
+
+pub use crate::config::ArnScope;
 
 /// The parts of `arn:<partition>:dynamodb:<region>:<account>:table/<name>[/<more>]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +66,16 @@ impl<'a> Arn<'a> {
     }
 }
 
+/// The scope of a table's own ARN (`TableArn` of `DescribeTable`).
+pub fn scope_of(table_arn: &str) -> Option<ArnScope> {
+    let arn = Arn::parse(table_arn)?;
+    Some(ArnScope {
+        partition: arn.partition.to_owned(),
+        account: arn.account.to_owned(),
+        regions: vec![arn.region.to_owned()],
+    })
+}
+
 /// Whether `text` is meant as an ARN (DynamoDB's own test, by its first characters; the case
 /// is ignored here so that no spelling of one slips past as a plain name).
 pub fn looks_like_arn(text: &str) -> bool {
@@ -74,40 +86,6 @@ pub fn looks_like_arn(text: &str) -> bool {
 /// The table a name or ARN names: the name itself, or the ARN's table.
 pub fn table_of(text: &str) -> &str {
     Arn::parse(text).map_or(text, |arn| arn.table)
-}
-
-/// Where a managed table lives, as its own ARN (from `DescribeTable`) says: an ARN naming
-/// it must agree, or it names another account's table of the same name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArnScope {
-    pub partition: String,
-    pub account: String,
-    /// The region of the ARN it was learned from and the table's replica regions; the
-    /// configured regions count too.
-    pub regions: Vec<String>,
-}
-
-impl ArnScope {
-    /// The scope of a table's own ARN.
-    pub fn of(table_arn: &str) -> Option<Self> {
-        let arn = Arn::parse(table_arn)?;
-        Some(Self {
-            partition: arn.partition.to_owned(),
-            account: arn.account.to_owned(),
-            regions: vec![arn.region.to_owned()],
-        })
-    }
-
-    /// Adds the regions of a global table's other replicas.
-    #[must_use]
-    pub fn with_replicas<'r>(mut self, regions: impl IntoIterator<Item = &'r str>) -> Self {
-        for region in regions {
-            if !self.regions.iter().any(|r| r == region) {
-                self.regions.push(region.to_owned());
-            }
-        }
-        self
-    }
 }
 
 /// What resolving a name needs: the managed tables, the audit table and the regions.

@@ -121,7 +121,9 @@ async fn probes_of_a_healthy_cluster_under_load_never_fail_and_traffic_stays_hom
         cfg = cfg.region(name, &ddb.endpoint(i));
     }
     let sidecar = Sidecar::start(&cfg).await;
-    create_global_catalog(&sdk_client(&sidecar.endpoint())).await;
+    // Set-up, straight to the store: under a loaded CI a CreateTable can outlast the
+    // short attempt timeouts these tests route with.
+    create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
     let (addr, admin) = (sidecar.listen_addr(), sidecar.admin_addr());
 
     // Several probe rounds under steady reads and writes.
@@ -179,7 +181,9 @@ async fn a_killed_region_costs_no_request_and_traffic_comes_home() {
             .region("us-west-2", &ddb.endpoint(1)),
     )
     .await;
-    create_global_catalog(&sdk_client(&sidecar.endpoint())).await;
+    // Set-up, straight to the store: under a loaded CI a CreateTable can outlast the
+    // short attempt timeouts these tests route with.
+    create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
     let (addr, admin) = (sidecar.listen_addr(), sidecar.admin_addr());
     assert_eq!(served_by(addr).await, "us-east-1", "traffic starts at home");
 
@@ -233,7 +237,9 @@ async fn a_black_hole_costs_one_attempt_timeout_and_is_ejected() {
             .region("us-west-2", &ddb.endpoint(0)),
     )
     .await;
-    create_global_catalog(&sdk_client(&sidecar.endpoint())).await;
+    // Set-up, straight to the store: under a loaded CI a CreateTable can outlast the
+    // short attempt timeouts these tests route with.
+    create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
     let (addr, admin) = (sidecar.listen_addr(), sidecar.admin_addr());
 
     let load = Load::start(&sidecar.endpoint(), 1);
@@ -536,7 +542,9 @@ async fn the_latency_policy_prefers_the_faster_region() {
             .region("us-west-2", &ddb.endpoint(0)),
     )
     .await;
-    create_global_catalog(&sdk_client(&sidecar.endpoint())).await;
+    // Set-up, straight to the store: under a loaded CI a CreateTable can outlast the
+    // short attempt timeouts these tests route with.
+    create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
     let (addr, admin) = (sidecar.listen_addr(), sidecar.admin_addr());
     home.set_mode(Mode::Delay(Duration::from_millis(80))).await;
     // Probes measure both regions; the latency averages settle within a few rounds.

@@ -4,12 +4,11 @@
 //! and the region's answer, the [`spool`] makes them durable on local disk before the client is
 //! answered, and the [`shipper`] drains the spool's oldest records to the audit table,
 //! acknowledging them so their space is reclaimed; or, in [`atomic`] mode, the records travel in
-//! the write's own transaction. [`history`] reads one item's records back
-//! for an operator.
+//! the write's own transaction. `globalscale audit history` (the `cli` module) reads one
+//! item's records back for an operator.
 
 pub mod atomic;
 mod auditor;
-pub mod history;
 pub mod record;
 pub mod returns;
 pub mod shipper;

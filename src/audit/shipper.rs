@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 
 use super::Auditor;
 use super::spool::RecordId;
-use crate::proxy::Proxy;
+use crate::call::OwnCalls;
 use crate::route::ResendSafety;
 use crate::wire::{self, Operation};
 
@@ -37,7 +37,11 @@ const GATHER: Duration = Duration::from_millis(20);
 const GATHER_TICK: Duration = Duration::from_millis(2);
 
 /// Ships until `stop` says so and the spool is empty; the caller bounds the final flush.
-pub async fn run(proxy: Arc<Proxy>, auditor: Arc<Auditor>, mut stop: watch::Receiver<bool>) {
+pub async fn run<C: OwnCalls>(
+    proxy: Arc<C>,
+    auditor: Arc<Auditor>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut pause = MIN_PAUSE;
     loop {
         if auditor.failing() {
@@ -58,13 +62,14 @@ pub async fn run(proxy: Arc<Proxy>, auditor: Arc<Auditor>, mut stop: watch::Rece
             }
             continue;
         }
-        let Some(table) = proxy.audit_table() else {
+        let audit = proxy.snapshot_cell().load().config.audit.clone();
+        let Some(table) = audit.map(|a| a.table) else {
             tracing::warn!("[audit] was removed from the config: spooled records wait for it");
             tokio::time::sleep(MAX_PAUSE).await;
             continue;
         };
         let (stored, failure) = ship(&proxy, &table, pending).await;
-        let metrics = &proxy.metrics;
+        let metrics = proxy.metrics();
         if !stored.is_empty() {
             match auditor.spool().ack(&stored).await {
                 Ok(()) => metrics
@@ -120,8 +125,8 @@ struct Failure {
 }
 
 /// Sends `pending` in batches at once; returns the ids stored and what failed.
-async fn ship(
-    proxy: &Arc<Proxy>,
+async fn ship<C: OwnCalls>(
+    proxy: &Arc<C>,
     table: &str,
     pending: Vec<(RecordId, Bytes)>,
 ) -> (Vec<RecordId>, Option<Failure>) {
@@ -131,7 +136,7 @@ async fn ship(
         let batch: Vec<_> = pending.by_ref().take(BATCH).collect();
         let proxy = Arc::clone(proxy);
         let table = table.to_owned();
-        batches.spawn(async move { ship_batch(&proxy, &table, batch).await });
+        batches.spawn(async move { ship_batch(proxy.as_ref(), &table, batch).await });
     }
     let mut stored = Vec::new();
     let mut failure: Option<Failure> = None;
@@ -149,8 +154,8 @@ async fn ship(
     (stored, failure)
 }
 
-async fn ship_batch(
-    proxy: &Proxy,
+async fn ship_batch<C: OwnCalls>(
+    proxy: &C,
     table: &str,
     batch: Vec<(RecordId, Bytes)>,
 ) -> (Vec<RecordId>, Option<Failure>) {

@@ -12,6 +12,7 @@ use super::stages::Outgoing;
 use super::{Proxy, Reply, X_AMZN_REQUEST_ID};
 use crate::audit::Auditor;
 use crate::audit::record::{self, Facts, Outcome};
+use crate::call::OwnCalls;
 use crate::config::AuditImages;
 use crate::error::ProxyError;
 use crate::plan::Plan;

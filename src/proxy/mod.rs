@@ -14,13 +14,13 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
 use crate::audit::Auditor;
+use crate::call::OwnCalls;
 use crate::config::{AuditMode, AuthMode};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
-use crate::route::{
-    AttemptOutcome, HealthReport, ResendSafety, SIDECAR_AGENT, TransactionPins, Transition,
-};
+use crate::probe::HealthReport;
+use crate::route::{AttemptOutcome, ResendSafety, SIDECAR_AGENT, TransactionPins, Transition};
 use crate::snapshot::{Region, Snapshot};
 use crate::tables;
 use crate::upstream::UpstreamResponse;
@@ -470,46 +470,6 @@ impl Proxy {
         }
     }
 
-    /// Sends a request of the sidecar's own (not a client's) through the same routing; a
-    /// write is never resent after an ambiguous attempt.
-    pub async fn call(
-        &self,
-        operation: &Operation,
-        body: Bytes,
-    ) -> Result<(StatusCode, Bytes), ProxyError> {
-        let safety = if operation.is_read() {
-            ResendSafety::Safe
-        } else {
-            ResendSafety::Unsafe
-        };
-        self.call_with(operation, body, safety).await
-    }
-
-    /// [`Proxy::call`] for a request whose resend safety the caller knows.
-    pub async fn call_with(
-        &self,
-        operation: &Operation,
-        body: Bytes,
-        safety: ResendSafety,
-    ) -> Result<(StatusCode, Bytes), ProxyError> {
-        let snapshot = self.snapshot.load_full();
-        let target = target_of(operation)?;
-        let forward = Forward {
-            operation,
-            outbound: Outbound {
-                target,
-                content_type: None,
-                user_agent: Some(HeaderValue::from_static(SIDECAR_AGENT)),
-                body,
-            },
-            verifiable: None,
-            pin_token: None,
-            region_bodies: &[],
-        };
-        let reply = self.forward(&snapshot, &forward, safety).await?;
-        Ok((reply.upstream.status, reply.upstream.body))
-    }
-
     pub(crate) fn record(
         &self,
         region: &Region,
@@ -639,6 +599,40 @@ impl Proxy {
                 .set(i64::try_from(groups.largest_group).unwrap_or(i64::MAX));
         }
         self.metrics.render()
+    }
+}
+
+impl OwnCalls for Proxy {
+    async fn call_with(
+        &self,
+        operation: &Operation,
+        body: Bytes,
+        safety: ResendSafety,
+    ) -> Result<(StatusCode, Bytes), ProxyError> {
+        let snapshot = self.snapshot.load_full();
+        let target = target_of(operation)?;
+        let forward = Forward {
+            operation,
+            outbound: Outbound {
+                target,
+                content_type: None,
+                user_agent: Some(HeaderValue::from_static(SIDECAR_AGENT)),
+                body,
+            },
+            verifiable: None,
+            pin_token: None,
+            region_bodies: &[],
+        };
+        let reply = self.forward(&snapshot, &forward, safety).await?;
+        Ok((reply.upstream.status, reply.upstream.body))
+    }
+
+    fn snapshot_cell(&self) -> &ArcSwap<Snapshot> {
+        &self.snapshot
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 }
 

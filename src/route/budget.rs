@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::AttemptOutcome;
 
-/// The AWS SDKs' default quota.
-pub const DEFAULT_CAPACITY: u32 = 500;
+/// The AWS SDKs' default quota (the config's default).
+pub use crate::config::DEFAULT_RETRY_BUDGET as DEFAULT_CAPACITY;
 const ERROR_ANSWER_COST: u32 = 5;
 const TIMEOUT_COST: u32 = 10;
 const NO_RETRY_REFILL: u32 = 1;

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::health::Failure;
 use crate::expr::UpdateExpression;
 use crate::expr::update::is_set;
+use crate::region::Failure;
 use crate::upstream::UpstreamError;
 use crate::wire::{Operation, error_name, is_throttling};
 

@@ -15,7 +15,7 @@ fn policies(learned: bool) -> Policies {
         key_prefix: Some("us-east-1#".into()),
         version_attribute: None,
         audit: false,
-        arn: learned.then(|| ArnScope::of(ARN)).flatten(),
+        arn: learned.then(|| scope_of(ARN)).flatten(),
     };
     Policies::from([("GlobalCatalog".to_owned(), table)])
 }

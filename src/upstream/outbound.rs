@@ -7,7 +7,7 @@ use http::{HeaderName, HeaderValue, Request};
 use http_body_util::Full;
 
 use crate::error::ProxyError;
-use crate::snapshot::Region;
+use crate::region::Region;
 use crate::upstream::sign::Signer;
 use crate::wire;
 

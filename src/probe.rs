@@ -24,12 +24,30 @@ use serde_json::{Map, Value, json};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::HealthReport;
-use super::retry::{AttemptOutcome, classify_response};
 use crate::config::TableConfig;
-use crate::snapshot::{Region, Snapshot};
+use crate::region::Region;
+use crate::route::retry::{AttemptOutcome, classify_response};
+use crate::snapshot::Snapshot;
 use crate::upstream::outbound::{Outbound, signed_request};
 use crate::wire::ScalarType;
+
+/// What the probes need of whoever keeps the regions' health (the proxy): the current
+/// snapshot, and where outcomes go.
+pub trait HealthReport: Send + Sync + 'static {
+    fn snapshot(&self) -> Arc<Snapshot>;
+
+    /// Counts one probe of `region` by its outcome.
+    fn count_probe(&self, region: &Region, outcome: AttemptOutcome);
+
+    /// Feeds one outcome of an attempt sent at `started` into the region's health.
+    fn record_health(
+        &self,
+        region: &Region,
+        outcome: AttemptOutcome,
+        elapsed: Option<Duration>,
+        started: tokio::time::Instant,
+    );
+}
 
 /// The key value a probe reads, unlikely to be a real item's (which would cost more to read
 /// than the half unit of an absent one) and, once keys are prefixed, never one.
@@ -126,7 +144,7 @@ async fn probe(snapshot: &Snapshot, region: &Region, round: usize) -> Option<Pro
     let outbound = Outbound {
         target: HeaderValue::from_static("DynamoDB_20120810.GetItem"),
         content_type: None,
-        user_agent: Some(HeaderValue::from_static(super::SIDECAR_AGENT)),
+        user_agent: Some(HeaderValue::from_static(crate::route::SIDECAR_AGENT)),
         body: Bytes::from(serde_json::to_vec(&body).ok()?),
     };
     // Without credentials no request can go anywhere; that says nothing about the region.

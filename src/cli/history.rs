@@ -11,6 +11,7 @@ use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::app::{App, AppError};
+use crate::call::OwnCalls;
 use crate::config::{Config, REGION_PLACEHOLDER};
 use crate::error::ProxyError;
 use crate::proxy::Proxy;

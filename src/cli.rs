@@ -1,0 +1,5 @@
+//! The one-shot commands of the binary beside serving: `globalscale audit history`. They
+//! build the proxy without listeners ([`App::client`](crate::app::App::client)) and send
+//! the sidecar's own requests through it.
+
+pub mod history;
