@@ -715,6 +715,165 @@ async fn queries_compare_the_key_with_prefixed_values() {
     );
 }
 
+/// The twin of `GlobalCatalog` that stores the same items under plain keys, read directly:
+/// what DynamoDB answers on plain keys, for the sidecar's answers to be held against.
+const TWIN: &str = "PlainTwin";
+
+/// A filter's items, by `ItemID`, or the error's code and message.
+type Answer = Result<BTreeSet<String>, (String, String)>;
+
+async fn scan_filtered(
+    client: &Client,
+    table: &str,
+    filter: &str,
+    values: &[(&str, AttributeValue)],
+) -> Answer {
+    let mut scan = client.scan().table_name(table).filter_expression(filter);
+    if filter.contains("#k") {
+        scan = scan.expression_attribute_names("#k", "ItemID");
+    }
+    for (name, value) in values {
+        scan = scan.expression_attribute_values(*name, value.clone());
+    }
+    match scan.send().await {
+        Ok(page) => Ok(ids(page.items())),
+        Err(e) => {
+            let e = e.into_service_error();
+            let meta = e.meta();
+            Err((
+                meta.code().unwrap_or_default().to_owned(),
+                meta.message().unwrap_or_default().to_owned(),
+            ))
+        }
+    }
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// Every use of the partition key in a filter answers through the sidecar as DynamoDB
+/// answers it on plain keys, or is refused with a `ValidationException` naming `key_prefix`:
+/// `contains` on the key is a substring test, never a prefix test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_use_of_the_key_answers_as_on_plain_keys_or_is_refused() {
+    let w = world().await;
+    support::create_table(&w.direct, TWIN).await;
+    let sidecar = sidecar("us-east-1", &w.ddb).await;
+    let client = sdk_client(&sidecar.endpoint());
+    for (id, other) in [("abc", "abc"), ("xbz", "b"), ("qqq", "zzz")] {
+        let item = item(id, "x", &[("Peer", other)]);
+        let put = client
+            .put_item()
+            .table_name(TABLE)
+            .set_item(Some(item.clone()));
+        put.send().await.expect("PutItem through the sidecar");
+        let put = w.direct.put_item().table_name(TWIN).set_item(Some(item));
+        put.send().await.expect("PutItem to the twin");
+    }
+    let exact: &[(&str, &[(&str, AttributeValue)])] = &[
+        ("contains(ItemID, :v)", &[(":v", s("b"))]),
+        ("contains(#k, :v)", &[(":v", s("bc"))]),
+        ("NOT contains(ItemID, :v) OR ItemID = :v", &[(":v", s("b"))]),
+        ("contains(ItemID, :v)", &[(":v", s("qq"))]),
+        ("attribute_type(ItemID, :t)", &[(":t", s("S"))]),
+        ("attribute_type(#k, :t)", &[(":t", s("N"))]),
+        ("attribute_exists(ItemID)", &[]),
+        ("ItemID = :v", &[(":v", s("abc"))]),
+        ("ItemID <> :v", &[(":v", s("abc"))]),
+        ("ItemID < :v", &[(":v", s("q"))]),
+        ("ItemID >= :v", &[(":v", s("qqq"))]),
+        (":v > #k", &[(":v", s("b"))]),
+        (
+            "ItemID BETWEEN :v AND :w",
+            &[(":v", s("abd")), (":w", s("xz"))],
+        ),
+        ("ItemID IN (:v, :w)", &[(":v", s("qqq")), (":w", s("b"))]),
+        ("begins_with(ItemID, :v)", &[(":v", s("xb"))]),
+    ];
+    for (filter, values) in exact {
+        let via = scan_filtered(&client, TABLE, filter, values).await;
+        let plain = scan_filtered(&w.direct, TWIN, filter, values).await;
+        assert!(via.is_ok(), "{filter} {values:?}: {via:?}");
+        assert_eq!(via, plain, "{filter} {values:?}");
+    }
+    let b = scan_filtered(&client, TABLE, "contains(ItemID, :v)", &[(":v", s("b"))]).await;
+    assert_eq!(b, Ok(BTreeSet::from(["abc".to_owned(), "xbz".to_owned()])));
+    let refused: &[(&str, &[(&str, AttributeValue)])] = &[
+        ("contains(ItemID, :v)", &[(":v", s("us-east"))]),
+        ("contains(ItemID, :v)", &[(":v", s("east"))]),
+        ("contains(ItemID, :v)", &[(":v", s("1#a"))]),
+        ("contains(#k, :v)", &[(":v", s("#"))]),
+        (
+            "size(ItemID) = :n",
+            &[(":n", AttributeValue::N("3".into()))],
+        ),
+        ("ItemID = Peer", &[]),
+        ("ItemID < Peer", &[]),
+        ("begins_with(Peer, ItemID)", &[]),
+        ("contains(Peer, #k)", &[]),
+        ("ItemID = :n", &[(":n", AttributeValue::N("3".into()))]),
+    ];
+    for (filter, values) in refused {
+        let via = scan_filtered(&client, TABLE, filter, values).await;
+        let Err((code, message)) = &via else {
+            panic!("{filter} {values:?}: answered {via:?}");
+        };
+        assert_eq!(code, "ValidationException", "{filter}: {message}");
+        assert!(message.contains("key_prefix"), "{filter}: {message}");
+    }
+    conditions_and_updates_on_the_key(&client).await;
+}
+
+/// A conditional delete with `contains` on the key decides as on plain keys; an update that
+/// would copy the stored key into another attribute is refused.
+async fn conditions_and_updates_on_the_key(client: &Client) {
+    let delete = |sought: &str| {
+        client
+            .delete_item()
+            .table_name(TABLE)
+            .set_key(Some(key("abc")))
+            .condition_expression("contains(ItemID, :v)")
+            .expression_attribute_values(":v", s(sought))
+            .send()
+    };
+    let missed = delete("zz").await.expect_err("abc holds no zz");
+    assert!(
+        missed
+            .into_service_error()
+            .is_conditional_check_failed_exception()
+    );
+    delete("bc").await.expect("abc holds bc");
+    for update in [
+        "SET Mirror = ItemID",
+        "SET Mirror = if_not_exists(ItemID, :v)",
+        "SET Mirror = list_append(:l, #k)",
+    ] {
+        let mut request = client
+            .update_item()
+            .table_name(TABLE)
+            .set_key(Some(key("xbz")))
+            .update_expression(update);
+        if update.contains(":v") {
+            request = request.expression_attribute_values(":v", s("v"));
+        }
+        if update.contains(":l") {
+            request = request.expression_attribute_values(":l", AttributeValue::L(Vec::new()));
+        }
+        if update.contains("#k") {
+            request = request.expression_attribute_names("#k", "ItemID");
+        }
+        let refused = request.send().await.expect_err(update).into_service_error();
+        assert_eq!(
+            refused.meta().code(),
+            Some("ValidationException"),
+            "{update}"
+        );
+        let message = refused.meta().message().unwrap_or_default();
+        assert!(message.contains("key_prefix"), "{update}: {message}");
+    }
+}
+
 /// boto3 (with its paginator) and the AWS CLI on a prefixed table: plain keys out, prefixed
 /// keys in storage, and botocore's own `x-amz-crc32` check passes on every rewritten answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -395,6 +395,141 @@ async fn batches_run_as_transactions(client: &Client) {
     assert!(b4.item.is_none(), "a refused batch wrote nothing");
 }
 
+/// Three answers that were wrong: a version named through `#V` is the version read, as
+/// `Version` is; a batch of 26 is refused in DynamoDB's words although the transaction it
+/// runs as would take it; versions go past 2^64, as far as DynamoDB's numbers go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_versions_full_batches_and_versions_past_u64() {
+    let ddb = DynamoLocal::single().await;
+    let direct = sdk_client(&ddb.endpoint(0));
+    create_global_catalog(&direct).await;
+    let sidecar = versioned_sidecar(&ddb, false).await;
+    let client = sdk_client(&sidecar.endpoint());
+
+    put_with(&client, "named", None).await.expect("a new item");
+    let update_named = |read: u64| {
+        client
+            .update_item()
+            .table_name(TABLE)
+            .set_key(Some(key("named")))
+            .update_expression("SET Price = :p, #V = :read")
+            .expression_attribute_names("#V", "Version")
+            .expression_attribute_values(":p", n(1))
+            .expression_attribute_values(":read", n(read))
+            .send()
+    };
+    let stale = update_named(0).await.expect_err("version 0 is stale");
+    assert!(
+        stale
+            .into_service_error()
+            .is_conditional_check_failed_exception()
+    );
+    update_named(1)
+        .await
+        .expect("the version read, named through #V");
+    assert_eq!(get(&client, "named").await["Version"], n(2));
+
+    let batch = |count: usize| {
+        (0..count)
+            .map(|i| {
+                let put = PutRequest::builder().set_item(Some(key(&format!("m{i}"))));
+                WriteRequest::builder()
+                    .put_request(put.build().expect("put"))
+                    .build()
+            })
+            .collect::<Vec<_>>()
+    };
+    let own_words = direct
+        .batch_write_item()
+        .request_items(TABLE, batch(26))
+        .send()
+        .await
+        .expect_err("DynamoDB's own limit")
+        .into_service_error();
+    let refused = client
+        .batch_write_item()
+        .request_items(TABLE, batch(26))
+        .send()
+        .await
+        .expect_err("26 requests are one too many")
+        .into_service_error();
+    assert_eq!(refused.meta().code(), Some("ValidationException"));
+    assert_eq!(refused.meta().message(), own_words.meta().message());
+    assert_eq!(
+        refused.meta().message(),
+        Some("Too many items requested for the BatchWriteItem call")
+    );
+    let full = client.batch_write_item().request_items(TABLE, batch(25));
+    full.send().await.expect("25 requests fit");
+    versions_past_u64(&client, &direct).await;
+}
+
+/// An item whose version passes 2^64 through UpdateItem is still written with a version
+/// check; only a version DynamoDB could not store is refused.
+async fn versions_past_u64(client: &Client, direct: &Client) {
+    let version = |text: &str| AttributeValue::N(text.to_owned());
+    let mut planted = key("big");
+    planted.insert("Version".into(), n(u64::MAX - 1));
+    let plant = direct.put_item().table_name(TABLE).set_item(Some(planted));
+    plant.send().await.expect("plant");
+    for _ in 0..2 {
+        let update = client
+            .update_item()
+            .table_name(TABLE)
+            .set_key(Some(key("big")))
+            .update_expression("SET Price = :p")
+            .expression_attribute_values(":p", n(1));
+        update.send().await.expect("UpdateItem");
+    }
+    let past = "18446744073709551616";
+    assert_eq!(get(client, "big").await["Version"], version(past));
+    let mut read = key("big");
+    read.insert("Version".into(), version(past));
+    let put = client.put_item().table_name(TABLE).set_item(Some(read));
+    put.send()
+        .await
+        .expect("a put of the version read, past 2^64");
+    assert_eq!(
+        get(client, "big").await["Version"],
+        version("18446744073709551617")
+    );
+    let checked = client
+        .update_item()
+        .table_name(TABLE)
+        .set_key(Some(key("big")))
+        .update_expression("SET Version = :read")
+        .expression_attribute_values(":read", version("18446744073709551617"))
+        .send();
+    checked
+        .await
+        .expect("an update of the version read, past 2^64");
+    assert_eq!(
+        get(client, "big").await["Version"],
+        version("18446744073709551618")
+    );
+
+    // 10^38 is as far as `+ 1` goes in DynamoDB: a put of it has no next version to store.
+    let largest = format!("1{}", "0".repeat(38));
+    let mut at_the_end = key("end");
+    at_the_end.insert("Version".into(), version(&largest));
+    let plant = direct
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(at_the_end.clone()));
+    plant.send().await.expect("plant");
+    let refused = client
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(at_the_end))
+        .send()
+        .await
+        .expect_err("no next version")
+        .into_service_error();
+    assert_eq!(refused.meta().code(), Some("ValidationException"));
+    let message = refused.meta().message().unwrap_or_default();
+    assert!(message.contains("at its largest"), "{message}");
+}
+
 /// A versioned write whose first attempt landed but was never answered is resent to the next
 /// region, recognised by its write id, and answered as the success it was: stored once, never
 /// a conflict with itself.

@@ -102,6 +102,29 @@ impl UpdateExpression {
     }
 }
 
+impl UpdateExpression {
+    /// Whether a `SET` value reads an attribute `is_source` picks out: as the value, an
+    /// operand of `+` or `-`, `if_not_exists`'s path or fallback, or inside `list_append`.
+    pub fn reads(&self, is_source: impl Fn(&Path) -> bool) -> bool {
+        self.actions.iter().any(|action| match action {
+            UpdateAction::Set(_, SetValue::Operand(o)) => reads(o, &is_source),
+            UpdateAction::Set(_, SetValue::Plus(a, b) | SetValue::Minus(a, b)) => {
+                reads(a, &is_source) || reads(b, &is_source)
+            }
+            _ => false,
+        })
+    }
+}
+
+fn reads(operand: &SetOperand, is_source: &dyn Fn(&Path) -> bool) -> bool {
+    match operand {
+        SetOperand::Path(path) => is_source(path),
+        SetOperand::Value(_) => false,
+        SetOperand::IfNotExists(path, fallback) => is_source(path) || reads(fallback, is_source),
+        SetOperand::ListAppend(a, b) => reads(a, is_source) || reads(b, is_source),
+    }
+}
+
 fn sets_constant(path: &Path, value: &SetValue, names: Option<&Map<String, Value>>) -> bool {
     match value {
         SetValue::Operand(SetOperand::Value(_)) => true,

@@ -11,6 +11,10 @@ use serde_json::{Map, Value, json};
 use super::RewriteError;
 use crate::plan::Plan;
 
+/// DynamoDB's limit on the write requests of one BatchWriteItem, all tables together. The
+/// transaction it runs as would take 100: the batch's own limit holds all the same.
+const MAX_REQUESTS: usize = 25;
+
 /// Fields a BatchWriteItem and a TransactWriteItems share.
 const SHARED: [&str; 2] = ["ReturnConsumedCapacity", "ReturnItemCollectionMetrics"];
 
@@ -23,6 +27,17 @@ pub fn request(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), Rewrite
             "RequestItems must be a map of tables to write requests".into(),
         ));
     };
+    let count: usize = tables
+        .values()
+        .filter_map(Value::as_array)
+        .map(Vec::len)
+        .sum();
+    if count > MAX_REQUESTS {
+        // DynamoDB's own words for a batch over its limit.
+        return Err(RewriteError::Refused(
+            "Too many items requested for the BatchWriteItem call".into(),
+        ));
+    }
     let mut actions = Vec::new();
     // serde_json's map iterates in key order: the order the plan listed the actions in.
     for (table, requests) in tables {

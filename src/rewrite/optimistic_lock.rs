@@ -132,18 +132,44 @@ fn refuse_legacy(versioned: &Versioned, body: &Map<String, Value>) -> Result<(),
     }
 }
 
-/// A version as a client sends it: a whole, non-negative number.
-fn version_number(versioned: &Versioned, value: &Value) -> Result<u64, RewriteError> {
+/// DynamoDB's numbers hold up to 38 significant digits.
+const MAX_SIGNIFICANT_DIGITS: usize = 38;
+
+/// A version as a client sends it: a whole, non-negative number DynamoDB can hold. Not a
+/// `u64`: `if_not_exists(Version, 0) + 1` is DynamoDB's arithmetic, which goes on past
+/// 2^64 up to 38 digits, and a `u128` holds every such number.
+fn version_number(versioned: &Versioned, value: &Value) -> Result<u128, RewriteError> {
     value
         .as_object()
         .filter(|v| v.len() == 1)
         .and_then(|v| v.get("N"))
         .and_then(Value::as_str)
-        .and_then(|n| n.trim().parse::<u64>().ok())
+        .and_then(|n| n.trim().parse::<u128>().ok())
+        .filter(|n| fits_a_number(*n))
         .ok_or_else(|| {
             RewriteError::Refused(format!(
                 "One or more parameter values were invalid: the version attribute {} of table \
-                 {} must be a whole number (N) of at least 0",
+                 {} must be a whole number (N) of at least 0 and at most \
+                 {MAX_SIGNIFICANT_DIGITS} significant digits",
+                versioned.attribute, versioned.table
+            ))
+        })
+}
+
+/// Whether DynamoDB can store `n`: trailing zeros are an exponent, not significant digits.
+fn fits_a_number(n: u128) -> bool {
+    n.to_string().trim_end_matches('0').len() <= MAX_SIGNIFICANT_DIGITS
+}
+
+/// The version stored after `read`: 1 for an item read without one.
+fn next_version(versioned: &Versioned, read: Option<u128>) -> Result<u128, RewriteError> {
+    read.map_or(Some(1), |n| n.checked_add(1))
+        .filter(|next| fits_a_number(*next))
+        .ok_or_else(|| {
+            RewriteError::Refused(format!(
+                "One or more parameter values were invalid: the version attribute {} of table \
+                 {} is at its largest: the next version would have more than the \
+                 {MAX_SIGNIFICANT_DIGITS} significant digits of a DynamoDB number",
                 versioned.attribute, versioned.table
             ))
         })
@@ -167,12 +193,7 @@ fn put(
         Some(value) => Some(version_number(versioned, value)?),
         None => None,
     };
-    let next = read.map_or(Some(1), |n| n.checked_add(1)).ok_or_else(|| {
-        RewriteError::Refused(format!(
-            "the version of table {} is at its largest",
-            versioned.table
-        ))
-    })?;
+    let next = next_version(versioned, read)?;
     let mut names = allocator(body)?;
     let version = names.name();
     define_name(body, &version, &versioned.attribute);
@@ -275,7 +296,7 @@ fn take_version_read(
     versioned: &Versioned,
     body: &mut Map<String, Value>,
     expression: &mut UpdateExpression,
-) -> Result<Option<u64>, RewriteError> {
+) -> Result<Option<u128>, RewriteError> {
     let names = body
         .get("ExpressionAttributeNames")
         .and_then(Value::as_object)
@@ -307,7 +328,7 @@ fn take_version_read(
             UpdateAction::Set(p, SetValue::Operand(SetOperand::Value(value)))
                 if p.0.len() == 1 && read.is_none() =>
             {
-                read = Some(value.clone());
+                read = Some((value.clone(), p.clone()));
                 false
             }
             _ => {
@@ -323,7 +344,7 @@ fn take_version_read(
     if let Some(message) = refused {
         return Err(RewriteError::Refused(message));
     }
-    let Some(placeholder) = read else {
+    let Some((placeholder, path)) = read else {
         return Ok(None);
     };
     let values = body
@@ -335,30 +356,44 @@ fn take_version_read(
         ))
     })?;
     let n = version_number(versioned, value)?;
-    drop_if_unused(body, expression, &placeholder)?;
+    drop_if_unused(body, expression, &placeholder, &path)?;
     Ok(Some(n))
 }
 
-/// Removes a client `:value` the rewrite took out of the update, if nothing else uses it:
-/// DynamoDB refuses unused values.
+/// Removes the client's `:value` and `#name` of the `SET` the rewrite took out of the
+/// update, each if nothing else uses it: DynamoDB refuses unused ones, and `SET #V = :v`
+/// must go as `SET Version = :v` does.
 fn drop_if_unused(
     body: &mut Map<String, Value>,
     expression: &UpdateExpression,
     placeholder: &str,
+    path: &Path,
 ) -> Result<(), RewriteError> {
-    if expression.placeholders().values.contains(&placeholder) {
-        return Ok(());
+    let name = match path.0.as_slice() {
+        [PathElement::Name(name)] => Some(name.as_str()),
+        _ => None,
+    };
+    let mut used = expression.placeholders();
+    let conditions = super::expressions::parse_conditions(body)?;
+    for (_, condition) in &conditions {
+        used.merge(condition.placeholders());
     }
-    for (_, condition) in super::expressions::parse_conditions(body)? {
-        if condition.placeholders().values.contains(&placeholder) {
-            return Ok(());
-        }
+    if !used.values.contains(&placeholder) {
+        remove_from(body, "ExpressionAttributeValues", placeholder);
     }
-    if let Some(values) = body
-        .get_mut("ExpressionAttributeValues")
-        .and_then(Value::as_object_mut)
+    if let Some(name) = name
+        && !used.names.contains(&name)
     {
-        values.remove(placeholder);
+        remove_from(body, "ExpressionAttributeNames", name);
     }
     Ok(())
 }
+
+fn remove_from(body: &mut Map<String, Value>, map: &str, key: &str) {
+    if let Some(map) = body.get_mut(map).and_then(Value::as_object_mut) {
+        map.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests;

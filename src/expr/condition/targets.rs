@@ -5,7 +5,10 @@
 //!
 //! A value is *compared with* the target in `target op :v` and `:v op target` for every
 //! comparator, in `target BETWEEN :lo AND :hi`, in `target IN (:a, :b)`, and as the second
-//! operand of `begins_with(target, :v)` and `contains(target, :v)`.
+//! operand of `begins_with(target, :v)`: each answers the same for `<prefix><a>` and
+//! `<prefix><b>` as for `a` and `b`. A value is *sought in* the target in
+//! `contains(target, :v)`, which a prefix can change (the value may match inside it), so
+//! the rewrite decides per value.
 
 use super::{Condition, Operand};
 use crate::expr::path::Path;
@@ -43,12 +46,20 @@ impl Condition {
         found
     }
 
-    /// Whether a target path appears other than compared with `:value`s as above or tested
-    /// by `attribute_exists` / `attribute_not_exists` (which read no value): in
-    /// `size(target)`, `attribute_type(target, ...)`, compared with a path or a `size`,
-    /// as an `IN` list member or `BETWEEN` bound, or as `begins_with`'s or `contains`'s
-    /// second operand. A rewrite that changes the target's stored value cannot follow it
-    /// there, and should refuse the request.
+    /// The `:value` placeholders sought in a target path, `contains(target, :v)`, in the
+    /// order written.
+    pub fn values_sought_in(&self, is_target: impl Fn(&Path) -> bool) -> Vec<&str> {
+        let mut found = Vec::new();
+        sought(self, &is_target, &mut found);
+        found
+    }
+
+    /// Whether a target path appears other than with `:value`s as above or tested by
+    /// `attribute_exists`, `attribute_not_exists` or `attribute_type(target, :t)` (which
+    /// read its presence or its type, never its value): in `size(target)`, compared with a
+    /// path or a `size`, as an `IN` list member or `BETWEEN` bound, or as `begins_with`'s
+    /// or `contains`'s second operand. A rewrite that changes the target's stored value
+    /// (not its type) cannot follow it there, and should refuse the request.
     pub fn target_used_elsewhere(&self, is_target: impl Fn(&Path) -> bool) -> bool {
         elsewhere(self, &is_target)
     }
@@ -102,9 +113,7 @@ fn collect_mut<'a>(
         Condition::In(operand, list) if is_path(operand, is_target) => {
             found.extend(list.iter_mut().filter_map(value_mut));
         }
-        Condition::BeginsWith(subject, operand) | Condition::Contains(subject, operand)
-            if is_path(subject, is_target) =>
-        {
+        Condition::BeginsWith(subject, operand) if is_path(subject, is_target) => {
             found.extend(value_mut(operand));
         }
         Condition::Not(inner) => collect_mut(inner, is_target, found),
@@ -137,15 +146,32 @@ fn collect<'a>(
         Condition::In(operand, list) if is_path(operand, is_target) => {
             found.extend(list.iter().filter_map(value));
         }
-        Condition::BeginsWith(subject, operand) | Condition::Contains(subject, operand)
-            if is_path(subject, is_target) =>
-        {
+        Condition::BeginsWith(subject, operand) if is_path(subject, is_target) => {
             found.extend(value(operand));
         }
         Condition::Not(inner) => collect(inner, is_target, found),
         Condition::And(operands) | Condition::Or(operands) => {
             for operand in operands {
                 collect(operand, is_target, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn sought<'a>(
+    condition: &'a Condition,
+    is_target: &dyn Fn(&Path) -> bool,
+    found: &mut Vec<&'a str>,
+) {
+    match condition {
+        Condition::Contains(subject, operand) if is_path(subject, is_target) => {
+            found.extend(value(operand));
+        }
+        Condition::Not(inner) => sought(inner, is_target, found),
+        Condition::And(operands) | Condition::Or(operands) => {
+            for operand in operands {
+                sought(operand, is_target, found);
             }
         }
         _ => {}
@@ -171,7 +197,7 @@ fn elsewhere(condition: &Condition, is_target: &dyn Fn(&Path) -> bool) -> bool {
         Condition::BeginsWith(subject, operand) | Condition::Contains(subject, operand) => {
             (mentions(subject) || mentions(operand)) && !compared(subject, &[operand])
         }
-        Condition::AttributeType(path, operand) => is_target(path) || mentions(operand),
+        Condition::AttributeType(_, operand) => mentions(operand),
         Condition::AttributeExists(_) | Condition::AttributeNotExists(_) => false,
         Condition::Not(inner) => elsewhere(inner, is_target),
         Condition::And(operands) | Condition::Or(operands) => {

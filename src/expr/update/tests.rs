@@ -154,3 +154,28 @@ fn the_resend_rule_per_shape() {
     // A placeholder with no definition cannot be compared: unsafe.
     assert!(!parse("SET #c = if_not_exists(c, :v)").idempotent(None, values.as_object()));
 }
+
+#[test]
+fn finds_the_values_that_read_an_attribute() {
+    let names = json!({"#k": "ItemID"});
+    let is_item_id = |p: &Path| p.is_attribute(names.as_object(), "ItemID");
+    for text in [
+        "SET a = ItemID",
+        "SET a = #k",
+        "SET a = :v, b = if_not_exists(ItemID, :v)",
+        "SET a = if_not_exists(a, #k)",
+        "SET a = list_append(:l, list_append(ItemID, :m))",
+        "SET n = :one + ItemID",
+        "SET n = #k - :one",
+    ] {
+        assert!(parse(text).reads(is_item_id), "{text}");
+    }
+    for text in [
+        "SET ItemID = :v",
+        "SET a = ItemID.x, b = ItemIDx, c = itemid",
+        "SET a = if_not_exists(a, :v) REMOVE ItemID",
+        "ADD ItemID :n DELETE #k :s",
+    ] {
+        assert!(!parse(text).reads(is_item_id), "{text}");
+    }
+}

@@ -1,5 +1,7 @@
 //! The expression half of key prefixing: every `:value` a key condition, condition or filter
-//! compares with the partition key gets the prefix too. Each such occurrence gets a fresh
+//! compares with the partition key gets the prefix too; a `contains` on the key keeps its
+//! value when the prefix cannot change its answer, and every other use of the key whose
+//! answer the prefix would change is refused. Each such occurrence gets a fresh
 //! placeholder holding the prefixed value, so a `:v` the client also uses for another
 //! attribute keeps its plain value there; a client placeholder nothing uses any more is
 //! dropped, as DynamoDB refuses unused ones.
@@ -7,7 +9,9 @@
 use serde_json::{Map, Value, json};
 
 use super::super::{RewriteError, expressions};
-use crate::expr::{Condition, ExprKind, Path, PlaceholderAllocator, Used, parse_update};
+use crate::expr::{
+    Condition, ExprKind, Path, PlaceholderAllocator, UpdateExpression, Used, parse_update,
+};
 use crate::plan::{KeyPrefix, Plan};
 use crate::wire::Operation;
 
@@ -58,7 +62,8 @@ fn prefix_values(
     body: &mut Map<String, Value>,
 ) -> Result<Conditions, RewriteError> {
     let mut parsed = expressions::parse_conditions(body)?;
-    if parsed.is_empty() {
+    let update = parse_update_of(body)?;
+    if parsed.is_empty() && update.is_none() {
         // A GetItem's or PutItem's names map can be long: not copied for nothing.
         return Ok(parsed);
     }
@@ -67,19 +72,7 @@ fn prefix_values(
         .and_then(Value::as_object)
         .cloned();
     let is_key = |path: &Path| path.is_attribute(names.as_ref(), &prefix.attribute);
-    for (kind, condition) in &parsed {
-        if condition.target_used_elsewhere(is_key) {
-            return Err(refused(
-                *kind,
-                &format!(
-                    "the partition key {} of table {} is region-prefixed (key_prefix), and this \
-                     expression uses it where the prefix cannot follow (size, attribute_type, or \
-                     compared with another attribute)",
-                    prefix.attribute, prefix.table
-                ),
-            ));
-        }
-    }
+    refuse_what_cannot_follow(prefix, body, &parsed, update.as_ref(), is_key)?;
     if parsed
         .iter()
         .all(|(_, c)| c.values_compared_with(is_key).is_empty())
@@ -113,9 +106,106 @@ fn prefix_values(
             );
         }
     }
-    drop_unused(body, &parsed, &mut values, &renamed)?;
+    drop_unused(&parsed, update.as_ref(), &mut values, &renamed);
     body.insert("ExpressionAttributeValues".into(), Value::Object(values));
     Ok(parsed)
+}
+
+fn parse_update_of(body: &Map<String, Value>) -> Result<Option<UpdateExpression>, RewriteError> {
+    match body.get("UpdateExpression").and_then(Value::as_str) {
+        Some(text) => parse_update(text)
+            .map(Some)
+            .map_err(|e| RewriteError::Refused(e.message(ExprKind::Update))),
+        None => Ok(None),
+    }
+}
+
+/// Refuses every use of the partition key whose answer the prefix would change and no
+/// rewrite of a value can restore (see the README's table): `size`, a comparison with
+/// another attribute, a `contains` whose value may match inside the prefix, and an update
+/// that copies the stored (prefixed) key into another attribute.
+fn refuse_what_cannot_follow(
+    prefix: &KeyPrefix,
+    body: &Map<String, Value>,
+    conditions: &[(ExprKind, Condition)],
+    update: Option<&UpdateExpression>,
+    is_key: impl Fn(&Path) -> bool + Copy,
+) -> Result<(), RewriteError> {
+    let (attribute, table) = (&prefix.attribute, &prefix.table);
+    if update.is_some_and(|u| u.reads(is_key)) {
+        return Err(refused(
+            ExprKind::Update,
+            &format!(
+                "the partition key {attribute} of table {table} is region-prefixed \
+                 (key_prefix), and this update would copy its stored, prefixed value into \
+                 another attribute; set that attribute from a value (:v) instead"
+            ),
+        ));
+    }
+    let values = body
+        .get("ExpressionAttributeValues")
+        .and_then(Value::as_object);
+    for (kind, condition) in conditions {
+        if condition.target_used_elsewhere(is_key) {
+            return Err(refused(
+                *kind,
+                &format!(
+                    "the partition key {attribute} of table {table} is region-prefixed \
+                     (key_prefix), and this expression uses it where the prefix cannot \
+                     follow (size, or compared with another attribute)"
+                ),
+            ));
+        }
+        refuse_contains_in_prefix(prefix, *kind, condition, values, is_key)?;
+    }
+    Ok(())
+}
+
+/// Refuses a `contains(key, :v)` whose string could be found in the prefix or across its
+/// end; any other `contains` on the key goes unchanged (see [`may_match_in_prefix`]).
+fn refuse_contains_in_prefix(
+    prefix: &KeyPrefix,
+    kind: ExprKind,
+    condition: &Condition,
+    values: Option<&Map<String, Value>>,
+    is_key: impl Fn(&Path) -> bool,
+) -> Result<(), RewriteError> {
+    let (attribute, table) = (&prefix.attribute, &prefix.table);
+    for placeholder in condition.values_sought_in(is_key) {
+        let sought = values
+            .and_then(|v| v.get(placeholder))
+            .and_then(|v| v.get("S"))
+            .and_then(Value::as_str);
+        if sought.is_some_and(|s| may_match_in_prefix(&prefix.prefix, s)) {
+            return Err(refused(
+                kind,
+                &format!(
+                    "contains({attribute}, {placeholder}) cannot be answered exactly: the \
+                     partition key {attribute} of table {table} is stored with the prefix \
+                     \"{}\" (key_prefix), and the string in {placeholder} could be found in \
+                     that prefix or across its end",
+                    prefix.prefix
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `contains(<prefix><key>, sought)` can differ from `contains(<key>, sought)` for
+/// some key. An occurrence inside `<key>` is one inside `<prefix><key>`; any other starts
+/// within the prefix, at some offset `i`, so either `sought` lies within `prefix[i..]` or
+/// it begins with `prefix[i..]`. When neither holds for any `i`, the two always agree and
+/// the condition goes to DynamoDB unchanged; when one does, some key tells them apart
+/// (`""`, or the rest of `sought` after `prefix[i..]`). Bytes are compared, as UTF-8 keeps
+/// a match at a character boundary. The empty string is in every string, prefixed or not.
+fn may_match_in_prefix(prefix: &str, sought: &str) -> bool {
+    let (prefix, sought) = (prefix.as_bytes(), sought.as_bytes());
+    !sought.is_empty()
+        && (0..prefix.len()).any(|i| {
+            let tail = &prefix[i..];
+            tail.starts_with(sought) || sought.starts_with(tail)
+        })
 }
 
 /// The string a placeholder compared with the partition key holds.
@@ -153,22 +243,16 @@ fn plain_key_value(
 /// Drops the client placeholders the rewrite renamed away that no expression of the
 /// request (its `conditions`, as rewritten, and its update) uses any more.
 fn drop_unused(
-    body: &Map<String, Value>,
     conditions: &[(ExprKind, Condition)],
+    update: Option<&UpdateExpression>,
     values: &mut Map<String, Value>,
     renamed: &[String],
-) -> Result<(), RewriteError> {
-    let update = match body.get("UpdateExpression").and_then(Value::as_str) {
-        Some(text) => Some(
-            parse_update(text).map_err(|e| RewriteError::Refused(e.message(ExprKind::Update)))?,
-        ),
-        None => None,
-    };
+) {
     let mut used = Used::default();
     for (_, condition) in conditions {
         used.merge(condition.placeholders());
     }
-    if let Some(update) = &update {
+    if let Some(update) = update {
         used.merge(update.placeholders());
     }
     for name in renamed {
@@ -176,5 +260,7 @@ fn drop_unused(
             values.remove(name);
         }
     }
-    Ok(())
 }
+
+#[cfg(test)]
+mod tests;
