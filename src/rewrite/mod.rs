@@ -9,13 +9,15 @@
 //! transaction ([`single_as_transaction`]), so does a versioned or atomically audited
 //! BatchWriteItem ([`batch_as_transaction`]), transactions get a `ClientRequestToken` ([`idempotency`]),
 //! partition keys get their region prefix ([`key_prefix`]), and versioned writes their version
-//! check ([`optimistic_lock`]). The restore halves run in reverse.
+//! check ([`optimistic_lock`]); last, DynamoDB's limits are checked on what will be sent
+//! ([`limits`]). The restore halves run in reverse.
 
 pub mod batch_as_transaction;
 mod decoded;
 mod expressions;
 pub mod idempotency;
 pub mod key_prefix;
+pub mod limits;
 pub mod optimistic_lock;
 pub mod raw_answer;
 pub mod single_as_transaction;
@@ -72,7 +74,8 @@ pub fn request(
     batch_as_transaction::request(plan, body)?;
     idempotency::apply(&plan.operation, body, ctx);
     key_prefix::request(plan, body)?;
-    optimistic_lock::request(plan, body, ctx)
+    optimistic_lock::request(plan, body, ctx)?;
+    limits::check(body)
 }
 
 /// Runs every step's restore half on the final answer (success or error body), in reverse.
