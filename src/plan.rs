@@ -57,6 +57,9 @@ pub struct Plan {
     /// `(name, ARN)` of each table the client named by ARN and the sidecar by name: the
     /// answer names them as the client did.
     pub spellings: Vec<(String, String)>,
+    /// Whether the request's PartiQL statements all only read, as [`References`] read them
+    /// once (false without statements): the retry-safety table takes it from here.
+    pub statements_read: bool,
 }
 
 impl Plan {
@@ -129,6 +132,8 @@ impl Plan {
             audits,
             atomic_audit,
             spellings: Vec::new(),
+            statements_read: !refs.statements.is_empty()
+                && refs.statements.iter().all(|s| s.kind.reads()),
         })
     }
 

@@ -99,6 +99,7 @@ mod tests {
             audits: Vec::new(),
             atomic_audit: true,
             spellings: Vec::new(),
+            statements_read: false,
         };
         let mut body = map(json!({
             "CancellationReasons": [{"Code": "ConditionalCheckFailed"}, {"Code": "None"}],

@@ -71,6 +71,7 @@ mod tests {
             }],
             atomic_audit: false,
             spellings: Vec::new(),
+            statements_read: false,
         }
     }
 

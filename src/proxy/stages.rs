@@ -62,9 +62,6 @@ fn is_safety_field(field: &str) -> bool {
             | "ExpressionAttributeValues"
             | "TransactItems"
             | "ClientRequestToken"
-            | "Statement"
-            | "Statements"
-            | "TransactStatements"
     )
 }
 
@@ -113,7 +110,7 @@ pub fn rewrite_request(
         };
         rewrite::request(plan, document, &ctx)?;
         let (safety, mark) = versioned_safety(plan, document, &ctx.write_id).unwrap_or_else(|| {
-            let safety = resend_safety(&plan.operation, document);
+            let safety = resend_safety(&plan.operation, document, plan.statements_read);
             let mark = (safety == ResendSafety::Verifiable).then_some(Mark::SameItem);
             (safety, mark)
         });
@@ -127,7 +124,7 @@ pub fn rewrite_request(
     } else if op.is_read() {
         (bytes, None, ResendSafety::Safe, None)
     } else {
-        let safety = resend_safety(op, &view.subset(is_safety_field)?);
+        let safety = resend_safety(op, &view.subset(is_safety_field)?, plan.statements_read);
         let mark = (safety == ResendSafety::Verifiable).then_some(Mark::SameItem);
         (bytes, None, safety, mark)
     };
@@ -181,9 +178,10 @@ fn versioned_safety(
         (Operation::DeleteItem, "NONE") if document.contains_key("ConditionExpression") => {
             (ResendSafety::Verifiable, Some(Mark::Gone))
         }
-        (Operation::PutItem | Operation::UpdateItem | Operation::DeleteItem, _) => {
-            (resend_safety(&plan.operation, document), None)
-        }
+        (Operation::PutItem | Operation::UpdateItem | Operation::DeleteItem, _) => (
+            resend_safety(&plan.operation, document, plan.statements_read),
+            None,
+        ),
         _ => return None,
     };
     Some(judged)

@@ -149,6 +149,7 @@ mod tests {
             audits: Vec::new(),
             atomic_audit: true,
             spellings: Vec::new(),
+            statements_read: false,
         }
     }
 

@@ -164,8 +164,14 @@ pub enum ResendSafety {
 
 /// The retry-safety table for one parsed request. `TransactWriteItems` and
 /// `ExecuteTransaction` carry a `ClientRequestToken` by the time this is asked (the sidecar
-/// adds one, see `rewrite::idempotency`).
-pub fn resend_safety(op: &Operation, request: &Map<String, Value>) -> ResendSafety {
+/// adds one, see `rewrite::idempotency`). `statements_read` says whether every PartiQL
+/// statement of the request only reads, as the plan read them once (false for the other
+/// operations, and for a statement the plan could not read).
+pub fn resend_safety(
+    op: &Operation,
+    request: &Map<String, Value>,
+    statements_read: bool,
+) -> ResendSafety {
     if *op == Operation::PutItem && verifiable_put(request) {
         return ResendSafety::Verifiable;
     }
@@ -176,7 +182,7 @@ pub fn resend_safety(op: &Operation, request: &Map<String, Value>) -> ResendSafe
         // Batched puts and deletes are unconditional by definition.
         Operation::BatchWriteItem => true,
         Operation::TransactWriteItems if idempotent_transaction(request) => true,
-        Operation::ExecuteTransaction if all_statements_select(request) => true,
+        Operation::ExecuteTransaction if statements_read => true,
         Operation::TransactWriteItems | Operation::ExecuteTransaction => {
             return if request.contains_key("ClientRequestToken") {
                 ResendSafety::SameRegion
@@ -184,8 +190,7 @@ pub fn resend_safety(op: &Operation, request: &Map<String, Value>) -> ResendSafe
                 ResendSafety::Unsafe
             };
         }
-        Operation::ExecuteStatement => statement_is_select(request.get("Statement")),
-        Operation::BatchExecuteStatement => all_statements_select(request),
+        Operation::ExecuteStatement | Operation::BatchExecuteStatement => statements_read,
         _ => false,
     };
     if safe {
@@ -273,27 +278,6 @@ fn idempotent_transaction(request: &Map<String, Value>) -> bool {
     })
 }
 
-fn all_statements_select(request: &Map<String, Value>) -> bool {
-    let key = if request.contains_key("TransactStatements") {
-        "TransactStatements"
-    } else {
-        "Statements"
-    };
-    request
-        .get(key)
-        .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().all(|s| statement_is_select(s.get("Statement"))))
-}
-
-/// Whether a statement only reads, as the one PartiQL reader every policy uses sees it; one
-/// it cannot read counts as a write.
-fn statement_is_select(statement: Option<&Value>) -> bool {
-    statement
-        .and_then(Value::as_str)
-        .and_then(|s| crate::wire::partiql::read(s).ok())
-        .is_some_and(|s| s.kind.reads())
-}
-
 /// The first pause after error answers; it doubles with each further one.
 const ERROR_BACKOFF_BASE: Duration = Duration::from_millis(25);
 /// The longest pause after error answers.
@@ -364,8 +348,26 @@ mod tests {
         assert!(!AttemptOutcome::ServerError.should_move(ResendSafety::Unsafe));
     }
 
+    /// The table as the request path asks it: the statements read by the one PartiQL
+    /// reader, as the plan reads them.
     fn safety(op: &Operation, request: &Value) -> ResendSafety {
-        resend_safety(op, request.as_object().unwrap())
+        let texts = ["Statement", "Statements", "TransactStatements"]
+            .iter()
+            .filter_map(|field| request.get(*field))
+            .flat_map(|v| match v {
+                Value::String(text) => vec![text.clone()],
+                Value::Array(list) => list
+                    .iter()
+                    .filter_map(|s| s.get("Statement")?.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect::<Vec<_>>();
+        let read = !texts.is_empty()
+            && texts
+                .iter()
+                .all(|t| crate::wire::partiql::read(t).is_ok_and(|s| s.kind.reads()));
+        resend_safety(op, request.as_object().unwrap(), read)
     }
 
     #[test]

@@ -28,6 +28,7 @@ fn plan(operation: Operation, client: Operation) -> Plan {
         }],
         atomic_audit: false,
         spellings: Vec::new(),
+        statements_read: false,
     }
 }
 
