@@ -12,7 +12,7 @@ pub mod select;
 pub use budget::RetryBudget;
 pub use health::{RegionHealth, Transition};
 pub use pin::TransactionPins;
-pub use retry::{AttemptOutcome, ResendSafety};
+pub use retry::{AttemptOutcome, Reach, ResendSafety};
 pub use select::candidates;
 
 use std::sync::Arc;
