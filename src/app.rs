@@ -75,7 +75,7 @@ impl App {
             // Not fatal: IMDS or the web identity token may appear later; until then every
             // request is refused rather than forwarded unsigned.
             if let Err(e) = warm.credentials().await {
-                tracing::warn!(error = %e, "no upstream credentials yet");
+                tracing::warn!(error = %crate::error::Chain::for_log(&e), "no upstream credentials yet");
             }
         });
         crate::schema::check_prefixed(proxy.as_ref()).await?;

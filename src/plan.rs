@@ -224,9 +224,9 @@ fn audited(policies: &Policies, table: &str) -> Result<Option<Audited>, ProxyErr
         return Ok(None);
     };
     let unknown = || {
-        ProxyError::AuditUnavailable(format!(
-            "the key schema of audited table {table} is not known yet (DescribeTable)"
-        ))
+        ProxyError::from(crate::audit::Unavailable::KeySchemaUnknown {
+            table: table.to_owned(),
+        })
     };
     let partition_key = policy.partition_key.clone().ok_or_else(unknown)?;
     if policy.sort_key.is_none() && policy.key_types.is_none() {

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::config::Policies;
-use crate::error::ProxyError;
+use crate::error::{InternalError, ProxyError};
 use crate::wire::RequestView;
 use crate::wire::partiql::{self, Statement};
 
@@ -126,7 +126,7 @@ pub fn canonical_body(
             .map(|(table, _)| table.clone())
     };
     rename_tables(&mut body, &rename)?;
-    let bytes = serde_json::to_vec(&body).map_err(|e| ProxyError::Internal(e.to_string()))?;
+    let bytes = serde_json::to_vec(&body).map_err(InternalError::Encode)?;
     Ok(Some(Canonical {
         body: Bytes::from(bytes),
         spellings,
@@ -374,11 +374,9 @@ fn statements(view: &RequestView<'_>) -> Result<Vec<Statement>, ProxyError> {
     texts
         .iter()
         .map(|text| {
-            partiql::read(text).map_err(|e| {
-                ProxyError::Validation(format!(
-                    "the sidecar cannot read the PartiQL statement {text:?} with certainty ({e}), \
-                     so it cannot tell which tables it touches"
-                ))
+            partiql::read(text).map_err(|source| ProxyError::UnreadableStatement {
+                statement: text.clone(),
+                source,
             })
         })
         .collect()

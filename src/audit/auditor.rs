@@ -22,6 +22,25 @@ use super::spool::{Spool, SpoolError};
 use crate::config::AuditConfig;
 use crate::error::ProxyError;
 
+/// Why a write to an audited table cannot be given its record now: refused before it is
+/// sent (so nothing happened), on the sidecar's side.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error(
+        "the audit spool in {} cannot be written (disk full or read-only?); writes to audited tables wait until it can",
+        .dir.display()
+    )]
+    SpoolFailing { dir: PathBuf },
+    #[error("{0}; the shipper is behind")]
+    SpoolFull(#[source] SpoolError),
+    /// Records are keyed by the item's key, so none is written under a guessed one.
+    #[error("the key schema of audited table {table} is not known yet (DescribeTable)")]
+    KeySchemaUnknown { table: String },
+    /// A reload cannot open a spool.
+    #[error("auditing was enabled by a reload; it starts with the next restart")]
+    EnabledByReload,
+}
+
 /// The principal of a request that carries no SigV4 signature.
 pub const ANONYMOUS: &str = "anonymous";
 
@@ -90,14 +109,14 @@ impl Auditor {
     /// Whether a write to an audited table may be sent now.
     pub fn admit(&self) -> Result<(), ProxyError> {
         if self.failing.load(Ordering::Acquire) {
-            return Err(ProxyError::AuditUnavailable(format!(
-                "the audit spool in {} cannot be written (disk full or read-only?); writes to audited tables wait until it can",
-                self.dir.display()
-            )));
+            return Err(Unavailable::SpoolFailing {
+                dir: self.dir.clone(),
+            }
+            .into());
         }
         self.spool
             .has_room()
-            .map_err(|e| ProxyError::AuditUnavailable(format!("{e}; the shipper is behind")))
+            .map_err(|e| Unavailable::SpoolFull(e).into())
     }
 
     /// A new event id, later than every one before it in this process.

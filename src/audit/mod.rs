@@ -14,4 +14,4 @@ pub mod returns;
 pub mod shipper;
 pub mod spool;
 
-pub use auditor::{ANONYMOUS, Auditor, principal};
+pub use auditor::{ANONYMOUS, Auditor, Unavailable, principal};

@@ -77,7 +77,7 @@ pub async fn run<C: OwnCalls>(
                     .with_label_values(&["shipped"])
                     .inc_by(stored.len() as u64),
                 Err(e) => {
-                    tracing::warn!(error = %e, "audit spool: acknowledgement not written; the records will be shipped again");
+                    tracing::warn!(error = %crate::error::Chain::for_log(&e), "audit spool: acknowledgement not written; the records will be shipped again");
                 }
             }
         }

@@ -8,7 +8,7 @@ use http::StatusCode;
 use super::own_write;
 use super::{Forward, Proxy, Reply};
 use crate::config::WriteFailover;
-use crate::error::ProxyError;
+use crate::error::{Ambiguity, AttemptFailure, Failures, InternalError, ProxyError};
 use crate::route::retry::{backoff_ceiling, classify_response};
 use crate::route::{AttemptOutcome, ResendSafety, RetryBudget, candidates};
 use crate::snapshot::{Region, Snapshot};
@@ -42,7 +42,7 @@ impl Proxy {
         let mut spent = 0;
         let budget = &snapshot.retry_budget;
         // A transaction that may have been applied somewhere goes nowhere else.
-        let mut pinned = self.pinned_region(snapshot, req)?;
+        let mut pinned = self.pinned_region(snapshot, req, safety)?;
         // Each round asks for the candidates again: a region readmitted (or ejected) while
         // this request was failing counts for its next round.
         'rounds: for round in 0u32.. {
@@ -53,8 +53,9 @@ impl Proxy {
             if order.is_empty() {
                 if round == 0 {
                     return Err(ProxyError::NoRegionAvailable {
-                        detail: "every region is down".into(),
+                        failures: Failures::default(),
                         maybe_applied: false,
+                        safety,
                     });
                 }
                 break;
@@ -102,16 +103,16 @@ impl Proxy {
                 }
                 match result {
                     Attempt::Done(reply) if verifying.is_some() => {
-                        return verified(reply, req.verifiable, &self.metrics);
+                        return verified(reply, req.verifiable, &self.metrics, safety);
                     }
                     Attempt::Done(reply) => return Ok(reply),
                     Attempt::Answered(reply) => {
-                        failures.push(format!("{}: HTTP {}", region.name, reply.upstream.status));
+                        failures.push(AttemptFailure::answered(region, reply.upstream.status));
                         last_response = Some(reply);
                     }
                     // A region's own answer (throttling, 5xx) says more than a later
                     // connection failure, so an earlier answer is kept.
-                    Attempt::Failed(e) => failures.push(format!("{}: {e}", region.name)),
+                    Attempt::Failed(e) => failures.push(AttemptFailure::failed(region, e)),
                 }
                 if outcome.is_error_answer() {
                     error_answers += 1;
@@ -124,7 +125,8 @@ impl Proxy {
                 last_outcome = Some(outcome);
                 maybe_applied |= !outcome.not_applied();
                 if verifying.is_none() && !outcome.not_applied() {
-                    verifying = verification(req)?;
+                    verifying =
+                        verification(req).map_err(|e| e.after_send(&region.name, safety))?;
                 }
             }
         }
@@ -132,7 +134,7 @@ impl Proxy {
         // the SDK retries), else a 503; a pinned transaction never answered may have run.
         last_response.ok_or_else(|| {
             let pinned = pinned.map(|index| snapshot.regions[index].name.as_str());
-            exhausted(pinned, &failures, maybe_applied)
+            exhausted(pinned, failures, maybe_applied, safety)
         })
     }
 
@@ -167,6 +169,8 @@ impl Proxy {
                 ResendSafety::Unsafe | ResendSafety::Verifiable | ResendSafety::SameRegion => {
                     ProxyError::AmbiguousWrite {
                         region: region.name.clone(),
+                        cause: Ambiguity::Deadline,
+                        safety,
                     }
                 }
             });
@@ -199,7 +203,9 @@ impl Proxy {
             Err(e) if moves => Attempt::Failed(e),
             Err(e) => {
                 return Err(ProxyError::AmbiguousWrite {
-                    region: format!("{} ({e})", region.name),
+                    region: region.name.clone(),
+                    cause: Ambiguity::Attempt(e),
+                    safety,
                 });
             }
         };
@@ -228,6 +234,7 @@ impl Proxy {
         &self,
         snapshot: &Snapshot,
         req: &Forward<'_>,
+        safety: ResendSafety,
     ) -> Result<Option<usize>, ProxyError> {
         let Some(region) = req.pin_token.and_then(|token| self.pins.region_of(token)) else {
             return Ok(None);
@@ -236,7 +243,11 @@ impl Proxy {
             Some(index) => Ok(Some(index)),
             // The only region that knows the token was removed from the config: sending
             // the transaction anywhere else could apply it twice.
-            None => Err(ProxyError::AmbiguousWrite { region }),
+            None => Err(ProxyError::AmbiguousWrite {
+                region,
+                cause: Ambiguity::RegionRemoved,
+                safety,
+            }),
         }
     }
 
@@ -258,14 +269,22 @@ impl Proxy {
 }
 
 /// The error of a request out of attempts with no answer to show.
-fn exhausted(pinned: Option<&str>, failures: &[String], maybe_applied: bool) -> ProxyError {
+fn exhausted(
+    pinned: Option<&str>,
+    failures: Vec<AttemptFailure>,
+    maybe_applied: bool,
+    safety: ResendSafety,
+) -> ProxyError {
     match pinned {
         Some(region) => ProxyError::AmbiguousWrite {
-            region: format!("{region} ({})", failures.join("; ")),
+            region: region.to_owned(),
+            cause: Ambiguity::OutOfAttempts(Failures(failures)),
+            safety,
         },
         None => ProxyError::NoRegionAvailable {
-            detail: failures.join("; "),
+            failures: Failures(failures),
             maybe_applied,
+            safety,
         },
     }
 }
@@ -285,7 +304,7 @@ fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError
     };
     let request = sent.document().ok_or_else(unreadable_sent)?;
     let body = serde_json::to_vec(&own_write::verification_request(&request))
-        .map_err(|e| ProxyError::Internal(e.to_string()))?;
+        .map_err(InternalError::Encode)?;
     Ok(Some(Forward {
         operation: req.operation,
         outbound: req.outbound.with_body(Bytes::from(body)),
@@ -295,10 +314,8 @@ fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError
     }))
 }
 
-/// The sidecar sent this body itself, so it always decodes; if it did not, nothing
-/// trustworthy is left to verify against.
 fn unreadable_sent() -> ProxyError {
-    ProxyError::Internal("the request as sent could not be decoded for its verification".into())
+    InternalError::UnreadableSent.into()
 }
 
 /// The answer to a verification request, as the client should see it: a condition failure
@@ -308,11 +325,14 @@ fn verified(
     mut reply: Reply,
     verifiable: Option<(own_write::Sent<'_>, &own_write::Mark)>,
     metrics: &crate::metrics::Metrics,
+    safety: ResendSafety,
 ) -> Result<Reply, ProxyError> {
     let Some((sent, mark)) = verifiable else {
         return Ok(reply);
     };
-    let request = sent.document().ok_or_else(unreadable_sent)?;
+    let request = sent
+        .document()
+        .ok_or_else(|| unreadable_sent().after_send(&reply.region, safety))?;
     let failed_condition = reply.upstream.status == StatusCode::BAD_REQUEST
         && wire::is_condition_failure(&reply.upstream.body);
     let (verdict, result) = if failed_condition {
@@ -331,6 +351,8 @@ fn verified(
                 "unknown",
                 Err(ProxyError::AmbiguousWrite {
                     region: reply.region,
+                    cause: Ambiguity::Unverified,
+                    safety,
                 }),
             ),
         }

@@ -14,7 +14,7 @@ use crate::audit::Auditor;
 use crate::audit::record::{self, Facts, Outcome};
 use crate::call::OwnCalls;
 use crate::config::AuditImages;
-use crate::error::ProxyError;
+use crate::error::{Chain, InternalError, ProxyError};
 use crate::plan::Plan;
 use crate::route::ResendSafety;
 use crate::snapshot::Snapshot;
@@ -45,9 +45,7 @@ impl Proxy {
         }
         let (Some(auditor), Some(config)) = (&self.audit, &snapshot.config.audit) else {
             // A reload cannot open a spool; refusing beats writing unrecorded.
-            return Err(ProxyError::AuditUnavailable(
-                "auditing was enabled by a reload; it starts with the next restart".into(),
-            ));
+            return Err(crate::audit::Unavailable::EnabledByReload.into());
         };
         let atomic_table = plan.atomic_audit.then(|| config.table.clone());
         if atomic_table.is_none() {
@@ -101,8 +99,7 @@ impl Proxy {
             let items: Vec<_> = records.iter().map(|r| r.item_in(&region.name)).collect();
             let mut document = document.clone();
             crate::audit::atomic::append(&mut document, table, &items)?;
-            let body =
-                serde_json::to_vec(&document).map_err(|e| ProxyError::Internal(e.to_string()))?;
+            let body = serde_json::to_vec(&document).map_err(InternalError::Encode)?;
             bodies.push((region.name.clone(), Bytes::from(body)));
             sent.get_or_insert(document);
         }
@@ -153,7 +150,10 @@ impl Proxy {
             Ok(reply) if reply.upstream.status.is_server_error() => {
                 (Outcome::Unknown, reply.region.clone(), None, None)
             }
-            Err(e) if e.maybe_applied() => (Outcome::Unknown, error_region(e), None, None),
+            Err(e) if e.maybe_applied() => {
+                let region = e.region().unwrap_or("unknown").to_owned();
+                (Outcome::Unknown, region, None, None)
+            }
             _ => return,
         };
         let facts = Facts {
@@ -221,24 +221,12 @@ impl Proxy {
                 .inc();
             if !stored {
                 tracing::error!(
-                    spool_error = %error,
+                    spool_error = %Chain::for_log(error),
                     record = %String::from_utf8_lossy(&record),
                     "audit record neither spooled nor shipped; this log line is its only copy"
                 );
             }
         }
-    }
-}
-
-/// The region named by an error that may have been applied somewhere.
-fn error_region(error: &ProxyError) -> String {
-    match error {
-        ProxyError::AmbiguousWrite { region } => region
-            .split_whitespace()
-            .next()
-            .unwrap_or("unknown")
-            .to_owned(),
-        _ => "unknown".to_owned(),
     }
 }
 

@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use crate::audit::Auditor;
 use crate::call::OwnCalls;
 use crate::config::{AuditMode, AuthMode};
-use crate::error::ProxyError;
+use crate::error::{Chain, InternalError, ProxyError};
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::probe::HealthReport;
@@ -34,10 +34,9 @@ mod reply;
 mod series;
 pub mod stages;
 
-use reply::{error_response, log_upstream_failure, reply_response};
+use reply::{log_upstream_failure, reply_response};
+use wire::X_AMZN_REQUEST_ID;
 
-/// DynamoDB's request id (a `static`, as `X_AMZ_TARGET` is).
-static X_AMZN_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-amzn-requestid");
 /// A body that trickles in slower than this is refused rather than held open forever.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -220,11 +219,12 @@ impl Proxy {
                     operation = labels.operation,
                     client = labels.client,
                     // Escaped: the message may quote a client's table name or expression.
-                    error = %err.to_string().escape_debug(),
+                    error = %Chain::for_log(&err),
                     side = ?err.side(),
+                    retryable = err.retryable(),
                     "request failed in the sidecar"
                 );
-                error_response(&err, &request_id)
+                wire::error_response(&err, &request_id)
             }
         };
         self.metrics
@@ -326,7 +326,22 @@ impl Proxy {
             self.audit(admitted, &plan, &outgoing, &mut result).await;
         }
         let mut reply = result?;
-        for (table, count) in stages::unprocessed(&plan, &reply) {
+        self.restore(snapshot, &plan, allowed, &mut reply)
+            .map_err(|e| e.after_send(&reply.region, outgoing.safety))?;
+        Ok(reply)
+    }
+
+    /// The region's answer counted and restored for the client (prefixes stripped, table
+    /// names spelled as the client spelled them, a `ListTables` filtered). An error here
+    /// comes after the region may have applied the request.
+    fn restore(
+        &self,
+        snapshot: &Snapshot,
+        plan: &Plan,
+        allowed: Option<&crate::access::Allowed>,
+        reply: &mut Reply,
+    ) -> Result<(), ProxyError> {
+        for (table, count) in stages::unprocessed(plan, reply) {
             let label =
                 crate::snapshot::table_label(&snapshot.tables, std::slice::from_ref(&table));
             self.metrics
@@ -334,23 +349,23 @@ impl Proxy {
                 .with_label_values(&[label])
                 .inc_by(count);
         }
-        for table in stages::version_conflicts(&plan, &reply) {
+        for table in stages::version_conflicts(plan, reply) {
             self.metrics
                 .version_conflicts
                 .with_label_values(&[&table])
                 .inc();
         }
-        stages::restore_answer(&plan, &mut reply)?;
+        stages::restore_answer(plan, reply)?;
         if plan.client_operation == Operation::ListTables
             && (allowed.is_some() || snapshot.config.audit.is_some())
         {
             let audit_table = snapshot.config.audit.as_ref().map(|a| a.table.as_str());
             stages::filter_table_list(
                 |name| allowed.is_none_or(|a| a.allows(name)) && Some(name) != audit_table,
-                &mut reply,
+                reply,
             )?;
         }
-        Ok(reply)
+        Ok(())
     }
 
     /// The body with the ARNs of managed tables replaced by their names, when it names one
@@ -411,7 +426,8 @@ impl Proxy {
     }
 
     /// Counts and logs a policy refusal. The client's text goes into the log only through
-    /// `Debug`, which escapes it, so a name with a newline cannot forge a log line.
+    /// `Debug` or [`Chain::for_log`], which escape it, so a name with a newline cannot forge
+    /// a log line.
     fn refused(
         &self,
         reason: &'static str,
@@ -429,7 +445,7 @@ impl Proxy {
             client = ?client.name,
             principal = ?client.principal,
             tables = ?view.tables,
-            error = ?e.to_string(),
+            error = %Chain::for_log(e),
             "request refused by table policy"
         );
     }
@@ -451,7 +467,7 @@ impl Proxy {
             });
         }
         let Some(verifier) = &snapshot.verifier else {
-            return Err(ProxyError::Internal("no signature verifier".into()));
+            return Err(InternalError::NoVerifier.into());
         };
         let now = std::time::SystemTime::now();
         match verifier.verify(&parts.method, &parts.uri, &parts.headers, body, now) {
@@ -677,7 +693,7 @@ pub(crate) struct Forward<'a> {
 /// The `X-Amz-Target` of an operation the sidecar sends on its own account.
 fn target_of(operation: &Operation) -> Result<HeaderValue, ProxyError> {
     HeaderValue::from_str(&format!("{}{}", wire::TARGET_PREFIX, operation.name()))
-        .map_err(|e| ProxyError::Internal(e.to_string()))
+        .map_err(|e| InternalError::Target(e).into())
 }
 
 fn operation(headers: &HeaderMap) -> Result<(Operation, HeaderValue), ProxyError> {
@@ -711,15 +727,11 @@ async fn read_body(headers: &HeaderMap, body: Incoming) -> Result<Bytes, ProxyEr
     }
     let collect = Limited::new(body, wire::MAX_REQUEST_BYTES).collect();
     let Ok(collected) = tokio::time::timeout(BODY_READ_TIMEOUT, collect).await else {
-        return Err(ProxyError::Validation(format!(
-            "the request body did not arrive within {BODY_READ_TIMEOUT:?}"
-        )));
+        return Err(ProxyError::BodyTooSlow(BODY_READ_TIMEOUT));
     };
     match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large),
-        Err(e) => Err(ProxyError::Serialization(format!(
-            "cannot read the request body: {e}"
-        ))),
+        Err(e) => Err(wire::BodyError::Unreadable(e).into()),
     }
 }

@@ -1,14 +1,13 @@
-//! What goes back to the client: a region's answer with its `x-amz-crc32` (a fresh one if a
-//! step changed the body), or the sidecar's own error in DynamoDB's shape, and one log line
-//! for each failed request.
+//! What goes back to the client from a region: its answer with its `x-amz-crc32` (a fresh
+//! one if a step changed the body), and one log line for each failed request. The sidecar's
+//! own errors take DynamoDB's shape in `wire::error_response`.
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Response};
 use http_body_util::Full;
 
 use super::{Reply, X_AMZN_REQUEST_ID};
-use crate::error::ProxyError;
 use crate::wire;
 
 /// Which region answered: for operators and tests; SDKs ignore it.
@@ -51,24 +50,6 @@ pub(super) fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
     headers.insert(&wire::X_AMZ_CRC32, HeaderValue::from(crc));
     if let Ok(region) = HeaderValue::from_str(&region) {
         headers.insert(&X_GLOBALSCALE_REGION, region);
-    }
-    response
-}
-
-pub(super) fn error_response(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
-    let (status, body) = wire::error_response_parts(err);
-    let crc = wire::crc32(&body);
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(wire::CONTENT_TYPE));
-    headers.insert(&wire::X_AMZ_CRC32, HeaderValue::from(crc));
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert(&X_AMZN_REQUEST_ID, id);
-    }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        // Tells generic HTTP clients the same thing the error type tells SDKs.
-        headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     response
 }

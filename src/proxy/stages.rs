@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::Reply;
 use super::own_write::{Mark, Sent};
 use crate::config::AuditImages;
-use crate::error::ProxyError;
+use crate::error::{InternalError, ProxyError};
 use crate::plan::Plan;
 use crate::rewrite::{self, Decoded, RequestCtx, idempotency};
 use crate::route::ResendSafety;
@@ -220,7 +220,7 @@ pub(super) fn restore_answer(plan: &Plan, reply: &mut Reply) -> Result<(), Proxy
     crate::audit::atomic::restore(plan, &mut body);
     rewrite::restore(plan, &mut body)?;
     crate::tables::restore_spellings(&plan.spellings, &mut body);
-    let bytes = serde_json::to_vec(&body).map_err(|e| ProxyError::Internal(e.to_string()))?;
+    let bytes = serde_json::to_vec(&body).map_err(InternalError::Encode)?;
     reply.upstream.body = Bytes::from(bytes);
     Ok(())
 }
@@ -235,8 +235,7 @@ pub(super) fn filter_table_list(
     if !reply.upstream.status.is_success() {
         return Ok(());
     }
-    let unreadable =
-        || ProxyError::Internal("a ListTables answer that is not a JSON object".into());
+    let unreadable = || ProxyError::from(InternalError::UnreadableListTables);
     let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&reply.upstream.body) else {
         return Err(unreadable());
     };

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::config::WRITE_ID_ATTRIBUTE;
-use crate::error::ProxyError;
+use crate::error::{InternalError, ProxyError};
 use crate::plan::Plan;
 use crate::wire::{LeanDocument, Operation, RequestView, Step};
 
@@ -73,7 +73,7 @@ impl<'a> Decoded<'a> {
     pub fn to_vec(&self) -> Result<Vec<u8>, ProxyError> {
         match self {
             Self::Whole(document) => {
-                serde_json::to_vec(document).map_err(|e| ProxyError::Internal(e.to_string()))
+                serde_json::to_vec(document).map_err(|e| InternalError::Encode(e).into())
             }
             Self::Lean(lean) => lean.to_vec(),
         }

@@ -58,7 +58,7 @@ impl From<RewriteError> for ProxyError {
         match err {
             RewriteError::Refused(message) => ProxyError::Validation(message),
             RewriteError::ForeignItem { .. } | RewriteError::Unsealable { .. } => {
-                ProxyError::Internal(err.to_string())
+                crate::error::InternalError::Rewrite(err).into()
             }
         }
     }

@@ -10,7 +10,7 @@ pub mod select;
 pub use crate::region::{RegionHealth, Transition};
 pub use budget::RetryBudget;
 pub use pin::TransactionPins;
-pub use retry::{AttemptOutcome, ResendSafety};
+pub use retry::{AttemptOutcome, Reach, ResendSafety};
 pub use select::candidates;
 
 /// The user agent of requests the sidecar makes on its own behalf.

@@ -77,9 +77,11 @@ impl AttemptOutcome {
     /// How an attempt that got no usable answer ended.
     pub fn from_error(err: &UpstreamError) -> Self {
         match err {
-            UpstreamError::Connect(_) => Self::ConnectError,
+            UpstreamError::Connect { .. } | UpstreamError::NotAbsolute(_) => Self::ConnectError,
             UpstreamError::Timeout(_) => Self::Timeout,
-            UpstreamError::Transport(_) | UpstreamError::ResponseTooLarge => Self::TransportError,
+            UpstreamError::Transport { .. } | UpstreamError::ResponseTooLarge => {
+                Self::TransportError
+            }
             UpstreamError::Corrupt(_) => Self::CorruptAnswer,
         }
     }
@@ -103,24 +105,41 @@ impl AttemptOutcome {
         )
     }
 
-    /// Whether the request certainly was not applied, so moving it is always safe.
-    pub fn not_applied(self) -> bool {
-        matches!(
-            self,
-            Self::ConnectError | Self::Throttled | Self::WriteConflict
-        )
-    }
-
-    /// Whether another region should get the request, given how safe resending is.
-    pub fn should_move(self, safety: ResendSafety) -> bool {
+    /// How far the request got, for the resend rule.
+    pub fn reach(self) -> Reach {
         match self {
-            Self::Success | Self::ClientError => false,
-            Self::ConnectError | Self::Throttled | Self::WriteConflict => true,
+            Self::Success | Self::ClientError => Reach::Answered,
+            Self::ConnectError | Self::Throttled | Self::WriteConflict => Reach::NotApplied,
             Self::ServerError | Self::Timeout | Self::TransportError | Self::CorruptAnswer => {
-                safety != ResendSafety::Unsafe
+                Reach::MaybeApplied
             }
         }
     }
+
+    /// Whether the request certainly was not applied, so moving it is always safe.
+    pub fn not_applied(self) -> bool {
+        self.reach() == Reach::NotApplied
+    }
+
+    /// Whether another region should get the request, given how safe resending is: the
+    /// resend rule ([`ResendSafety::allows_resend`]) for how far this attempt got.
+    pub fn should_move(self, safety: ResendSafety) -> bool {
+        safety.allows_resend(self.reach())
+    }
+}
+
+/// How far a request got before it ended: with its [`ResendSafety`], what decides whether
+/// it may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Answered, or refused for what it asks (a client error from a region, or the
+    /// sidecar's own refusal of the request as it stands): sent again, it gets the same.
+    Answered,
+    /// Certainly not applied: never sent, refused for load, or rejected by a write conflict.
+    NotApplied,
+    /// Sent, and perhaps applied: no answer, a 5xx, an answer that cannot be trusted, or an
+    /// answer the sidecar failed to pass on.
+    MaybeApplied,
 }
 
 /// Classifies a region's HTTP answer.
@@ -158,8 +177,34 @@ pub enum ResendSafety {
     /// an attempt may have been applied, it is resent only to that region.
     SameRegion,
     /// A second application could double a counter, append twice, or meet its own first
-    /// attempt and report a false condition failure: the caller gets a retryable error.
+    /// attempt and report a false condition failure: once it may have been applied, the
+    /// caller gets an error saying so (`ProxyError::AmbiguousWrite`), never a resend.
     Unsafe,
+}
+
+impl ResendSafety {
+    /// The resend rule: whether a request that got as far as `reach` may be sent again. The
+    /// attempt loop moves to another region by it ([`AttemptOutcome::should_move`]), and
+    /// every error the client gets is judged by it (`ProxyError::retryable`).
+    pub fn allows_resend(self, reach: Reach) -> bool {
+        match reach {
+            Reach::Answered => false,
+            Reach::NotApplied => true,
+            Reach::MaybeApplied => self != Self::Unsafe,
+        }
+    }
+
+    /// The safety of the request sent again as it is, by anyone but the attempt loop (the
+    /// client, after an error): only the loop verifies a [`Verifiable`](Self::Verifiable)
+    /// put, and a [`SameRegion`](Self::SameRegion) transaction whose token the sidecar
+    /// added comes back with a new token, so only a [`Safe`](Self::Safe) request stays safe.
+    #[must_use]
+    pub fn resent_as_is(self) -> Self {
+        match self {
+            Self::Safe => Self::Safe,
+            Self::Verifiable | Self::SameRegion | Self::Unsafe => Self::Unsafe,
+        }
+    }
 }
 
 /// The retry-safety table for one parsed request. `TransactWriteItems` and

@@ -178,7 +178,7 @@ pub(super) async fn serve<H, F>(
             biased;
             result = conn.as_mut() => {
                 if let Err(e) = result {
-                    tracing::debug!(listener, error = %e, "connection ended with an error");
+                    tracing::debug!(listener, error = %crate::error::Chain::for_log(&*e), "connection ended with an error");
                 }
                 return;
             }

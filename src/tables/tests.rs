@@ -271,5 +271,13 @@ fn an_unreadable_statement_is_refused() {
         &json!({"Statement": "SELECT * FROM \"GlobalCatalog"}),
     )
     .unwrap_err();
-    assert!(matches!(err, ProxyError::Validation(_)), "{err}");
+    assert!(
+        matches!(
+            &err,
+            ProxyError::UnreadableStatement { statement, source: crate::wire::partiql::PartiqlError::Unterminated(_) }
+                if statement.ends_with("GlobalCatalog")
+        ),
+        "{err}"
+    );
+    assert!(!err.retryable(), "{err}");
 }

@@ -6,7 +6,7 @@ use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
 use http::{HeaderName, HeaderValue, Request};
 use http_body_util::Full;
 
-use crate::error::ProxyError;
+use crate::error::{InternalError, ProxyError};
 use crate::region::Region;
 use crate::upstream::sign::Signer;
 use crate::wire;
@@ -57,10 +57,9 @@ pub async fn signed_request(
     }
     let mut request = builder
         .body(Full::new(outbound.body.clone()))
-        .map_err(|e| ProxyError::Internal(e.to_string()))?;
+        .map_err(InternalError::Request)?;
     signer
         .sign(&mut request, &outbound.body, &region.name)
-        .await
-        .map_err(|e| ProxyError::Signing(e.to_string()))?;
+        .await?;
     Ok(request)
 }

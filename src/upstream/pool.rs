@@ -28,6 +28,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use tower_service::Service;
 
 use super::UpstreamError;
+use crate::error::Chain;
 
 /// An idle connection older than this is closed instead of reused: below the 60 s after
 /// which AWS endpoints close idle connections, so a request rarely meets a closing one.
@@ -89,7 +90,7 @@ impl Pool {
                 if reused {
                     continue;
                 }
-                return Err(UpstreamError::Connect(super::error_chain(&error)));
+                return Err(UpstreamError::connect(error));
             }
             match sender.try_send_request(request).await {
                 Ok(response) => {
@@ -99,10 +100,10 @@ impl Pool {
                     // Never written: the connection closed under it.
                     Some(unsent) if reused => request = unsent,
                     Some(_) => {
-                        return Err(UpstreamError::Connect(super::error_chain(error.error())));
+                        return Err(UpstreamError::connect(error.into_error()));
                     }
                     None => {
-                        return Err(UpstreamError::Transport(super::error_chain(error.error())));
+                        return Err(UpstreamError::transport(error.into_error()));
                     }
                 },
             }
@@ -164,23 +165,23 @@ impl Pool {
             .authority(authority.clone())
             .path_and_query("/")
             .build()
-            .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+            .map_err(UpstreamError::connect)?;
         let stream = self
             .connector
             .clone()
             .call(uri)
             .await
-            .map_err(|e| UpstreamError::Connect(super::error_chain(e.as_ref())))?;
+            .map_err(UpstreamError::connect)?;
         // Flattened writes, as the server's (`server::builder` says why); over TLS, rustls
         // copies every write into its records anyway.
         let (sender, connection) = http1::Builder::new()
             .writev(false)
             .handshake(stream)
             .await
-            .map_err(|e| UpstreamError::Connect(super::error_chain(&e)))?;
+            .map_err(UpstreamError::connect)?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
-                tracing::debug!(error = %super::error_chain(&error), "upstream connection ended");
+                tracing::debug!(error = %Chain::for_log(&error), "upstream connection ended");
             }
         });
         Ok(sender)
@@ -198,9 +199,7 @@ pub(super) struct Returned {
 fn origin(uri: &Uri) -> Result<Origin, UpstreamError> {
     match (uri.scheme(), uri.authority()) {
         (Some(scheme), Some(authority)) => Ok((scheme.clone(), authority.clone())),
-        _ => Err(UpstreamError::Connect(format!(
-            "not an absolute URI: {uri}"
-        ))),
+        _ => Err(UpstreamError::NotAbsolute(Box::new(uri.clone()))),
     }
 }
 

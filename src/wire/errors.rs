@@ -4,7 +4,9 @@
 //! status code, so the namespaces and statuses mirror what DynamoDB itself answers.
 
 use bytes::Bytes;
-use http::StatusCode;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::Full;
 use serde::Serialize;
 
 use crate::error::ProxyError;
@@ -88,9 +90,49 @@ const CORAL_SERVICE: &str = "com.amazon.coral.service#";
 const CORAL_VALIDATE: &str = "com.amazon.coral.validate#";
 const DYNAMODB: &str = "com.amazonaws.dynamodb.v20120810#";
 
-/// Turns an error the sidecar answers itself into DynamoDB's status and body.
-pub fn error_response_parts(err: &ProxyError) -> (StatusCode, Bytes) {
-    let (status, namespace, name) = match err {
+/// DynamoDB's request id header (a `static`, as `X_AMZ_TARGET` is).
+pub static X_AMZN_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-amzn-requestid");
+
+/// The one place an error the sidecar answers itself becomes DynamoDB's answer: status,
+/// `__type`, `message` (the error's `Display`), `x-amz-crc32`, and the request id.
+pub fn error_response(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
+    let (status, body) = error_response_parts(err);
+    let crc = crate::wire::crc32(&body);
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(crate::wire::CONTENT_TYPE),
+    );
+    headers.insert(&crate::wire::X_AMZ_CRC32, HeaderValue::from(crc));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert(&X_AMZN_REQUEST_ID, id);
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Tells generic HTTP clients the same thing the error type tells SDKs.
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// DynamoDB's status and body for an error the sidecar answers itself.
+fn error_response_parts(err: &ProxyError) -> (StatusCode, Bytes) {
+    let (status, namespace, name) = error_type(err);
+    let error_type = format!("{namespace}{name}");
+    let message = err.to_string();
+    let body = ErrorBody {
+        error_type: &error_type,
+        message: &message,
+    };
+    // Serializing two strings cannot fail; fall back to a fixed body rather than panic.
+    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+    (status, Bytes::from(bytes))
+}
+
+/// The status, `__type` namespace and error name DynamoDB would answer with.
+fn error_type(err: &ProxyError) -> (StatusCode, &'static str, &'static str) {
+    match err {
         ProxyError::UnknownOperation(_) => (
             StatusCode::BAD_REQUEST,
             CORAL_SERVICE,
@@ -101,18 +143,21 @@ pub fn error_response_parts(err: &ProxyError) -> (StatusCode, Bytes) {
             CORAL_SERVICE,
             "SerializationException",
         ),
-        ProxyError::Validation(_) | ProxyError::BodyTooLarge { .. } => (
+        ProxyError::Validation(_)
+        | ProxyError::UnreadableStatement { .. }
+        | ProxyError::BodyTooLarge { .. }
+        | ProxyError::BodyTooSlow(_) => (
             StatusCode::BAD_REQUEST,
             CORAL_VALIDATE,
             "ValidationException",
         ),
-        // 503 + ServiceUnavailable: every SDK's standard retry policy retries it.
         ProxyError::Auth(e) => (StatusCode::BAD_REQUEST, CORAL_SERVICE, e.error_name()),
         ProxyError::AccessDenied(_) => (
             StatusCode::BAD_REQUEST,
             CORAL_SERVICE,
             "AccessDeniedException",
         ),
+        // 503 + ServiceUnavailable: every SDK's standard retry policy retries it.
         ProxyError::NoRegionAvailable { .. }
         | ProxyError::DeadlineExceeded(_)
         | ProxyError::AuditUnavailable(_)
@@ -126,16 +171,10 @@ pub fn error_response_parts(err: &ProxyError) -> (StatusCode, Bytes) {
             DYNAMODB,
             "InternalServerError",
         ),
-    };
-    let error_type = format!("{namespace}{name}");
-    let message = err.to_string();
-    let body = ErrorBody {
-        error_type: &error_type,
-        message: &message,
-    };
-    // Serializing two strings cannot fail; fall back to a fixed body rather than panic.
-    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
-    (status, Bytes::from(bytes))
+        // Answered as what went wrong; that it went wrong after sending is for the logs
+        // and the audit trail.
+        ProxyError::AfterSend { source, .. } => error_type(source),
+    }
 }
 
 #[cfg(test)]
@@ -149,13 +188,17 @@ mod tests {
 
     #[test]
     fn client_errors_are_400_with_coral_types() {
-        let (status, body) = parsed(&ProxyError::Serialization("bad".into()));
+        let bad = crate::wire::BodyError::NotAnAttributeValue("a".into());
+        let (status, body) = parsed(&ProxyError::Serialization(bad));
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(
             body["__type"],
             "com.amazon.coral.service#SerializationException"
         );
-        assert_eq!(body["message"], "bad");
+        assert_eq!(
+            body["message"],
+            "`Item` has the wrong type: attribute \"a\" is not an attribute value (a map)"
+        );
         let (_, body) = parsed(&ProxyError::BodyTooLarge { limit: 10 });
         assert_eq!(
             body["__type"],
@@ -166,8 +209,9 @@ mod tests {
     #[test]
     fn no_region_is_a_retryable_503() {
         let err = ProxyError::NoRegionAvailable {
+            failures: crate::error::Failures::default(),
             maybe_applied: false,
-            detail: "all down".into(),
+            safety: crate::route::ResendSafety::Unsafe,
         };
         assert!(err.retryable());
         let (status, body) = parsed(&err);
@@ -178,6 +222,20 @@ mod tests {
                 .unwrap()
                 .ends_with("#ServiceUnavailable")
         );
+    }
+
+    #[test]
+    fn an_error_after_sending_is_answered_as_its_cause() {
+        use crate::error::InternalError;
+        use crate::route::ResendSafety;
+        let cause = ProxyError::Internal(InternalError::UnreadableListTables);
+        let expected = parsed(&cause);
+        let after = cause.after_send("us-east-1", ResendSafety::Safe);
+        assert_eq!(parsed(&after), expected);
+        assert_eq!(expected.0, StatusCode::INTERNAL_SERVER_ERROR);
+        let response = error_response(&after, "id-1");
+        assert_eq!(response.headers()[&X_AMZN_REQUEST_ID], "id-1");
+        assert!(!response.headers().contains_key(http::header::RETRY_AFTER));
     }
 
     #[test]

@@ -19,8 +19,8 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::view::{RequestView, collect_members};
-use crate::error::ProxyError;
+use super::view::{BodyError, RequestView, collect_members};
+use crate::error::{InternalError, ProxyError};
 
 /// Where the items sit in a request: the path from a top-level field to each item object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,8 +103,7 @@ impl<'a> LeanDocument<'a> {
             map: &self.document,
             held: &self.held,
         };
-        serde_json::to_writer(&mut out, &document)
-            .map_err(|e| ProxyError::Internal(format!("the request could not be sent: {e}")))?;
+        serde_json::to_writer(&mut out, &document).map_err(InternalError::EncodeRequest)?;
         Ok(out)
     }
 }
@@ -266,8 +265,7 @@ impl<'de> Visitor<'de> for Level<'_, 'de> {
 }
 
 fn whole(raw: &RawValue) -> Result<Value, ProxyError> {
-    serde_json::from_str(raw.get())
-        .map_err(|e| ProxyError::Serialization(format!("the request is not valid JSON: {e}")))
+    serde_json::from_str(raw.get()).map_err(|e| BodyError::PartNotJson(e).into())
 }
 
 /// A decoded map serialized with each marker replaced by the attributes it holds.

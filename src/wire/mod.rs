@@ -13,12 +13,12 @@ mod shape;
 mod view;
 
 pub use errors::{
-    ErrorBody, error_map, error_name, error_name_in, error_response_parts, is_condition_failure,
-    is_throttling, single_item_error,
+    ErrorBody, X_AMZN_REQUEST_ID, error_map, error_name, error_name_in, error_response,
+    is_condition_failure, is_throttling, single_item_error,
 };
 pub use lean::{LeanDocument, Step};
 pub use operation::{Operation, TARGET_PREFIX};
-pub use view::RequestView;
+pub use view::{BodyError, RequestView};
 
 /// The `x-amz-crc32` value for a response body, as DynamoDB computes it.
 pub fn crc32(body: &[u8]) -> u32 {
@@ -66,27 +66,40 @@ pub fn check_answer(
     status: http::StatusCode,
     headers: &http::HeaderMap,
     body: &[u8],
-) -> Result<Option<u32>, String> {
+) -> Result<Option<u32>, AnswerError> {
     let declared = headers.get(&X_AMZ_CRC32);
     if let Some(declared) = declared {
         let declared = declared
             .to_str()
             .ok()
             .and_then(|v| v.trim().parse::<u32>().ok())
-            .ok_or_else(|| format!("unreadable {X_AMZ_CRC32} header {declared:?}"))?;
+            .ok_or_else(|| AnswerError::UnreadableChecksum(declared.clone()))?;
         let actual = crc32(body);
         if declared != actual {
-            return Err(format!(
-                "{X_AMZ_CRC32} says {declared}, the body hashes to {actual}"
-            ));
+            return Err(AnswerError::ChecksumMismatch { declared, actual });
         }
         return Ok(Some(declared));
     }
     if status.is_success() {
         serde_json::from_slice::<serde::de::IgnoredAny>(body)
-            .map_err(|e| format!("a {status} answer that is not JSON: {e}"))?;
+            .map_err(|source| AnswerError::NotJson { status, source })?;
     }
     Ok(None)
+}
+
+/// Why a region's answer cannot be trusted ([`check_answer`]).
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error("unreadable {X_AMZ_CRC32} header {0:?}")]
+    UnreadableChecksum(http::HeaderValue),
+    #[error("{X_AMZ_CRC32} says {declared}, the body hashes to {actual}")]
+    ChecksumMismatch { declared: u32, actual: u32 },
+    #[error("a {status} answer that is not JSON: {source}")]
+    NotJson {
+        status: http::StatusCode,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// DynamoDB's own request-size limit; larger bodies are refused before they are buffered.
@@ -108,10 +121,13 @@ mod tests {
         };
         let ok = StatusCode::OK;
         assert_eq!(
-            super::check_answer(ok, &with_crc("2745614147"), b"{}"),
-            Ok(Some(2_745_614_147))
+            super::check_answer(ok, &with_crc("2745614147"), b"{}").ok(),
+            Some(Some(2_745_614_147))
         );
-        assert_eq!(super::check_answer(ok, &HeaderMap::new(), b"{}"), Ok(None));
+        assert_eq!(
+            super::check_answer(ok, &HeaderMap::new(), b"{}").ok(),
+            Some(None)
+        );
         assert!(super::check_answer(ok, &with_crc("2745614148"), b"{}").is_err());
         assert!(super::check_answer(ok, &with_crc("abc"), b"{}").is_err());
         let not_json = b"<html>502</html>";
@@ -120,17 +136,17 @@ mod tests {
         let crc = super::crc32(not_json);
         let declared = crc.to_string();
         assert_eq!(
-            super::check_answer(ok, &with_crc(&declared), not_json),
-            Ok(Some(crc))
+            super::check_answer(ok, &with_crc(&declared), not_json).ok(),
+            Some(Some(crc))
         );
         // An error answer need not be JSON; its status already says what happened.
         assert_eq!(
-            super::check_answer(StatusCode::BAD_GATEWAY, &with_crc(&declared), not_json),
-            Ok(Some(crc))
+            super::check_answer(StatusCode::BAD_GATEWAY, &with_crc(&declared), not_json).ok(),
+            Some(Some(crc))
         );
         assert_eq!(
-            super::check_answer(StatusCode::BAD_GATEWAY, &HeaderMap::new(), not_json),
-            Ok(None)
+            super::check_answer(StatusCode::BAD_GATEWAY, &HeaderMap::new(), not_json).ok(),
+            Some(None)
         );
     }
 

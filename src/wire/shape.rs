@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::Operation;
-use super::view::{Fields, Members, RequestView};
+use super::view::{BodyError, Fields, Members, RequestView};
 use crate::error::ProxyError;
 
 /// Fields that hold an item or key: a map from attribute name to attribute value.
@@ -77,9 +77,7 @@ pub(super) fn put_item<'a>(view: &RequestView<'a>) -> Result<Option<Members<'a>>
     // A raw value starts at its first byte, and was read whole, so it is valid JSON: an
     // attribute value is one that opens as an object.
     if let Some((name, _)) = members.iter().find(|(_, raw)| !raw.get().starts_with('{')) {
-        return Err(ProxyError::Serialization(format!(
-            "`Item` has the wrong type: attribute {name:?} is not an attribute value (a map)"
-        )));
+        return Err(BodyError::NotAnAttributeValue(name.clone().into_owned()).into());
     }
     Ok(Some(members))
 }

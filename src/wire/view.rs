@@ -13,6 +13,37 @@ use super::Operation;
 use super::shape;
 use crate::error::ProxyError;
 
+/// Why a request body cannot be read, in the words of DynamoDB's `SerializationException`:
+/// the client's side, and the same body is refused the same way.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// Its serde error says where, for the logs; the client is told what DynamoDB says.
+    #[error("request body must be a JSON object")]
+    NotAnObject(#[source] serde_json::Error),
+    #[error("request body is not valid JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("`{field}` has the wrong type: {source}")]
+    WrongType {
+        field: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("`{field}` is not valid JSON: {source}")]
+    FieldNotJson {
+        field: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A part of the body the lean rewrite decodes whole.
+    #[error("the request is not valid JSON: {0}")]
+    PartNotJson(#[source] serde_json::Error),
+    #[error("`Item` has the wrong type: attribute {0:?} is not an attribute value (a map)")]
+    NotAnAttributeValue(String),
+    /// The body broke off, or its framing was wrong.
+    #[error("cannot read the request body: {0}")]
+    Unreadable(#[source] crate::error::BoxError),
+}
+
 /// A request body, split into its top-level fields and checked where the sidecar reads it.
 #[derive(Debug)]
 pub struct RequestView<'a> {
@@ -38,11 +69,11 @@ impl<'a> RequestView<'a> {
         // serde_json stops at 128 levels of nesting, raw values included, so hostile depth
         // is an error, not a crash.
         let Fields(fields) = serde_json::from_slice(bytes).map_err(|e| {
-            ProxyError::Serialization(if e.classify() == serde_json::error::Category::Data {
-                "request body must be a JSON object".to_owned()
+            if e.classify() == serde_json::error::Category::Data {
+                BodyError::NotAnObject(e)
             } else {
-                format!("request body is not valid JSON: {e}")
-            })
+                BodyError::NotJson(e)
+            }
         })?;
         let mut view = Self {
             operation,
@@ -78,8 +109,11 @@ impl<'a> RequestView<'a> {
     pub fn decode<T: Deserialize<'a>>(&self, field: &str) -> Result<Option<T>, ProxyError> {
         self.raw(field)
             .map(|raw| {
-                serde_json::from_str(raw.get()).map_err(|e| {
-                    ProxyError::Serialization(format!("`{field}` has the wrong type: {e}"))
+                serde_json::from_str(raw.get()).map_err(|source| {
+                    ProxyError::from(BodyError::WrongType {
+                        field: field.to_owned(),
+                        source,
+                    })
                 })
             })
             .transpose()
@@ -118,9 +152,11 @@ impl<'a> RequestView<'a> {
         let mut map = Map::new();
         for (name, raw) in &self.fields {
             if keep(name) {
-                let value = serde_json::from_str(raw.get()).map_err(|e| {
-                    ProxyError::Serialization(format!("`{name}` is not valid JSON: {e}"))
-                })?;
+                let value =
+                    serde_json::from_str(raw.get()).map_err(|source| BodyError::FieldNotJson {
+                        field: name.clone().into_owned(),
+                        source,
+                    })?;
                 map.insert(name.clone().into_owned(), value);
             }
         }

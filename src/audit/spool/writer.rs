@@ -227,7 +227,7 @@ impl Writer {
                 // numbers them with these ids, so the next segment must start past them.
                 self.next_id += count;
                 self.broken = true;
-                tracing::warn!(%error, records = count, "audit spool: group commit failed");
+                tracing::warn!(error = %crate::error::Chain::for_log(&error), records = count, "audit spool: group commit failed");
                 for request in group {
                     self.shared.release(request.reserved);
                     let _ = request.done.send(Err(clone_error(&error)));

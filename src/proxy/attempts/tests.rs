@@ -102,13 +102,18 @@ impl Transport for Script {
                     elapsed: Duration::from_millis(1),
                     checksum: None,
                 }),
-                Step::Refuse => Err(UpstreamError::Connect("refused".into())),
+                Step::Refuse => Err(UpstreamError::connect("refused")),
                 Step::Timeout => {
                     let attempt_over = tokio::time::Instant::now() + ATTEMPT;
                     tokio::time::sleep_until(attempt_over.min(deadline)).await;
                     Err(UpstreamError::Timeout(ATTEMPT))
                 }
-                Step::Corrupt => Err(UpstreamError::Corrupt("x-amz-crc32 mismatch".into())),
+                Step::Corrupt => Err(UpstreamError::Corrupt(
+                    crate::wire::AnswerError::ChecksumMismatch {
+                        declared: 1,
+                        actual: 2,
+                    },
+                )),
             }
         })
     }
@@ -336,4 +341,93 @@ async fn a_replicated_write_conflict_is_retried_in_the_same_region() {
         ["home", "home"],
         "rejected, not applied: retried at home"
     );
+}
+
+/// Whether the loop sent the request's first body again, unchanged, to another region: a
+/// resend as it is, which is what an error's `retryable` judges for the client.
+fn moved_as_is(script: &Script) -> bool {
+    let sent = script.sent.lock().unwrap();
+    let Some((first_host, first_body)) = sent.first() else {
+        return false;
+    };
+    sent.iter()
+        .skip(1)
+        .any(|(host, body)| host != first_host && body == first_body)
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_error_of_the_loop_judges_a_resend_as_the_loop_did() {
+    let get = json!({"TableName": "T", "Key": {"k": {"S": "1"}}});
+    let add = json!({"TableName": "T", "Key": {"k": {"S": "1"}}, "UpdateExpression": "ADD n :one"});
+    let put = json!({"TableName": "T", "Item": {"k": {"S": "1"}}, "ConditionExpression": "attribute_not_exists(k)"});
+    let transaction = json!({"TransactItems": [], "ClientRequestToken": "tok"});
+    let cases = [
+        (Operation::GetItem, &get, ResendSafety::Safe, Step::Refuse),
+        (Operation::GetItem, &get, ResendSafety::Safe, Step::Timeout),
+        (Operation::GetItem, &get, ResendSafety::Safe, Step::Corrupt),
+        (
+            Operation::UpdateItem,
+            &add,
+            ResendSafety::Unsafe,
+            Step::Refuse,
+        ),
+        (
+            Operation::UpdateItem,
+            &add,
+            ResendSafety::Unsafe,
+            Step::Timeout,
+        ),
+        (
+            Operation::UpdateItem,
+            &add,
+            ResendSafety::Unsafe,
+            Step::Corrupt,
+        ),
+        (
+            Operation::PutItem,
+            &put,
+            ResendSafety::Verifiable,
+            Step::Refuse,
+        ),
+        (
+            Operation::PutItem,
+            &put,
+            ResendSafety::Verifiable,
+            Step::Timeout,
+        ),
+        (
+            Operation::TransactWriteItems,
+            &transaction,
+            ResendSafety::SameRegion,
+            Step::Refuse,
+        ),
+        (
+            Operation::TransactWriteItems,
+            &transaction,
+            ResendSafety::SameRegion,
+            Step::Timeout,
+        ),
+    ];
+    for (operation, body, safety, step) in cases {
+        let steps: Vec<_> = ["home", "second"]
+            .into_iter()
+            .flat_map(|host| std::iter::repeat_n((host, step.clone()), 10))
+            .collect();
+        let script = Script::with(&steps);
+        let proxy = proxy(&script).await;
+        let snapshot = proxy.snapshot.load_full();
+        let document = body.as_object().unwrap().clone();
+        let verifiable =
+            (safety == ResendSafety::Verifiable).then_some((&document, &own_write::Mark::SameItem));
+        let token = (safety == ResendSafety::SameRegion).then_some("tok");
+        let req = forward(&operation, body, verifiable, token);
+        let err = proxy.forward(&snapshot, &req, safety).await.unwrap_err();
+        assert_eq!(
+            err.retryable(),
+            moved_as_is(&script),
+            "{operation:?} {safety:?} {step:?}: {err} after {:?}",
+            script.hosts()
+        );
+        assert_eq!(err.maybe_applied(), !matches!(step, Step::Refuse), "{err}");
+    }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::{ArcSwap, ArcSwapOption};
 
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4::{self, generate_signing_key};
@@ -23,6 +24,7 @@ use http_body_util::Full;
 use tokio::sync::Mutex;
 
 use crate::config::CredentialsConfig;
+use crate::error::Chain;
 
 /// Credential fetches by every signer of the process (a reload may replace the signer, the
 /// count goes on): successes and failures, for `globalscale_credential_refreshes_total`.
@@ -37,12 +39,17 @@ const FAILURE_HOLD: Duration = Duration::from_secs(2);
 /// Credentials this close to expiry are replaced before they are used again.
 const REFRESH_AHEAD: Duration = Duration::from_mins(5);
 
+/// Why an attempt could not be signed: always the sidecar's side, and always before
+/// anything was sent.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
-    #[error("no upstream credentials: {0}")]
-    Credentials(String),
+    /// The credential provider failed (shared: a failure is answered again for a moment).
+    #[error("no upstream credentials: {}", Chain::new(&**.0))]
+    Credentials(#[source] Arc<CredentialsError>),
     #[error("signing failed: {0}")]
-    Sign(String),
+    Params(#[source] aws_sigv4::sign::v4::signing_params::BuildError),
+    #[error("signing failed: {0}")]
+    Sign(#[source] aws_sigv4::http_request::SigningError),
 }
 
 /// The sidecar's credentials, cached and refreshed ahead of expiry.
@@ -59,7 +66,7 @@ struct SignerInner {
     keys: ArcSwap<Vec<SigningKey>>,
     /// One refresh at a time: a burst of requests must not stampede IMDS or STS. Holds the
     /// latest failure, answered again while it is recent.
-    refreshing: Mutex<Option<(std::time::Instant, String)>>,
+    refreshing: Mutex<Option<(std::time::Instant, Arc<CredentialsError>)>>,
 }
 
 impl Signer {
@@ -123,7 +130,7 @@ impl Signer {
         let recent = last_failure
             .as_ref()
             .filter(|(at, _)| at.elapsed() < FAILURE_HOLD)
-            .map(|(_, error)| error.clone());
+            .map(|(_, error)| Arc::clone(error));
         let asked_the_chain = recent.is_none();
         let result = match recent {
             Some(error) => Err(error),
@@ -132,7 +139,7 @@ impl Signer {
                 .provider
                 .provide_credentials()
                 .await
-                .map_err(|e| error_text(&e)),
+                .map_err(Arc::new),
         };
         if asked_the_chain {
             let counter = if result.is_ok() {
@@ -150,7 +157,7 @@ impl Signer {
             }
             Err(error) => {
                 if asked_the_chain {
-                    *last_failure = Some((std::time::Instant::now(), error.clone()));
+                    *last_failure = Some((std::time::Instant::now(), Arc::clone(&error)));
                 }
                 // A failed early refresh is not an outage: keys that have not expired yet
                 // still sign, and a later request tries the refresh again.
@@ -158,7 +165,7 @@ impl Signer {
                 match cached.filter(|c| c.expiry().is_none_or(|t| t > SystemTime::now())) {
                     Some(creds) => {
                         tracing::warn!(
-                            error,
+                            error = %Chain::for_log(&*error),
                             "credential refresh failed; using keys that are still valid"
                         );
                         Ok(creds)
@@ -244,13 +251,6 @@ fn fresh(creds: Option<&Credentials>) -> Option<Credentials> {
     }
 }
 
-fn error_text(err: &dyn std::error::Error) -> String {
-    match err.source() {
-        Some(source) => format!("{err}: {source}"),
-        None => err.to_string(),
-    }
-}
-
 /// Signs with the given credentials at the given time: pure, so it is tested against
 /// signatures computed by an independent implementation.
 pub fn sign_request(
@@ -268,7 +268,7 @@ pub fn sign_request(
         .time(time)
         .settings(SigningSettings::default())
         .build()
-        .map_err(|e| SignError::Sign(e.to_string()))?
+        .map_err(SignError::Params)?
         .into();
     let uri = request.uri().to_string();
     let headers = request
@@ -281,9 +281,9 @@ pub fn sign_request(
         headers,
         SignableBody::Bytes(body),
     )
-    .map_err(|e| SignError::Sign(e.to_string()))?;
+    .map_err(SignError::Sign)?;
     let (instructions, _signature) = sign(signable, &params)
-        .map_err(|e| SignError::Sign(e.to_string()))?
+        .map_err(SignError::Sign)?
         .into_parts();
     instructions.apply_to_request_http1x(request);
     Ok(())
