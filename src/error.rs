@@ -16,12 +16,19 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use crate::route::{Reach, ResendSafety};
-use crate::upstream::UpstreamError;
-
+pub mod audit;
 mod chain;
+pub mod resend;
+pub mod rewrite;
+pub mod upstream;
+pub mod wire;
 
+pub use audit::Unavailable;
 pub use chain::Chain;
+pub use resend::{Reach, ResendSafety};
+pub use rewrite::RewriteError;
+pub use upstream::{SignError, UpstreamError};
+pub use wire::{AnswerError, BodyError, PartiqlError};
 
 /// A cause of any type, as hyper and the connectors report theirs.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -46,7 +53,7 @@ pub enum ProxyError {
     UnknownOperation(String),
     /// A body DynamoDB could not read (`SerializationException`).
     #[error("{0}")]
-    Serialization(#[from] crate::wire::BodyError),
+    Serialization(#[from] BodyError),
     /// Text, not a type: a `ValidationException`'s message is the whole of what the client
     /// is told, worded for it where the refusal is decided (a policy, a rewrite step), and
     /// no error lies behind it.
@@ -59,7 +66,7 @@ pub enum ProxyError {
     UnreadableStatement {
         statement: String,
         #[source]
-        source: crate::wire::partiql::PartiqlError,
+        source: PartiqlError,
     },
     #[error("request body exceeds the {limit}-byte limit")]
     BodyTooLarge { limit: usize },
@@ -97,7 +104,7 @@ pub enum ProxyError {
     #[error("the request did not complete within {0:?}")]
     DeadlineExceeded(Duration),
     #[error("cannot sign the upstream request: {0}")]
-    Signing(#[from] crate::upstream::sign::SignError),
+    Signing(#[from] SignError),
     #[error("internal error: {0}")]
     Internal(#[from] InternalError),
     /// Too many requests in flight: shed at once, before any work.
@@ -106,7 +113,7 @@ pub enum ProxyError {
     /// A write to an audited table that could not be given its record: refused before it
     /// was sent.
     #[error("audit: {0}")]
-    AuditUnavailable(#[from] crate::audit::Unavailable),
+    AuditUnavailable(#[from] Unavailable),
     /// The sidecar failed after `region` may have applied the request (building its
     /// verification, restoring its answer): `source` says how, and is what the client is
     /// told; this says that the request may have been applied, and where.
@@ -252,7 +259,7 @@ pub enum InternalError {
     UnreadableSent,
     /// A rewrite step could not restore an answer safely.
     #[error("{0}")]
-    Rewrite(#[source] crate::rewrite::RewriteError),
+    Rewrite(#[source] RewriteError),
 }
 
 /// What the attempts of a request out of attempts met, in order; none when no region
@@ -292,7 +299,7 @@ pub enum AttemptFailure {
 
 impl AttemptFailure {
     /// `region` answered with `status`.
-    pub fn answered(region: &crate::snapshot::Region, status: StatusCode) -> Self {
+    pub fn answered(region: &crate::region::Region, status: StatusCode) -> Self {
         Self::Answered {
             region: region.name.clone(),
             status,
@@ -300,7 +307,7 @@ impl AttemptFailure {
     }
 
     /// `region` gave no usable answer.
-    pub fn failed(region: &crate::snapshot::Region, source: UpstreamError) -> Self {
+    pub fn failed(region: &crate::region::Region, source: UpstreamError) -> Self {
         Self::Failed {
             region: region.name.clone(),
             source,

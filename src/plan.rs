@@ -224,7 +224,7 @@ fn audited(policies: &Policies, table: &str) -> Result<Option<Audited>, ProxyErr
         return Ok(None);
     };
     let unknown = || {
-        ProxyError::from(crate::audit::Unavailable::KeySchemaUnknown {
+        ProxyError::from(crate::error::Unavailable::KeySchemaUnknown {
             table: table.to_owned(),
         })
     };

@@ -6,6 +6,7 @@
 //! happened cannot be taken back once its record is refused. A write admitted while there
 //! was room always gets its append ([`Spool::append_admitted`]).
 
+pub use crate::error::Unavailable;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -21,25 +22,6 @@ use ulid::{Generator, Ulid};
 use super::spool::{Spool, SpoolError};
 use crate::config::AuditConfig;
 use crate::error::ProxyError;
-
-/// Why a write to an audited table cannot be given its record now: refused before it is
-/// sent (so nothing happened), on the sidecar's side.
-#[derive(Debug, thiserror::Error)]
-pub enum Unavailable {
-    #[error(
-        "the audit spool in {} cannot be written (disk full or read-only?); writes to audited tables wait until it can",
-        .dir.display()
-    )]
-    SpoolFailing { dir: PathBuf },
-    #[error("{0}; the shipper is behind")]
-    SpoolFull(#[source] SpoolError),
-    /// Records are keyed by the item's key, so none is written under a guessed one.
-    #[error("the key schema of audited table {table} is not known yet (DescribeTable)")]
-    KeySchemaUnknown { table: String },
-    /// A reload cannot open a spool.
-    #[error("auditing was enabled by a reload; it starts with the next restart")]
-    EnabledByReload,
-}
 
 /// The principal of a request that carries no SigV4 signature.
 pub const ANONYMOUS: &str = "anonymous";
@@ -116,7 +98,7 @@ impl Auditor {
         }
         self.spool
             .has_room()
-            .map_err(|e| Unavailable::SpoolFull(e).into())
+            .map_err(|e| Unavailable::SpoolFull(Box::new(e)).into())
     }
 
     /// A new event id, later than every one before it in this process.

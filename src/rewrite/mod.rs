@@ -22,6 +22,7 @@ pub mod optimistic_lock;
 pub mod raw_answer;
 pub mod single_as_transaction;
 
+pub use crate::error::RewriteError;
 pub use decoded::Decoded;
 use serde_json::{Map, Value};
 
@@ -35,22 +36,6 @@ pub struct RequestCtx {
     pub idempotency_token: String,
     /// A fresh id that versioned writes store beside their version.
     pub write_id: String,
-}
-
-/// Why a step could not rewrite a request or an answer.
-#[derive(Debug, thiserror::Error)]
-pub enum RewriteError {
-    /// The request asks for something the step cannot do safely: DynamoDB's
-    /// `ValidationException`, saying why.
-    #[error("{0}")]
-    Refused(String),
-    /// An answer holds an item of another namespace: never shown to the client.
-    #[error("table {table}: the answer holds an item outside this sidecar's key prefix")]
-    ForeignItem { table: String },
-    /// A page stopped on an item of another namespace and its position could not be sealed
-    /// (the system's random source failed): shown in clear, it would reveal that item's key.
-    #[error("table {table}: {reason}")]
-    Unsealable { table: String, reason: String },
 }
 
 impl From<RewriteError> for ProxyError {

@@ -12,6 +12,7 @@ pub mod partiql;
 mod shape;
 mod view;
 
+pub use crate::error::AnswerError;
 pub use errors::{
     ErrorBody, X_AMZN_REQUEST_ID, error_map, error_name, error_name_in, error_response,
     is_condition_failure, is_throttling, single_item_error,
@@ -85,21 +86,6 @@ pub fn check_answer(
             .map_err(|source| AnswerError::NotJson { status, source })?;
     }
     Ok(None)
-}
-
-/// Why a region's answer cannot be trusted ([`check_answer`]).
-#[derive(Debug, thiserror::Error)]
-pub enum AnswerError {
-    #[error("unreadable {X_AMZ_CRC32} header {0:?}")]
-    UnreadableChecksum(http::HeaderValue),
-    #[error("{X_AMZ_CRC32} says {declared}, the body hashes to {actual}")]
-    ChecksumMismatch { declared: u32, actual: u32 },
-    #[error("a {status} answer that is not JSON: {source}")]
-    NotJson {
-        status: http::StatusCode,
-        #[source]
-        source: serde_json::Error,
-    },
 }
 
 /// DynamoDB's own request-size limit; larger bodies are refused before they are buffered.

@@ -10,6 +10,8 @@
 
 use std::borrow::Cow;
 
+pub use crate::error::PartiqlError;
+
 /// What a statement does, from its first keyword.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatementKind {
@@ -44,21 +46,6 @@ pub struct Statement {
     /// Every identifier of the statement, quoted or not: a policy that must not miss a table
     /// named in a place the reader does not expect compares its names with these too.
     pub identifiers: Vec<String>,
-}
-
-/// Why a statement cannot be read with certainty.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PartiqlError {
-    #[error("an unterminated {0}")]
-    Unterminated(&'static str),
-    #[error("the statement is empty")]
-    Empty,
-    #[error("the statement starts with {0:?}, not SELECT, INSERT, UPDATE, DELETE or EXISTS")]
-    UnknownKind(String),
-    #[error("{0} is not followed by a table name")]
-    NoTableAfter(&'static str),
-    #[error("the statement names no table")]
-    NoTable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

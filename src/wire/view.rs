@@ -11,38 +11,8 @@ use serde_json::{Map, Value};
 
 use super::Operation;
 use super::shape;
+pub use crate::error::BodyError;
 use crate::error::ProxyError;
-
-/// Why a request body cannot be read, in the words of DynamoDB's `SerializationException`:
-/// the client's side, and the same body is refused the same way.
-#[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    /// Its serde error says where, for the logs; the client is told what DynamoDB says.
-    #[error("request body must be a JSON object")]
-    NotAnObject(#[source] serde_json::Error),
-    #[error("request body is not valid JSON: {0}")]
-    NotJson(#[source] serde_json::Error),
-    #[error("`{field}` has the wrong type: {source}")]
-    WrongType {
-        field: String,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("`{field}` is not valid JSON: {source}")]
-    FieldNotJson {
-        field: String,
-        #[source]
-        source: serde_json::Error,
-    },
-    /// A part of the body the lean rewrite decodes whole.
-    #[error("the request is not valid JSON: {0}")]
-    PartNotJson(#[source] serde_json::Error),
-    #[error("`Item` has the wrong type: attribute {0:?} is not an attribute value (a map)")]
-    NotAnAttributeValue(String),
-    /// The body broke off, or its framing was wrong.
-    #[error("cannot read the request body: {0}")]
-    Unreadable(#[source] crate::error::BoxError),
-}
 
 /// A request body, split into its top-level fields and checked where the sidecar reads it.
 #[derive(Debug)]

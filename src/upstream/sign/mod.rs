@@ -7,6 +7,7 @@
 
 mod direct;
 
+pub use crate::error::SignError;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -38,19 +39,6 @@ const FAILURE_HOLD: Duration = Duration::from_secs(2);
 
 /// Credentials this close to expiry are replaced before they are used again.
 const REFRESH_AHEAD: Duration = Duration::from_mins(5);
-
-/// Why an attempt could not be signed: always the sidecar's side, and always before
-/// anything was sent.
-#[derive(Debug, thiserror::Error)]
-pub enum SignError {
-    /// The credential provider failed (shared: a failure is answered again for a moment).
-    #[error("no upstream credentials: {}", Chain::new(&**.0))]
-    Credentials(#[source] Arc<CredentialsError>),
-    #[error("signing failed: {0}")]
-    Params(#[source] aws_sigv4::sign::v4::signing_params::BuildError),
-    #[error("signing failed: {0}")]
-    Sign(#[source] aws_sigv4::http_request::SigningError),
-}
 
 /// The sidecar's credentials, cached and refreshed ahead of expiry.
 #[derive(Clone)]
