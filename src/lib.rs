@@ -5,14 +5,22 @@
 //! The request path, in one paragraph: [`server`] accepts HTTP/1.1 and HTTP/2 connections;
 //! [`proxy`] reads the target into a [`wire::Operation`] and the body into a lazy
 //! [`wire::RequestView`] (refusing what DynamoDB would refuse, in DynamoDB's [`error`]
-//! shapes); [`plan`] decides, from the table policies of the current [`snapshot`], which
-//! [`rewrite`] steps apply; the request is decoded and rewritten only if one does, and its
+//! shapes); [`tables`] resolves every table the request names (ARNs, PartiQL statements)
+//! once, for the audit table's guard, the allow-lists ([`access`]) and the plan; [`plan`]
+//! decides, from the table policies of the current [`snapshot`], which [`rewrite`] steps
+//! apply; the request is decoded and rewritten only if one does, and its
 //! resend safety read from the parsed [`expr`]essions; then for each candidate region chosen
 //! by [`route`] it is signed and sent ([`upstream`]), the outcome classified against the
 //! retry-safety table, and either answered or moved on; the final answer is restored once
 //! (the steps' restore halves, over the one walker of key and item sites in [`wire::items`])
 //! and replied with a fresh `x-amz-crc32`. [`admin`] serves health, readiness and
 //! [`metrics`].
+//!
+//! Beside the path: [`region`] (a region and its health, which routing, the snapshot and
+//! the upstream share), [`probe`] (active health checks), [`call`] (the trait through which
+//! the sidecar's own requests, audit shipping and [`schema`] learning, reach the proxy) and
+//! [`cli`] (`globalscale audit history`). [`error`] depends on no other module: the error
+//! types it wraps and the resend rule live in it, so the module graph has no cycle.
 
 pub mod access;
 pub mod admin;

@@ -140,6 +140,19 @@ async fn nothing_escaped(w: &World) {
     }
 }
 
+/// A transaction's Delete of `key` in `table`.
+fn transact_delete(table: &str, key: Item) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .delete(
+            Delete::builder()
+                .table_name(table)
+                .set_key(Some(key))
+                .build()
+                .expect("delete"),
+        )
+        .build()
+}
+
 fn code<E: ProvideErrorMetadata>(result: Result<impl std::fmt::Debug, E>) -> String {
     match result {
         Ok(ok) => panic!("served, not refused: {ok:?}"),
@@ -259,17 +272,7 @@ async fn a_table_named_by_its_arn_gets_its_whole_policy() {
 
     let transaction = client
         .transact_write_items()
-        .transact_items(
-            TransactWriteItem::builder()
-                .delete(
-                    Delete::builder()
-                        .table_name(TABLE_ARN)
-                        .set_key(Some(key("batch-arn")))
-                        .build()
-                        .expect("delete"),
-                )
-                .build(),
-        )
+        .transact_items(transact_delete(TABLE_ARN, key("batch-arn")))
         .send()
         .await;
     transaction.expect("TransactWriteItems by ARN");
@@ -512,17 +515,7 @@ async fn attack_audit_table(client: &Client, record: &Item) {
                             )
                             .build(),
                     )
-                    .transact_items(
-                        TransactWriteItem::builder()
-                            .delete(
-                                Delete::builder()
-                                    .table_name(table)
-                                    .set_key(Some(record_key.clone()))
-                                    .build()
-                                    .expect("delete"),
-                            )
-                            .build(),
-                    )
+                    .transact_items(transact_delete(table, record_key.clone()))
                     .send()
                     .await,
             ),

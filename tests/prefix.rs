@@ -107,6 +107,42 @@ async fn stored(direct: &Client, id: &str) -> Option<Item> {
         .item
 }
 
+/// One page of a Scan of `GlobalCatalog`, `limit` items read, from `start`.
+async fn scan_page(
+    client: &Client,
+    limit: i32,
+    start: Option<Item>,
+) -> aws_sdk_dynamodb::operation::scan::ScanOutput {
+    client
+        .scan()
+        .table_name(TABLE)
+        .limit(limit)
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .expect("Scan page")
+}
+
+/// One page of a Query of the `ByName` index for the name `widget`, from `start`.
+async fn index_page(
+    client: &Client,
+    limit: i32,
+    start: Option<Item>,
+) -> aws_sdk_dynamodb::operation::query::QueryOutput {
+    client
+        .query()
+        .table_name(TABLE)
+        .index_name("ByName")
+        .key_condition_expression("#n = :n")
+        .expression_attribute_names("#n", "Name")
+        .expression_attribute_values(":n", AttributeValue::S("widget".into()))
+        .limit(limit)
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .expect("index Query page")
+}
+
 fn key(id: &str) -> Item {
     item(id, "x", &[])
 }
@@ -413,14 +449,7 @@ async fn paging_crosses_namespaces_and_returns_only_this_one() {
     let mut start = None;
     let mut pages = 0;
     loop {
-        let page = client
-            .scan()
-            .table_name(TABLE)
-            .limit(7)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("Scan page");
+        let page = scan_page(&client, 7, start).await;
         pages += 1;
         seen.extend(ids(page.items()));
         start = page.last_evaluated_key;
@@ -435,18 +464,7 @@ async fn paging_crosses_namespaces_and_returns_only_this_one() {
     let mut seen = Vec::new();
     let mut start = None;
     loop {
-        let page = client
-            .query()
-            .table_name(TABLE)
-            .index_name("ByName")
-            .key_condition_expression("#n = :n")
-            .expression_attribute_names("#n", "Name")
-            .expression_attribute_values(":n", AttributeValue::S("widget".into()))
-            .limit(4)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("index Query page");
+        let page = index_page(&client, 4, start).await;
         seen.extend(ids(page.items()));
         start = page.last_evaluated_key;
         if start.is_none() {
@@ -495,14 +513,7 @@ async fn positions_at_foreign_items_reveal_nothing() {
     let mut seen = BTreeSet::new();
     let mut start = None;
     loop {
-        let page = client
-            .scan()
-            .table_name(TABLE)
-            .limit(1)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("Scan page");
+        let page = scan_page(&client, 1, start).await;
         seen.extend(ids(page.items()));
         positions.extend(page.last_evaluated_key.clone());
         start = page.last_evaluated_key;
@@ -522,18 +533,7 @@ async fn positions_at_foreign_items_reveal_nothing() {
     let mut seen = BTreeSet::new();
     let mut start = None;
     loop {
-        let page = client
-            .query()
-            .table_name(TABLE)
-            .index_name("ByName")
-            .key_condition_expression("#n = :n")
-            .expression_attribute_names("#n", "Name")
-            .expression_attribute_values(":n", AttributeValue::S("widget".into()))
-            .limit(1)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("index Query page");
+        let page = index_page(&client, 1, start).await;
         seen.extend(ids(page.items()));
         positions.extend(page.last_evaluated_key.clone());
         start = page.last_evaluated_key;

@@ -32,7 +32,9 @@ async fn setup() -> Setup {
     create_global_catalog(&support::sdk_client(&ddb.endpoint(0))).await;
     let sidecar = Sidecar::start(
         &SidecarConfig::new()
-            .timeouts(500, 500, 10_000)
+            // 2 s per attempt: a hanging region costs that much, and a loaded CI machine
+            // never makes a live region look like one (it did at 500 ms).
+            .timeouts(500, 2_000, 20_000)
             .section("[routing]\neject_after_failures = 100\nprobe_interval_ms = 600000")
             .region("us-east-1", &home.endpoint())
             .region("us-west-2", &second.endpoint()),

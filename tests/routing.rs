@@ -352,7 +352,9 @@ async fn a_failure_everywhere_spends_the_retry_budget_instead_of_multiplying_loa
 async fn stubborn_sidecar(home: &RegionFixture, second: &RegionFixture) -> Sidecar {
     Sidecar::start(
         &SidecarConfig::new()
-            .timeouts(500, 500, 10_000)
+            // 2 s per attempt: a hanging region costs that much, and a loaded CI machine
+            // never makes a live region look like one (it did at 500 ms).
+            .timeouts(500, 2_000, 20_000)
             .section("[routing]\neject_after_failures = 100\nprobe_interval_ms = 600000")
             .region("us-east-1", &home.endpoint())
             .region("us-west-2", &second.endpoint()),

@@ -541,7 +541,9 @@ async fn a_versioned_write_meeting_its_own_first_attempt_is_a_success() {
     let second = RegionFixture::start(&ddb.endpoint(0)).await;
     let sidecar = Sidecar::start(
         &SidecarConfig::new()
-            .timeouts(500, 500, 10_000)
+            // 2 s per attempt: a hanging region costs that much, and a loaded CI machine
+            // never makes a live region look like one (it did at 500 ms).
+            .timeouts(500, 2_000, 20_000)
             .section("[routing]\neject_after_failures = 100\nprobe_interval_ms = 600000")
             .region("us-east-1", &home.endpoint())
             .region("us-west-2", &second.endpoint())
