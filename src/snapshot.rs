@@ -179,6 +179,11 @@ impl Snapshot {
             .collect()
     }
 
+    /// The configured regions' names, home first.
+    pub fn region_names(&self) -> Vec<&str> {
+        self.regions.iter().map(|r| r.name.as_str()).collect()
+    }
+
     pub fn any_region_healthy(&self) -> bool {
         self.regions.iter().any(|r| r.health.is_healthy())
     }

@@ -94,14 +94,7 @@ impl Status {
                 latency_ms: r.health.latency().as_secs_f64() * 1000.0,
             })
             .collect();
-        let events = proxy
-            .events
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .rev()
-            .cloned()
-            .collect();
+        let events = proxy.health_log.events();
         let audit = proxy
             .audit
             .as_ref()

@@ -20,7 +20,9 @@ use crate::error::{Chain, InternalError, ProxyError};
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::probe::HealthReport;
-use crate::route::{AttemptOutcome, ResendSafety, SIDECAR_AGENT, TransactionPins, Transition};
+use crate::route::health_log::HealthLog;
+use crate::route::write_region::WriteRegion;
+use crate::route::{AttemptOutcome, ResendSafety, SIDECAR_AGENT, TransactionPins};
 use crate::snapshot::{Region, Snapshot};
 use crate::tables;
 use crate::upstream::UpstreamResponse;
@@ -52,28 +54,15 @@ pub struct Proxy {
     in_flight: Arc<tokio::sync::Semaphore>,
     /// Where writes go under `write_failover = "manual"`: the home region until an operator
     /// moves them. Outlives snapshots.
-    write_region: std::sync::Mutex<String>,
-    /// The latest ejections and readmissions, newest last, for `/status`.
-    pub events: std::sync::Mutex<std::collections::VecDeque<RegionEvent>>,
+    write_region: WriteRegion,
+    /// The regions' health bookkeeping: ejections and readmissions, for `/status`.
+    pub health_log: HealthLog,
 }
 
-/// A region's change of health, as `/status` shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RegionEvent {
-    /// RFC 3339, UTC.
-    pub at: String,
-    pub region: String,
-    /// `ejected` or `readmitted`.
-    pub event: &'static str,
-    /// The outcome that tipped it.
-    pub reason: &'static str,
-}
+pub use crate::route::health_log::RegionEvent;
 
 /// The reasons of `globalscale_policy_refusals_total`.
 pub(crate) const REFUSAL_REASONS: [&str; 2] = ["audit_table", "table_arn"];
-
-/// Ejections and readmissions `/status` keeps.
-const EVENTS_KEPT: usize = 50;
 
 /// The client a request came from.
 struct Client {
@@ -105,8 +94,11 @@ impl Proxy {
         let max_in_flight = snapshot.config.limits.max_in_flight;
         let home = snapshot.regions.first().map(|r| r.name.clone());
         let proxy = Self {
-            write_region: std::sync::Mutex::new(home.unwrap_or_default()),
-            events: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            write_region: WriteRegion::new(
+                home.as_deref().unwrap_or_default(),
+                metrics.write_region.clone(),
+            ),
+            health_log: HealthLog::new(metrics.clone()),
             in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics,
@@ -114,62 +106,27 @@ impl Proxy {
             audit: None,
         };
         proxy.publish_health();
-        proxy.publish_write_region();
+        proxy
+            .write_region
+            .publish(&proxy.snapshot.load().region_names());
         proxy.init_series();
         proxy
     }
 
     /// The region writes go to under `write_failover = "manual"`.
     pub fn write_region(&self) -> String {
-        self.write_region
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.write_region.get()
     }
 
     /// Moves writes to `region`, a configured one; returns where they went before.
     pub fn set_write_region(&self, region: &str) -> Result<String, String> {
         let snapshot = self.snapshot.load();
-        if !snapshot.regions.iter().any(|r| r.name == region) {
-            return Err(format!("{region} is not a configured region"));
-        }
-        let previous = std::mem::replace(
-            &mut *self
-                .write_region
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-            region.to_owned(),
-        );
-        self.publish_write_region();
-        Ok(previous)
-    }
-
-    /// `globalscale_write_region{region}`: 1 for the write region, 0 for the others.
-    pub fn publish_write_region(&self) {
-        let current = self.write_region();
-        for region in &self.snapshot.load().regions {
-            self.metrics
-                .write_region
-                .with_label_values(&[&region.name])
-                .set(i64::from(region.name == current));
-        }
+        self.write_region.set(region, &snapshot.region_names())
     }
 
     /// After a reload: a write region no longer configured falls back to the home region.
     pub fn keep_write_region(&self) {
-        let snapshot = self.snapshot.load();
-        let current = self.write_region();
-        if !snapshot.regions.iter().any(|r| r.name == current)
-            && let Some(home) = snapshot.regions.first()
-        {
-            tracing::warn!(removed = current, home = %home.name, "the write region left the config; writes go home");
-            self.write_region
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone_from(&home.name);
-        }
-        self.metrics.write_region.reset();
-        self.publish_write_region();
+        self.write_region.keep(&self.snapshot.load().region_names());
         self.init_series();
     }
 
@@ -494,90 +451,13 @@ impl Proxy {
         elapsed: Option<std::time::Duration>,
         started: tokio::time::Instant,
     ) {
-        region.health.note_live_outcome();
-        self.metrics
-            .upstream_requests
-            .with_label_values(&[&region.name, req.operation.label(), outcome.label()])
-            .inc();
-        if let Some(elapsed) = elapsed {
-            self.metrics
-                .upstream_duration
-                .with_label_values(&[&region.name])
-                .observe(elapsed.as_secs_f64());
-        }
-        self.health_outcome(region, outcome, elapsed, started);
-    }
-
-    /// Feeds one outcome, from live traffic or a probe, of an attempt sent at `started`,
-    /// into the region's health.
-    fn health_outcome(
-        &self,
-        region: &Region,
-        outcome: AttemptOutcome,
-        elapsed: Option<std::time::Duration>,
-        started: tokio::time::Instant,
-    ) {
-        let transition = match outcome.as_failure() {
-            Some(failure) => region.health.record_failure(failure, started),
-            None => region
-                .health
-                .record_success(elapsed.unwrap_or_default(), started),
-        };
-        self.on_transition(region, transition, outcome);
-    }
-
-    /// Logs and publishes a change of a region's health; `outcome` is what tipped it.
-    fn on_transition(
-        &self,
-        region: &Region,
-        transition: Option<Transition>,
-        outcome: AttemptOutcome,
-    ) {
-        let event = match transition {
-            Some(Transition::Ejected) => "ejected",
-            Some(Transition::Readmitted) => "readmitted",
-            None => return,
-        };
-        {
-            let mut events = self
-                .events
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if events.len() == EVENTS_KEPT {
-                events.pop_front();
-            }
-            events.push_back(RegionEvent {
-                at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-                region: region.name.clone(),
-                event,
-                reason: outcome.label(),
-            });
-        }
-        match transition {
-            Some(Transition::Ejected) => {
-                tracing::warn!(region = %region.name, last_outcome = outcome.label(), "region ejected");
-                self.metrics
-                    .region_ejections
-                    .with_label_values(&[&region.name, outcome.label()])
-                    .inc();
-            }
-            Some(Transition::Readmitted) => {
-                tracing::info!(region = %region.name, "region readmitted");
-            }
-            None => return,
-        }
-        self.publish_health();
+        self.health_log
+            .attempt(region, req.operation.label(), outcome, elapsed, started);
     }
 
     /// Sets `globalscale_region_healthy` for every region of the current snapshot.
     pub fn publish_health(&self) {
-        let snapshot = self.snapshot.load();
-        for region in &snapshot.regions {
-            self.metrics
-                .region_healthy
-                .with_label_values(&[&region.name])
-                .set(i64::from(region.health.is_healthy()));
-        }
+        self.health_log.publish(&self.snapshot.load().regions);
     }
 
     /// The Prometheus text, with gauges read from live state at scrape time rather than set
@@ -671,7 +551,7 @@ impl HealthReport for Proxy {
         elapsed: Option<std::time::Duration>,
         started: tokio::time::Instant,
     ) {
-        self.health_outcome(region, outcome, elapsed, started);
+        self.health_log.outcome(region, outcome, elapsed, started);
     }
 }
 

@@ -3,9 +3,11 @@
 //! failed attempt may move to the next region.
 
 pub mod budget;
+pub mod health_log;
 pub mod pin;
 pub mod retry;
 pub mod select;
+pub mod write_region;
 
 pub use crate::region::{RegionHealth, Transition};
 pub use budget::RetryBudget;
