@@ -279,3 +279,56 @@ fn put_item_of_size(size: usize) -> RawRequest {
     assert_eq!(body.len(), size);
     RawRequest::new("PutItem", body)
 }
+
+/// A filter the client kept under DynamoDB's 4 KB, which the namespace filter of a prefixed
+/// table pushes past it, is refused in DynamoDB's words, naming the rewrite, and never sent;
+/// the same filter sent straight to the region is served, so the limit met is the sidecar's
+/// addition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expression_the_rewrite_pushes_past_4_kb_is_refused_before_it_is_sent() {
+    let ddb = DynamoLocal::single().await;
+    let direct = sdk_client(&ddb.endpoint(0));
+    create_global_catalog(&direct).await;
+    let region = RegionFixture::start(&ddb.endpoint(0)).await;
+    let sidecar = Sidecar::start(
+        &SidecarConfig::new()
+            .region("us-east-1", &region.endpoint())
+            .table_line("key_prefix = \"{region}#\""),
+    )
+    .await;
+    let name = format!("#{}", "p".repeat(204));
+    let term = format!("attribute_exists({name})");
+    let filter = vec![term.as_str(); 18].join(" OR ");
+    assert!(
+        (4_070..=4_096).contains(&filter.len()),
+        "{} bytes: under the limit, within reach of the rewrite",
+        filter.len()
+    );
+    let body = serde_json::json!({
+        "TableName": TABLE,
+        "FilterExpression": filter,
+        "ExpressionAttributeNames": {name.clone(): "Price"},
+    });
+    region.take_recorded();
+    let response = RawRequest::new("Scan", body.to_string())
+        .send(sidecar.listen_addr())
+        .await;
+    check_dynamodb_error(&response, &["ValidationException"]).unwrap_or_else(|e| panic!("{e}"));
+    let message = response.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("Invalid FilterExpression") && message.contains("key_prefix"),
+        "{message}"
+    );
+    assert!(region.recorded_op("Scan").is_empty(), "it was sent");
+    direct
+        .scan()
+        .table_name(TABLE)
+        .filter_expression(&filter)
+        .expression_attribute_names(&name, "Price")
+        .send()
+        .await
+        .expect("the client's own filter is within DynamoDB's limit");
+}
