@@ -288,12 +288,57 @@ impl Metrics {
         })
     }
 
+    /// The Prometheus text exposition, with the gauges and counters read from live state at
+    /// scrape time (`live`) rather than set on every request.
+    pub fn scrape(&self, live: &Live) -> Result<Vec<u8>, prometheus::Error> {
+        self.retry_budget_tokens
+            .set(live.retry_budget_tokens.into());
+        let (ok, failed) = live.credential_refreshes;
+        for (result, total) in [("success", ok), ("failure", failed)] {
+            let counter = self.credential_refreshes.with_label_values(&[result]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+        if let Some(spool) = &live.spool {
+            let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            self.audit_backlog.set(gauge(spool.records));
+            self.audit_oldest_seconds
+                .set(spool.oldest_age.as_secs_f64());
+            self.audit_spool_bytes.set(gauge(spool.held_bytes));
+            let counted = self.audit_spool_fsyncs.get();
+            self.audit_spool_fsyncs
+                .inc_by(spool.fsyncs.saturating_sub(counted));
+            self.audit_spool_largest_group
+                .set(gauge(spool.largest_group));
+        }
+        self.render()
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         Ok(out)
     }
+}
+
+/// What a scrape reads from live state: totals kept elsewhere, published as they are now.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    pub retry_budget_tokens: u32,
+    /// Successful and failed fetches of the sidecar's credentials so far.
+    pub credential_refreshes: (u64, u64),
+    /// The audit spool, when auditing is on.
+    pub spool: Option<SpoolLive>,
+}
+
+/// The audit spool as a scrape sees it.
+#[derive(Debug, Clone, Default)]
+pub struct SpoolLive {
+    pub records: u64,
+    pub oldest_age: std::time::Duration,
+    pub held_bytes: u64,
+    pub fsyncs: u64,
+    pub largest_group: u64,
 }
 
 #[cfg(test)]

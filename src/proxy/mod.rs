@@ -463,38 +463,22 @@ impl Proxy {
     /// The Prometheus text, with gauges read from live state at scrape time rather than set
     /// on every request.
     pub fn render_metrics(&self) -> Result<Vec<u8>, prometheus::Error> {
-        let tokens = self.snapshot.load().retry_budget.tokens();
-        self.metrics.retry_budget_tokens.set(tokens.into());
-        let (ok, failed) = crate::upstream::sign::Signer::refreshes();
-        for (result, total) in [("success", ok), ("failure", failed)] {
-            let counter = self
-                .metrics
-                .credential_refreshes
-                .with_label_values(&[result]);
-            counter.inc_by(total.saturating_sub(counter.get()));
-        }
-        if let Some(auditor) = &self.audit {
+        let spool = self.audit.as_ref().map(|auditor| {
             let backlog = auditor.spool().backlog();
-            let metrics = &self.metrics;
-            metrics
-                .audit_backlog
-                .set(i64::try_from(backlog.records).unwrap_or(i64::MAX));
-            metrics
-                .audit_oldest_seconds
-                .set(backlog.oldest_age.as_secs_f64());
-            metrics
-                .audit_spool_bytes
-                .set(i64::try_from(backlog.held).unwrap_or(i64::MAX));
             let groups = auditor.spool().group_stats();
-            let counted = metrics.audit_spool_fsyncs.get();
-            metrics
-                .audit_spool_fsyncs
-                .inc_by(groups.fsyncs.saturating_sub(counted));
-            metrics
-                .audit_spool_largest_group
-                .set(i64::try_from(groups.largest_group).unwrap_or(i64::MAX));
-        }
-        self.metrics.render()
+            crate::metrics::SpoolLive {
+                records: backlog.records as u64,
+                oldest_age: backlog.oldest_age,
+                held_bytes: backlog.held,
+                fsyncs: groups.fsyncs,
+                largest_group: groups.largest_group,
+            }
+        });
+        self.metrics.scrape(&crate::metrics::Live {
+            retry_budget_tokens: self.snapshot.load().retry_budget.tokens(),
+            credential_refreshes: crate::upstream::sign::Signer::refreshes(),
+            spool,
+        })
     }
 }
 
