@@ -44,7 +44,7 @@ pub async fn learn_missing<C: OwnCalls>(proxy: Arc<C>) {
 
 /// Learns `table`'s ARN (and key schema) now, for a request that names it by an ARN before
 /// the learning at start got to it.
-pub async fn learn_arn(proxy: &impl OwnCalls, table: &str) -> Result<(), String> {
+pub async fn learn_arn(proxy: &impl OwnCalls, table: &str) -> Result<(), DescribeError> {
     let learned = describe(proxy, table).await?;
     merge(proxy, table, &learned);
     Ok(())
@@ -141,21 +141,30 @@ impl Learned {
     }
 }
 
-async fn describe(proxy: &impl OwnCalls, table: &str) -> Result<Learned, String> {
-    let body = serde_json::to_vec(&serde_json::json!({ "TableName": table }))
-        .map_err(|e| e.to_string())?;
-    let (status, body) = proxy
-        .call(&Operation::DescribeTable, Bytes::from(body))
-        .await
-        .map_err(|e| e.to_string())?;
+/// Why a table's key schema could not be learned now; the caller tries again later.
+#[derive(Debug, thiserror::Error)]
+pub enum DescribeError {
+    #[error("DescribeTable: {0}")]
+    Call(#[from] crate::error::ProxyError),
+    #[error("DescribeTable answered {status}: {}", String::from_utf8_lossy(.body).escape_debug())]
+    Refused {
+        status: http::StatusCode,
+        body: Bytes,
+    },
+    #[error("DescribeTable answer is not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("DescribeTable answer has no KeySchema")]
+    NoKeySchema,
+}
+
+async fn describe(proxy: &impl OwnCalls, table: &str) -> Result<Learned, DescribeError> {
+    let body = Bytes::from(serde_json::json!({ "TableName": table }).to_string());
+    let (status, body) = proxy.call(&Operation::DescribeTable, body).await?;
     if !status.is_success() {
-        return Err(format!(
-            "DescribeTable answered {status}: {}",
-            String::from_utf8_lossy(&body)
-        ));
+        return Err(DescribeError::Refused { status, body });
     }
-    let value: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-    key_schema(&value).ok_or_else(|| "DescribeTable answer has no KeySchema".into())
+    let value: Value = serde_json::from_slice(&body)?;
+    key_schema(&value).ok_or(DescribeError::NoKeySchema)
 }
 
 /// The HASH and RANGE attribute names and types of a `DescribeTable` answer.
