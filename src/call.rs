@@ -44,5 +44,11 @@ pub trait OwnCalls: Send + Sync + 'static {
     /// The current snapshot, which what is learned replaces whole.
     fn snapshot_cell(&self) -> &ArcSwap<Snapshot>;
 
+    /// The `[audit] table` of the current config.
+    fn audit_table(&self) -> Option<String> {
+        let snapshot = self.snapshot_cell().load();
+        snapshot.config.audit.as_ref().map(|a| a.table.clone())
+    }
+
     fn metrics(&self) -> &Metrics;
 }

@@ -9,27 +9,16 @@
 // Helpers here panic like the tests they serve: a failed expectation is a failed test.
 #![allow(clippy::expect_used)]
 
+mod support;
+
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
 
 use globalscale::expr::{
     ExprError, ExprKind, UpdateExpression, Used, parse_condition, parse_projection,
 };
 use serde_json::{Map, Value};
-
-fn dir(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
-fn files(relative: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir(relative))
-        .expect("the fixture directory")
-        .map(|entry| entry.expect("a fixture file").path())
-        .collect();
-    files.sort();
-    files
-}
+use support::fixture_files;
 
 fn kind(field: &str) -> ExprKind {
     match field {
@@ -67,7 +56,7 @@ fn run(kind: ExprKind, input: &str, maps: Option<(&Value, &Value)>) -> Result<St
 
 #[test]
 fn golden_cases() {
-    let cases = files("tests/fixtures/expr");
+    let cases = fixture_files("tests/fixtures/expr");
     assert!(cases.len() >= 20, "only {} cases", cases.len());
     let empty = Value::Object(Map::new());
     for file in &cases {
@@ -107,7 +96,7 @@ fn golden_cases() {
 /// expression is one a parser takes, or one DynamoDB refuses for a reason we name.
 #[test]
 fn the_fuzz_corpus_round_trips() {
-    let corpus = files("fuzz/corpus/expression");
+    let corpus = fixture_files("fuzz/corpus/expression");
     assert!(corpus.len() >= 20, "only {} files", corpus.len());
     for file in &corpus {
         let text = fs::read_to_string(file).unwrap();

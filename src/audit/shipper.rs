@@ -62,8 +62,7 @@ pub async fn run<C: OwnCalls>(
             }
             continue;
         }
-        let audit = proxy.snapshot_cell().load().config.audit.clone();
-        let Some(table) = audit.map(|a| a.table) else {
+        let Some(table) = proxy.audit_table() else {
             tracing::warn!("[audit] was removed from the config: spooled records wait for it");
             tokio::time::sleep(MAX_PAUSE).await;
             continue;

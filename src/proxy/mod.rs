@@ -130,12 +130,6 @@ impl Proxy {
         self.init_series();
     }
 
-    /// The `[audit] table` of the current config.
-    pub fn audit_table(&self) -> Option<String> {
-        let snapshot = self.snapshot.load();
-        snapshot.config.audit.as_ref().map(|a| a.table.clone())
-    }
-
     /// The proxy with its audit trail.
     #[must_use]
     pub fn with_audit(mut self, auditor: Arc<Auditor>) -> Self {

@@ -7,9 +7,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::support::fixture_files;
 use globalscale::expr::ExprKind;
 use serde_json::Value;
 
@@ -198,19 +200,6 @@ fn value_for(placeholder: &str) -> AttributeValue {
     }
 }
 
-fn dir(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
-fn files(relative: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir(relative))
-        .expect("the fixture directory")
-        .map(|entry| entry.expect("a fixture file").path())
-        .collect();
-    files.sort();
-    files
-}
-
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -220,7 +209,7 @@ fn file_name(path: &Path) -> String {
 /// Every golden case of `tests/fixtures/expr` (see `tests/expr_golden.rs` for the format):
 /// its kind, its input, and its own maps when it gives any.
 pub(crate) fn fixtures() -> Vec<Case> {
-    files("tests/fixtures/expr")
+    fixture_files("tests/fixtures/expr")
         .iter()
         .map(|file| {
             let text = fs::read_to_string(file).expect("a fixture");
@@ -269,7 +258,7 @@ fn attribute_value(json: &Value) -> AttributeValue {
 
 /// Every fuzz seed of `fuzz/corpus/expression`, its kind read from its name.
 pub(crate) fn fuzz_seeds() -> Vec<Case> {
-    files("fuzz/corpus/expression")
+    fixture_files("fuzz/corpus/expression")
         .iter()
         .map(|file| {
             let name = file_name(file);

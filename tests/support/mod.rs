@@ -84,6 +84,16 @@ pub(crate) fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The files of a folder of the repository (fixtures, a fuzz corpus), sorted by name.
+pub(crate) fn fixture_files(relative: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join(relative))
+        .unwrap_or_else(|e| panic!("the fixture directory {relative}: {e}"))
+        .map(|entry| entry.expect("a fixture file").path())
+        .collect();
+    files.sort();
+    files
+}
+
 /// A port nothing listens on right now: bind `127.0.0.1:0`, note the port, release it.
 pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
