@@ -116,8 +116,8 @@ fn request_path(c: &mut Criterion) {
             c.bench_function(&format!("{name}/{table}"), |b| {
                 b.iter(|| {
                     let view = RequestView::parse(op.clone(), &bytes).unwrap();
-                    let plan = Plan::build(&view, &policies).unwrap();
-                    let outgoing = rewrite_request(&view, &plan, bytes.clone(), None).unwrap();
+                    let mut plan = Plan::build(&view, &policies).unwrap();
+                    let outgoing = rewrite_request(&view, &mut plan, bytes.clone(), None).unwrap();
                     black_box(outgoing.body.len())
                 });
             });

@@ -3,10 +3,13 @@
 //! answer is rewritten with the same knowledge as the request.
 
 use crate::error::ProxyError;
+use crate::expr::Expressions;
 use crate::snapshot::{Policies, table_label};
 use crate::tables::References;
 use crate::wire::items::AnswerContext;
 use crate::wire::{Operation, RequestView};
+
+mod expressions;
 
 /// A managed table's partition keys are stored behind this prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +63,9 @@ pub struct Plan {
     /// Whether the request's PartiQL statements all only read, as [`References`] read them
     /// once (false without statements): the retry-safety table takes it from here.
     pub statements_read: bool,
+    /// The request's expressions, parsed once here ([`expressions`]); the rewrite steps
+    /// edit them, and by the time the request is sent they are what it carries.
+    pub expressions: Expressions,
 }
 
 impl Plan {
@@ -121,6 +127,10 @@ impl Plan {
         } else {
             (view.operation.clone(), view.action_tables.clone())
         };
+        let rewritten = |table: &str| {
+            prefixes.iter().any(|p| p.table == table) || versions.iter().any(|v| v.table == table)
+        };
+        let expressions = expressions::read(view, &operation, action_tables.len(), rewritten)?;
         Ok(Self {
             operation,
             client_operation: view.operation.clone(),
@@ -134,6 +144,7 @@ impl Plan {
             spellings: Vec::new(),
             statements_read: !refs.statements.is_empty()
                 && refs.statements.iter().all(|s| s.kind.reads()),
+            expressions,
         })
     }
 

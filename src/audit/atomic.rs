@@ -100,6 +100,7 @@ mod tests {
             atomic_audit: true,
             spellings: Vec::new(),
             statements_read: false,
+            expressions: crate::expr::Expressions::default(),
         };
         let mut body = map(json!({
             "CancellationReasons": [{"Code": "ConditionalCheckFailed"}, {"Code": "None"}],

@@ -72,6 +72,7 @@ mod tests {
             atomic_audit: false,
             spellings: Vec::new(),
             statements_read: false,
+            expressions: crate::expr::Expressions::default(),
         }
     }
 

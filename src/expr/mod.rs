@@ -19,6 +19,7 @@ mod path;
 mod placeholders;
 mod projection;
 mod reserved;
+mod set;
 pub mod update;
 
 pub use condition::{
@@ -29,6 +30,7 @@ pub use path::{Path, PathElement, ResolvedElement};
 pub use placeholders::{PlaceholderAllocator, Used};
 pub use projection::{Projection, parse_projection};
 pub use reserved::is_reserved;
+pub use set::{ExpressionSet, Expressions, SetError, Wanted};
 pub use update::{SetOperand, SetValue, UpdateAction, UpdateExpression};
 
 /// DynamoDB's limit on the length of any expression string.

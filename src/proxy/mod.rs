@@ -247,7 +247,7 @@ impl Proxy {
         };
         let admitted = self.admit(snapshot, &plan, &client.principal, client.verified)?;
         let images = admitted.as_ref().map(|a| a.images);
-        let mut outgoing = stages::rewrite_request(&view, &plan, body, images)?;
+        let mut outgoing = stages::rewrite_request(&view, &mut plan, body, images)?;
         if let Some(admitted) = &admitted
             && plan.atomic_audit
         {

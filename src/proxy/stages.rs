@@ -70,7 +70,7 @@ fn is_safety_field(field: &str) -> bool {
 /// carry); otherwise forwards the bytes as they came.
 pub fn rewrite_request(
     view: &RequestView<'_>,
-    plan: &Plan,
+    plan: &mut Plan,
     bytes: Bytes,
     audit: Option<AuditImages>,
 ) -> Result<Outgoing, ProxyError> {
@@ -110,7 +110,12 @@ pub fn rewrite_request(
         };
         rewrite::request(plan, document, &ctx)?;
         let (safety, mark) = versioned_safety(plan, document, &ctx.write_id).unwrap_or_else(|| {
-            let safety = resend_safety(&plan.operation, document, plan.statements_read);
+            let safety = resend_safety(
+                &plan.operation,
+                document,
+                &plan.expressions,
+                plan.statements_read,
+            );
             let mark = (safety == ResendSafety::Verifiable).then_some(Mark::SameItem);
             (safety, mark)
         });
@@ -124,7 +129,8 @@ pub fn rewrite_request(
     } else if op.is_read() {
         (bytes, None, ResendSafety::Safe, None)
     } else {
-        let safety = resend_safety(op, &view.subset(is_safety_field)?, plan.statements_read);
+        let subset = view.subset(is_safety_field)?;
+        let safety = resend_safety(op, &subset, &plan.expressions, plan.statements_read);
         let mark = (safety == ResendSafety::Verifiable).then_some(Mark::SameItem);
         (bytes, None, safety, mark)
     };
@@ -179,7 +185,12 @@ fn versioned_safety(
             (ResendSafety::Verifiable, Some(Mark::Gone))
         }
         (Operation::PutItem | Operation::UpdateItem | Operation::DeleteItem, _) => (
-            resend_safety(&plan.operation, document, plan.statements_read),
+            resend_safety(
+                &plan.operation,
+                document,
+                &plan.expressions,
+                plan.statements_read,
+            ),
             None,
         ),
         _ => return None,

@@ -4,86 +4,43 @@
 use serde_json::{Map, Value};
 
 use super::RewriteError;
-use crate::expr::{
-    Condition, ExprKind, PlaceholderAllocator, parse_condition, parse_key_condition,
-    parse_projection, parse_update,
-};
+use crate::expr::{ExpressionSet, Expressions, PlaceholderAllocator, SetError};
 
-/// The condition-kind expressions of a request, with their kind.
-const CONDITIONS: [(&str, ExprKind); 3] = [
-    ("KeyConditionExpression", ExprKind::KeyCondition),
-    ("ConditionExpression", ExprKind::Condition),
-    ("FilterExpression", ExprKind::Filter),
-];
+/// The top-level request's expressions, as the plan parsed them; one that did not parse
+/// refuses the request in DynamoDB's words.
+pub(super) fn top(expressions: &mut Expressions) -> Result<&mut ExpressionSet, RewriteError> {
+    readable(&mut expressions.top)
+}
 
-/// The conditions of one request (or one transaction action), parsed.
-pub(super) fn parse_conditions(
-    body: &Map<String, Value>,
-) -> Result<Vec<(ExprKind, Condition)>, RewriteError> {
-    let mut parsed = Vec::new();
-    for (field, kind) in CONDITIONS {
-        let Some(text) = body.get(field) else {
-            continue;
-        };
-        let text = text
-            .as_str()
-            .ok_or_else(|| RewriteError::Refused(format!("{field} must be a string")))?;
-        let parse = if kind == ExprKind::KeyCondition {
-            parse_key_condition
-        } else {
-            parse_condition
-        };
-        parsed.push((
-            kind,
-            parse(text).map_err(|e| RewriteError::Refused(e.message(kind)))?,
-        ));
+/// Action `index`'s expressions (an empty set for an action the plan did not see).
+pub(super) fn action(
+    expressions: &mut Expressions,
+    index: usize,
+) -> Result<&mut ExpressionSet, RewriteError> {
+    if expressions.actions.len() <= index {
+        expressions
+            .actions
+            .resize(index + 1, Ok(ExpressionSet::default()));
     }
-    Ok(parsed)
+    readable(&mut expressions.actions[index])
+}
+
+fn readable(set: &mut Result<ExpressionSet, SetError>) -> Result<&mut ExpressionSet, RewriteError> {
+    set.as_mut()
+        .map_err(|e| RewriteError::Refused(e.to_string()))
 }
 
 /// Placeholders for what a step adds: none the request's maps define, and none any of its
 /// expressions uses (one used but left undefined must stay the client's error, not come to
 /// mean what the step adds).
-pub(super) fn allocator(body: &Map<String, Value>) -> Result<PlaceholderAllocator, RewriteError> {
-    allocator_with(body, &parse_conditions(body)?)
-}
-
-/// [`allocator`] for a caller that holds the request's conditions parsed already.
-pub(super) fn allocator_with(
-    body: &Map<String, Value>,
-    conditions: &[(ExprKind, Condition)],
-) -> Result<PlaceholderAllocator, RewriteError> {
+pub(super) fn allocator(body: &Map<String, Value>, set: &ExpressionSet) -> PlaceholderAllocator {
     let map = |field: &str| body.get(field).and_then(Value::as_object);
     let mut allocator = PlaceholderAllocator::new(
         map("ExpressionAttributeNames"),
         map("ExpressionAttributeValues"),
     );
-    avoid_every_expression(body, conditions, &mut allocator)?;
-    Ok(allocator)
-}
-
-/// Makes `allocator` avoid the placeholders of every expression of the request: its
-/// conditions as the caller parsed them ([`parse_conditions`]; a long filter parsed again
-/// cost as much as the first time), its update and its projection.
-pub(super) fn avoid_every_expression(
-    body: &Map<String, Value>,
-    conditions: &[(ExprKind, Condition)],
-    allocator: &mut PlaceholderAllocator,
-) -> Result<(), RewriteError> {
-    for (_, condition) in conditions {
-        allocator.avoid(&condition.placeholders());
-    }
-    if let Some(text) = body.get("UpdateExpression").and_then(Value::as_str) {
-        let update =
-            parse_update(text).map_err(|e| RewriteError::Refused(e.message(ExprKind::Update)))?;
-        allocator.avoid(&update.placeholders());
-    }
-    if let Some(text) = body.get("ProjectionExpression").and_then(Value::as_str) {
-        let projection = parse_projection(text)
-            .map_err(|e| RewriteError::Refused(e.message(ExprKind::Projection)))?;
-        allocator.avoid(&projection.placeholders());
-    }
-    Ok(())
+    allocator.avoid(&set.placeholders());
+    allocator
 }
 
 /// The request's `field` map, made when absent (or not a map, which DynamoDB refuses
@@ -108,29 +65,4 @@ pub(super) fn define_value(body: &mut Map<String, Value>, placeholder: &str, val
     if let Some(values) = map_field(body, "ExpressionAttributeValues") {
         values.insert(placeholder.to_owned(), value);
     }
-}
-
-/// The request's `ConditionExpression` and `check`, joined: `(client) AND (check)`.
-pub(super) fn and_condition(
-    body: &mut Map<String, Value>,
-    check: Condition,
-) -> Result<(), RewriteError> {
-    let merged = match body.get("ConditionExpression") {
-        Some(Value::String(text)) => Condition::and(
-            parse_condition(text)
-                .map_err(|e| RewriteError::Refused(e.message(ExprKind::Condition)))?,
-            check,
-        ),
-        Some(_) => {
-            return Err(RewriteError::Refused(
-                "ConditionExpression must be a string".into(),
-            ));
-        }
-        None => check,
-    };
-    body.insert(
-        "ConditionExpression".into(),
-        Value::String(merged.to_string()),
-    );
-    Ok(())
 }

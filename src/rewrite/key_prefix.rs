@@ -10,7 +10,9 @@
 use serde_json::{Map, Value, json};
 
 use super::RewriteError;
-use crate::expr::{Condition, ExprKind, Operand, Path, PathElement, PlaceholderAllocator};
+use crate::expr::{
+    Condition, ExprKind, Expressions, Operand, Path, PathElement, PlaceholderAllocator,
+};
 use crate::plan::{KeyPrefix, Plan};
 use crate::wire::Operation;
 use crate::wire::items::{Site, answer_sites, request_sites};
@@ -28,7 +30,11 @@ const LEGACY: [&str; 5] = [
     "ConditionalOperator",
 ];
 
-pub fn request(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
+pub fn request(
+    plan: &Plan,
+    parsed: &mut Expressions,
+    body: &mut Map<String, Value>,
+) -> Result<(), RewriteError> {
     if plan.prefixes.is_empty() {
         return Ok(());
     }
@@ -39,8 +45,8 @@ pub fn request(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), Rewrite
         plan.prefix_of(table)
             .map_or(Ok(()), |prefix| add_prefix(prefix, site, key))
     })?;
-    let conditions = expressions::request(plan, body)?;
-    namespace_filter(plan, body, conditions)
+    expressions::request(plan, parsed, body)?;
+    namespace_filter(plan, parsed, body)
 }
 
 pub fn restore(plan: &Plan, body: &mut Map<String, Value>) -> Result<(), RewriteError> {
@@ -167,8 +173,8 @@ fn strip_prefix(
 /// page may hold fewer items than `Limit` (or none) while `LastEvaluatedKey` goes on.
 fn namespace_filter(
     plan: &Plan,
+    parsed: &mut Expressions,
     body: &mut Map<String, Value>,
-    conditions: Option<expressions::Conditions>,
 ) -> Result<(), RewriteError> {
     let reads_widely = match plan.operation {
         Operation::Scan => true,
@@ -181,29 +187,17 @@ fn namespace_filter(
     if !reads_widely {
         return Ok(());
     }
-    // Parsed once, for the allocator and for the client's filter: by the values' half when
-    // it ran on this request, else here.
-    let conditions = match conditions {
-        Some(conditions) => conditions,
-        None => super::expressions::parse_conditions(body)?,
-    };
-    let mut allocator = super::expressions::allocator_with(body, &conditions)?;
+    let set = super::expressions::top(parsed)?;
+    let mut allocator = super::expressions::allocator(body, set);
     projection_from_attributes_to_get(body, &mut allocator)?;
     let (name, value) = (allocator.name(), allocator.value());
     let namespace = Condition::BeginsWith(
         Operand::Path(Path(vec![PathElement::Name(name.clone())])),
         Operand::Value(value.clone()),
     );
-    let client = conditions
-        .into_iter()
-        .find_map(|(kind, condition)| (kind == ExprKind::Filter).then_some(condition));
-    let filter = match client {
-        Some(client) => Condition::and(client, namespace),
-        None => namespace,
-    };
+    set.and(ExprKind::Filter, namespace);
     super::expressions::define_name(body, &name, &prefix.attribute);
     super::expressions::define_value(body, &value, json!({"S": prefix.prefix}));
-    body.insert("FilterExpression".into(), Value::String(filter.to_string()));
     Ok(())
 }
 

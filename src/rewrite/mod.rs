@@ -27,6 +27,7 @@ pub use decoded::Decoded;
 use serde_json::{Map, Value};
 
 use crate::error::ProxyError;
+use crate::expr::Expressions;
 use crate::plan::Plan;
 
 /// What the steps may know about the request beyond its body and plan.
@@ -49,17 +50,32 @@ impl From<RewriteError> for ProxyError {
     }
 }
 
-/// Runs every step's request half, in order.
+/// Runs every step's request half, in order, over the body and the expressions the plan
+/// parsed; the expressions a step changed are printed into the body before the limits are
+/// checked on what will be sent, and the plan keeps them as sent.
 pub fn request(
+    plan: &mut Plan,
+    body: &mut Map<String, Value>,
+    ctx: &RequestCtx,
+) -> Result<(), RewriteError> {
+    let mut expressions = std::mem::take(&mut plan.expressions);
+    let result = steps(plan, &mut expressions, body, ctx);
+    plan.expressions = expressions;
+    result
+}
+
+fn steps(
     plan: &Plan,
+    expressions: &mut Expressions,
     body: &mut Map<String, Value>,
     ctx: &RequestCtx,
 ) -> Result<(), RewriteError> {
     single_as_transaction::request(plan, body)?;
     batch_as_transaction::request(plan, body)?;
     idempotency::apply(&plan.operation, body, ctx);
-    key_prefix::request(plan, body)?;
-    optimistic_lock::request(plan, body, ctx)?;
+    key_prefix::request(plan, expressions, body)?;
+    optimistic_lock::request(plan, expressions, body, ctx)?;
+    expressions.write_changed(body);
     limits::check(body)
 }
 

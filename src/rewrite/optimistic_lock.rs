@@ -17,12 +17,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::expressions::{allocator, and_condition, define_name, define_value};
+use super::expressions::{action, allocator, define_name, define_value, top};
 use super::{RequestCtx, RewriteError};
 use crate::config::WRITE_ID_ATTRIBUTE;
 use crate::expr::{
-    Comparator, Condition, ExprKind, Operand, Path, PathElement, SetOperand, SetValue,
-    UpdateAction, UpdateExpression, parse_update,
+    Comparator, Condition, ExprKind, ExpressionSet, Expressions, Operand, Path, PathElement,
+    SetOperand, SetValue, UpdateAction, UpdateExpression,
 };
 use crate::plan::{Plan, Versioned};
 use crate::wire::Operation;
@@ -33,6 +33,7 @@ const LEGACY: [&str; 3] = ["Expected", "ConditionalOperator", "AttributeUpdates"
 
 pub fn request(
     plan: &Plan,
+    parsed: &mut Expressions,
     body: &mut Map<String, Value>,
     ctx: &RequestCtx,
 ) -> Result<(), RewriteError> {
@@ -41,19 +42,23 @@ pub fn request(
     }
     if plan.operation == Operation::TransactWriteItems {
         let items = body.get_mut("TransactItems").and_then(Value::as_array_mut);
-        for item in items.into_iter().flatten().filter_map(Value::as_object_mut) {
-            for (kind, action) in item.iter_mut() {
-                let Some(action) = action.as_object_mut() else {
+        for (index, item) in items.into_iter().flatten().enumerate() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (kind, request) in item.iter_mut() {
+                let Some(request) = request.as_object_mut() else {
                     continue;
                 };
-                let table = action
+                let table = request
                     .get("TableName")
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 if let Some(versioned) = plan.version_of(table).cloned() {
+                    let set = action(parsed, index)?;
                     match kind.as_str() {
-                        "Put" => put(&versioned, action, &ctx.write_id)?,
-                        "Update" => update(&versioned, action, &ctx.write_id)?,
+                        "Put" => put(&versioned, request, set, &ctx.write_id)?,
+                        "Update" => update(&versioned, request, set, &ctx.write_id)?,
                         _ => {}
                     }
                 }
@@ -65,8 +70,8 @@ pub fn request(
         return Ok(());
     };
     match plan.operation {
-        Operation::PutItem => put(versioned, body, &ctx.write_id),
-        Operation::UpdateItem => update(versioned, body, &ctx.write_id),
+        Operation::PutItem => put(versioned, body, top(parsed)?, &ctx.write_id),
+        Operation::UpdateItem => update(versioned, body, top(parsed)?, &ctx.write_id),
         _ => Ok(()),
     }
 }
@@ -182,6 +187,7 @@ fn name_path(name: &str) -> Path {
 fn put(
     versioned: &Versioned,
     body: &mut Map<String, Value>,
+    set: &mut ExpressionSet,
     write_id: &str,
 ) -> Result<(), RewriteError> {
     refuse_legacy(versioned, body)?;
@@ -194,7 +200,7 @@ fn put(
         None => None,
     };
     let next = next_version(versioned, read)?;
-    let mut names = allocator(body)?;
+    let mut names = allocator(body, set);
     let version = names.name();
     define_name(body, &version, &versioned.attribute);
     let check = match read {
@@ -209,7 +215,7 @@ fn put(
         }
         None => Condition::AttributeNotExists(name_path(&version)),
     };
-    and_condition(body, check)?;
+    set.and(ExprKind::Condition, check);
     if let Some(item) = body.get_mut("Item").and_then(Value::as_object_mut) {
         item.insert(versioned.attribute.clone(), json!({"N": next.to_string()}));
         item.insert(WRITE_ID_ATTRIBUTE.into(), json!({"S": write_id}));
@@ -220,24 +226,16 @@ fn put(
 fn update(
     versioned: &Versioned,
     body: &mut Map<String, Value>,
+    set: &mut ExpressionSet,
     write_id: &str,
 ) -> Result<(), RewriteError> {
     refuse_legacy(versioned, body)?;
-    let mut expression = match body.get("UpdateExpression") {
-        Some(Value::String(text)) => {
-            parse_update(text).map_err(|e| RewriteError::Refused(e.message(ExprKind::Update)))?
-        }
-        Some(_) => {
-            return Err(RewriteError::Refused(
-                "UpdateExpression must be a string".into(),
-            ));
-        }
-        None => UpdateExpression {
-            actions: Vec::new(),
-        },
-    };
-    let read = take_version_read(versioned, body, &mut expression)?;
-    let mut placeholders = allocator(body)?;
+    let mut expression = set.update.take().unwrap_or(UpdateExpression {
+        actions: Vec::new(),
+    });
+    let read = take_version_read(versioned, body, set, &mut expression)?;
+    let mut placeholders = allocator(body, set);
+    placeholders.avoid(&expression.placeholders());
     let (version, write, zero, one, id) = (
         placeholders.name(),
         placeholders.name(),
@@ -282,11 +280,9 @@ fn update(
             ),
         ]),
     };
-    and_condition(body, check)?;
-    body.insert(
-        "UpdateExpression".into(),
-        Value::String(expression.to_string()),
-    );
+    set.and(ExprKind::Condition, check);
+    set.update = Some(expression);
+    set.mark_changed(ExprKind::Update);
     Ok(())
 }
 
@@ -295,6 +291,7 @@ fn update(
 fn take_version_read(
     versioned: &Versioned,
     body: &mut Map<String, Value>,
+    set: &ExpressionSet,
     expression: &mut UpdateExpression,
 ) -> Result<Option<u128>, RewriteError> {
     let names = body
@@ -356,7 +353,7 @@ fn take_version_read(
         ))
     })?;
     let n = version_number(versioned, value)?;
-    drop_if_unused(body, expression, &placeholder, &path)?;
+    drop_if_unused(body, set, expression, &placeholder, &path);
     Ok(Some(n))
 }
 
@@ -365,19 +362,18 @@ fn take_version_read(
 /// must go as `SET Version = :v` does.
 fn drop_if_unused(
     body: &mut Map<String, Value>,
+    set: &ExpressionSet,
     expression: &UpdateExpression,
     placeholder: &str,
     path: &Path,
-) -> Result<(), RewriteError> {
+) {
     let name = match path.0.as_slice() {
         [PathElement::Name(name)] => Some(name.as_str()),
         _ => None,
     };
+    // The update is out of `set` while the step edits it.
     let mut used = expression.placeholders();
-    let conditions = super::expressions::parse_conditions(body)?;
-    for (_, condition) in &conditions {
-        used.merge(condition.placeholders());
-    }
+    used.merge(set.placeholders());
     if !used.values.contains(&placeholder) {
         remove_from(body, "ExpressionAttributeValues", placeholder);
     }
@@ -386,7 +382,6 @@ fn drop_if_unused(
     {
         remove_from(body, "ExpressionAttributeNames", name);
     }
-    Ok(())
 }
 
 fn remove_from(body: &mut Map<String, Value>, map: &str, key: &str) {

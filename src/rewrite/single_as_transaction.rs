@@ -150,6 +150,7 @@ mod tests {
             atomic_audit: true,
             spellings: Vec::new(),
             statements_read: false,
+            expressions: crate::expr::Expressions::default(),
         }
     }
 

@@ -46,10 +46,10 @@ fn as_sent(
         Err(e) => return (false, Err(e.to_string())),
     };
     let mut lean = false;
-    let sent = Plan::build(&view, policies).and_then(|plan| {
+    let sent = Plan::build(&view, policies).and_then(|mut plan| {
         let mut decoded = Decoded::of(&view, &plan, true)?;
         lean = matches!(decoded, Decoded::Lean(_));
-        request(&plan, decoded.document_mut(), ctx)?;
+        request(&mut plan, decoded.document_mut(), ctx)?;
         decoded.to_vec()
     });
     let sent = sent.map(|b| serde_json::from_slice(&b).expect("sent: JSON"));
@@ -73,9 +73,9 @@ fn run_case(dir: &Path) -> (bool, bool) {
         write_id: "write-0".into(),
     };
     let planned = RequestView::parse(operation.clone(), bytes.as_bytes()).and_then(|view| {
-        let plan = Plan::build(&view, &policies)?;
+        let mut plan = Plan::build(&view, &policies)?;
         let mut body = view.to_map()?;
-        request(&plan, &mut body, &ctx)?;
+        request(&mut plan, &mut body, &ctx)?;
         Ok((plan, body))
     });
     let expected = read_json(&dir.join("expected.json")).expect("expected.json");

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::expr::UpdateExpression;
 use crate::expr::update::is_set;
+use crate::expr::{ExpressionSet, Expressions};
 use crate::region::Failure;
 use crate::upstream::UpstreamError;
 use crate::wire::{Operation, error_name, is_throttling};
@@ -150,12 +150,14 @@ pub fn classify_response(status: http::StatusCode, body: &[u8]) -> AttemptOutcom
 
 /// The retry-safety table for one parsed request. `TransactWriteItems` and
 /// `ExecuteTransaction` carry a `ClientRequestToken` by the time this is asked (the sidecar
-/// adds one, see `rewrite::idempotency`). `statements_read` says whether every PartiQL
-/// statement of the request only reads, as the plan read them once (false for the other
-/// operations, and for a statement the plan could not read).
+/// adds one, see `rewrite::idempotency`). `expressions` are the request's as the plan parsed
+/// them and the steps left them (an update is judged from its tree); `statements_read` says
+/// whether every PartiQL statement of the request only reads, as the plan read them once
+/// (false for the other operations, and for a statement the plan could not read).
 pub fn resend_safety(
     op: &Operation,
     request: &Map<String, Value>,
+    expressions: &Expressions,
     statements_read: bool,
 ) -> ResendSafety {
     if *op == Operation::PutItem && verifiable_put(request) {
@@ -164,10 +166,12 @@ pub fn resend_safety(
     let safe = match op {
         _ if op.is_read() => true,
         Operation::PutItem | Operation::DeleteItem => idempotent_write(request, None),
-        Operation::UpdateItem => idempotent_write(request, Some(request)),
+        Operation::UpdateItem => {
+            idempotent_write(request, Some((request, expressions.top.as_ref().ok())))
+        }
         // Batched puts and deletes are unconditional by definition.
         Operation::BatchWriteItem => true,
-        Operation::TransactWriteItems if idempotent_transaction(request) => true,
+        Operation::TransactWriteItems if idempotent_transaction(request, expressions) => true,
         Operation::ExecuteTransaction if statements_read => true,
         Operation::TransactWriteItems | Operation::ExecuteTransaction => {
             return if request.contains_key("ClientRequestToken") {
@@ -202,10 +206,13 @@ fn is_conditional(request: &Map<String, Value>) -> bool {
     request.get("ConditionExpression").is_some() || request.get("Expected").is_some()
 }
 
+/// An update request with its expressions as the plan parsed them (`None`: unreadable).
+type Update<'r> = (&'r Map<String, Value>, Option<&'r ExpressionSet>);
+
 /// An unconditional put, delete or (with `update`) update that lands on the same item twice
 /// and answers the same: an old image (`ALL_OLD`, `UPDATED_OLD`) after a resend would be the
 /// first attempt's result, not what the item held before.
-fn idempotent_write(request: &Map<String, Value>, update: Option<&Map<String, Value>>) -> bool {
+fn idempotent_write(request: &Map<String, Value>, update: Option<Update<'_>>) -> bool {
     let returns_old = request
         .get("ReturnValues")
         .and_then(Value::as_str)
@@ -216,7 +223,7 @@ fn idempotent_write(request: &Map<String, Value>, update: Option<&Map<String, Va
 /// The update rule of [`UpdateExpression::idempotent`], for the expression or the legacy
 /// `AttributeUpdates` (whose `ADD` is idempotent only into a set). An expression that does
 /// not parse is DynamoDB's to refuse; it is never resent.
-fn idempotent_update(request: &Map<String, Value>) -> bool {
+fn idempotent_update((request, set): Update<'_>) -> bool {
     if let Some(updates) = request.get("AttributeUpdates").and_then(Value::as_object) {
         let all = updates.values().all(|u| {
             let action = u.get("Action").and_then(Value::as_str).unwrap_or("PUT");
@@ -226,13 +233,10 @@ fn idempotent_update(request: &Map<String, Value>) -> bool {
             return false;
         }
     }
-    let Some(expression) = request.get("UpdateExpression") else {
+    if !request.contains_key("UpdateExpression") {
         return true;
-    };
-    let Some(parsed) = expression
-        .as_str()
-        .and_then(|text| UpdateExpression::parse(text).ok())
-    else {
+    }
+    let Some(parsed) = set.and_then(|set| set.update.as_ref()) else {
         return false;
     };
     let map = |key: &str| request.get(key).and_then(Value::as_object);
@@ -245,11 +249,11 @@ fn idempotent_update(request: &Map<String, Value>) -> bool {
 /// A transaction that may run twice, even in two regions: every write in it is an
 /// idempotent write by the rules above. A `ConditionCheck` may stay: it reads an item that
 /// no other action of the transaction writes, so its first run cannot change its verdict.
-fn idempotent_transaction(request: &Map<String, Value>) -> bool {
+fn idempotent_transaction(request: &Map<String, Value>, expressions: &Expressions) -> bool {
     let Some(items) = request.get("TransactItems").and_then(Value::as_array) else {
         return false;
     };
-    items.iter().all(|item| {
+    items.iter().enumerate().all(|(index, item)| {
         let Some(item) = item.as_object() else {
             return false;
         };
@@ -257,7 +261,7 @@ fn idempotent_transaction(request: &Map<String, Value>) -> bool {
         if let Some(put) = action("Put").or_else(|| action("Delete")) {
             idempotent_write(put, None)
         } else if let Some(update) = action("Update") {
-            idempotent_write(update, Some(update))
+            idempotent_write(update, Some((update, expressions.action(index).ok())))
         } else {
             action("ConditionCheck").is_some()
         }
@@ -334,8 +338,25 @@ mod tests {
         assert!(!AttemptOutcome::ServerError.should_move(ResendSafety::Unsafe));
     }
 
+    /// The request's updates parsed as the plan parses them for the judgement.
+    fn expressions(request: &Value) -> Expressions {
+        use crate::expr::Wanted;
+        let parse =
+            |unit: &Value| ExpressionSet::parse(Wanted::UpdateOnly, |field| unit.get(field));
+        let actions = request["TransactItems"].as_array().into_iter().flatten();
+        Expressions {
+            top: parse(request),
+            actions: actions
+                .map(|item| {
+                    item.get("Update")
+                        .map_or(Ok(ExpressionSet::default()), parse)
+                })
+                .collect(),
+        }
+    }
+
     /// The table as the request path asks it: the statements read by the one PartiQL
-    /// reader, as the plan reads them.
+    /// reader, and the updates parsed, as the plan reads them.
     fn safety(op: &Operation, request: &Value) -> ResendSafety {
         let texts = ["Statement", "Statements", "TransactStatements"]
             .iter()
@@ -353,7 +374,8 @@ mod tests {
             && texts
                 .iter()
                 .all(|t| crate::wire::partiql::read(t).is_ok_and(|s| s.kind.reads()));
-        resend_safety(op, request.as_object().unwrap(), read)
+        let parsed = expressions(request);
+        resend_safety(op, request.as_object().unwrap(), &parsed, read)
     }
 
     #[test]

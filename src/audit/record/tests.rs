@@ -29,6 +29,7 @@ fn plan(operation: Operation, client: Operation) -> Plan {
         atomic_audit: false,
         spellings: Vec::new(),
         statements_read: false,
+        expressions: crate::expr::Expressions::default(),
     }
 }
 

@@ -9,87 +9,86 @@
 use serde_json::{Map, Value, json};
 
 use super::super::{RewriteError, expressions};
-use crate::expr::{
-    Condition, ExprKind, Path, PlaceholderAllocator, UpdateExpression, Used, parse_update,
-};
+use crate::expr::{Condition, ExprKind, ExpressionSet, Expressions, Path, PlaceholderAllocator};
 use crate::plan::{KeyPrefix, Plan};
 use crate::wire::Operation;
 
-/// Prefixes the values compared with the partition key; for a single-table request, hands
-/// back its conditions as parsed (and rewritten), so the namespace filter need not parse
-/// them again.
+/// Prefixes the values compared with the partition key, in the expressions the plan parsed
+/// (the request's, or each action's of a transaction).
 pub(super) fn request(
     plan: &Plan,
+    parsed: &mut Expressions,
     body: &mut Map<String, Value>,
-) -> Result<Option<Conditions>, RewriteError> {
+) -> Result<(), RewriteError> {
     if plan.operation == Operation::TransactWriteItems {
-        let actions = body
+        let items = body
             .get_mut("TransactItems")
             .and_then(Value::as_array_mut)
             .into_iter()
             .flatten()
-            .filter_map(Value::as_object_mut)
-            .flat_map(|item| item.values_mut().filter_map(Value::as_object_mut));
-        for action in actions {
-            let table = action
-                .get("TableName")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            if let Some(prefix) = plan.prefix_of(table) {
-                prefix_values(prefix, action)?;
+            .enumerate();
+        for (index, item) in items {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for action in item.values_mut().filter_map(Value::as_object_mut) {
+                let table = action
+                    .get("TableName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if let Some(prefix) = plan.prefix_of(table) {
+                    prefix_values(prefix, action, expressions::action(parsed, index)?)?;
+                }
             }
         }
-        return Ok(None);
+        return Ok(());
     }
     let single = plan.operation.is_single_table();
     match plan.tables.first().and_then(|t| plan.prefix_of(t)) {
-        Some(prefix) if single => prefix_values(prefix, body).map(Some),
-        _ => Ok(None),
+        Some(prefix) if single => prefix_values(prefix, body, expressions::top(parsed)?),
+        _ => Ok(()),
     }
 }
-
-/// A request's conditions, parsed, each with its kind.
-pub(super) type Conditions = Vec<(ExprKind, Condition)>;
 
 fn refused(kind: ExprKind, message: &str) -> RewriteError {
     RewriteError::Refused(format!("Invalid {}: {message}", kind.field()))
 }
 
-/// The request's conditions as they are sent: parsed, with the values compared with the
-/// partition key renamed to prefixed ones.
+/// Renames the values compared with the partition key in `set` to prefixed ones, marking
+/// each condition it changes.
 fn prefix_values(
     prefix: &KeyPrefix,
     body: &mut Map<String, Value>,
-) -> Result<Conditions, RewriteError> {
-    let mut parsed = expressions::parse_conditions(body)?;
-    let update = parse_update_of(body)?;
-    if parsed.is_empty() && update.is_none() {
+    set: &mut ExpressionSet,
+) -> Result<(), RewriteError> {
+    if set.conditions().next().is_none() && set.update.is_none() {
         // A GetItem's or PutItem's names map can be long: not copied for nothing.
-        return Ok(parsed);
+        return Ok(());
     }
     let names = body
         .get("ExpressionAttributeNames")
         .and_then(Value::as_object)
         .cloned();
     let is_key = |path: &Path| path.is_attribute(names.as_ref(), &prefix.attribute);
-    refuse_what_cannot_follow(prefix, body, &parsed, update.as_ref(), is_key)?;
-    if parsed
-        .iter()
+    refuse_what_cannot_follow(prefix, body, set, is_key)?;
+    if set
+        .conditions()
         .all(|(_, c)| c.values_compared_with(is_key).is_empty())
     {
-        return Ok(parsed);
+        return Ok(());
     }
     let mut values = match body.remove("ExpressionAttributeValues") {
         Some(Value::Object(values)) => values,
         _ => Map::new(),
     };
     let mut allocator = PlaceholderAllocator::new(names.as_ref(), Some(&values));
-    expressions::avoid_every_expression(body, &parsed, &mut allocator)?;
+    allocator.avoid(&set.placeholders());
     let mut renamed = Vec::new();
-    for (kind, condition) in &mut parsed {
+    let mut changed = Vec::new();
+    for (kind, condition) in set.conditions_mut() {
         let before = renamed.len();
         for slot in condition.values_compared_with_mut(is_key) {
-            let plain = plain_key_value(prefix, *kind, &values, slot)?;
+            let plain = plain_key_value(prefix, kind, &values, slot)?;
             let fresh = allocator.value();
             values.insert(
                 fresh.clone(),
@@ -100,24 +99,15 @@ fn prefix_values(
         // A condition with nothing renamed (a filter on other attributes) keeps the
         // client's text: printing a long one again is most of what this step spends on it.
         if renamed.len() > before {
-            body.insert(
-                kind.field().to_owned(),
-                Value::String(condition.to_string()),
-            );
+            changed.push(kind);
         }
     }
-    drop_unused(&parsed, update.as_ref(), &mut values, &renamed);
-    body.insert("ExpressionAttributeValues".into(), Value::Object(values));
-    Ok(parsed)
-}
-
-fn parse_update_of(body: &Map<String, Value>) -> Result<Option<UpdateExpression>, RewriteError> {
-    match body.get("UpdateExpression").and_then(Value::as_str) {
-        Some(text) => parse_update(text)
-            .map(Some)
-            .map_err(|e| RewriteError::Refused(e.message(ExprKind::Update))),
-        None => Ok(None),
+    for kind in changed {
+        set.mark_changed(kind);
     }
+    drop_unused(set, &mut values, &renamed);
+    body.insert("ExpressionAttributeValues".into(), Value::Object(values));
+    Ok(())
 }
 
 /// Refuses every use of the partition key whose answer the prefix would change and no
@@ -127,12 +117,11 @@ fn parse_update_of(body: &Map<String, Value>) -> Result<Option<UpdateExpression>
 fn refuse_what_cannot_follow(
     prefix: &KeyPrefix,
     body: &Map<String, Value>,
-    conditions: &[(ExprKind, Condition)],
-    update: Option<&UpdateExpression>,
+    set: &ExpressionSet,
     is_key: impl Fn(&Path) -> bool + Copy,
 ) -> Result<(), RewriteError> {
     let (attribute, table) = (&prefix.attribute, &prefix.table);
-    if update.is_some_and(|u| u.reads(is_key)) {
+    if set.update.as_ref().is_some_and(|u| u.reads(is_key)) {
         return Err(refused(
             ExprKind::Update,
             &format!(
@@ -145,10 +134,10 @@ fn refuse_what_cannot_follow(
     let values = body
         .get("ExpressionAttributeValues")
         .and_then(Value::as_object);
-    for (kind, condition) in conditions {
+    for (kind, condition) in set.conditions() {
         if condition.target_used_elsewhere(is_key) {
             return Err(refused(
-                *kind,
+                kind,
                 &format!(
                     "the partition key {attribute} of table {table} is region-prefixed \
                      (key_prefix), and this expression uses it where the prefix cannot \
@@ -156,7 +145,7 @@ fn refuse_what_cannot_follow(
                 ),
             ));
         }
-        refuse_contains_in_prefix(prefix, *kind, condition, values, is_key)?;
+        refuse_contains_in_prefix(prefix, kind, condition, values, is_key)?;
     }
     Ok(())
 }
@@ -241,20 +230,9 @@ fn plain_key_value(
 }
 
 /// Drops the client placeholders the rewrite renamed away that no expression of the
-/// request (its `conditions`, as rewritten, and its update) uses any more.
-fn drop_unused(
-    conditions: &[(ExprKind, Condition)],
-    update: Option<&UpdateExpression>,
-    values: &mut Map<String, Value>,
-    renamed: &[String],
-) {
-    let mut used = Used::default();
-    for (_, condition) in conditions {
-        used.merge(condition.placeholders());
-    }
-    if let Some(update) = update {
-        used.merge(update.placeholders());
-    }
+/// request (as rewritten) uses any more.
+fn drop_unused(set: &ExpressionSet, values: &mut Map<String, Value>, renamed: &[String]) {
+    let used = set.placeholders();
     for name in renamed {
         if !used.values.contains(&name.as_str()) {
             values.remove(name);

@@ -13,6 +13,27 @@ fn body(value: &Value) -> Map<String, Value> {
     value.as_object().cloned().unwrap()
 }
 
+/// The step's update or put over `request`, its expressions parsed as the plan parses them
+/// and printed back as they are sent.
+type Half =
+    fn(&Versioned, &mut Map<String, Value>, &mut ExpressionSet, &str) -> Result<(), RewriteError>;
+
+fn step(request: &mut Map<String, Value>, write_id: &str, half: Half) -> Result<(), RewriteError> {
+    let mut set = ExpressionSet::parse_map(crate::expr::Wanted::All, request)
+        .map_err(|e| RewriteError::Refused(e.to_string()))?;
+    half(&versioned(), request, &mut set, write_id)?;
+    set.write_changed(request);
+    Ok(())
+}
+
+fn versioned_update(request: &mut Map<String, Value>, write_id: &str) -> Result<(), RewriteError> {
+    step(request, write_id, update)
+}
+
+fn versioned_put(request: &mut Map<String, Value>, write_id: &str) -> Result<(), RewriteError> {
+    step(request, write_id, put)
+}
+
 fn n(text: &str) -> Value {
     json!({ "N": text })
 }
@@ -33,8 +54,8 @@ fn a_version_set_through_a_name_is_read_as_one_set_directly() {
         "ExpressionAttributeValues": {":v": n("3"), ":t": {"S": "x"}},
     }));
     let (mut direct, mut aliased) = (direct, aliased);
-    update(&versioned(), &mut direct, "w").unwrap();
-    update(&versioned(), &mut aliased, "w").unwrap();
+    versioned_update(&mut direct, "w").unwrap();
+    versioned_update(&mut aliased, "w").unwrap();
     assert_eq!(direct, aliased);
     assert_eq!(
         aliased["UpdateExpression"],
@@ -60,7 +81,7 @@ fn a_name_the_client_uses_elsewhere_stays() {
         "ExpressionAttributeNames": {"#V": "Version"},
         "ExpressionAttributeValues": {":v": n("3")},
     }));
-    update(&versioned(), &mut request, "w").unwrap();
+    versioned_update(&mut request, "w").unwrap();
     assert_eq!(request["ExpressionAttributeNames"]["#V"], "Version");
     assert_eq!(request["ExpressionAttributeValues"][":v"], n("3"));
 }
@@ -104,7 +125,7 @@ fn a_put_past_u64_checks_and_stores_the_next_version() {
         "TableName": "T",
         "Item": {"k": {"S": "a"}, "Version": n("18446744073709551615")},
     }));
-    put(&versioned(), &mut request, "w").unwrap();
+    versioned_put(&mut request, "w").unwrap();
     assert_eq!(request["Item"]["Version"], n("18446744073709551616"));
     assert_eq!(request["ConditionExpression"], "#gs0 = :gs0");
     assert_eq!(

@@ -28,8 +28,18 @@ fn filtered(filter: &str, values: &[(&str, &str)]) -> Map<String, Value> {
     .unwrap()
 }
 
+/// The step over `body`, its expressions parsed as the plan parses them and printed back
+/// as they are sent.
+fn prefixed(body: &mut Map<String, Value>) -> Result<(), RewriteError> {
+    let mut set = ExpressionSet::parse_map(crate::expr::Wanted::All, body)
+        .map_err(|e| RewriteError::Refused(e.to_string()))?;
+    prefix_values(&prefix(), body, &mut set)?;
+    set.write_changed(body);
+    Ok(())
+}
+
 fn refusal(body: &mut Map<String, Value>) -> String {
-    match prefix_values(&prefix(), body) {
+    match prefixed(body) {
         Err(RewriteError::Refused(message)) => message,
         other => panic!("not refused: {other:?}"),
     }
@@ -49,7 +59,7 @@ fn comparisons_with_values_get_the_prefix() {
         "begins_with(#k, :v)",
     ] {
         let mut body = filtered(filter, &[(":v", "abc")]);
-        prefix_values(&prefix(), &mut body).unwrap();
+        prefixed(&mut body).unwrap();
         let values = body["ExpressionAttributeValues"].as_object().unwrap();
         assert!(!values.contains_key(":v"), "{filter}: {values:?}");
         assert!(
@@ -72,13 +82,13 @@ fn contains_goes_unchanged_when_the_prefix_cannot_change_its_answer() {
             assert!(message.contains("key_prefix"), "{message}");
             assert!(message.starts_with("Invalid FilterExpression: contains(ItemID, :v)"));
         } else {
-            prefix_values(&prefix(), &mut body).unwrap();
+            prefixed(&mut body).unwrap();
             assert_eq!(body, original, "{sought:?}");
         }
     }
     // The same value compared with the key is split off; contains keeps the plain one.
     let mut body = filtered("ItemID = :v OR contains(ItemID, :v)", &[(":v", "abc")]);
-    prefix_values(&prefix(), &mut body).unwrap();
+    prefixed(&mut body).unwrap();
     assert_eq!(
         body["FilterExpression"],
         "ItemID = :gs0 OR contains(ItemID, :v)"
@@ -95,7 +105,7 @@ fn contains_goes_unchanged_when_the_prefix_cannot_change_its_answer() {
         json!({":n": {"N": "1"}}),
     );
     let original = body.clone();
-    prefix_values(&prefix(), &mut body).unwrap();
+    prefixed(&mut body).unwrap();
     assert_eq!(body, original);
 }
 
@@ -123,7 +133,7 @@ fn what_a_value_rewrite_cannot_follow_is_refused() {
 fn attribute_type_reads_a_type_the_prefix_keeps() {
     let original = filtered("attribute_type(#k, :t)", &[]);
     let mut body = original.clone();
-    prefix_values(&prefix(), &mut body).unwrap();
+    prefixed(&mut body).unwrap();
     assert_eq!(body, original);
 }
 
@@ -152,7 +162,7 @@ fn an_update_never_copies_the_stored_key() {
         "UpdateExpression".into(),
         json!("SET Mirror = :v, Peer = ItemIDx"),
     );
-    prefix_values(&prefix(), &mut body).unwrap();
+    prefixed(&mut body).unwrap();
     // The update still uses the client's `:v`: it stays, beside the prefixed one.
     assert_eq!(body["ExpressionAttributeValues"][":v"], json!({"S": "abc"}));
 }
