@@ -9,8 +9,11 @@ use super::own_write;
 use super::{Forward, Proxy, Reply};
 use crate::config::WriteFailover;
 use crate::error::{Ambiguity, AttemptFailure, Failures, InternalError, ProxyError};
-use crate::route::retry::{backoff_ceiling, classify_response};
-use crate::route::{AttemptOutcome, ResendSafety, RetryBudget, candidates};
+use progress::Progress;
+
+mod progress;
+use crate::route::retry::classify_response;
+use crate::route::{AttemptOutcome, ResendSafety, candidates};
 use crate::snapshot::{Region, Snapshot};
 use crate::upstream::UpstreamError;
 use crate::upstream::outbound::signed_request;
@@ -27,115 +30,50 @@ impl Proxy {
         req: &Forward<'_>,
         safety: ResendSafety,
     ) -> Result<Reply, ProxyError> {
-        let deadline = tokio::time::Instant::now() + snapshot.config.timeouts.request;
-        let mut attempts_left = snapshot.config.routing.max_attempts;
-        let mut last_response = None;
-        let mut failures = Vec::new();
-        let mut previous: Option<&Region> = None;
-        // Once an attempt of a verifiable write may have been applied, every later attempt
-        // is the verification request.
-        let mut verifying: Option<Forward<'_>> = None;
-        let mut error_answers = 0;
-        // And whether any attempt may have been applied (not only refused or throttled).
-        let (mut last_outcome, mut maybe_applied) = (None, false);
-        // Tokens this request's retries took from the shared budget.
-        let mut spent = 0;
+        let pinned = self.pinned_region(snapshot, req, safety)?;
+        let mut progress = Progress::new(snapshot, safety, pinned);
         let budget = &snapshot.retry_budget;
-        // A transaction that may have been applied somewhere goes nowhere else.
-        let mut pinned = self.pinned_region(snapshot, req, safety)?;
         // Each round asks for the candidates again: a region readmitted (or ejected) while
         // this request was failing counts for its next round.
         'rounds: for round in 0u32.. {
-            let order = match pinned {
+            let order = match progress.pinned {
                 Some(index) => vec![index],
                 None => self.candidates(snapshot, req),
             };
             if order.is_empty() {
                 if round == 0 {
-                    return Err(ProxyError::NoRegionAvailable {
-                        failures: Failures::default(),
-                        maybe_applied: false,
-                        safety,
-                    });
+                    return Err(progress.no_region());
                 }
                 break;
             }
             for (position, &index) in order.iter().enumerate() {
-                if attempts_left == 0 {
+                if progress.attempts_left() == 0 {
                     break 'rounds;
                 }
                 // Pinned during this round: the rest of its candidates are out.
-                if pinned.is_some_and(|pin| pin != index) {
+                if progress.pinned.is_some_and(|pin| pin != index) {
                     continue;
                 }
-                // Every attempt but the request's first is paid for and may pause.
-                if let Some(outcome) = last_outcome {
-                    let new_round = if position == 0 { round } else { 0 };
-                    let pause = jittered(backoff_ceiling(error_answers, new_round));
-                    if tokio::time::Instant::now() + pause >= deadline {
-                        break 'rounds;
-                    }
-                    let cost = RetryBudget::cost(outcome);
-                    if !budget.withdraw(cost) {
-                        self.metrics.retry_budget_exhausted.inc();
-                        break 'rounds;
-                    }
-                    spent += cost;
-                    if !pause.is_zero() {
-                        tokio::time::sleep(pause).await;
-                    }
+                if !progress
+                    .admit_next(budget, &self.metrics, position, round)
+                    .await
+                {
+                    break 'rounds;
                 }
-                attempts_left -= 1;
                 let region = &snapshot.regions[index];
-                if let Some(from) = previous.filter(|from| from.name != region.name) {
-                    self.metrics
-                        .failovers
-                        .with_label_values(&[&from.name, &region.name])
-                        .inc();
-                }
-                previous = Some(region);
-                let current = verifying.as_ref().unwrap_or(req);
-                let (outcome, result) = self
-                    .attempt(snapshot, region, current, safety, deadline)
+                progress.moved_to(region, &self.metrics);
+                let current = progress.verifying.as_ref().unwrap_or(req);
+                let attempt = self
+                    .attempt(snapshot, region, current, safety, progress.deadline)
                     .await?;
-                if let Attempt::Done(_) = result {
-                    budget.answered(spent);
-                }
-                match result {
-                    Attempt::Done(reply) if verifying.is_some() => {
-                        return verified(reply, req.verifiable, &self.metrics, safety);
-                    }
-                    Attempt::Done(reply) => return Ok(reply),
-                    Attempt::Answered(reply) => {
-                        failures.push(AttemptFailure::answered(region, reply.upstream.status));
-                        last_response = Some(reply);
-                    }
-                    // A region's own answer (throttling, 5xx) says more than a later
-                    // connection failure, so an earlier answer is kept.
-                    Attempt::Failed(e) => failures.push(AttemptFailure::failed(region, e)),
-                }
-                if outcome.is_error_answer() {
-                    error_answers += 1;
-                }
-                let same_region = (safety == ResendSafety::SameRegion && !outcome.not_applied())
-                    || outcome == AttemptOutcome::WriteConflict;
-                if same_region {
-                    pinned.get_or_insert(index);
-                }
-                last_outcome = Some(outcome);
-                maybe_applied |= !outcome.not_applied();
-                if verifying.is_none() && !outcome.not_applied() {
-                    verifying =
-                        verification(req).map_err(|e| e.after_send(&region.name, safety))?;
+                let settled =
+                    progress.settle(req, (region, index), attempt, budget, &self.metrics)?;
+                if let Some(reply) = settled {
+                    return Ok(reply);
                 }
             }
         }
-        // Out of attempts: the last region's own answer if there was one (a throttle or 5xx
-        // the SDK retries), else a 503; a pinned transaction never answered may have run.
-        last_response.ok_or_else(|| {
-            let pinned = pinned.map(|index| snapshot.regions[index].name.as_str());
-            exhausted(pinned, failures, maybe_applied, safety)
-        })
+        progress.exhausted(snapshot)
     }
 
     /// One attempt against one region: sign, send, classify, record.
