@@ -8,8 +8,10 @@
 //! shapes); [`tables`] resolves every table the request names (ARNs, PartiQL statements)
 //! once, for the audit table's guard, the allow-lists ([`access`]) and the plan; [`plan`]
 //! decides, from the table policies of the current [`snapshot`], which [`rewrite`] steps
-//! apply; the request is decoded and rewritten only if one does, and its
-//! resend safety read from the parsed [`expr`]essions; then for each candidate region chosen
+//! apply, and parses the request's [`expr`]essions once (every one on a table a step
+//! rewrites, the update elsewhere); the request is decoded and rewritten only if a step
+//! applies, the steps editing those trees, and its resend safety is read from the same
+//! trees; then for each candidate region chosen
 //! by [`route`] it is signed and sent ([`upstream`]), the outcome classified against the
 //! retry-safety table, and either answered or moved on; the final answer is restored once
 //! (the steps' restore halves, over the one walker of key and item sites in [`wire::items`])
