@@ -9,8 +9,8 @@
 pub use crate::error::Unavailable;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,7 +19,8 @@ use http::header::AUTHORIZATION;
 use tokio::sync::Notify;
 use ulid::{Generator, Ulid};
 
-use super::spool::{Spool, SpoolError};
+use super::intent::{self, Resolved, Settlements};
+use super::spool::{RecordId, Spool, SpoolError};
 use crate::config::AuditConfig;
 use crate::error::ProxyError;
 
@@ -30,13 +31,15 @@ pub struct Auditor {
     spool: Spool,
     ids: Mutex<Generator>,
     /// Set when the disk refused an append; cleared when a probe write succeeds again.
-    failing: AtomicBool,
+    failing: Arc<AtomicBool>,
     /// Wakes the shipper when records arrive.
     wake: Notify,
     dir: PathBuf,
     /// Event ids of atomic records by the client's `ClientRequestToken`: a resend of the
     /// transaction must carry the same records, or DynamoDB refuses it as another one.
     by_token: Mutex<TokenIds>,
+    /// How the intents the shipper has not taken yet were settled (see [`intent`]).
+    settlements: Mutex<Settlements>,
 }
 
 /// How long DynamoDB remembers a `ClientRequestToken`.
@@ -74,13 +77,21 @@ impl Auditor {
             torn_tails = report.skipped.len(),
             "audit spool open"
         );
+        // What an earlier run settled and the shipper had not finished with.
+        let mut settlements = Settlements::default();
+        for (_, frame) in spool.pending(usize::MAX) {
+            if let Some(frame) = intent::read(&frame) {
+                settlements.learn(&frame);
+            }
+        }
         Ok(Auditor {
             spool,
             ids: Mutex::new(Generator::new()),
-            failing: AtomicBool::new(false),
+            failing: Arc::new(AtomicBool::new(false)),
             wake: Notify::new(),
             dir,
             by_token: Mutex::new(TokenIds::default()),
+            settlements: Mutex::new(settlements),
         })
     }
 
@@ -162,6 +173,70 @@ impl Auditor {
         result
     }
 
+    /// Appends `intents` (intent frames) now; the future resolves once every one is durable.
+    /// Refused at once when one cannot be queued: the write must not be sent then.
+    pub fn intend(
+        &self,
+        intents: Vec<Bytes>,
+    ) -> Result<impl std::future::Future<Output = Result<(), SpoolError>> + Send + use<>, SpoolError>
+    {
+        let appends = intents
+            .into_iter()
+            .map(|frame| self.spool.append_now(frame))
+            .collect::<Result<Vec<_>, _>>()?;
+        let failing = Arc::clone(&self.failing);
+        Ok(async move {
+            let mut result = Ok(());
+            for append in appends {
+                if let Err(e) = append.await {
+                    result = Err(e);
+                }
+            }
+            if let Err(SpoolError::Io { .. }) = &result {
+                failing.store(true, Ordering::Release);
+            }
+            result
+        })
+    }
+
+    /// Settles a write's intents with its final records (accepted or unknown): kept in
+    /// memory for the shipper, and appended without waiting for its fsync.
+    pub fn settle(&self, finals: &[(String, Bytes)]) {
+        if finals.is_empty() {
+            return;
+        }
+        let frame = intent::settled(&finals.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>());
+        lock(&self.settlements).settle(finals);
+        self.append_unawaited(frame);
+    }
+
+    /// Cancels the intents of a write that was refused (or of its items left unprocessed).
+    pub fn cancel(&self, events: &[String]) {
+        if events.is_empty() {
+            return;
+        }
+        lock(&self.settlements).cancel(events);
+        self.append_unawaited(intent::cancelled(events));
+    }
+
+    /// Queues a settlement frame; the next group commit makes it durable. Lost, it costs
+    /// only recovery's judgement of the intent after a crash.
+    fn append_unawaited(&self, frame: Bytes) {
+        if let Ok(append) = self.spool.append_now(frame) {
+            drop(append);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Sorts a window of the spool's oldest frames for the shipper.
+    pub fn resolve(&self, window: Vec<(RecordId, Bytes)>) -> Resolved {
+        intent::resolve(
+            window,
+            &mut lock(&self.settlements),
+            self.spool.first_live(),
+        )
+    }
+
     /// Resolves when records were appended since the last call (or at once if a wake-up was
     /// missed).
     pub async fn appended(&self) {
@@ -190,6 +265,12 @@ impl Auditor {
         }
         ok
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// An access key id is at most this long (IAM's limit); a longer claim is cut.

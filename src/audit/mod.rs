@@ -9,7 +9,9 @@
 
 pub mod atomic;
 mod auditor;
+pub mod intent;
 pub mod record;
+pub mod recovery;
 pub mod returns;
 pub mod shipper;
 pub mod spool;

@@ -71,6 +71,19 @@ pub fn records<'a>(
     facts: &Facts<'a>,
     next_id: &mut dyn FnMut() -> Ulid,
 ) -> Vec<Record<'a>> {
+    records_for(plan, sent, answer, facts, &mut |_| next_id())
+}
+
+/// [`records`], each audited write taking the event id `id_of(n)` for its place `n` among
+/// the request's audited writes (as [`record_count`] counts them), whether or not the answer
+/// left it unprocessed: how a write's final records keep the ids its intents took.
+pub fn records_for<'a>(
+    plan: &'a Plan,
+    sent: &'a Map<String, Value>,
+    answer: Option<&'a Map<String, Value>>,
+    facts: &Facts<'a>,
+    id_of: &mut dyn FnMut(usize) -> Ulid,
+) -> Vec<Record<'a>> {
     let unprocessed = answer
         .and_then(|a| a.get("UnprocessedItems"))
         .map(|items| {
@@ -94,11 +107,12 @@ pub fn records<'a>(
         .unwrap_or("NONE");
     writes(&plan.operation, sent)
         .into_iter()
-        .filter(|w| !not_applied(w))
-        .filter_map(|w| {
-            let audited = plan.audit_of(w.table)?;
+        .filter_map(|w| Some((plan.audit_of(w.table)?, w)))
+        .enumerate()
+        .filter(|(_, (_, w))| !not_applied(w))
+        .filter_map(|(n, (audited, w))| {
             let images = Images::of(&w, returned, returns);
-            record(plan, audited, &w, &images, facts, next_id())
+            record(plan, audited, &w, &images, facts, id_of(n))
         })
         .collect()
 }
@@ -146,6 +160,10 @@ pub struct Record<'a> {
 }
 
 impl Record<'_> {
+    pub fn event_id(&self) -> &str {
+        &self.attributes.event_id
+    }
+
     /// The record as an audit table item in DynamoDB JSON, as the spool keeps it.
     pub fn json(&self) -> &[u8] {
         &self.json

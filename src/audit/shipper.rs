@@ -50,8 +50,8 @@ pub async fn run<C: OwnCalls>(
         if !*stop.borrow() {
             gather(&auditor, &mut stop).await;
         }
-        let pending = auditor.spool().pending(BATCH * CONCURRENT_BATCHES);
-        if pending.is_empty() {
+        let frames = auditor.spool().pending(BATCH * CONCURRENT_BATCHES);
+        if frames.is_empty() {
             if *stop.borrow() {
                 return;
             }
@@ -67,7 +67,22 @@ pub async fn run<C: OwnCalls>(
             tokio::time::sleep(MAX_PAUSE).await;
             continue;
         };
-        let (stored, failure) = ship(&proxy, &table, pending).await;
+        let window = super::recovery::window(proxy.as_ref(), &auditor, frames).await;
+        if !window.ack.is_empty()
+            && let Err(e) = auditor.spool().ack(&window.ack).await
+        {
+            tracing::warn!(error = %crate::error::Chain::for_log(&e), "audit spool: acknowledgement not written");
+        }
+        if window.ship.is_empty() && window.ack.is_empty() {
+            // Only writes in flight: their settlement wakes the shipper.
+            tokio::select! {
+                () = auditor.appended() => {}
+                _ = stop.changed() => {}
+                () = tokio::time::sleep(GATHER) => {}
+            }
+            continue;
+        }
+        let (stored, failure) = ship(&proxy, &table, window.ship).await;
         let metrics = proxy.metrics();
         if !stored.is_empty() {
             match auditor.spool().ack(&stored).await {

@@ -52,6 +52,11 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 pub struct RecordId(u64);
 
 impl RecordId {
+    #[cfg(test)]
+    pub(crate) fn for_tests(id: u64) -> Self {
+        RecordId(id)
+    }
+
     /// The id as a number, for logs and metrics.
     pub fn get(self) -> u64 {
         self.0
@@ -147,6 +152,8 @@ pub struct Spool {
     shared: Arc<Shared>,
     queue: mpsc::UnboundedSender<Request>,
     report: OpenReport,
+    /// The first id this process appends: anything before it an earlier run left.
+    first_live: RecordId,
 }
 
 impl Spool {
@@ -166,12 +173,19 @@ impl Spool {
             tokio::task::spawn_blocking(move || replay::open(&dir, options))
                 .await
                 .map_err(|_| SpoolError::Closed)??;
+        let first_live = RecordId(state::lock(&shared.state).active);
         let queue = writer.spawn()?;
         Ok(Spool {
             shared,
             queue,
             report,
+            first_live,
         })
+    }
+
+    /// The first id this process appends: a record before it was left by an earlier run.
+    pub fn first_live(&self) -> RecordId {
+        self.first_live
     }
 
     /// What start-up found: replayed records and any tails cut off.
@@ -201,6 +215,16 @@ impl Spool {
     ) -> impl Future<Output = Result<RecordId, SpoolError>> + Send + use<> {
         let queued = self.enqueue(record, false);
         async move { queued?.await.map_err(|_| SpoolError::Closed)? }
+    }
+
+    /// Like [`Spool::append_admitted`], but refusing at once what cannot be queued (a record
+    /// too large, a stopped writer), so the caller learns it before it acts.
+    pub fn append_now(
+        &self,
+        record: Bytes,
+    ) -> Result<impl Future<Output = Result<RecordId, SpoolError>> + Send + use<>, SpoolError> {
+        let queued = self.enqueue(record, false)?;
+        Ok(async move { queued.await.map_err(|_| SpoolError::Closed)? })
     }
 
     /// Whether an [`Spool::append`] now would be accepted, size permitting.

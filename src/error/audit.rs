@@ -16,6 +16,9 @@ pub enum Unavailable {
     SpoolFailing { dir: PathBuf },
     #[error("{0}; the shipper is behind")]
     SpoolFull(#[source] BoxError),
+    /// The write's intents could not be queued: it is not sent.
+    #[error("the write's audit intent could not be spooled: {0}")]
+    Intent(#[source] BoxError),
     /// Records are keyed by the item's key, so none is written under a guessed one.
     #[error("the key schema of audited table {table} is not known yet (DescribeTable)")]
     KeySchemaUnknown { table: String },

@@ -1,8 +1,13 @@
-//! The audit stage of the request path, between forward and restore: a write to an audited
-//! table is admitted only while the spool can take its records, and its answer is released
-//! only once they are durable. A write that was refused leaves none; one that may have been
-//! applied (no answer, a 5xx) leaves records marked `Outcome = "unknown"`.
+//! The audit step of the request path, in two halves around forward: a write to an audited
+//! table is admitted only while the spool can take its records; its records are appended as
+//! intents before it is sent ([`Proxy::intend`]), their fsync running while the region
+//! works; the answer settles them ([`Proxy::audit`]) and is released only once the intents
+//! are durable. A write that was refused leaves none (its intents are cancelled); one that
+//! may have been applied (no answer, a 5xx) leaves records marked `Outcome = "unknown"`.
+//! See [`crate::audit::intent`] for what a crash leaves and how recovery settles it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -10,8 +15,9 @@ use serde_json::{Map, Value};
 
 use super::stages::Outgoing;
 use super::{Proxy, Reply, X_AMZN_REQUEST_ID};
-use crate::audit::Auditor;
 use crate::audit::record::{self, Facts, Outcome};
+use crate::audit::spool::SpoolError;
+use crate::audit::{Auditor, Unavailable, intent};
 use crate::call::OwnCalls;
 use crate::config::AuditImages;
 use crate::error::{Chain, InternalError, ProxyError};
@@ -28,6 +34,19 @@ pub(super) struct Admitted<'a> {
     principal_verified: bool,
     /// The audit table, when the records travel in the write's own transaction.
     atomic_table: Option<String>,
+}
+
+/// The region an intent names until the answer says which one applied the write.
+const NOT_YET_KNOWN: &str = "unknown";
+
+/// A write's intents, appended before it is sent.
+pub(super) struct Intents {
+    /// Their event ids, which the final records keep.
+    events: Vec<ulid::Ulid>,
+    /// Their records, by event id: a settlement spools only what the answer changes.
+    records: Vec<(String, Bytes)>,
+    /// Resolves once every intent is durable.
+    durable: Pin<Box<dyn Future<Output = Result<(), SpoolError>> + Send>>,
 }
 
 impl Proxy {
@@ -112,13 +131,66 @@ impl Proxy {
         Ok(())
     }
 
-    /// Builds the write's records from what was sent and answered, makes them durable, and
-    /// takes back from the answer what only the records asked for.
+    /// The intent half: appends the write's records as intents (everything the request
+    /// says: event id, client, operation, table, key, version, the new image a put carries)
+    /// before it is sent. `None` where the records travel in the write itself (atomic mode).
+    pub(super) fn intend(
+        admitted: &Admitted<'_>,
+        plan: &Plan,
+        outgoing: &Outgoing,
+    ) -> Result<Option<Intents>, ProxyError> {
+        let (None, Some(sent)) = (&admitted.atomic_table, &outgoing.document) else {
+            return Ok(None);
+        };
+        let facts = Facts {
+            operation: plan.client_operation.name(),
+            region: NOT_YET_KNOWN,
+            principal: &admitted.principal,
+            principal_verified: admitted.principal_verified,
+            request_id: None,
+            outcome: Outcome::Unknown,
+            images: admitted.images,
+        };
+        let auditor = admitted.auditor;
+        let ids: Vec<ulid::Ulid> = (0..record::record_count(plan, sent))
+            .map(|_| auditor.next_id())
+            .collect();
+        let checks = intent::checks(plan, sent, &outgoing.write_id);
+        let mut events = Vec::with_capacity(ids.len());
+        let mut frames = Vec::with_capacity(ids.len());
+        let mut intended = Vec::with_capacity(ids.len());
+        let records = record::records_for(plan, sent, None, &facts, &mut |n| ids[n]);
+        for record in &records {
+            let n = ids
+                .iter()
+                .position(|id| id.to_string() == record.event_id());
+            let check = n.and_then(|n| checks.get(n)).and_then(Option::as_ref);
+            frames.push(intent::intent(record.json(), check));
+            events.extend(n.map(|n| ids[n]));
+            intended.push((
+                record.event_id().to_owned(),
+                Bytes::copy_from_slice(record.json()),
+            ));
+        }
+        let durable = auditor
+            .intend(frames)
+            .map_err(|e| Unavailable::Intent(Box::new(e)))?;
+        Ok(Some(Intents {
+            events,
+            records: intended,
+            durable: Box::pin(durable),
+        }))
+    }
+
+    /// The outcome half: settles the write's intents from its answer (the final records, with
+    /// what only the answer knows, or a cancellation), waits until the intents are durable,
+    /// and takes back from the answer what only the records asked for.
     pub(super) async fn audit(
         &self,
         admitted: Admitted<'_>,
         plan: &Plan,
         outgoing: &Outgoing,
+        intents: Option<Intents>,
         result: &mut Result<Reply, ProxyError>,
     ) {
         if admitted.atomic_table.is_some() {
@@ -130,31 +202,15 @@ impl Proxy {
             }
             return;
         }
-        let Some(sent) = &outgoing.document else {
+        let (Some(sent), Some(intents)) = (&outgoing.document, intents) else {
             return;
         };
-        let (outcome, region, request_id, mut answer) = match result {
-            Ok(reply) if reply.upstream.status.is_success() => {
-                // Most writes are answered `{}`: nothing for the records or the strip.
-                let answer = (!is_empty_object(&reply.upstream.body))
-                    .then(|| serde_json::from_slice::<Map<String, Value>>(&reply.upstream.body))
-                    .and_then(Result::ok);
-                let request_id = reply
-                    .upstream
-                    .headers
-                    .get(&X_AMZN_REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                (Outcome::Accepted, reply.region.clone(), request_id, answer)
-            }
-            Ok(reply) if reply.upstream.status.is_server_error() => {
-                (Outcome::Unknown, reply.region.clone(), None, None)
-            }
-            Err(e) if e.maybe_applied() => {
-                let region = e.region().unwrap_or("unknown").to_owned();
-                (Outcome::Unknown, region, None, None)
-            }
-            _ => return,
+        let auditor = admitted.auditor;
+        let durable = intents.durable.await;
+        let Some((outcome, region, request_id, mut answer)) = settled_by(result) else {
+            let events: Vec<String> = intents.events.iter().map(ToString::to_string).collect();
+            auditor.cancel(&events);
+            return;
         };
         let facts = Facts {
             operation: plan.client_operation.name(),
@@ -165,14 +221,19 @@ impl Proxy {
             outcome,
             images: admitted.images,
         };
-        let auditor = admitted.auditor;
         // Taken as JSON at once: the records borrow the answer, which the strip changes.
-        let records: Vec<Bytes> = record::records(plan, sent, answer.as_ref(), &facts, &mut || {
-            auditor.next_id()
-        })
-        .into_iter()
-        .map(|r| Bytes::from(r.into_json()))
-        .collect();
+        let events = &intents.events;
+        let finals: Vec<(String, Bytes)> =
+            record::records_for(plan, sent, answer.as_ref(), &facts, &mut |n| events[n])
+                .into_iter()
+                .map(|r| (r.event_id().to_owned(), Bytes::from(r.into_json())))
+                .collect();
+        // Items the region left unprocessed were not written: their intents go.
+        let unwritten: Vec<String> = events
+            .iter()
+            .map(ToString::to_string)
+            .filter(|e| !finals.iter().any(|(f, _)| f == e))
+            .collect();
         if outgoing.strip_attributes
             && let (Ok(reply), Some(answer)) = (result.as_mut(), answer.as_mut())
         {
@@ -181,21 +242,29 @@ impl Proxy {
                 reply.upstream.body = Bytes::from(body);
             }
         }
-        self.keep(auditor, records).await;
-    }
-
-    async fn keep(&self, auditor: &Auditor, records: Vec<Bytes>) {
-        let count = records.len() as u64;
-        if count == 0 {
-            return;
-        }
-        match auditor.keep(&records).await {
-            Ok(()) => self
-                .metrics
-                .audit_records
-                .with_label_values(&["spooled"])
-                .inc_by(count),
-            Err(e) => self.ship_now(&e, records).await,
+        match durable {
+            Ok(()) => {
+                self.metrics
+                    .audit_records
+                    .with_label_values(&["spooled"])
+                    .inc_by(finals.len() as u64);
+                auditor.cancel(&unwritten);
+                let changes: Vec<(String, Bytes)> = finals
+                    .iter()
+                    .map(|(event, settled)| {
+                        let intended = intents.records.iter().find(|(e, _)| e == event);
+                        let changes = intended.and_then(|(_, r)| intent::delta(r, settled));
+                        (event.clone(), changes.unwrap_or_else(|| settled.clone()))
+                    })
+                    .collect();
+                auditor.settle(&changes);
+            }
+            // The write happened and its intents are not durable: the records go to the
+            // audit table directly, or into the log.
+            Err(e) => {
+                let records = finals.into_iter().map(|(_, r)| r).collect();
+                self.ship_now(&e, records).await;
+            }
         }
     }
 
@@ -227,6 +296,37 @@ impl Proxy {
                 );
             }
         }
+    }
+}
+
+/// What the answer says of the write for its records: `None` when it was refused (nothing
+/// applied); else the outcome, the region, the region's request id and the answer's body.
+/// The outcome, the region, its request id and the answer's body.
+type Settled = (Outcome, String, Option<String>, Option<Map<String, Value>>);
+
+fn settled_by(result: &Result<Reply, ProxyError>) -> Option<Settled> {
+    match result {
+        Ok(reply) if reply.upstream.status.is_success() => {
+            // Most writes are answered `{}`: nothing for the records or the strip.
+            let answer = (!is_empty_object(&reply.upstream.body))
+                .then(|| serde_json::from_slice::<Map<String, Value>>(&reply.upstream.body))
+                .and_then(Result::ok);
+            let request_id = reply
+                .upstream
+                .headers
+                .get(&X_AMZN_REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            Some((Outcome::Accepted, reply.region.clone(), request_id, answer))
+        }
+        Ok(reply) if reply.upstream.status.is_server_error() => {
+            Some((Outcome::Unknown, reply.region.clone(), None, None))
+        }
+        Err(e) if e.maybe_applied() => {
+            let region = e.region().unwrap_or(NOT_YET_KNOWN).to_owned();
+            Some((Outcome::Unknown, region, None, None))
+        }
+        _ => None,
     }
 }
 

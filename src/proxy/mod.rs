@@ -272,9 +272,14 @@ impl Proxy {
             pin_token: outgoing.pin_token.as_deref(),
             region_bodies: &outgoing.region_bodies,
         };
+        let intents = match &admitted {
+            Some(admitted) => Self::intend(admitted, &plan, &outgoing)?,
+            None => None,
+        };
         let mut result = self.forward(snapshot, &forward, outgoing.safety).await;
         if let Some(admitted) = admitted {
-            self.audit(admitted, &plan, &outgoing, &mut result).await;
+            self.audit(admitted, &plan, &outgoing, intents, &mut result)
+                .await;
         }
         let mut reply = result?;
         self.restore(snapshot, &plan, allowed, &mut reply)

@@ -36,6 +36,9 @@ pub struct Outgoing {
     pub region_bodies: Vec<(String, Bytes)>,
     /// Audit records carried in the transaction itself.
     pub atomic_records: usize,
+    /// The id a versioned write stores beside its version (empty for any other): what
+    /// audit recovery reads back after a crash.
+    pub write_id: String,
 }
 
 impl Outgoing {
@@ -81,6 +84,7 @@ pub fn rewrite_request(
         || (*op == Operation::PutItem && view.has("ConditionExpression"));
     let mut strip_attributes = false;
     let mut lean = false;
+    let mut write_id = String::new();
     let (body, document, safety, mark) = if needs_document {
         let mut decoded = Decoded::of(view, plan, audit.is_none())?;
         lean = matches!(decoded, Decoded::Lean(_));
@@ -109,6 +113,7 @@ pub fn rewrite_request(
             ),
         };
         rewrite::request(plan, document, &ctx)?;
+        write_id.clone_from(&ctx.write_id);
         let (safety, mark) = versioned_safety(plan, document, &ctx.write_id).unwrap_or_else(|| {
             let safety = resend_safety(
                 &plan.operation,
@@ -156,6 +161,7 @@ pub fn rewrite_request(
         region_bodies: Vec::new(),
         atomic_records: 0,
         lean,
+        write_id,
     })
 }
 

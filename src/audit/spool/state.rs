@@ -272,7 +272,13 @@ impl Shared {
         let state = lock(&self.state);
         let oldest = state.unacked.values().next();
         Backlog {
-            records: state.unacked.len(),
+            // A write's settlement frame (`S`, `C`: see `audit::intent`) is not a record of
+            // its own: its records are counted by their intents.
+            records: state
+                .unacked
+                .values()
+                .filter(|entry| !matches!(entry.payload.first(), Some(b'S' | b'C')))
+                .count(),
             bytes: state.stored,
             oldest_age: oldest.map_or(Duration::ZERO, |entry| age(entry.unix_ms)),
             held: state.held,
