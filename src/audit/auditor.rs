@@ -24,6 +24,10 @@ use super::spool::{RecordId, Spool, SpoolError};
 use crate::config::AuditConfig;
 use crate::error::ProxyError;
 
+/// A part of an append the caller waits for.
+pub type Waiting =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SpoolError>> + Send>>;
+
 /// The principal of a request that carries no SigV4 signature.
 pub const ANONYMOUS: &str = "anonymous";
 
@@ -173,21 +177,26 @@ impl Auditor {
         result
     }
 
-    /// Appends `intents` (intent frames) now; the future resolves once every one is durable.
-    /// Refused at once when one cannot be queued: the write must not be sent then.
-    pub fn intend(
-        &self,
-        intents: Vec<Bytes>,
-    ) -> Result<impl std::future::Future<Output = Result<(), SpoolError>> + Send + use<>, SpoolError>
-    {
+    /// Appends `intents` (intent frames) now: refused at once when one cannot be queued (the
+    /// write must not be sent then). The first future resolves once every intent is
+    /// written (it outlives the process from then on), the second once every one is durable.
+    pub fn intend(&self, intents: Vec<Bytes>) -> Result<(Waiting, Waiting), SpoolError> {
         let appends = intents
             .into_iter()
             .map(|frame| self.spool.append_now(frame))
             .collect::<Result<Vec<_>, _>>()?;
+        let (written, durable): (Vec<_>, Vec<_>) =
+            appends.into_iter().map(|a| (a.written, a.durable)).unzip();
         let failing = Arc::clone(&self.failing);
-        Ok(async move {
+        let written: Waiting = Box::pin(async move {
+            for append in written {
+                append.await?;
+            }
+            Ok(())
+        });
+        let durable: Waiting = Box::pin(async move {
             let mut result = Ok(());
-            for append in appends {
+            for append in durable {
                 if let Err(e) = append.await {
                     result = Err(e);
                 }
@@ -196,7 +205,8 @@ impl Auditor {
                 failing.store(true, Ordering::Release);
             }
             result
-        })
+        });
+        Ok((written, durable))
     }
 
     /// Settles a write's intents with its final records (accepted or unknown): kept in
@@ -222,9 +232,7 @@ impl Auditor {
     /// Queues a settlement frame; the next group commit makes it durable. Lost, it costs
     /// only recovery's judgement of the intent after a crash.
     fn append_unawaited(&self, frame: Bytes) {
-        if let Ok(append) = self.spool.append_now(frame) {
-            drop(append);
-        }
+        drop(self.spool.append_admitted(frame));
         self.wake.notify_one();
     }
 

@@ -16,4 +16,4 @@ pub mod returns;
 pub mod shipper;
 pub mod spool;
 
-pub use auditor::{ANONYMOUS, Auditor, Unavailable, principal};
+pub use auditor::{ANONYMOUS, Auditor, Unavailable, Waiting, principal};

@@ -122,6 +122,16 @@ impl SpoolOptions {
     }
 }
 
+type Pending<T> = std::pin::Pin<Box<dyn Future<Output = Result<T, SpoolError>> + Send>>;
+
+/// An append under way ([`Spool::append_now`]).
+pub struct Appending {
+    /// Resolves once the record is written (in the page cache).
+    pub written: Pending<()>,
+    /// Resolves once it is fsynced.
+    pub durable: Pending<RecordId>,
+}
+
 /// What start-up found on disk.
 #[derive(Debug, Clone, Default)]
 pub struct OpenReport {
@@ -218,13 +228,16 @@ impl Spool {
     }
 
     /// Like [`Spool::append_admitted`], but refusing at once what cannot be queued (a record
-    /// too large, a stopped writer), so the caller learns it before it acts.
-    pub fn append_now(
-        &self,
-        record: Bytes,
-    ) -> Result<impl Future<Output = Result<RecordId, SpoolError>> + Send + use<>, SpoolError> {
-        let queued = self.enqueue(record, false)?;
-        Ok(async move { queued.await.map_err(|_| SpoolError::Closed)? })
+    /// too large, a stopped writer), so the caller learns it before it acts; and with a
+    /// second future, resolved once the record is written (before its fsync): from then on
+    /// it outlives the process, if not the machine.
+    pub fn append_now(&self, record: Bytes) -> Result<Appending, SpoolError> {
+        let (written, on_written) = oneshot::channel();
+        let queued = self.enqueue_with(record, false, Some(written))?;
+        Ok(Appending {
+            written: Box::pin(async move { on_written.await.map_err(|_| SpoolError::Closed) }),
+            durable: Box::pin(async move { queued.await.map_err(|_| SpoolError::Closed)? }),
+        })
     }
 
     /// Whether an [`Spool::append`] now would be accepted, size permitting.
@@ -236,6 +249,15 @@ impl Spool {
         &self,
         record: Bytes,
         limited: bool,
+    ) -> Result<oneshot::Receiver<Result<RecordId, SpoolError>>, SpoolError> {
+        self.enqueue_with(record, limited, None)
+    }
+
+    fn enqueue_with(
+        &self,
+        record: Bytes,
+        limited: bool,
+        written: Option<oneshot::Sender<()>>,
     ) -> Result<oneshot::Receiver<Result<RecordId, SpoolError>>, SpoolError> {
         if record.len() > MAX_BODY - frame::MIN_BODY {
             return Err(SpoolError::TooLarge { len: record.len() });
@@ -251,6 +273,7 @@ impl Spool {
             record,
             reserved,
             done,
+            written,
         };
         if self.queue.send(request).is_err() {
             self.shared.release(reserved);

@@ -6,8 +6,6 @@
 //! may have been applied (no answer, a 5xx) leaves records marked `Outcome = "unknown"`.
 //! See [`crate::audit::intent`] for what a crash leaves and how recovery settles it.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -16,7 +14,6 @@ use serde_json::{Map, Value};
 use super::stages::Outgoing;
 use super::{Proxy, Reply, X_AMZN_REQUEST_ID};
 use crate::audit::record::{self, Facts, Outcome};
-use crate::audit::spool::SpoolError;
 use crate::audit::{Auditor, Unavailable, intent};
 use crate::call::OwnCalls;
 use crate::config::AuditImages;
@@ -46,7 +43,7 @@ pub(super) struct Intents {
     /// Their records, by event id: a settlement spools only what the answer changes.
     records: Vec<(String, Bytes)>,
     /// Resolves once every intent is durable.
-    durable: Pin<Box<dyn Future<Output = Result<(), SpoolError>> + Send>>,
+    durable: crate::audit::Waiting,
 }
 
 impl Proxy {
@@ -133,8 +130,10 @@ impl Proxy {
 
     /// The intent half: appends the write's records as intents (everything the request
     /// says: event id, client, operation, table, key, version, the new image a put carries)
-    /// before it is sent. `None` where the records travel in the write itself (atomic mode).
-    pub(super) fn intend(
+    /// and returns once they are written, before the write is sent: a process killed from
+    /// then on leaves them for recovery. Their fsync goes on while the region works. `None`
+    /// where the records travel in the write itself (atomic mode).
+    pub(super) async fn intend(
         admitted: &Admitted<'_>,
         plan: &Plan,
         outgoing: &Outgoing,
@@ -172,13 +171,13 @@ impl Proxy {
                 Bytes::copy_from_slice(record.json()),
             ));
         }
-        let durable = auditor
-            .intend(frames)
-            .map_err(|e| Unavailable::Intent(Box::new(e)))?;
+        let unavailable = |e| ProxyError::from(Unavailable::Intent(Box::new(e)));
+        let (written, durable) = auditor.intend(frames).map_err(unavailable)?;
+        written.await.map_err(unavailable)?;
         Ok(Some(Intents {
             events,
             records: intended,
-            durable: Box::pin(durable),
+            durable,
         }))
     }
 

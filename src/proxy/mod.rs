@@ -273,7 +273,7 @@ impl Proxy {
             region_bodies: &outgoing.region_bodies,
         };
         let intents = match &admitted {
-            Some(admitted) => Self::intend(admitted, &plan, &outgoing)?,
+            Some(admitted) => Self::intend(admitted, &plan, &outgoing).await?,
             None => None,
         };
         let mut result = self.forward(snapshot, &forward, outgoing.safety).await;

@@ -187,7 +187,7 @@ fn a_settlement_spools_only_what_the_answer_changed() {
         changes.len() < 200,
         "the image is not spooled again: {changes:?}"
     );
-    let changed: Value = serde_json::from_slice(&changes).unwrap();
-    assert_eq!(changed["ImagesDropped"], Value::Null);
+    let spooled: Value = serde_json::from_slice(&changes).unwrap();
+    assert_eq!(spooled["ImagesDropped"], Value::Null);
     assert_eq!(overlay(&intended, &changes).unwrap(), settled);
 }

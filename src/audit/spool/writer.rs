@@ -34,6 +34,9 @@ pub(super) struct Request {
     /// Bytes counted against `max_bytes` by `append`.
     pub(super) reserved: u64,
     pub(super) done: oneshot::Sender<Result<RecordId, SpoolError>>,
+    /// Told once the record is written, before its fsync: in the kernel's page cache it
+    /// outlives the process (not the machine).
+    pub(super) written: Option<oneshot::Sender<()>>,
 }
 
 /// Bytes a record takes on disk: header, append time, record.
@@ -208,10 +211,10 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, group: Vec<Request>) {
+    fn commit(&mut self, mut group: Vec<Request>) {
         let unix_ms = unix_ms();
         let count = group.len() as u64;
-        match self.write(&group, unix_ms) {
+        match self.write(&mut group, unix_ms) {
             Ok(()) => {
                 let first = self.next_id;
                 self.next_id += count;
@@ -236,22 +239,26 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, group: &[Request], unix_ms: u64) -> Result<(), SpoolError> {
+    fn write(&mut self, group: &mut [Request], unix_ms: u64) -> Result<(), SpoolError> {
         if self.broken || self.len >= self.segment_bytes {
             self.rotate()?;
         }
         let stamp = unix_ms.to_le_bytes();
         let size: u64 = group.iter().map(|r| r.reserved).sum();
         let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        for request in group {
+        for request in group.iter() {
             frame::encode(&mut buf, &[&stamp, &request.record]);
         }
         // At the valid end rather than appended: the file is longer than its frames. A group
         // running past the zeroes extends the file, which only costs that group's fsync more.
-        let written = self
-            .file
-            .write_all_at(&buf, self.len)
-            .and_then(|()| self.file.sync_data());
+        let written = self.file.write_all_at(&buf, self.len).and_then(|()| {
+            for request in group.iter_mut() {
+                if let Some(written) = request.written.take() {
+                    let _ = written.send(());
+                }
+            }
+            self.file.sync_data()
+        });
         if let Err(source) = written {
             // Cut the partial group off so nothing valid-looking follows the last good frame
             // (the zeroes after it go too: the segment is abandoned, `broken` rotates); if the
