@@ -19,6 +19,7 @@ use http::header::AUTHORIZATION;
 use tokio::sync::Notify;
 use ulid::{Generator, Ulid};
 
+use super::chain::store::ChainStore;
 use super::intent::{self, Resolved, Settlements};
 use super::spool::{RecordId, Spool, SpoolError};
 use crate::config::AuditConfig;
@@ -44,6 +45,8 @@ pub struct Auditor {
     by_token: Mutex<TokenIds>,
     /// How the intents the shipper has not taken yet were settled (see [`intent`]).
     settlements: Mutex<Settlements>,
+    /// The places of shipped records in this spool's chain (see [`super::chain`]).
+    chain: Arc<ChainStore>,
 }
 
 /// How long DynamoDB remembers a `ClientRequestToken`.
@@ -81,13 +84,17 @@ impl Auditor {
             torn_tails = report.skipped.len(),
             "audit spool open"
         );
-        // What an earlier run settled and the shipper had not finished with.
+        // What an earlier run settled and the shipper had not finished with, and the
+        // events still spooled.
         let mut settlements = Settlements::default();
+        let mut spooled = std::collections::HashSet::new();
         for (_, frame) in spool.pending(usize::MAX) {
             if let Some(frame) = intent::read(&frame) {
                 settlements.learn(&frame);
+                spooled.extend(intent::events(&frame));
             }
         }
+        let chain = Arc::new(ChainStore::open(&dir, &spooled)?);
         Ok(Auditor {
             spool,
             ids: Mutex::new(Generator::new()),
@@ -96,6 +103,7 @@ impl Auditor {
             dir,
             by_token: Mutex::new(TokenIds::default()),
             settlements: Mutex::new(settlements),
+            chain,
         })
     }
 
@@ -234,6 +242,11 @@ impl Auditor {
     fn append_unawaited(&self, frame: Bytes) {
         drop(self.spool.append_admitted(frame));
         self.wake.notify_one();
+    }
+
+    /// The chain the shipper links records into.
+    pub fn chain(&self) -> &Arc<ChainStore> {
+        &self.chain
     }
 
     /// Sorts a window of the spool's oldest frames for the shipper.

@@ -286,5 +286,7 @@ fn walk(chain: &str, places: &[Place], findings: &mut Vec<Finding>) {
     }
 }
 
+pub mod store;
+
 #[cfg(test)]
 mod tests;

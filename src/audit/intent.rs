@@ -200,6 +200,16 @@ pub fn read(frame: &Bytes) -> Option<Frame> {
     }
 }
 
+/// The event ids a frame names.
+pub fn events(frame: &Frame) -> Vec<String> {
+    match frame {
+        Frame::Record(record) => event_id(record).into_iter().collect(),
+        Frame::Intent { event, .. } => vec![event.clone()],
+        Frame::Settled(records) => records.iter().map(|(e, _)| e.clone()).collect(),
+        Frame::Cancelled(events) => events.clone(),
+    }
+}
+
 /// A record's `EventId`.
 pub fn event_id(record: &[u8]) -> Option<String> {
     #[derive(Deserialize)]

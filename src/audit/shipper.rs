@@ -82,9 +82,20 @@ pub async fn run<C: OwnCalls>(
             }
             continue;
         }
-        let (stored, failure) = ship(&proxy, &table, window.ship).await;
+        // Each record's place in the chain is fixed (and written down) before it first
+        // leaves, so a resend carries the same place.
+        let batch = match auditor.chain().link(window.ship).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::warn!(error = %crate::error::Chain::for_log(&e), "audit chain: places not written; shipping waits");
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+        };
+        let (stored, failure) = ship(&proxy, &table, batch).await;
         let metrics = proxy.metrics();
         if !stored.is_empty() {
+            auditor.chain().stored(&stored);
             match auditor.spool().ack(&stored).await {
                 Ok(()) => metrics
                     .audit_records
