@@ -72,8 +72,17 @@ impl Auditor {
             records = report.records,
             segments = report.segments,
             torn_tails = report.skipped.len(),
+            corrupt_records = report.records_lost(),
             "audit spool open"
         );
+        if !report.corrupt.is_empty() {
+            tracing::error!(
+                dir = %dir.display(),
+                records = report.records_lost(),
+                gaps = report.corrupt.len(),
+                "audit spool: damaged records skipped at start-up (lost); the records around them ship"
+            );
+        }
         Ok(Auditor {
             spool,
             ids: Mutex::new(Generator::new()),

@@ -43,6 +43,10 @@ pub async fn run<C: OwnCalls>(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut pause = MIN_PAUSE;
+    proxy
+        .metrics()
+        .audit_spool_corrupt_records
+        .inc_by(auditor.spool().open_report().records_lost());
     loop {
         if auditor.failing() {
             auditor.probe_disk().await;

@@ -126,6 +126,30 @@ pub struct OpenReport {
     pub records: usize,
     /// Torn or corrupt tails cut off, one per file.
     pub skipped: Vec<Skipped>,
+    /// Damaged records skipped between valid ones: each costs that record only.
+    pub corrupt: Vec<Corrupt>,
+}
+
+impl OpenReport {
+    /// Records lost to damage between valid frames, counting a gap of unknown size as one.
+    /// A torn tail loses none: its group was never fsynced, so no write waited on it.
+    pub fn records_lost(&self) -> u64 {
+        self.corrupt.iter().map(|c| c.records.unwrap_or(1)).sum()
+    }
+}
+
+/// Damaged bytes between two valid frames of a segment, found at start-up and skipped.
+/// The segment is left as it is; the same damage is found again if the process restarts
+/// before the segment's records have shipped and it is deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Corrupt {
+    pub file: PathBuf,
+    pub offset: u64,
+    pub bytes: u64,
+    /// Records lost: `Some(1)` when the damaged frame's length was intact, `None` when the
+    /// damage hides how many frames it covered (at least one).
+    pub records: Option<u64>,
+    pub error: FrameError,
 }
 
 /// A file cut at its first bad frame on open.

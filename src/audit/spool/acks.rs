@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::frame::{self, MAX_BODY};
-use super::replay::read_cut;
+use super::replay::{Read, read_cut};
 use super::state::sync_dir;
 use super::{Skipped, SpoolError};
 
@@ -41,13 +41,15 @@ impl AckLog {
         {
             return Err(SpoolError::io(&dir.join(TEMP), error));
         }
-        let (bodies, skipped) = if path.exists() {
-            read_cut(&path)?
+        // A damaged ack costs at most shipping its records again: cut at the first bad frame.
+        let read = if path.exists() {
+            read_cut(&path, None)?
         } else {
-            (Vec::new(), None)
+            Read::default()
         };
+        let skipped = read.skipped;
         let mut ids = BTreeSet::new();
-        for body in &bodies {
+        for (_, body) in &read.bodies {
             let count = body.len() / 8;
             ids.extend((0..count).filter_map(|at| frame::read_u64(body, at * 8)));
         }

@@ -13,26 +13,56 @@ use super::acks::AckLog;
 use super::frame;
 use super::state::{Entry, Segment, Shared, State, lock};
 use super::writer::{Standby, Writer, remove_standbys};
-use super::{OpenReport, Skipped, SpoolError, SpoolOptions};
+use super::{Corrupt, OpenReport, Skipped, SpoolError, SpoolOptions};
 
-/// Reads every valid frame body of `path`, truncating the file at the first bad frame so
-/// later appends are never hidden behind garbage. A clean end followed by zeros (a
-/// pre-zeroed segment) is cut too, without a report: nothing is appended to a file after a
-/// restart, so its unwritten zeros are only disk space to give back.
-pub(super) fn read_cut(path: &Path) -> Result<(Vec<Bytes>, Option<Skipped>), SpoolError> {
+/// What [`read_cut`] found in one file.
+#[derive(Debug, Default)]
+pub(super) struct Read {
+    /// Valid bodies with their slot (index among the file's frames, skipped ones counted).
+    pub(super) bodies: Vec<(u64, Bytes)>,
+    /// The torn or corrupt tail cut off.
+    pub(super) skipped: Option<Skipped>,
+    /// Damaged frames skipped between valid ones.
+    pub(super) gaps: Vec<frame::Gap>,
+    /// Slots in the file, valid frames and gaps.
+    pub(super) slots: u64,
+}
+
+/// Reads every valid frame body of `path`, truncating the file at a bad tail so later
+/// appends are never hidden behind garbage. With `resync`, a bad frame that valid frames
+/// follow costs only itself: it is reported and skipped, and the file left as it is (nothing
+/// is appended to an old segment, so nothing hides behind it). A clean end followed by zeros
+/// (a pre-zeroed segment) is cut too, without a report: nothing is appended to a file after
+/// a restart, so its unwritten zeros are only disk space to give back.
+pub(super) fn read_cut(path: &Path, resync: Option<frame::Resync>) -> Result<Read, SpoolError> {
     let io = |source| SpoolError::io(path, source);
     let buf = Bytes::from(fs::read(path).map_err(io)?);
-    let split = frame::split(&buf);
-    let bodies = split
-        .bodies
-        .into_iter()
-        .map(|range| buf.slice(range))
-        .collect();
+    let split = frame::split(&buf, resync);
+    for gap in &split.gaps {
+        tracing::warn!(
+            file = %path.display(),
+            offset = gap.offset,
+            bytes = gap.len,
+            records = gap.frames.map_or_else(|| "unknown, at least 1".to_owned(), |n| n.to_string()),
+            error = %gap.error,
+            "audit spool: skipping a corrupt record; resynchronised on the next valid frame"
+        );
+    }
+    let mut read = Read {
+        bodies: split
+            .bodies
+            .into_iter()
+            .map(|(slot, range)| (slot, buf.slice(range)))
+            .collect(),
+        skipped: None,
+        gaps: split.gaps,
+        slots: split.slots,
+    };
     let Some(error) = split.error else {
         if split.valid_len < buf.len() {
             cut(path, split.valid_len as u64)?;
         }
-        return Ok((bodies, None));
+        return Ok(read);
     };
     let written = buf[split.valid_len..]
         .iter()
@@ -52,7 +82,17 @@ pub(super) fn read_cut(path: &Path) -> Result<(Vec<Bytes>, Option<Skipped>), Spo
         "audit spool: cutting a torn or corrupt tail"
     );
     cut(path, skipped.offset)?;
-    Ok((bodies, Some(skipped)))
+    read.skipped = Some(skipped);
+    Ok(read)
+}
+
+/// Whether a segment frame's body looks like one the writer made: an append time between
+/// 2020 and 2100 (unix ms) and a record that is a JSON object. What [`frame::split`] resyncs on.
+fn segment_body(body: &[u8]) -> bool {
+    const FROM_2020: u64 = 1_577_836_800_000;
+    const TO_2100: u64 = 4_102_444_800_000;
+    frame::read_u64(body, 0).is_some_and(|ms| (FROM_2020..TO_2100).contains(&ms))
+        && body.get(frame::MIN_BODY) == Some(&b'{')
 }
 
 fn cut(path: &Path, len: u64) -> Result<(), SpoolError> {
@@ -84,6 +124,12 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SpoolError> {
 }
 
 /// Loads one segment's unacknowledged records into `state`; returns the id after its last.
+///
+/// A record's id is the segment's base plus its slot. After a gap whose frame count is known
+/// (one), later slots are exact. After one whose count is not, later slots may be short of
+/// the ids those records were acknowledged under, so their acks are not trusted: they ship
+/// again (the audit table absorbs a record stored twice) rather than be taken for another
+/// record's ack. Short slots stay within the segment's own ids, never the next segment's.
 fn load_segment(
     state: &mut State,
     acked: &BTreeSet<u64>,
@@ -91,15 +137,31 @@ fn load_segment(
     path: PathBuf,
     report: &mut OpenReport,
 ) -> Result<u64, SpoolError> {
-    let (bodies, skipped) = read_cut(&path)?;
-    report.skipped.extend(skipped);
+    let read = read_cut(&path, Some(segment_body))?;
+    report.skipped.extend(read.skipped);
+    let uncertain = read
+        .gaps
+        .iter()
+        .filter(|g| g.frames.is_none())
+        .map(|g| g.slot)
+        .min();
+    report.corrupt.extend(read.gaps.iter().map(|gap| Corrupt {
+        file: path.clone(),
+        offset: gap.offset as u64,
+        bytes: gap.len as u64,
+        records: gap.frames,
+        error: gap.error.clone(),
+    }));
     let mut segment = Segment {
         path,
-        count: bodies.len() as u64,
-        acked: 0,
+        count: read.slots,
+        // A skipped frame is done with: nothing of it can ship.
+        acked: read.gaps.len() as u64,
     };
-    for (body, id) in bodies.into_iter().zip(base..) {
-        if acked.contains(&id) {
+    for (slot, body) in read.bodies {
+        let id = base + slot;
+        let trusted = uncertain.is_none_or(|from| slot < from);
+        if trusted && acked.contains(&id) {
             segment.acked += 1;
             state.acked.insert(id);
             continue;
