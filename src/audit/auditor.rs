@@ -97,6 +97,11 @@ impl Auditor {
         &self.spool
     }
 
+    /// The spool directory (the quarantine file lives there too).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// Whether a write to an audited table may be sent now.
     pub fn admit(&self) -> Result<(), ProxyError> {
         if self.failing.load(Ordering::Acquire) {

@@ -9,6 +9,7 @@
 
 pub mod atomic;
 mod auditor;
+pub mod quarantine;
 pub mod record;
 pub mod returns;
 pub mod shipper;

@@ -56,6 +56,11 @@ impl RecordId {
     pub fn get(self) -> u64 {
         self.0
     }
+
+    #[cfg(test)]
+    pub(crate) fn from_raw(id: u64) -> Self {
+        RecordId(id)
+    }
 }
 
 impl std::fmt::Display for RecordId {
