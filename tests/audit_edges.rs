@@ -3,7 +3,8 @@
 //! own histories, and the history command still reads records written before the escaping;
 //! a record the audit table refuses (a poison record) is set aside in the quarantine and
 //! counted, and the records batched with it ship; a damaged record in a spool segment costs
-//! that record only.
+//! that record only; a spool that cannot be written at start-up stops neither start-up nor
+//! reads, refuses audited writes with a retryable 503, and recovers by itself.
 //!
 //! Nothing here is timed: everything is polled up to [`support::HANG`].
 
@@ -16,14 +17,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use globalscale::audit::quarantine;
 use globalscale::audit::spool::Spool;
 use support::{
     AUDIT_TABLE, DynamoLocal, HANG, Record, Sidecar, SidecarConfig, SidecarProcess, TABLE,
-    audit_records, audit_section, create_audit_table, create_global_catalog, item, metric, s,
-    sdk_client, wait_for_records,
+    audit_records, audit_section, create_audit_table, create_global_catalog, create_table, item,
+    metric, s, sdk_client, sdk_client_with, wait_for_records,
 };
 
 fn audited(ddb: &DynamoLocal, spool: &Path) -> SidecarConfig {
@@ -350,4 +352,73 @@ async fn one_flipped_byte_in_record_6_of_30_loses_that_record_only() {
         "{}",
         second.stderr()
     );
+}
+
+/// The HTTP status of a failed PutItem, or `None` if it succeeded.
+async fn put_status(client: &Client, table: &str, id: &str) -> Option<u16> {
+    let result = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item(id, "x", &[])))
+        .send()
+        .await;
+    match result {
+        Ok(_) => None,
+        Err(e) => Some(e.raw_response().map_or(0, |r| r.status().as_u16())),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_spool_at_start_up_serves_reads_refuses_audited_writes_and_recovers() {
+    let ddb = DynamoLocal::single().await;
+    let local = sdk_client(&ddb.endpoint(0));
+    create_global_catalog(&local).await;
+    create_table(&local, "Plain").await;
+    create_audit_table(&local).await;
+    put(&local, "before", "x").await;
+    // The spool's directory cannot be created: a regular file stands where its parent
+    // should be (as root too, unlike permissions; the same refusal as a read-only disk).
+    let root = spool_dir();
+    let blocker = root.path().join("volume");
+    std::fs::write(&blocker, b"not a directory").expect("blocker");
+    let sidecar = SidecarProcess::start(audited(&ddb, &blocker.join("spool"))).await;
+    let client = sdk_client_with(&sidecar.endpoint(), None, |b| {
+        b.retry_config(RetryConfig::disabled())
+    });
+
+    let read = client
+        .get_item()
+        .table_name(TABLE)
+        .set_key(Some(item("before", "x", &[])))
+        .send()
+        .await
+        .expect("reads are served");
+    assert!(read.item.is_some());
+    assert_eq!(put_status(&client, "Plain", "unaudited").await, None);
+    assert_eq!(put_status(&client, TABLE, "refused").await, Some(503));
+    assert!(
+        sidecar.stderr().contains("audit spool cannot be written"),
+        "{}",
+        sidecar.stderr()
+    );
+
+    // Space comes back: the shipper's probe makes a segment, and writes are let in again.
+    std::fs::remove_file(&blocker).expect("remove the blocker");
+    let deadline = tokio::time::Instant::now() + HANG;
+    while put_status(&client, TABLE, "after").await == Some(503) {
+        assert!(tokio::time::Instant::now() < deadline, "never readmitted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let records = wait_for_records(&local, 1).await;
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(s(&records[0], "ItemKey"), "GlobalCatalog#after#x");
+    // The refused write never happened: no item, no record.
+    let refused = local
+        .get_item()
+        .table_name(TABLE)
+        .set_key(Some(item("refused", "x", &[])))
+        .send()
+        .await
+        .expect("GetItem");
+    assert!(refused.item.is_none());
 }

@@ -10,7 +10,6 @@ pub use crate::error::Unavailable;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,8 +28,6 @@ pub const ANONYMOUS: &str = "anonymous";
 pub struct Auditor {
     spool: Spool,
     ids: Mutex<Generator>,
-    /// Set when the disk refused an append; cleared when a probe write succeeds again.
-    failing: AtomicBool,
     /// Wakes the shipper when records arrive.
     wake: Notify,
     dir: PathBuf,
@@ -54,7 +51,7 @@ impl std::fmt::Debug for Auditor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Auditor")
             .field("dir", &self.dir)
-            .field("failing", &self.failing)
+            .field("failing", &self.failing())
             .finish_non_exhaustive()
     }
 }
@@ -64,7 +61,6 @@ impl Auditor {
     /// run left (records to ship, torn tails cut off).
     pub async fn open(config: &AuditConfig) -> Result<Auditor, SpoolError> {
         let dir = config.spool_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|e| SpoolError::io(&dir, e))?;
         let spool = Spool::open(&dir, config.max_spool_bytes).await?;
         let report = spool.open_report();
         tracing::info!(
@@ -75,6 +71,13 @@ impl Auditor {
             corrupt_records = report.records_lost(),
             "audit spool open"
         );
+        if let Some(error) = &report.unwritable {
+            tracing::error!(
+                dir = %dir.display(),
+                error,
+                "audit spool cannot be written: serving reads and unaudited tables; writes to audited tables get a retryable 503 until it can"
+            );
+        }
         if !report.corrupt.is_empty() {
             tracing::error!(
                 dir = %dir.display(),
@@ -86,7 +89,6 @@ impl Auditor {
         Ok(Auditor {
             spool,
             ids: Mutex::new(Generator::new()),
-            failing: AtomicBool::new(false),
             wake: Notify::new(),
             dir,
             by_token: Mutex::new(TokenIds::default()),
@@ -104,7 +106,7 @@ impl Auditor {
 
     /// Whether a write to an audited table may be sent now.
     pub fn admit(&self) -> Result<(), ProxyError> {
-        if self.failing.load(Ordering::Acquire) {
+        if self.failing() {
             return Err(Unavailable::SpoolFailing {
                 dir: self.dir.clone(),
             }
@@ -164,14 +166,10 @@ impl Auditor {
                 result = Err(e);
             }
         }
-        match &result {
-            Ok(()) => self.wake.notify_one(),
-            Err(SpoolError::Io { .. }) => {
-                if !self.failing.swap(true, Ordering::AcqRel) {
-                    tracing::error!("audit spool unwritable: refusing writes to audited tables");
-                }
-            }
-            Err(_) => {}
+        // A failed append has made the spool unwritable already (the writer marks it), so
+        // writes are refused from now until a probe succeeds.
+        if result.is_ok() {
+            self.wake.notify_one();
         }
         result
     }
@@ -182,27 +180,16 @@ impl Auditor {
         self.wake.notified().await;
     }
 
+    /// Whether the spool refuses records (its disk refused a write, an fsync or a segment).
     pub fn failing(&self) -> bool {
-        self.failing.load(Ordering::Acquire)
+        !self.spool.writable()
     }
 
-    /// After a failed append: writes and fsyncs a probe file in the spool directory, and lets
-    /// writes in again if that works.
+    /// While failing: asks the spool's writer to make a segment and write and fsync in it,
+    /// which lets writes in again if it works. A write elsewhere on the disk would not do: a
+    /// few free kilobytes are not the segment's worth an admitted write may need.
     pub async fn probe_disk(&self) -> bool {
-        let path = self.dir.join(".probe");
-        let written = tokio::task::spawn_blocking(move || {
-            use std::io::Write as _;
-            let mut file = std::fs::File::create(&path)?;
-            file.write_all(&[0u8; 4096])?;
-            file.sync_data()?;
-            std::fs::remove_file(&path)
-        })
-        .await;
-        let ok = matches!(written, Ok(Ok(())));
-        if ok && self.failing.swap(false, Ordering::AcqRel) {
-            tracing::info!("audit spool writable again: writes to audited tables resume");
-        }
-        ok
+        self.spool.probe().await.is_ok()
     }
 }
 

@@ -35,6 +35,8 @@ const BATCH: usize = 25;
 const CONCURRENT_BATCHES: usize = 4;
 const MIN_PAUSE: Duration = Duration::from_millis(100);
 pub const MAX_PAUSE: Duration = Duration::from_secs(10);
+/// How often a failing spool is probed at most.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// How often an idle shipper looks again (a wake-up missed is caught here).
 const IDLE_TICK: Duration = Duration::from_secs(1);
 /// Longest a record waits for others to fill a batch: shipping each record alone costs a
@@ -55,8 +57,12 @@ pub async fn run<C: OwnCalls>(
         .metrics()
         .audit_spool_corrupt_records
         .inc_by(auditor.spool().open_report().records_lost());
+    let mut probed: Option<tokio::time::Instant> = None;
     loop {
-        if auditor.failing() {
+        // A probe makes a segment, which on a full disk writes until the disk refuses: once
+        // a second, not on every round.
+        if auditor.failing() && probed.is_none_or(|at| at.elapsed() >= PROBE_EVERY) {
+            probed = Some(tokio::time::Instant::now());
             auditor.probe_disk().await;
         }
         if !*stop.borrow() {

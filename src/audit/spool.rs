@@ -40,7 +40,7 @@ pub use frame::{FrameError, MAX_BODY};
 pub use state::{Backlog, GroupStats};
 
 use state::Shared;
-use writer::Request;
+use writer::{Job, Request};
 
 /// Segment size at which the writer starts a new one: small enough that acknowledged space
 /// comes back soon, large enough that rotation (a rename and a directory fsync) is rare. Also
@@ -133,6 +133,9 @@ pub struct OpenReport {
     pub skipped: Vec<Skipped>,
     /// Damaged records skipped between valid ones: each costs that record only.
     pub corrupt: Vec<Corrupt>,
+    /// Why no segment could be made (a full or read-only disk): the spool started
+    /// unwritable, refusing records until [`Spool::probe`] succeeds.
+    pub unwritable: Option<String>,
 }
 
 impl OpenReport {
@@ -174,7 +177,7 @@ pub struct Skipped {
 #[derive(Debug)]
 pub struct Spool {
     shared: Arc<Shared>,
-    queue: mpsc::UnboundedSender<Request>,
+    queue: mpsc::UnboundedSender<Job>,
     report: OpenReport,
 }
 
@@ -257,11 +260,28 @@ impl Spool {
             reserved,
             done,
         };
-        if self.queue.send(request).is_err() {
+        if self.queue.send(Job::Append(request)).is_err() {
             self.shared.release(reserved);
             return Err(SpoolError::Closed);
         }
         Ok(answer)
+    }
+
+    /// Whether the spool can take records: false from a failed write, fsync or segment
+    /// preparation (a full or read-only disk) until [`Spool::probe`] succeeds.
+    pub fn writable(&self) -> bool {
+        self.shared.writable()
+    }
+
+    /// Proves the spool can take records again, on the writer thread, the way an append
+    /// needs it: a segment made (and the next one zeroed), a write in it and its fsync. Makes
+    /// the spool writable if it succeeds, unwritable if not.
+    pub async fn probe(&self) -> Result<(), SpoolError> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .send(Job::Probe(done))
+            .map_err(|_| SpoolError::Closed)?;
+        answer.await.map_err(|_| SpoolError::Closed)?
     }
 
     /// The oldest unacknowledged records, at most `max`, in append order.
@@ -301,5 +321,7 @@ fn age(unix_ms: u64) -> Duration {
     Duration::from_millis(writer::unix_ms().saturating_sub(unix_ms))
 }
 
+#[cfg(test)]
+mod disk_tests;
 #[cfg(test)]
 mod tests;

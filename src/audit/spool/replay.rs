@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::acks::AckLog;
 use super::frame;
 use super::state::{Entry, Segment, Shared, State, lock};
-use super::writer::{Standby, Writer, remove_standbys};
+use super::writer::{Standby, Writer, remove_standbys, segment_path};
 use super::{Corrupt, OpenReport, Skipped, SpoolError, SpoolOptions};
 
 /// What [`read_cut`] found in one file.
@@ -60,7 +60,7 @@ pub(super) fn read_cut(path: &Path, resync: Option<frame::Resync>) -> Result<Rea
     };
     let Some(error) = split.error else {
         if split.valid_len < buf.len() {
-            cut(path, split.valid_len as u64)?;
+            cut(path, split.valid_len as u64);
         }
         return Ok(read);
     };
@@ -81,7 +81,7 @@ pub(super) fn read_cut(path: &Path, resync: Option<frame::Resync>) -> Result<Rea
         error = %skipped.error,
         "audit spool: cutting a torn or corrupt tail"
     );
-    cut(path, skipped.offset)?;
+    cut(path, skipped.offset);
     read.skipped = Some(skipped);
     Ok(read)
 }
@@ -95,11 +95,18 @@ fn segment_body(body: &[u8]) -> bool {
         && body.get(frame::MIN_BODY) == Some(&b'{')
 }
 
-fn cut(path: &Path, len: u64) -> Result<(), SpoolError> {
-    let io = |source| SpoolError::io(path, source);
-    let file = OpenOptions::new().write(true).open(path).map_err(io)?;
-    file.set_len(len).map_err(io)?;
-    file.sync_data().map_err(io)
+/// Truncates `path` to `len`. Best effort: nothing is appended to an old segment, so a cut
+/// that fails (a read-only disk) hides nothing; in `acks.log` it can only hide acks appended
+/// after it, whose records then ship again.
+fn cut(path: &Path, len: u64) {
+    let cut = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.set_len(len).and_then(|()| file.sync_data()));
+    if let Err(source) = cut {
+        let error = SpoolError::io(path, source);
+        tracing::warn!(error = %crate::error::Chain::for_log(&error), "audit spool: file not cut");
+    }
 }
 
 /// Segment files in `dir` with their first id, oldest first.
@@ -185,26 +192,65 @@ fn load_segment(
     Ok(end)
 }
 
-/// Opens the spool in `dir`: replay, reclaim, and a writer ready on a new segment.
+/// Opens the spool in `dir`: replay, reclaim, and a writer ready on a new segment. A disk
+/// that cannot be written (full, read-only, the directory impossible to create) fails none of
+/// it: what can be read is replayed, and the spool starts unwritable (see
+/// [`OpenReport::unwritable`]) until a probe can make a segment. Only a read failing stops it.
 pub(super) fn open(
     dir: &Path,
     options: SpoolOptions,
 ) -> Result<(Arc<Shared>, Writer, OpenReport), SpoolError> {
-    fs::create_dir_all(dir).map_err(|source| SpoolError::io(dir, source))?;
-    remove_standbys(dir)?;
-    let (acks, acked, ack_skip) = AckLog::open(dir)?;
     let mut report = OpenReport::default();
+    let (state, acks, next_id) = match fs::create_dir_all(dir) {
+        Ok(()) => replay(dir, &mut report)?,
+        // Nothing can have been spooled where there is no directory.
+        Err(source) => {
+            let error = SpoolError::io(dir, source);
+            tracing::error!(error = %crate::error::Chain::for_log(&error), "audit spool directory cannot be created");
+            (State::default(), AckLog::detached(dir), 0)
+        }
+    };
+    let shared = Arc::new(Shared::new(
+        dir.to_path_buf(),
+        options.max_bytes,
+        state,
+        acks,
+    ));
+    if let Err(error) = tidy(&shared) {
+        // The old log is still whole: it only remembers ids it no longer needs to.
+        tracing::warn!(error = %crate::error::Chain::for_log(&error), "audit spool: finished segments not reclaimed at start-up");
+    }
+    let (writer, unwritable) = new_writer(&shared, options, next_id);
+    report.unwritable = unwritable.map(|e| crate::error::Chain::for_log(&e).to_string());
+    Ok((shared, writer, report))
+}
+
+/// Deletes finished segments and rewrites the ack log: always, so ids of segments deleted
+/// before a crash leave the log now.
+fn tidy(shared: &Shared) -> Result<(), SpoolError> {
+    let mut acks = lock(&shared.acks);
+    shared.reclaim(&mut acks)?;
+    let live = lock(&shared.state).acked.clone();
+    acks.rewrite(&live)
+}
+
+/// Reads what earlier runs left in `dir`: the state, the ack log and the next id.
+fn replay(dir: &Path, report: &mut OpenReport) -> Result<(State, AckLog, u64), SpoolError> {
+    if let Err(error) = remove_standbys(dir) {
+        tracing::warn!(error = %crate::error::Chain::for_log(&error), "audit spool: old standby files not removed");
+    }
+    let (acks, acked, ack_skip) = AckLog::open(dir)?;
     report.skipped.extend(ack_skip);
     let mut state = State::default();
     // Past every id ever acknowledged too: were a corrupt segment cut short, its ids must not
     // be handed to new records that the old acks would then hide.
     let mut next_id = acked.last().map_or(0, |last| last + 1);
     for (base, path) in segments(dir)? {
-        next_id = next_id.max(load_segment(&mut state, &acked, base, path, &mut report)?);
+        next_id = next_id.max(load_segment(&mut state, &acked, base, path, report)?);
     }
     state.held = state.stored;
     // Every old segment is finished with once a fresh one is active; fully acked and empty
-    // ones are deleted by the reclaim below.
+    // ones are deleted by the reclaim that follows.
     state.active = next_id;
     report.segments = state
         .segments
@@ -212,41 +258,39 @@ pub(super) fn open(
         .filter(|s| s.acked < s.count)
         .count();
     report.records = state.unacked.len();
-    let shared = Arc::new(Shared::new(
-        dir.to_path_buf(),
-        options.max_bytes,
-        state,
-        acks,
-    ));
-    shared.reclaim(&mut lock(&shared.acks))?;
-    // Always rewritten, so ids of segments deleted before a crash leave the log now.
-    let live = lock(&shared.state).acked.clone();
-    lock(&shared.acks).rewrite(&live)?;
-    let writer = new_writer(&shared, options, next_id)?;
-    Ok((shared, writer, report))
+    Ok((state, acks, next_id))
 }
 
 /// A writer on a fresh segment at `base`, zeroed before it is used (start-up waits for it
-/// this once), with the next one zeroing behind it.
+/// this once), with the next one zeroing behind it; or, when the disk refuses the segment, a
+/// writer without one and the error: the spool is then unwritable until a probe succeeds.
 fn new_writer(
     shared: &Arc<Shared>,
     options: SpoolOptions,
     base: u64,
-) -> Result<Writer, SpoolError> {
-    let (dir, bytes) = (&shared.dir, options.segment_bytes);
-    let (file, path) = Standby::start(dir, bytes)
-        .activate(dir, base, bytes)
-        .map_err(|(error, _)| error)?;
-    shared.rotated(base, path.clone());
-    Ok(Writer {
+) -> (Writer, Option<SpoolError>) {
+    let bytes = options.segment_bytes;
+    let (file, path, error) = match Standby::start(shared, bytes).activate(shared, base, bytes) {
+        Ok((file, path)) => {
+            shared.rotated(base, path.clone());
+            (Some(file), path, None)
+        }
+        Err((error, _)) => {
+            shared.mark_unwritable(&error);
+            (None, segment_path(&shared.dir, base), Some(error))
+        }
+    };
+    let writer = Writer {
         shared: Arc::clone(shared),
-        segment_bytes: options.segment_bytes,
+        segment_bytes: bytes,
+        // On a disk that just refused a segment, the probe starts the next one.
+        standby: file.is_some().then(|| Standby::start(shared, bytes)),
         file,
         path,
         base,
         len: 0,
         next_id: base,
         broken: false,
-        standby: Some(Standby::start(dir, bytes)),
-    })
+    };
+    (writer, error)
 }
