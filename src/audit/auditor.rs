@@ -1,10 +1,11 @@
 //! The audit trail's running state, shared by the request path and the shipper: the spool,
 //! the event id generator, and whether the spool can take records at all.
 //!
-//! Admission happens before a write is sent: a full spool, or one whose disk refused the
-//! last append, turns writes to audited tables away with a retryable 503, since a write that
-//! happened cannot be taken back once its record is refused. A write admitted while there
-//! was room always gets its append ([`Spool::append_admitted`]).
+//! Admission happens before a write is sent: a full spool, or one whose disk refused a write,
+//! an fsync or the next segment, turns writes to audited tables away with a retryable 503,
+//! since a write that happened cannot be taken back once its record is refused; only the
+//! spool's own probe (a segment made, a write and its fsync in it) lets them in again. A
+//! write admitted while there was room always gets its append ([`Spool::append_admitted`]).
 
 pub use crate::error::Unavailable;
 use std::collections::{HashMap, VecDeque};

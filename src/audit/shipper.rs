@@ -112,8 +112,8 @@ async fn settle<C: OwnCalls>(
     tries: &mut poison::Tries,
 ) -> Option<Failure> {
     let metrics = proxy.metrics();
+    tries.stored(&round.stored);
     if !round.stored.is_empty() {
-        tries.stored(&round.stored);
         match auditor.spool().ack(&round.stored).await {
             Ok(()) => metrics
                 .audit_records

@@ -2,7 +2,8 @@
 //! by an older version; a record damaged on disk yet valid in its frame). DynamoDB refuses a
 //! whole BatchWriteItem with a `ValidationException` when one of its items is invalid, so a
 //! batch refused that way is sent again one record at a time: the others are stored at once,
-//! and a record refused alone [`MAX_TRIES`] times is set aside in the quarantine
+//! and a record refused alone [`MAX_TRIES`] times, once the table has stored some record (so
+//! the refusal is the record's, not the table's), is set aside in the quarantine
 //! (`quarantine.jsonl`), counted in `globalscale_audit_quarantined_total`, and acknowledged,
 //! so it never holds back the records behind it.
 
@@ -76,23 +77,33 @@ pub(super) async fn resend_singly<C: OwnCalls>(
 
 /// How often each record still spooled has been refused alone.
 #[derive(Debug, Default)]
-pub(super) struct Tries(HashMap<RecordId, u32>);
+pub(super) struct Tries {
+    counts: HashMap<RecordId, u32>,
+    /// Whether the audit table has stored any record since start-up. Until it has, a refusal
+    /// may be the table's (a key schema other than `ItemKey`/`EventId` refuses every record
+    /// with a `ValidationException`), and setting every record aside would empty the spool
+    /// into the quarantine; so refusals count only once the table is known to take records.
+    table_accepts: bool,
+}
 
 impl Tries {
     /// Counts one more refusal of each of `refused`; returns those refused [`MAX_TRIES`]
-    /// times, to set aside, and forgets them.
+    /// times, to set aside, and forgets them; and how many wait for another try.
     pub(super) fn refused(&mut self, refused: Vec<Refused>) -> (Vec<Entry>, usize) {
+        if !self.table_accepts {
+            return (Vec::new(), refused.len());
+        }
         let mut spent = Vec::new();
         let mut waiting = 0;
         for r in refused {
-            let tries = self.0.entry(r.id).or_default();
+            let tries = self.counts.entry(r.id).or_default();
             *tries += 1;
             if *tries < MAX_TRIES {
                 waiting += 1;
                 continue;
             }
             let tries = *tries;
-            self.0.remove(&r.id);
+            self.counts.remove(&r.id);
             spent.push(Entry {
                 id: r.id,
                 record: r.record,
@@ -103,12 +114,11 @@ impl Tries {
         (spent, waiting)
     }
 
-    /// Forgets records that were stored after all.
+    /// Notes records the table stored: it takes records, and these were no poison.
     pub(super) fn stored(&mut self, ids: &[RecordId]) {
-        if !self.0.is_empty() {
-            for id in ids {
-                self.0.remove(id);
-            }
+        self.table_accepts |= !ids.is_empty();
+        for id in ids {
+            self.counts.remove(id);
         }
     }
 }
@@ -151,8 +161,25 @@ mod tests {
     }
 
     #[test]
+    fn nothing_is_set_aside_before_the_table_has_taken_a_record() {
+        // A table that refuses everything (the wrong key schema) is not poison in every record.
+        let mut tries = Tries::default();
+        for _ in 0..MAX_TRIES * 2 {
+            let (spent, waiting) = tries.refused(vec![refused(1), refused(2)]);
+            assert!(spent.is_empty());
+            assert_eq!(waiting, 2);
+        }
+        tries.stored(&[RecordId::from_raw(3)]);
+        for _ in 1..MAX_TRIES {
+            assert!(tries.refused(vec![refused(1)]).0.is_empty());
+        }
+        assert_eq!(tries.refused(vec![refused(1)]).0.len(), 1);
+    }
+
+    #[test]
     fn a_record_is_set_aside_after_max_tries_and_not_before() {
         let mut tries = Tries::default();
+        tries.stored(&[RecordId::from_raw(99)]);
         for round in 1..MAX_TRIES {
             let (spent, waiting) = tries.refused(vec![refused(6), refused(7)]);
             assert!(spent.is_empty(), "round {round}");
@@ -166,7 +193,7 @@ mod tests {
         assert_eq!(spent[0].tries, MAX_TRIES);
         assert_eq!(waiting, 1);
         // Set aside, it is forgotten too.
-        assert!(!tries.0.contains_key(&RecordId::from_raw(6)));
+        assert!(!tries.counts.contains_key(&RecordId::from_raw(6)));
     }
 
     #[test]
