@@ -145,7 +145,8 @@ impl Standby {
     }
 
     /// Renames the standby to the segment starting at `base` and makes the name durable.
-    /// On failure the standby stays for the next try if it was zeroed, or starts over.
+    /// On failure the standby stays for the next try if it was zeroed; one that could not be
+    /// zeroed is gone, and the next rotation or probe starts another.
     pub(super) fn activate(
         self,
         shared: &Arc<Shared>,
