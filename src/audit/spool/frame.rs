@@ -304,4 +304,46 @@ mod tests {
         assert_eq!(split.bodies.len(), 1);
         assert!(split.error.is_some());
     }
+
+    proptest::proptest! {
+        /// Whatever is on disk, reading it never panics and never returns a body outside it.
+        #[test]
+        fn any_bytes_split_without_panic(buf in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let split = split(&buf, Some(|_: &[u8]| true));
+            for (_, range) in &split.bodies {
+                proptest::prop_assert!(range.end <= buf.len());
+            }
+            proptest::prop_assert!(split.valid_len <= buf.len());
+        }
+
+        /// One byte changed anywhere inside one frame of many (not the last) costs that frame
+        /// only: every other body is read back, with its slot.
+        #[test]
+        fn one_damaged_byte_costs_one_frame(
+            count in 3usize..12,
+            frame_pick in 0usize..100,
+            offset_pick in 0usize..1000,
+            flip in 1u8..=255,
+        ) {
+            let bodies = bodies(count);
+            let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+            let mut buf = frames(&refs);
+            let damaged = frame_pick % (count - 1);
+            let starts: Vec<usize> = (0..count)
+                .map(|i| bodies[..i].iter().map(|b| HEADER + b.len()).sum())
+                .collect();
+            let frame_len = HEADER + bodies[damaged].len();
+            buf[starts[damaged] + offset_pick % frame_len] ^= flip;
+            let split = split(&buf, Some(known));
+            let slots: Vec<u64> = split.bodies.iter().map(|(slot, _)| *slot).collect();
+            let expected: Vec<u64> = (0..count as u64).filter(|s| *s != damaged as u64).collect();
+            proptest::prop_assert_eq!(slots, expected);
+            proptest::prop_assert_eq!(split.gaps.len(), 1);
+            proptest::prop_assert_eq!(split.error, None);
+            for (slot, range) in &split.bodies {
+                let slot = usize::try_from(*slot).unwrap();
+                proptest::prop_assert_eq!(&buf[range.clone()], bodies[slot].as_slice());
+            }
+        }
+    }
 }
