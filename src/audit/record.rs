@@ -8,6 +8,7 @@
 //!   DynamoDB hashed (see [`item_key`]), so one Query returns an item's history;
 //! - `EventId`, a ULID fixed here, before the record is spooled, so shipping it twice writes
 //!   the same item twice and never two items;
+//! - `FullItemKey`, only when `ItemKey` is a hash: the full key it hashes;
 //! - `Table`, `Operation`, `Region`, `Timestamp`, `Outcome`, `Principal`, `RequestId`, `Key`
 //!   (as the client sees it), `Version` on versioned tables, and the images the config asks
 //!   for, as the client would see them. Images that would take the record past DynamoDB's
