@@ -36,6 +36,8 @@ pub const AUDIT_SPOOL_FSYNCS_TOTAL: &str = "globalscale_audit_spool_fsyncs_total
 pub const AUDIT_SPOOL_LARGEST_GROUP: &str = "globalscale_audit_spool_largest_group";
 pub const AUDIT_SPOOL_BYTES: &str = "globalscale_audit_spool_bytes";
 pub const AUDIT_SPOOL_LIMIT_BYTES: &str = "globalscale_audit_spool_limit_bytes";
+pub const AUDIT_QUARANTINED_TOTAL: &str = "globalscale_audit_quarantined_total";
+pub const AUDIT_SPOOL_CORRUPT_RECORDS_TOTAL: &str = "globalscale_audit_spool_corrupt_records_total";
 
 /// The table label for anything the sidecar does not manage.
 pub const OTHER: &str = "other";
@@ -78,6 +80,11 @@ pub struct Metrics {
     pub audit_spool_largest_group: IntGauge,
     pub audit_spool_bytes: IntGauge,
     pub audit_spool_limit_bytes: IntGauge,
+    /// Audit records the audit table refused one by one after bounded tries, set aside in
+    /// the spool's quarantine file instead of blocking the records behind them.
+    pub audit_quarantined: IntCounter,
+    /// Damaged records skipped when the spool was replayed at start-up (each lost).
+    pub audit_spool_corrupt_records: IntCounter,
     /// Requests refused by the signature check, by reason.
     pub auth_failures: IntCounterVec,
     /// Requests refused at once because `[limits] max_in_flight` were in flight.
@@ -172,6 +179,18 @@ impl Metrics {
             "The audit spool's max_spool_bytes: at it, writes to audited tables get a retryable 503",
         )?;
         registry.register(Box::new(audit_spool_limit_bytes.clone()))?;
+        let audit_quarantined = IntCounter::new(
+            AUDIT_QUARANTINED_TOTAL,
+            "Audit records the audit table refused (a ValidationException of their own), \
+             set aside in the spool's quarantine.jsonl after bounded tries",
+        )?;
+        registry.register(Box::new(audit_quarantined.clone()))?;
+        let audit_spool_corrupt_records = IntCounter::new(
+            AUDIT_SPOOL_CORRUPT_RECORDS_TOTAL,
+            "Damaged audit records skipped when the spool was replayed at start-up; the \
+             records around them are kept",
+        )?;
+        registry.register(Box::new(audit_spool_corrupt_records.clone()))?;
         let requests_shed = IntCounter::new(
             REQUESTS_SHED_TOTAL,
             "Requests answered 503 at once because [limits] max_in_flight were in flight",
@@ -229,6 +248,8 @@ impl Metrics {
             audit_spool_largest_group,
             audit_spool_bytes,
             audit_spool_limit_bytes,
+            audit_quarantined,
+            audit_spool_corrupt_records,
             region_healthy,
             region_ejections: counter(
                 REGION_EJECTIONS_TOTAL,

@@ -1,15 +1,15 @@
 //! The audit trail's running state, shared by the request path and the shipper: the spool,
 //! the event id generator, and whether the spool can take records at all.
 //!
-//! Admission happens before a write is sent: a full spool, or one whose disk refused the
-//! last append, turns writes to audited tables away with a retryable 503, since a write that
-//! happened cannot be taken back once its record is refused. A write admitted while there
-//! was room always gets its append ([`Spool::append_admitted`]).
+//! Admission happens before a write is sent: a full spool, or one whose disk refused a write,
+//! an fsync or the next segment, turns writes to audited tables away with a retryable 503,
+//! since a write that happened cannot be taken back once its record is refused; only the
+//! spool's own probe (a segment made, a write and its fsync in it) lets them in again. A
+//! write admitted while there was room always gets its append ([`Spool::append_admitted`]).
 
 pub use crate::error::Unavailable;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -35,8 +35,7 @@ pub const ANONYMOUS: &str = "anonymous";
 pub struct Auditor {
     spool: Spool,
     ids: Mutex<Generator>,
-    /// Set when the disk refused an append; cleared when a probe write succeeds again.
-    failing: Arc<AtomicBool>,
+
     /// Wakes the shipper when records arrive.
     wake: Notify,
     dir: PathBuf,
@@ -64,7 +63,7 @@ impl std::fmt::Debug for Auditor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Auditor")
             .field("dir", &self.dir)
-            .field("failing", &self.failing)
+            .field("failing", &self.failing())
             .finish_non_exhaustive()
     }
 }
@@ -74,7 +73,6 @@ impl Auditor {
     /// run left (records to ship, torn tails cut off).
     pub async fn open(config: &AuditConfig) -> Result<Auditor, SpoolError> {
         let dir = config.spool_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|e| SpoolError::io(&dir, e))?;
         let spool = Spool::open(&dir, config.max_spool_bytes).await?;
         let report = spool.open_report();
         tracing::info!(
@@ -82,8 +80,24 @@ impl Auditor {
             records = report.records,
             segments = report.segments,
             torn_tails = report.skipped.len(),
+            corrupt_records = report.records_lost(),
             "audit spool open"
         );
+        if let Some(error) = &report.unwritable {
+            tracing::error!(
+                dir = %dir.display(),
+                error,
+                "audit spool cannot be written: serving reads and unaudited tables; writes to audited tables get a retryable 503 until it can"
+            );
+        }
+        if !report.corrupt.is_empty() {
+            tracing::error!(
+                dir = %dir.display(),
+                records = report.records_lost(),
+                gaps = report.corrupt.len(),
+                "audit spool: damaged records skipped at start-up (lost); the records around them ship"
+            );
+        }
         // What an earlier run settled and the shipper had not finished with, and the
         // events still spooled.
         let mut settlements = Settlements::default();
@@ -98,7 +112,6 @@ impl Auditor {
         Ok(Auditor {
             spool,
             ids: Mutex::new(Generator::new()),
-            failing: Arc::new(AtomicBool::new(false)),
             wake: Notify::new(),
             dir,
             by_token: Mutex::new(TokenIds::default()),
@@ -111,9 +124,14 @@ impl Auditor {
         &self.spool
     }
 
+    /// The spool directory (the quarantine file lives there too).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// Whether a write to an audited table may be sent now.
     pub fn admit(&self) -> Result<(), ProxyError> {
-        if self.failing.load(Ordering::Acquire) {
+        if self.failing() {
             return Err(Unavailable::SpoolFailing {
                 dir: self.dir.clone(),
             }
@@ -173,14 +191,10 @@ impl Auditor {
                 result = Err(e);
             }
         }
-        match &result {
-            Ok(()) => self.wake.notify_one(),
-            Err(SpoolError::Io { .. }) => {
-                if !self.failing.swap(true, Ordering::AcqRel) {
-                    tracing::error!("audit spool unwritable: refusing writes to audited tables");
-                }
-            }
-            Err(_) => {}
+        // A failed append has made the spool unwritable already (the writer marks it), so
+        // writes are refused from now until a probe succeeds.
+        if result.is_ok() {
+            self.wake.notify_one();
         }
         result
     }
@@ -195,7 +209,6 @@ impl Auditor {
             .collect::<Result<Vec<_>, _>>()?;
         let (written, durable): (Vec<_>, Vec<_>) =
             appends.into_iter().map(|a| (a.written, a.durable)).unzip();
-        let failing = Arc::clone(&self.failing);
         let written: Waiting = Box::pin(async move {
             for append in written {
                 append.await?;
@@ -209,9 +222,8 @@ impl Auditor {
                     result = Err(e);
                 }
             }
-            if let Err(SpoolError::Io { .. }) = &result {
-                failing.store(true, Ordering::Release);
-            }
+            // A failed group commit has made the spool unwritable already (the writer
+            // marks it): writes are refused until a probe succeeds.
             result
         });
         Ok((written, durable))
@@ -264,27 +276,16 @@ impl Auditor {
         self.wake.notified().await;
     }
 
+    /// Whether the spool refuses records (its disk refused a write, an fsync or a segment).
     pub fn failing(&self) -> bool {
-        self.failing.load(Ordering::Acquire)
+        !self.spool.writable()
     }
 
-    /// After a failed append: writes and fsyncs a probe file in the spool directory, and lets
-    /// writes in again if that works.
+    /// While failing: asks the spool's writer to make a segment and write and fsync in it,
+    /// which lets writes in again if it works. A write elsewhere on the disk would not do: a
+    /// few free kilobytes are not the segment's worth an admitted write may need.
     pub async fn probe_disk(&self) -> bool {
-        let path = self.dir.join(".probe");
-        let written = tokio::task::spawn_blocking(move || {
-            use std::io::Write as _;
-            let mut file = std::fs::File::create(&path)?;
-            file.write_all(&[0u8; 4096])?;
-            file.sync_data()?;
-            std::fs::remove_file(&path)
-        })
-        .await;
-        let ok = matches!(written, Ok(Ok(())));
-        if ok && self.failing.swap(false, Ordering::AcqRel) {
-            tracing::info!("audit spool writable again: writes to audited tables resume");
-        }
-        ok
+        self.spool.probe().await.is_ok()
     }
 }
 

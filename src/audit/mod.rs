@@ -11,6 +11,7 @@ pub mod atomic;
 mod auditor;
 pub mod chain;
 pub mod intent;
+pub mod quarantine;
 pub mod record;
 pub mod recovery;
 pub mod returns;

@@ -4,9 +4,11 @@
 //!
 //! One record per item written, as an item of the audit table:
 //! - `ItemKey` = `<table>#<stored partition key>[#<stored sort key>]`, the stored key being the
-//!   one the table holds (behind its `key_prefix`), so one Query returns an item's history;
+//!   one the table holds (behind its `key_prefix`), each part escaped and a key too long for
+//!   DynamoDB hashed (see [`item_key`]), so one Query returns an item's history;
 //! - `EventId`, a ULID fixed here, before the record is spooled, so shipping it twice writes
 //!   the same item twice and never two items;
+//! - `FullItemKey`, only when `ItemKey` is a hash: the full key it hashes;
 //! - `Table`, `Operation`, `Region`, `Timestamp`, `Outcome`, `Principal`, `RequestId`, `Key`
 //!   (as the client sees it), `Version` on versioned tables, and the images the config asks
 //!   for, as the client would see them. Images that would take the record past DynamoDB's
@@ -17,8 +19,11 @@ use serde_json::{Map, Value};
 use ulid::Ulid;
 
 use crate::config::{AuditImages, WRITE_ID_ATTRIBUTE};
+pub use crate::error::audit::UnstorableRecord;
 use crate::plan::{Audited, Plan};
 use crate::wire::items::{Write, WriteKind, writes};
+
+pub mod item_key;
 
 /// DynamoDB's item limit. A record's JSON is larger than its item size (quotes, type tags),
 /// so measuring the JSON errs on the safe side.
@@ -125,6 +130,38 @@ pub fn record_count(plan: &Plan, sent: &Map<String, Value>) -> usize {
         .count()
 }
 
+/// Whether every record `sent` would leave can be stored in the audit table, from the request
+/// alone: pure, so admission can ask it before the write is sent. A key too long for
+/// DynamoDB is no reason to refuse (its record stores it hashed), nor are images (left out
+/// when too large); only a record too large without its images is.
+pub fn check(plan: &Plan, sent: &Map<String, Value>) -> Result<(), UnstorableRecord> {
+    let facts = Facts {
+        operation: plan.client_operation.name(),
+        region: "",
+        principal: "",
+        principal_verified: false,
+        request_id: None,
+        outcome: Outcome::Accepted,
+        images: AuditImages::None,
+    };
+    // Ids are fixed-length, so any one measures the same.
+    let built = records(plan, sent, None, &facts, &mut Ulid::nil);
+    unstorable(&built)
+}
+
+/// The first of `built` no audit table item can hold, even without its images.
+pub fn unstorable(built: &[Record<'_>]) -> Result<(), UnstorableRecord> {
+    let too_large = built.iter().find(|r| r.json.len() > MAX_RECORD_BYTES);
+    match too_large {
+        None => Ok(()),
+        Some(record) => Err(UnstorableRecord {
+            table: record.attributes.table.to_owned(),
+            bytes: record.json.len(),
+            limit: MAX_RECORD_BYTES,
+        }),
+    }
+}
+
 /// The images of one item as the region holds them (stored keys, hidden attributes).
 struct Images<'a> {
     new: Option<&'a Map<String, Value>>,
@@ -196,19 +233,20 @@ fn record<'a>(
     facts: &Facts<'a>,
     event: Ulid,
 ) -> Option<Record<'a>> {
-    let mut item_key = write.table.to_owned();
-    for name in std::iter::once(&audited.partition_key).chain(&audited.sort_key) {
-        item_key.push('#');
-        item_key.push_str(scalar_text(write.map.get(name)?)?);
-    }
+    let stored_key = stored_key(plan, audited, write)?;
     let view = |item: &'a Map<String, Value>, key_only: bool| ClientItem {
         item,
         key_only,
         audited,
         prefix: plan.prefix_of(write.table).map(|p| p.prefix.as_str()),
     };
+    let (item_key, full_item_key) = match stored_key {
+        item_key::Stored::Plain(key) => (key, None),
+        item_key::Stored::Hashed { item_key, full } => (item_key, Some(full)),
+    };
     let attributes = Attributes {
         item_key,
+        full_item_key,
         event_id: event.to_string(),
         table: write.table,
         operation: facts.operation,
@@ -231,6 +269,28 @@ fn record<'a>(
         images_dropped: Vec::new(),
     };
     fit(attributes)
+}
+
+/// How the item `write` names is keyed in its record: its table, the partition key behind the
+/// table's prefix and the sort key, escaped, hashed when too long. `None` when a key
+/// attribute is missing or not a scalar.
+fn stored_key(plan: &Plan, audited: &Audited, write: &Write<'_>) -> Option<item_key::Stored> {
+    let partition = scalar_text(write.map.get(&audited.partition_key)?)?;
+    let (prefix, partition) = plan
+        .prefix_of(write.table)
+        .and_then(|p| {
+            Some((
+                p.prefix.as_str(),
+                partition.strip_prefix(p.prefix.as_str())?,
+            ))
+        })
+        .unwrap_or(("", partition));
+    let sort = match &audited.sort_key {
+        Some(name) => Some(scalar_text(write.map.get(name)?)?),
+        None => None,
+    };
+    let full = item_key::full(write.table, prefix, partition, sort);
+    Some(item_key::stored(write.table, full))
 }
 
 /// The new version of a versioned item: the put's or the updated item's; a delete's is the
@@ -294,6 +354,8 @@ type ImageSlot = fn(&mut Attributes<'_>) -> bool;
 #[derive(Debug, Clone)]
 struct Attributes<'a> {
     item_key: String,
+    /// The full key when `item_key` is its hash.
+    full_item_key: Option<String>,
     event_id: String,
     table: &'a str,
     operation: &'a str,
@@ -314,6 +376,9 @@ impl Serialize for Attributes<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut record = serializer.serialize_map(None)?;
         record.serialize_entry("EventId", &Typed("S", &self.event_id))?;
+        if let Some(full) = &self.full_item_key {
+            record.serialize_entry("FullItemKey", &Typed("S", full))?;
+        }
         if !self.images_dropped.is_empty() {
             record.serialize_entry("ImagesDropped", &Typed("SS", &self.images_dropped))?;
         }

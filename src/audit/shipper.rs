@@ -6,6 +6,13 @@
 //!
 //! A record sent twice (a crash between the write and the ack) is the same item written
 //! twice: its key holds the event id fixed when the write was accepted.
+//!
+//! A batch DynamoDB refuses for what one of its items holds is sent again one record at a
+//! time, and a record refused alone a few times is set aside (see [`poison`]).
+
+mod poison;
+
+pub use poison::MAX_TRIES;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +35,8 @@ const BATCH: usize = 25;
 const CONCURRENT_BATCHES: usize = 4;
 const MIN_PAUSE: Duration = Duration::from_millis(100);
 pub const MAX_PAUSE: Duration = Duration::from_secs(10);
+/// How often a failing spool is probed at most.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// How often an idle shipper looks again (a wake-up missed is caught here).
 const IDLE_TICK: Duration = Duration::from_secs(1);
 /// Longest a record waits for others to fill a batch: shipping each record alone costs a
@@ -43,8 +52,17 @@ pub async fn run<C: OwnCalls>(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut pause = MIN_PAUSE;
+    let mut tries = poison::Tries::default();
+    proxy
+        .metrics()
+        .audit_spool_corrupt_records
+        .inc_by(auditor.spool().open_report().records_lost());
+    let mut probed: Option<tokio::time::Instant> = None;
     loop {
-        if auditor.failing() {
+        // A probe makes a segment, which on a full disk writes until the disk refuses: once
+        // a second, not on every round.
+        if auditor.failing() && probed.is_none_or(|at| at.elapsed() >= PROBE_EVERY) {
+            probed = Some(tokio::time::Instant::now());
             auditor.probe_disk().await;
         }
         if !*stop.borrow() {
@@ -92,27 +110,11 @@ pub async fn run<C: OwnCalls>(
                 continue;
             }
         };
-        let (stored, failure) = ship(&proxy, &table, batch).await;
-        let metrics = proxy.metrics();
-        if !stored.is_empty() {
-            auditor.chain().stored(&stored);
-            match auditor.spool().ack(&stored).await {
-                Ok(()) => metrics
-                    .audit_records
-                    .with_label_values(&["shipped"])
-                    .inc_by(stored.len() as u64),
-                Err(e) => {
-                    tracing::warn!(error = %crate::error::Chain::for_log(&e), "audit spool: acknowledgement not written; the records will be shipped again");
-                }
-            }
-        }
-        match failure {
+        let round = ship(&proxy, &table, batch).await;
+        auditor.chain().stored(&round.stored);
+        match settle(proxy.as_ref(), &auditor, round, &mut tries).await {
             None => pause = MIN_PAUSE,
             Some(failure) => {
-                metrics
-                    .audit_records
-                    .with_label_values(&["failed"])
-                    .inc_by(failure.records as u64);
                 if pause == MIN_PAUSE || pause == MAX_PAUSE {
                     tracing::warn!(table, records = failure.records, reason = %failure.reason, retry_in = ?pause, "audit records not shipped; they stay spooled");
                 }
@@ -125,6 +127,54 @@ pub async fn run<C: OwnCalls>(
             }
         }
     }
+}
+
+/// Acknowledges what a round stored, sets aside records refused too often, and counts both;
+/// returns what is left to retry after a pause.
+async fn settle<C: OwnCalls>(
+    proxy: &C,
+    auditor: &Auditor,
+    mut round: Round,
+    tries: &mut poison::Tries,
+) -> Option<Failure> {
+    let metrics = proxy.metrics();
+    tries.stored(&round.stored);
+    if !round.stored.is_empty() {
+        match auditor.spool().ack(&round.stored).await {
+            Ok(()) => metrics
+                .audit_records
+                .with_label_values(&["shipped"])
+                .inc_by(round.stored.len() as u64),
+            Err(e) => {
+                tracing::warn!(error = %crate::error::Chain::for_log(&e), "audit spool: acknowledgement not written; the records will be shipped again");
+            }
+        }
+    }
+    let reason = round.refused.first().map(|r| r.reason.clone());
+    let (spent, waiting) = tries.refused(std::mem::take(&mut round.refused));
+    if let Some(reason) = reason.filter(|_| waiting > 0) {
+        round.fail(Failure {
+            records: waiting,
+            reason,
+        });
+    }
+    let count = spent.len() as u64;
+    if count > 0 {
+        match poison::set_aside(auditor, spent).await {
+            Ok(()) => metrics.audit_quarantined.inc_by(count),
+            // Still spooled: tried again, and set aside at its next refusal.
+            Err(e) => {
+                tracing::error!(error = %crate::error::Chain::for_log(&e), "audit quarantine not written; the records stay spooled");
+            }
+        }
+    }
+    if let Some(failure) = &round.failure {
+        metrics
+            .audit_records
+            .with_label_values(&["failed"])
+            .inc_by(failure.records as u64);
+    }
+    round.failure
 }
 
 /// Waits until a batch is full or the oldest record has waited [`GATHER`]; at once when
@@ -149,12 +199,37 @@ struct Failure {
     reason: String,
 }
 
-/// Sends `pending` in batches at once; returns the ids stored and what failed.
-async fn ship<C: OwnCalls>(
-    proxy: &Arc<C>,
-    table: &str,
-    pending: Vec<(RecordId, Bytes)>,
-) -> (Vec<RecordId>, Option<Failure>) {
+/// What one round of shipping did with its records.
+#[derive(Default)]
+struct Round {
+    /// Stored in the audit table: to acknowledge.
+    stored: Vec<RecordId>,
+    /// Not stored, for a reason that may pass (throttling, an outage): tried again.
+    failure: Option<Failure>,
+    /// Refused alone for what they hold.
+    refused: Vec<poison::Refused>,
+}
+
+impl Round {
+    fn fail(&mut self, failure: Failure) {
+        let records = self.failure.as_ref().map_or(0, |f| f.records) + failure.records;
+        self.failure = Some(Failure {
+            records,
+            reason: failure.reason,
+        });
+    }
+
+    fn merge(&mut self, other: Round) {
+        self.stored.extend(other.stored);
+        self.refused.extend(other.refused);
+        if let Some(failure) = other.failure {
+            self.fail(failure);
+        }
+    }
+}
+
+/// Sends `pending` in batches at once.
+async fn ship<C: OwnCalls>(proxy: &Arc<C>, table: &str, pending: Vec<(RecordId, Bytes)>) -> Round {
     let mut batches = JoinSet::new();
     let mut pending = pending.into_iter().peekable();
     while pending.peek().is_some() {
@@ -163,28 +238,17 @@ async fn ship<C: OwnCalls>(
         let table = table.to_owned();
         batches.spawn(async move { ship_batch(proxy.as_ref(), &table, batch).await });
     }
-    let mut stored = Vec::new();
-    let mut failure: Option<Failure> = None;
+    let mut round = Round::default();
     while let Some(joined) = batches.join_next().await {
-        let Ok((ids, failed)) = joined else { continue };
-        stored.extend(ids);
-        if let Some(f) = failed {
-            let records = failure.as_ref().map_or(0, |f| f.records) + f.records;
-            failure = Some(Failure {
-                records,
-                reason: f.reason,
-            });
+        if let Ok(batch) = joined {
+            round.merge(batch);
         }
     }
-    (stored, failure)
+    round
 }
 
-async fn ship_batch<C: OwnCalls>(
-    proxy: &C,
-    table: &str,
-    batch: Vec<(RecordId, Bytes)>,
-) -> (Vec<RecordId>, Option<Failure>) {
-    let failed = |reason: String, records: usize| Failure { records, reason };
+async fn ship_batch<C: OwnCalls>(proxy: &C, table: &str, batch: Vec<(RecordId, Bytes)>) -> Round {
+    let mut round = Round::default();
     let body = batch_body(table, batch.iter().map(|(_, r)| r));
     // Puts of whole items with fixed keys: sending one twice changes nothing.
     let answer = proxy
@@ -192,25 +256,39 @@ async fn ship_batch<C: OwnCalls>(
         .await;
     let (status, answer) = match answer {
         Ok(answer) => answer,
-        Err(e) => return (Vec::new(), Some(failed(e.to_string(), batch.len()))),
+        Err(e) => {
+            round.fail(Failure {
+                records: batch.len(),
+                reason: e.to_string(),
+            });
+            return round;
+        }
     };
     if !status.is_success() {
         let name = wire::error_name(&answer).unwrap_or_else(|| "an error".into());
+        if poison::refuses_the_items(&name) {
+            return poison::resend_singly(proxy, table, batch).await;
+        }
         let reason = format!("HTTP {status}: {name}");
-        return (Vec::new(), Some(failed(reason, batch.len())));
+        round.fail(Failure {
+            records: batch.len(),
+            reason,
+        });
+        return round;
     }
     let left = unprocessed(&answer, table);
-    if left.is_empty() {
-        return (batch.into_iter().map(|(id, _)| id).collect(), None);
-    }
     let (kept, stored): (Vec<_>, Vec<_>) = batch
         .into_iter()
         .partition(|(_, record)| event_key(record).is_some_and(|k| left.contains(&k)));
-    let reason = "UnprocessedItems (throttled)".to_owned();
-    (
-        stored.into_iter().map(|(id, _)| id).collect(),
-        Some(failed(reason, kept.len())),
-    )
+    round.stored = stored.into_iter().map(|(id, _)| id).collect();
+    if !kept.is_empty() {
+        let reason = "UnprocessedItems (throttled)".to_owned();
+        round.fail(Failure {
+            records: kept.len(),
+            reason,
+        });
+    }
+    round
 }
 
 /// `{"RequestItems":{table:[{"PutRequest":{"Item":record}},...]}}`, the spooled records' JSON

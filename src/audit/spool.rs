@@ -40,7 +40,7 @@ pub use frame::{FrameError, MAX_BODY};
 pub use state::{Backlog, GroupStats};
 
 use state::Shared;
-use writer::Request;
+use writer::{Job, Request};
 
 /// Segment size at which the writer starts a new one: small enough that acknowledged space
 /// comes back soon, large enough that rotation (a rename and a directory fsync) is rare. Also
@@ -60,6 +60,11 @@ impl RecordId {
     /// The id as a number, for logs and metrics.
     pub fn get(self) -> u64 {
         self.0
+    }
+
+    #[cfg(test)]
+    pub(crate) fn from_raw(id: u64) -> Self {
+        RecordId(id)
     }
 }
 
@@ -141,6 +146,33 @@ pub struct OpenReport {
     pub records: usize,
     /// Torn or corrupt tails cut off, one per file.
     pub skipped: Vec<Skipped>,
+    /// Damaged records skipped between valid ones: each costs that record only.
+    pub corrupt: Vec<Corrupt>,
+    /// Why no segment could be made (a full or read-only disk): the spool started
+    /// unwritable, refusing records until [`Spool::probe`] succeeds.
+    pub unwritable: Option<String>,
+}
+
+impl OpenReport {
+    /// Records lost to damage between valid frames, counting a gap of unknown size as one.
+    /// A torn tail loses none: its group was never fsynced, so no write waited on it.
+    pub fn records_lost(&self) -> u64 {
+        self.corrupt.iter().map(|c| c.records.unwrap_or(1)).sum()
+    }
+}
+
+/// Damaged bytes between two valid frames of a segment, found at start-up and skipped.
+/// The segment is left as it is; the same damage is found again if the process restarts
+/// before the segment's records have shipped and it is deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Corrupt {
+    pub file: PathBuf,
+    pub offset: u64,
+    pub bytes: u64,
+    /// Records lost: `Some(1)` when the damaged frame's length was intact, `None` when the
+    /// damage hides how many frames it covered (at least one).
+    pub records: Option<u64>,
+    pub error: FrameError,
 }
 
 /// A file cut at its first bad frame on open.
@@ -160,7 +192,7 @@ pub struct Skipped {
 #[derive(Debug)]
 pub struct Spool {
     shared: Arc<Shared>,
-    queue: mpsc::UnboundedSender<Request>,
+    queue: mpsc::UnboundedSender<Job>,
     report: OpenReport,
     /// The first id this process appends: anything before it an earlier run left.
     first_live: RecordId,
@@ -275,11 +307,28 @@ impl Spool {
             done,
             written,
         };
-        if self.queue.send(request).is_err() {
+        if self.queue.send(Job::Append(request)).is_err() {
             self.shared.release(reserved);
             return Err(SpoolError::Closed);
         }
         Ok(answer)
+    }
+
+    /// Whether the spool can take records: false from a failed write, fsync or segment
+    /// preparation (a full or read-only disk) until [`Spool::probe`] succeeds.
+    pub fn writable(&self) -> bool {
+        self.shared.writable()
+    }
+
+    /// Proves the spool can take records again, on the writer thread, the way an append
+    /// needs it: a segment made (and the next one zeroed), a write in it and its fsync. Makes
+    /// the spool writable if it succeeds, unwritable if not.
+    pub async fn probe(&self) -> Result<(), SpoolError> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .send(Job::Probe(done))
+            .map_err(|_| SpoolError::Closed)?;
+        answer.await.map_err(|_| SpoolError::Closed)?
     }
 
     /// The oldest unacknowledged records, at most `max`, in append order.
@@ -319,5 +368,7 @@ fn age(unix_ms: u64) -> Duration {
     Duration::from_millis(writer::unix_ms().saturating_sub(unix_ms))
 }
 
+#[cfg(test)]
+mod disk_tests;
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::app::{App, AppError};
+use crate::audit::record::item_key as keys;
 use crate::call::OwnCalls;
 use crate::config::{Config, REGION_PLACEHOLDER};
 use crate::error::ProxyError;
@@ -88,8 +89,8 @@ pub async fn run(
         .table
         .clone();
     let item_key = item_key(&config, lookup);
-    let proxy = App::client(config).await?;
-    let items = fetch(&proxy, &audit_table, &item_key).await?;
+    let proxy = App::client(config.clone()).await?;
+    let items = fetch_item(&proxy, &audit_table, &config, lookup).await?;
     match format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, &items).map_err(io::Error::from)?;
@@ -104,10 +105,36 @@ pub async fn run(
     Ok(())
 }
 
-/// The audit table's `ItemKey` for the item: `<table>#<stored partition key>[#<sort key>]`.
-/// The stored partition key is the client's behind the table's `key_prefix`, resolved for
-/// the config's home region or for `lookup.home_region`; without a prefix it is the client's.
+/// The audit table's `ItemKey` for the item, as records are written now:
+/// `<table>#<prefix><partition key>[#<sort key>]`, the parts escaped and the key hashed when
+/// too long (see [`crate::audit::record::item_key`]). The prefix is the table's `key_prefix`,
+/// resolved for the config's home region or for `lookup.home_region`; none without one.
 pub fn item_key(config: &Config, lookup: &Lookup) -> String {
+    let prefix = key_prefix(config, lookup);
+    let full = keys::full(
+        &lookup.table,
+        &prefix,
+        &lookup.key,
+        lookup.sort_key.as_deref(),
+    );
+    keys::stored(&lookup.table, full).item_key().to_owned()
+}
+
+/// The `ItemKey` versions before escaping wrote for the item, when it differs from
+/// [`item_key`]'s: parts joined as they were, so the records under it may be another item's
+/// whose parts hold `#` elsewhere; [`same_item`] tells them apart by their `Key`.
+pub fn legacy_item_key(config: &Config, lookup: &Lookup) -> Option<String> {
+    let prefix = key_prefix(config, lookup);
+    let legacy = keys::legacy(
+        &lookup.table,
+        &prefix,
+        &lookup.key,
+        lookup.sort_key.as_deref(),
+    );
+    (legacy != item_key(config, lookup)).then_some(legacy)
+}
+
+fn key_prefix(config: &Config, lookup: &Lookup) -> String {
     let prefix = match &lookup.home_region {
         Some(region) => config
             .table(&lookup.table)
@@ -117,17 +144,51 @@ pub fn item_key(config: &Config, lookup: &Lookup) -> String {
             .remove(&lookup.table)
             .and_then(|t| t.key_prefix),
     };
-    let mut key = format!(
-        "{}#{}{}",
-        lookup.table,
-        prefix.unwrap_or_default(),
-        lookup.key
-    );
-    if let Some(sort_key) = &lookup.sort_key {
-        key.push('#');
-        key.push_str(sort_key);
+    prefix.unwrap_or_default()
+}
+
+/// Whether an old record found under [`legacy_item_key`] is the looked-up item's: its `Key`
+/// (the key as the client sees it) holds exactly the looked-up parts. Best effort: `Key`
+/// names no part as partition or sort key, so an item whose parts are the same two strings
+/// the other way round, and whose joined key is the same, passes too.
+pub fn same_item(item: &Item, lookup: &Lookup) -> bool {
+    let Some(key) = item
+        .get("Key")
+        .and_then(|k| k.get("M"))
+        .and_then(Value::as_object)
+    else {
+        return false;
+    };
+    let mut found: Vec<&str> = key
+        .values()
+        .filter_map(|v| {
+            let v = v.as_object()?;
+            ["S", "N", "B"].iter().find_map(|t| v.get(*t)?.as_str())
+        })
+        .collect();
+    let mut wanted: Vec<&str> = std::iter::once(lookup.key.as_str())
+        .chain(lookup.sort_key.as_deref())
+        .collect();
+    found.sort_unstable();
+    wanted.sort_unstable();
+    found == wanted
+}
+
+/// The item's records under its key, and its old records under the key older versions wrote,
+/// oldest first.
+pub async fn fetch_item(
+    proxy: &Proxy,
+    audit_table: &str,
+    config: &Config,
+    lookup: &Lookup,
+) -> Result<Vec<Item>, HistoryError> {
+    let mut items = fetch(proxy, audit_table, &item_key(config, lookup)).await?;
+    if let Some(legacy) = legacy_item_key(config, lookup) {
+        let old = fetch(proxy, audit_table, &legacy).await?;
+        items.extend(old.into_iter().filter(|item| same_item(item, lookup)));
+        items.sort_by(|a, b| scalar(a, "EventId").cmp(&scalar(b, "EventId")));
     }
-    key
+    Ok(items)
 }
 
 /// Every record stored under `item_key`, oldest first, one `Query` page after another.

@@ -26,3 +26,16 @@ pub enum Unavailable {
     #[error("auditing was enabled by a reload; it starts with the next restart")]
     EnabledByReload,
 }
+
+/// A write whose audit record fits no audit table item in any form: even with its images left
+/// out and its key hashed, it passes DynamoDB's item limit. Found by
+/// [`crate::audit::record::check`] from the request alone, before it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the audit record of an item of {table} would be {bytes} bytes, over DynamoDB's {limit}-byte item limit for the audit table"
+)]
+pub struct UnstorableRecord {
+    pub table: String,
+    pub bytes: usize,
+    pub limit: usize,
+}

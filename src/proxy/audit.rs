@@ -159,6 +159,9 @@ impl Proxy {
         let mut frames = Vec::with_capacity(ids.len());
         let mut intended = Vec::with_capacity(ids.len());
         let records = record::records_for(plan, sent, None, &facts, &mut |n| ids[n]);
+        // Caught before the write is sent: a write whose record could never be stored is
+        // refused, not accepted and then stuck.
+        record::unstorable(&records).map_err(|e| ProxyError::Validation(e.to_string()))?;
         for record in &records {
             let n = ids
                 .iter()

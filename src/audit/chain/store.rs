@@ -44,7 +44,13 @@ impl ChainStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Assignments::new(ulid::Ulid::new().to_string())
             }
-            Err(e) => return Err(SpoolError::io(&path, e)),
+            // An unreadable spool directory holds nothing to ship either: the sidecar starts
+            // (serving reads, refusing audited writes until the spool can be written) on a
+            // new chain.
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "audit chain unreadable: starting a new chain");
+                Assignments::new(ulid::Ulid::new().to_string())
+            }
         };
         assignments
             .linked

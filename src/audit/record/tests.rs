@@ -232,3 +232,58 @@ fn a_key_is_written_in_name_order_without_its_prefix() {
         json!({"Assigned": {"N": "1"}, "pk": {"S": "a"}})
     );
 }
+
+fn put_of(pk: &str, sk: &str) -> Value {
+    json!({"TableName": "Cat", "Item": {"pk": {"S": pk}, "sk": {"S": sk}}})
+}
+
+#[test]
+fn item_keys_escape_the_separator_behind_the_prefix() {
+    let plan = plan(Operation::PutItem, Operation::PutItem);
+    let facts = facts(Outcome::Accepted, AuditImages::None);
+    let key = |pk: &str, sk: &str| {
+        let records = build(&plan, &put_of(pk, sk), Some(&json!({})), &facts);
+        records[0]["ItemKey"]["S"].as_str().unwrap().to_owned()
+    };
+    let one = key("us-east-1#a#b", "c");
+    let two = key("us-east-1#a", "b#c");
+    assert_ne!(one, two);
+    // The prefix is the config's: left as it is, so plain keys read as before.
+    assert_eq!(one, r"Cat#us-east-1#a\#b#c");
+    assert_eq!(key("us-east-1#a", "b"), "Cat#us-east-1#a#b");
+}
+
+#[test]
+fn a_key_too_long_for_the_audit_table_is_stored_hashed_with_the_full_key_beside() {
+    let plan = plan(Operation::PutItem, Operation::PutItem);
+    let facts = facts(Outcome::Accepted, AuditImages::New);
+    let pk = format!("us-east-1#{}", "p".repeat(2000));
+    let sk = "s".repeat(1000);
+    let sent = put_of(&pk, &sk);
+    let records = build(&plan, &sent, Some(&json!({})), &facts);
+    let r = &records[0];
+    let item_key = r["ItemKey"]["S"].as_str().unwrap();
+    assert!(item_key.len() <= item_key::MAX_PARTITION_KEY_BYTES);
+    assert!(item_key.starts_with("Cat\\sha256:"), "{item_key}");
+    let full = r["FullItemKey"]["S"].as_str().unwrap();
+    assert_eq!(full, format!("Cat#{pk}#{sk}"));
+    // Everything else means what it meant: the client's key, the image.
+    assert_eq!(r["Key"]["M"]["sk"]["S"], sk.as_str());
+    assert!(r.contains_key("NewImage"));
+    assert_eq!(check(&plan, sent.as_object().unwrap()), Ok(()));
+}
+
+#[test]
+fn check_refuses_only_a_record_too_large_without_its_images() {
+    let plan = plan(Operation::PutItem, Operation::PutItem);
+    // Images are left out to fit, so a large item is no reason.
+    let mut sent = put_of("us-east-1#a", "b");
+    sent["Item"]["blob"] = json!({"S": "x".repeat(MAX_RECORD_BYTES)});
+    assert_eq!(check(&plan, sent.as_object().unwrap()), Ok(()));
+    // A key no record can hold (DynamoDB refuses it too, but not before it is sent).
+    let huge = put_of("us-east-1#a", &"k".repeat(MAX_RECORD_BYTES));
+    let refused = check(&plan, huge.as_object().unwrap()).unwrap_err();
+    assert_eq!(refused.table, "Cat");
+    assert!(refused.bytes > MAX_RECORD_BYTES);
+    assert!(refused.to_string().contains("audit"), "{refused}");
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::frame::{self, MAX_BODY};
-use super::replay::read_cut;
+use super::replay::{Read, read_cut};
 use super::state::sync_dir;
 use super::{Skipped, SpoolError};
 
@@ -24,7 +24,8 @@ pub(super) const SYNC_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(super) struct AckLog {
     path: PathBuf,
-    file: File,
+    /// `None` until it could be opened.
+    file: Option<File>,
     /// Length of the valid log: where a failed append is cut back to.
     len: u64,
     /// When the log was last fsynced.
@@ -36,26 +37,31 @@ impl AckLog {
     pub(super) fn open(dir: &Path) -> Result<(AckLog, BTreeSet<u64>, Option<Skipped>), SpoolError> {
         let path = dir.join(FILE);
         // A temp file is a rewrite that never reached its rename: the old log is still whole.
+        // Left in place if it cannot go (a read-only disk): the next rewrite replaces it.
         if let Err(error) = fs::remove_file(dir.join(TEMP))
             && error.kind() != std::io::ErrorKind::NotFound
         {
-            return Err(SpoolError::io(&dir.join(TEMP), error));
+            tracing::warn!(%error, "audit spool: {TEMP} not removed");
         }
-        let (bodies, skipped) = if path.exists() {
-            read_cut(&path)?
+        // A damaged ack costs at most shipping its records again: cut at the first bad frame.
+        let read = if path.exists() {
+            read_cut(&path, None)?
         } else {
-            (Vec::new(), None)
+            Read::default()
         };
+        let skipped = read.skipped;
         let mut ids = BTreeSet::new();
-        for body in &bodies {
+        for (_, body) in &read.bodies {
             let count = body.len() / 8;
             ids.extend((0..count).filter_map(|at| frame::read_u64(body, at * 8)));
         }
-        let file = open_append(&path)?;
+        // Opened for appending when it can be (not on a read-only disk, say): the first ack
+        // tries again.
+        let file = open_append(&path).ok();
         let len = file
-            .metadata()
-            .map_err(|source| SpoolError::io(&path, source))?
-            .len();
+            .as_ref()
+            .and_then(|file| file.metadata().ok())
+            .map_or(0, |meta| meta.len());
         let log = AckLog {
             path,
             file,
@@ -65,21 +71,38 @@ impl AckLog {
         Ok((log, ids, skipped))
     }
 
+    /// The log of a spool whose directory could not be created: nothing to read, opened at
+    /// the first ack.
+    pub(super) fn detached(dir: &Path) -> AckLog {
+        AckLog {
+            path: dir.join(FILE),
+            file: None,
+            len: 0,
+            synced: Instant::now(),
+        }
+    }
+
     /// Appends `ids`, fsyncing only if the last fsync is [`SYNC_EVERY`] old. On failure the
     /// partial frame is cut off (best effort: if that fails too, replay cuts it, losing only
     /// acks, so records are shipped again).
     pub(super) fn append(&mut self, ids: &[u64]) -> Result<(), SpoolError> {
         let buf = encode(ids.iter().copied());
         let sync = self.synced.elapsed() >= SYNC_EVERY;
-        let written = self.file.write_all(&buf).and_then(|()| {
+        if self.file.is_none() {
+            self.file = Some(open_append(&self.path)?);
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Err(SpoolError::Closed);
+        };
+        let written = file.write_all(&buf).and_then(|()| {
             if sync {
-                self.file.sync_data()?;
+                file.sync_data()?;
                 self.synced = Instant::now();
             }
             Ok(())
         });
         if let Err(source) = written {
-            let _ = self.file.set_len(self.len);
+            let _ = file.set_len(self.len);
             return Err(SpoolError::io(&self.path, source));
         }
         self.len += buf.len() as u64;
@@ -97,7 +120,7 @@ impl AckLog {
         staged.map_err(|source| SpoolError::io(&temp, source))?;
         fs::rename(&temp, &self.path).map_err(|source| SpoolError::io(&self.path, source))?;
         sync_dir(dir)?;
-        self.file = open_append(&self.path)?;
+        self.file = Some(open_append(&self.path)?);
         self.len = buf.len() as u64;
         self.synced = Instant::now();
         Ok(())

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -112,6 +112,10 @@ pub(super) struct Shared {
     fsyncs: AtomicU64,
     records: AtomicU64,
     largest_group: AtomicU64,
+    /// Whether the spool can take records: cleared by any failed write, fsync or segment
+    /// preparation, set again only by a probe that made a segment and wrote and fsynced in
+    /// it ([`super::Spool::probe`]), never by a write elsewhere on the disk.
+    writable: AtomicBool,
     /// Held by a test to make appends queue up behind the writer deterministically.
     #[cfg(test)]
     pub(super) gate: Mutex<()>,
@@ -140,8 +144,27 @@ impl Shared {
             fsyncs: AtomicU64::new(0),
             records: AtomicU64::new(0),
             largest_group: AtomicU64::new(0),
+            writable: AtomicBool::new(true),
             #[cfg(test)]
             gate: Mutex::new(()),
+        }
+    }
+
+    pub(super) fn writable(&self) -> bool {
+        self.writable.load(Ordering::Acquire)
+    }
+
+    /// After a failed write, fsync or segment preparation: refuse until a probe succeeds.
+    pub(super) fn mark_unwritable(&self, why: &SpoolError) {
+        if self.writable.swap(false, Ordering::AcqRel) {
+            tracing::error!(dir = %self.dir.display(), error = %crate::error::Chain::for_log(why), "audit spool unwritable: refusing writes to audited tables until a write and its fsync succeed");
+        }
+    }
+
+    /// After a probe made a segment and wrote and fsynced in it.
+    pub(super) fn mark_writable(&self) {
+        if !self.writable.swap(true, Ordering::AcqRel) {
+            tracing::info!(dir = %self.dir.display(), "audit spool writable again: writes to audited tables resume");
         }
     }
 

@@ -263,21 +263,27 @@ async fn reopen_damaged(damage: impl FnOnce(&mut Vec<u8>, u64)) -> (TempDir, Spo
 }
 
 #[tokio::test]
-async fn flipped_payload_byte_cuts_from_that_record() {
+async fn a_flipped_payload_byte_costs_that_record_only() {
     let (dir, spool) = reopen_damaged(|bytes, frame| {
         let in_second_payload = usize::try_from(frame).unwrap() + 20;
         bytes[in_second_payload] ^= 0x40;
     })
     .await;
-    assert_eq!(payloads(&spool), vec![record(0)]);
-    let skipped = &spool.open_report().skipped;
-    assert_eq!(skipped.len(), 1);
-    assert!(matches!(skipped[0].error, FrameError::CrcMismatch { .. }));
+    assert_eq!(payloads(&spool), vec![record(0), record(2)]);
+    let report = spool.open_report();
+    assert!(report.skipped.is_empty(), "{report:?}");
+    assert_eq!(report.corrupt.len(), 1);
+    assert!(matches!(
+        report.corrupt[0].error,
+        FrameError::CrcMismatch { .. }
+    ));
+    assert_eq!(report.corrupt[0].records, Some(1));
+    assert_eq!(report.records_lost(), 1);
     spool.append(record(7)).await.unwrap();
     drop(spool);
     assert_eq!(
         payloads(&open(dir.path()).await),
-        vec![record(0), record(7)]
+        vec![record(0), record(2), record(7)]
     );
 }
 
@@ -504,4 +510,99 @@ async fn ids_acked_in_a_cut_tail_are_not_reused() {
     drop(spool);
     let spool = open(dir.path()).await;
     assert_eq!(payloads(&spool), vec![record(0), record(7), record(8)]);
+}
+
+/// Thirty records in one segment, written in separate groups; the segment and frame length.
+async fn thirty(dir: &Path) -> (Spool, Vec<RecordId>, PathBuf, usize) {
+    let spool = open(dir).await;
+    let ids = append_all(&spool, 0..30).await;
+    let file = written_segment(dir);
+    let frame = usize::try_from(super::writer::frame_len(record(0).len())).unwrap();
+    (spool, ids, file, frame)
+}
+
+fn damage(file: &Path, change: impl FnOnce(&mut Vec<u8>)) {
+    let mut bytes = fs::read(file).unwrap();
+    change(&mut bytes);
+    fs::write(file, bytes).unwrap();
+}
+
+#[tokio::test]
+async fn one_flipped_byte_in_record_6_of_30_loses_that_record_and_ships_the_other_29() {
+    let dir = TempDir::new().unwrap();
+    let (spool, ids, file, frame) = thirty(dir.path()).await;
+    // Acks before and after the damage stay true: the damaged frame's length is intact.
+    spool.ack(&[ids[1], ids[20]]).await.unwrap();
+    drop(spool);
+    damage(&file, |bytes| bytes[5 * frame + 24] ^= 0x01);
+
+    let spool = open(dir.path()).await;
+    let expected: Vec<Bytes> = (0..30)
+        .filter(|n| ![1, 5, 20].contains(n))
+        .map(record)
+        .collect();
+    assert_eq!(payloads(&spool), expected);
+    let pending: Vec<RecordId> = spool
+        .pending(usize::MAX)
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(pending.contains(&ids[6]) && pending.contains(&ids[29]));
+    assert_eq!(spool.open_report().records_lost(), 1);
+    assert_eq!(spool.open_report().corrupt[0].offset, 5 * frame as u64);
+    // Not cut: the frames behind the damage are still in the file (only its zeros went).
+    assert_eq!(fs::metadata(&file).unwrap().len(), 30 * frame as u64);
+    // Every surviving record shipped: the segment goes, damage and all.
+    spool.ack(&pending).await.unwrap();
+    drop(spool);
+    let spool = open(dir.path()).await;
+    assert_eq!(spool.backlog().records, 0);
+    assert!(spool.open_report().corrupt.is_empty());
+    assert!(!file.exists());
+}
+
+#[tokio::test]
+async fn a_damaged_length_is_skipped_and_acks_after_it_are_not_trusted() {
+    let dir = TempDir::new().unwrap();
+    let (spool, ids, file, frame) = thirty(dir.path()).await;
+    spool.ack(&[ids[2], ids[12]]).await.unwrap();
+    drop(spool);
+    // Record 6's length and a stretch after it: how many frames the damage covers is lost.
+    damage(&file, |bytes| {
+        bytes[5 * frame..5 * frame + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        bytes[6 * frame + 3] ^= 0xff;
+    });
+    let spool = open(dir.path()).await;
+    let report = spool.open_report();
+    assert_eq!(report.corrupt.len(), 1, "{report:?}");
+    assert_eq!(report.corrupt[0].records, None);
+    assert_eq!(report.corrupt[0].bytes, 2 * frame as u64);
+    // Before the damage the ack holds; after it, record 12 ships again rather than risk
+    // taking another record's ack for its own.
+    let mut expected: Vec<usize> = (0..30).filter(|n| ![2, 5, 6].contains(n)).collect();
+    expected.sort_unstable();
+    assert_eq!(
+        payloads(&spool),
+        expected.into_iter().map(record).collect::<Vec<_>>()
+    );
+    // New ids stay past every acknowledged one, so no old ack can hide a new record.
+    let fresh = spool.append(record(99)).await.unwrap();
+    assert!(fresh > ids[12]);
+    drop(spool);
+    let spool = open(dir.path()).await;
+    assert_eq!(payloads(&spool).last(), Some(&record(99)));
+    assert_eq!(spool.backlog().records, 28);
+}
+
+#[tokio::test]
+async fn a_zeroed_block_in_the_middle_is_skipped_not_taken_for_the_end() {
+    let dir = TempDir::new().unwrap();
+    let (spool, _, file, frame) = thirty(dir.path()).await;
+    drop(spool);
+    // A lost sector: zeros over frames 6 to 9 and part of 10.
+    damage(&file, |bytes| bytes[5 * frame..9 * frame + 7].fill(0));
+    let spool = open(dir.path()).await;
+    let expected: Vec<Bytes> = (0..5).chain(10..30).map(record).collect();
+    assert_eq!(payloads(&spool), expected);
+    assert_eq!(spool.open_report().corrupt.len(), 1);
 }

@@ -28,6 +28,14 @@ use super::{RecordId, SpoolError};
 /// Requests written in one group at most, so one commit's latency stays bounded.
 const MAX_GROUP: usize = 4096;
 
+/// What the writer thread is asked to do.
+#[derive(Debug)]
+pub(super) enum Job {
+    Append(Request),
+    /// Prove the spool can take records again: see [`Writer::probe`].
+    Probe(oneshot::Sender<Result<(), SpoolError>>),
+}
+
 #[derive(Debug)]
 pub(super) struct Request {
     pub(super) record: Bytes,
@@ -54,6 +62,11 @@ pub(super) fn unix_ms() -> u64 {
 pub(super) fn segment_path(dir: &Path, base: u64) -> PathBuf {
     dir.join(format!("spool-{base:020}.log"))
 }
+
+/// In tests: while a file of this name is in the spool directory, standbys fail as on a
+/// full disk.
+#[cfg(test)]
+pub(super) const FAIL_STANDBY: &str = "fail-standby";
 
 /// What standby files end with. Not a segment's name, so replay never reads one.
 pub(super) const STANDBY_SUFFIX: &str = ".standby";
@@ -89,14 +102,27 @@ pub(super) enum Standby {
 }
 
 impl Standby {
-    /// Starts zeroing a new standby file of `bytes` in `dir` on a helper thread. Its name is
-    /// random: a helper of an earlier spool on this directory may still be writing its own.
-    pub(super) fn start(dir: &Path, bytes: u64) -> Standby {
-        let path = dir.join(format!("{:016x}{STANDBY_SUFFIX}", fastrand::u64(..)));
+    /// Starts zeroing a new standby file of `bytes` in the spool's directory on a helper
+    /// thread. Its name is random: a helper of an earlier spool on this directory may still be
+    /// writing its own. A helper that fails (a full disk) makes the spool unwritable at once,
+    /// while the active segment still has room for the writes already admitted.
+    pub(super) fn start(shared: &Arc<Shared>, bytes: u64) -> Standby {
+        let path = shared
+            .dir
+            .join(format!("{:016x}{STANDBY_SUFFIX}", fastrand::u64(..)));
         let target = path.clone();
+        let watcher = Arc::clone(shared);
         let helper = std::thread::Builder::new()
             .name("audit-spool-standby".into())
-            .spawn(move || zeroed(&target, bytes));
+            .spawn(move || {
+                let zeroed = zeroed(&target, bytes);
+                if let Err(error) = &zeroed {
+                    let error =
+                        SpoolError::io(&target, io::Error::new(error.kind(), error.to_string()));
+                    watcher.mark_unwritable(&error);
+                }
+                zeroed
+            });
         match helper {
             Ok(helper) => Standby::Preparing(path, helper),
             // No thread to spare: the rotation tries again with a new one.
@@ -122,33 +148,52 @@ impl Standby {
     }
 
     /// Renames the standby to the segment starting at `base` and makes the name durable.
-    /// On failure the standby stays for the next try if it was zeroed, or starts over.
+    /// On failure the standby stays for the next try if it was zeroed; one that could not be
+    /// zeroed is gone, and the next rotation or probe starts another.
     pub(super) fn activate(
         self,
-        dir: &Path,
+        shared: &Arc<Shared>,
         base: u64,
         bytes: u64,
-    ) -> Result<(File, PathBuf), (SpoolError, Standby)> {
+    ) -> Result<(File, PathBuf), (SpoolError, Option<Standby>)> {
+        let dir = &shared.dir;
         let (standby, file) = match self.ready() {
             Ok(ready) => ready,
-            Err(error) => return Err((error, Standby::start(dir, bytes))),
+            // Started again by the next rotation or probe, not now: the disk just refused.
+            Err(error) => return Err((error, None)),
         };
         let path = segment_path(dir, base);
         if let Err(source) = fs::rename(&standby, &path) {
-            return Err((SpoolError::io(&path, source), Standby::Ready(standby, file)));
+            return Err((
+                SpoolError::io(&path, source),
+                Some(Standby::Ready(standby, file)),
+            ));
         }
         if let Err(error) = sync_dir(dir) {
             // The name may or may not survive a crash: an empty segment either way, which
             // replay reads as no records.
-            return Err((error, Standby::start(dir, bytes)));
+            return Err((error, Some(Standby::start(shared, bytes))));
         }
         Ok((file, path))
     }
 }
 
-/// Creates `path` holding `bytes` zeroes, written and fsynced.
+/// Creates `path` holding `bytes` zeroes, written and fsynced; on failure removes what was
+/// written, so a full disk gets its space back rather than keep a partial standby.
 fn zeroed(path: &Path, bytes: u64) -> io::Result<File> {
+    let made = write_zeros(path, bytes);
+    if made.is_err() {
+        let _ = fs::remove_file(path);
+    }
+    made
+}
+
+fn write_zeros(path: &Path, bytes: u64) -> io::Result<File> {
     const CHUNK: usize = 1 << 20;
+    #[cfg(test)]
+    if path.with_file_name(FAIL_STANDBY).exists() {
+        return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+    }
     let zeros = vec![0u8; CHUNK];
     let mut file = OpenOptions::new()
         .read(true)
@@ -170,8 +215,9 @@ fn zeroed(path: &Path, bytes: u64) -> io::Result<File> {
 pub(super) struct Writer {
     pub(super) shared: Arc<Shared>,
     pub(super) segment_bytes: u64,
-    /// The active segment, its first id and its valid length.
-    pub(super) file: File,
+    /// The active segment, its first id and its valid length. No segment when none could be
+    /// made (a full disk at start-up): the next group or probe makes one.
+    pub(super) file: Option<File>,
     pub(super) path: PathBuf,
     pub(super) base: u64,
     pub(super) len: u64,
@@ -186,7 +232,7 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Starts the thread; it ends when the last queue sender (the `Spool`) is dropped.
-    pub(super) fn spawn(self) -> Result<mpsc::UnboundedSender<Request>, SpoolError> {
+    pub(super) fn spawn(self) -> Result<mpsc::UnboundedSender<Job>, SpoolError> {
         let (queue, requests) = mpsc::unbounded_channel();
         let dir = self.shared.dir.clone();
         std::thread::Builder::new()
@@ -196,14 +242,26 @@ impl Writer {
         Ok(queue)
     }
 
-    fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>) {
-        while let Some(first) = requests.blocking_recv() {
+    fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
+        let mut next = None;
+        while let Some(job) = next.take().or_else(|| jobs.blocking_recv()) {
             #[cfg(test)]
             drop(super::state::lock(&self.shared.gate));
+            let first = match job {
+                Job::Append(request) => request,
+                Job::Probe(done) => {
+                    let _ = done.send(self.probe());
+                    continue;
+                }
+            };
             let mut group = vec![first];
             while group.len() < MAX_GROUP {
-                match requests.try_recv() {
-                    Ok(request) => group.push(request),
+                match jobs.try_recv() {
+                    Ok(Job::Append(request)) => group.push(request),
+                    Ok(probe) => {
+                        next = Some(probe);
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
@@ -230,6 +288,7 @@ impl Writer {
                 // numbers them with these ids, so the next segment must start past them.
                 self.next_id += count;
                 self.broken = true;
+                self.shared.mark_unwritable(&error);
                 tracing::warn!(error = %crate::error::Chain::for_log(&error), records = count, "audit spool: group commit failed");
                 for request in group {
                     self.shared.release(request.reserved);
@@ -240,9 +299,10 @@ impl Writer {
     }
 
     fn write(&mut self, group: &mut [Request], unix_ms: u64) -> Result<(), SpoolError> {
-        if self.broken || self.len >= self.segment_bytes {
+        if self.broken || self.file.is_none() || self.len >= self.segment_bytes {
             self.rotate()?;
         }
+        let file = self.file.as_ref().ok_or(SpoolError::Closed)?;
         let stamp = unix_ms.to_le_bytes();
         let size: u64 = group.iter().map(|r| r.reserved).sum();
         let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
@@ -251,19 +311,19 @@ impl Writer {
         }
         // At the valid end rather than appended: the file is longer than its frames. A group
         // running past the zeroes extends the file, which only costs that group's fsync more.
-        let written = self.file.write_all_at(&buf, self.len).and_then(|()| {
+        let written = file.write_all_at(&buf, self.len).and_then(|()| {
             for request in group.iter_mut() {
                 if let Some(written) = request.written.take() {
                     let _ = written.send(());
                 }
             }
-            self.file.sync_data()
+            file.sync_data()
         });
         if let Err(source) = written {
             // Cut the partial group off so nothing valid-looking follows the last good frame
             // (the zeroes after it go too: the segment is abandoned, `broken` rotates); if the
             // cut fails as well, replay cuts the segment at its first bad frame.
-            let _ = self.file.set_len(self.len);
+            let _ = file.set_len(self.len);
             return Err(SpoolError::io(&self.path, source));
         }
         self.len += buf.len() as u64;
@@ -272,26 +332,61 @@ impl Writer {
 
     /// Makes the standby the segment starting at `next_id`, and starts zeroing the next.
     pub(super) fn rotate(&mut self) -> Result<(), SpoolError> {
-        let dir = &self.shared.dir;
         let standby = match self.standby.take() {
             Some(standby) => standby,
-            None => Standby::start(dir, self.segment_bytes),
+            None => Standby::start(&self.shared, self.segment_bytes),
         };
-        let (file, path) = match standby.activate(dir, self.next_id, self.segment_bytes) {
+        let (file, path) = match standby.activate(&self.shared, self.next_id, self.segment_bytes) {
             Ok(active) => active,
             Err((error, standby)) => {
-                self.standby = Some(standby);
+                self.standby = standby;
                 return Err(error);
             }
         };
-        self.standby = Some(Standby::start(dir, self.segment_bytes));
-        self.file = file;
+        self.standby = Some(Standby::start(&self.shared, self.segment_bytes));
+        self.file = Some(file);
         self.shared.rotated(self.next_id, path.clone());
         self.path = path;
         self.base = self.next_id;
         self.len = 0;
         self.broken = false;
         Ok(())
+    }
+
+    /// Whether the spool can take records again, proven the way an append needs it: a
+    /// segment to write in (made now if the last one broke), the next one zeroed behind it,
+    /// and a write and its fsync in the segment where the next frame goes (zeros over its
+    /// zeros, which replay reads as the clean end). Only this makes the spool writable
+    /// again: a small file written elsewhere says nothing of a segment's worth of space.
+    fn probe(&mut self) -> Result<(), SpoolError> {
+        let proven = self.try_probe();
+        match &proven {
+            Ok(()) => self.shared.mark_writable(),
+            Err(error) => self.shared.mark_unwritable(error),
+        }
+        proven
+    }
+
+    fn try_probe(&mut self) -> Result<(), SpoolError> {
+        let dir = &self.shared.dir;
+        fs::create_dir_all(dir).map_err(|source| SpoolError::io(dir, source))?;
+        if self.broken || self.file.is_none() || self.len >= self.segment_bytes {
+            self.rotate()?;
+        }
+        let standby = match self.standby.take() {
+            Some(standby) => standby,
+            None => Standby::start(&self.shared, self.segment_bytes),
+        };
+        let (path, ready) = standby.ready()?;
+        self.standby = Some(Standby::Ready(path, ready));
+        let file = self.file.as_ref().ok_or(SpoolError::Closed)?;
+        let written = file
+            .write_all_at(&[0; frame::HEADER], self.len)
+            .and_then(|()| file.sync_data());
+        written.map_err(|source| {
+            self.broken = true;
+            SpoolError::io(&self.path, source)
+        })
     }
 }
 

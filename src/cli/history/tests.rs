@@ -52,6 +52,42 @@ fn item_key_carries_the_stored_partition_key() {
 }
 
 #[test]
+fn item_key_escapes_the_parts_and_names_the_old_key_when_it_differs() {
+    let config = Config::from_toml_str(CONFIG).unwrap();
+    let hashed = lookup("GlobalCatalog", "a#b", Some("c"), None);
+    assert_eq!(
+        item_key(&config, &hashed),
+        r"GlobalCatalog#us-east-1#a\#b#c"
+    );
+    assert_eq!(
+        legacy_item_key(&config, &hashed).as_deref(),
+        Some("GlobalCatalog#us-east-1#a#b#c")
+    );
+    // A key without `#` or `\` was always spelled this way: one Query is enough.
+    let plain = lookup("GlobalCatalog", "item-1", Some("books"), None);
+    assert_eq!(legacy_item_key(&config, &plain), None);
+    // Too long for DynamoDB's key: the hash, as the record stores it.
+    let long = lookup("Plain", &"k".repeat(3000), None, None);
+    assert!(item_key(&config, &long).starts_with("Plain\\sha256:"));
+}
+
+#[test]
+fn old_records_under_a_shared_key_are_told_apart_by_their_key() {
+    let record = |pk: &str, sk: &str| -> Item {
+        serde_json::from_value(json!({
+            "ItemKey": {"S": "T#a#b#c"},
+            "Key": {"M": {"pk": {"S": pk}, "sk": {"S": sk}}}
+        }))
+        .unwrap()
+    };
+    let wanted = lookup("T", "a#b", Some("c"), None);
+    assert!(same_item(&record("a#b", "c"), &wanted));
+    assert!(!same_item(&record("a", "b#c"), &wanted));
+    let no_key: Item = serde_json::from_value(json!({"ItemKey": {"S": "T#a#b#c"}})).unwrap();
+    assert!(!same_item(&no_key, &wanted));
+}
+
+#[test]
 fn query_asks_for_one_item_key_oldest_first_and_pages_on() {
     let first: Value = serde_json::from_slice(&query_body("Audit", "T#k", None)).unwrap();
     assert_eq!(first["TableName"], "Audit");
