@@ -32,6 +32,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod expr;
+pub mod logging;
 pub mod metrics;
 pub mod plan;
 pub mod probe;
