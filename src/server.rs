@@ -4,11 +4,15 @@
 //! - **No connection outstays its welcome** ([`connection`]): one that sends no request within
 //!   the header timeout, or sits idle past the idle timeout, is closed.
 //! - **Descriptors never run out** ([`limits`]): each listener holds at most its cap of
-//!   connections. At the cap the listener stops accepting, and new connections wait in the
-//!   kernel's backlog (where they cost no descriptor) until a slot frees. Accepting and closing
-//!   the newest instead would turn a short wait into an error for a client that did nothing
-//!   wrong, and would still spend a descriptor per attempt. The admin port has its own small
-//!   cap, so `/healthz` answers while the proxy port is full.
+//!   connections. Past half the cap the header timeout shortens, and at the cap a new
+//!   connection takes the slot of the oldest one that has sent no request, else of the one
+//!   idle the longest ([`occupancy`]): a silent client cannot hoard slots. Only when every
+//!   connection has a request in flight does a new one wait (in the listener's hands or the
+//!   kernel's backlog) until a slot frees. Refusing the newest instead would turn a short
+//!   wait into an error for a client that did nothing wrong. The admin port has its own
+//!   small cap, the same eviction and a header timeout of at most [`ADMIN_HEADER_TIMEOUT`],
+//!   so `/healthz` answers whatever the proxy port or other admin connections do.
+//! - **Request bodies fit a memory budget** ([`bodies`]), shared by every connection.
 //! - **A drain loses no request** (a Kubernetes SIGTERM): the listener closes; for a short
 //!   reuse window, existing connections keep being served, HTTP/1 answers carry
 //!   `Connection: close` and HTTP/2 connections get a GOAWAY, so clients move on after an
@@ -18,8 +22,10 @@
 //! [`bind`] widens an unspecified listen address to IPv4 and IPv6.
 
 mod bind;
+pub mod bodies;
 mod connection;
 pub mod limits;
+pub mod occupancy;
 pub mod workers;
 
 use std::future::Future;
@@ -33,13 +39,14 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use prometheus::IntGauge;
+use prometheus::{IntCounter, IntGauge};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Barrier, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Barrier, OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 use tokio::task::JoinSet;
 
 pub use bind::bind;
 use connection::{Phase, Timeouts};
+use occupancy::{Counters, Occupancy};
 
 /// How long in-flight requests get to finish once shutdown starts (Kubernetes' default grace
 /// period is 30 s).
@@ -50,6 +57,18 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 /// and moves on well within it; only connections idle throughout are closed from our side.
 /// It ends early once every connection has closed.
 pub const REUSE_WINDOW: Duration = Duration::from_secs(2);
+
+/// The admin port's header timeout at most: a probe or a scrape sends its request as soon as
+/// it has connected, and the port's few slots must not wait on silent sockets.
+pub const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the listener waits, at the cap, for a connection it chose to close to free its
+/// slot before choosing another: long enough for an HTTP/2 client to finish its GOAWAY.
+const EVICTION_WAIT: Duration = Duration::from_secs(6);
+
+/// How often the listener looks again, at the cap with every connection busy, for one that
+/// has become idle (nothing wakes it when a request ends).
+const FULL_RETRY: Duration = Duration::from_millis(50);
 
 /// One listener's rules: its name in logs and metrics, its cap, its timeouts.
 #[derive(Clone, Debug)]
@@ -65,6 +84,27 @@ pub struct Settings {
     pub max_header_bytes: usize,
     /// Header fields of an HTTP/1 request.
     pub max_headers: usize,
+    /// Connections closed at the cap to make room: silent ones, idle ones.
+    pub evicted_silent: IntCounter,
+    pub evicted_idle: IntCounter,
+    /// Connections closed for sending no request head within the header timeout.
+    pub header_timeouts: IntCounter,
+}
+
+impl Settings {
+    /// The listener's connections, for the runtimes serving it to share.
+    fn occupancy(&self) -> Arc<Occupancy> {
+        let counters = Counters {
+            evicted_silent: self.evicted_silent.clone(),
+            evicted_idle: self.evicted_idle.clone(),
+            header_timeouts: self.header_timeouts.clone(),
+        };
+        Arc::new(Occupancy::new(
+            self.max_connections,
+            self.header_timeout,
+            counters,
+        ))
+    }
 }
 
 /// Serves `handler` on `listener` until `shutdown` resolves, then drains open connections.
@@ -77,20 +117,32 @@ pub async fn serve<H, F>(
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(settings.max_connections));
-    let closed = Arc::new(Barrier::new(1));
-    serve_with(listener, settings, slots, closed, handler, shutdown).await;
+    let shared = Shared {
+        slots: Arc::new(Semaphore::new(settings.max_connections)),
+        occupancy: settings.occupancy(),
+        closed: Arc::new(Barrier::new(1)),
+    };
+    serve_with(listener, settings, shared, handler, shutdown).await;
 }
 
-/// [`serve`], with the listener's cap held in `slots`, which several runtimes serving the
-/// same socket share, as they share `closed`: each waits there, its listener closed, until
-/// every one has closed it, before its drain tells clients to reconnect. A client sent away
-/// while another copy still listened would be queued by the kernel and then reset.
+/// What the runtimes serving one socket share: its slots, its connections, and the barrier
+/// where each waits, its listener closed, for the others.
+#[derive(Clone)]
+struct Shared {
+    slots: Arc<Semaphore>,
+    occupancy: Arc<Occupancy>,
+    closed: Arc<Barrier>,
+}
+
+/// [`serve`], with the listener's cap held in `shared.slots`, which several runtimes
+/// serving the same socket share, as they share `shared.closed`: each waits there, its
+/// listener closed, until every one has closed it, before its drain tells clients to
+/// reconnect. A client sent away while another copy still listened would be queued by the
+/// kernel and then reset.
 async fn serve_with<H, F>(
     listener: TcpListener,
     settings: Settings,
-    slots: Arc<Semaphore>,
-    closed: Arc<Barrier>,
+    shared: Shared,
     handler: H,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -107,6 +159,9 @@ async fn serve_with<H, F>(
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut full = false;
+    // Kept across the loop's turns: at the cap it holds a connection it is making room
+    // for, which a connection ending meanwhile must not drop.
+    let mut accepting = Box::pin(accept(&listener, &shared));
     loop {
         tokio::select! {
             () = &mut shutdown => break,
@@ -115,21 +170,23 @@ async fn serve_with<H, F>(
                     tracing::error!(listener = name, error = %e, "connection task panicked");
                 }
             }
-            accepted = accept(&listener, &slots) => match accepted {
+            accepted = &mut accepting => match accepted {
                 Ok((stream, permit)) => {
+                    accepting = Box::pin(accept(&listener, &shared));
                     let slot = Slot::take(permit, settings.open.clone());
-                    let at_cap = slots.available_permits() == 0;
+                    let at_cap = shared.slots.available_permits() == 0;
                     if at_cap && !full {
                         tracing::warn!(
                             listener = name,
                             max = settings.max_connections,
-                            "connection cap reached; new connections wait to be accepted"
+                            "connection cap reached; new connections take the slots of silent or idle ones"
                         );
                     }
                     full = at_cap;
                     let (builder, handler) = (Arc::clone(&builder), handler.clone());
                     let phase = phase.subscribe();
-                    let conn = connection::serve(stream, builder, handler, phase, timeouts, name);
+                    let ticket = shared.occupancy.join();
+                    let conn = connection::serve(stream, builder, handler, phase, timeouts, ticket, name);
                     connections.spawn(async move {
                         conn.await;
                         drop(slot);
@@ -139,12 +196,14 @@ async fn serve_with<H, F>(
                     // Below the cap this should not happen; back off instead of spinning.
                     tracing::warn!(listener = name, error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                    accepting = Box::pin(accept(&listener, &shared));
                 }
             },
         }
     }
+    drop(accepting);
     drop(listener);
-    closed.wait().await;
+    shared.closed.wait().await;
     drain(&phase, connections, name).await;
 }
 
@@ -172,17 +231,36 @@ fn builder(settings: &Settings) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Waits for a free slot, then for a connection.
+/// Waits for a connection, then takes a free slot for it; at the cap, makes room for it
+/// ([`make_room`]). Each runtime holds at most one connection past the cap this way: a
+/// descriptor the cap's reserve (`limits`) has room for.
 async fn accept(
     listener: &TcpListener,
-    slots: &Arc<Semaphore>,
+    shared: &Shared,
 ) -> io::Result<(TcpStream, OwnedSemaphorePermit)> {
-    let permit = Arc::clone(slots)
-        .acquire_owned()
-        .await
-        .map_err(io::Error::other)?;
     let (stream, _peer) = listener.accept().await?;
+    let permit = match Arc::clone(&shared.slots).try_acquire_owned() {
+        Ok(permit) => permit,
+        Err(TryAcquireError::NoPermits) => make_room(shared).await?,
+        Err(closed) => return Err(io::Error::other(closed)),
+    };
     Ok((stream, permit))
+}
+
+/// A slot for a connection accepted at the cap: closes a silent or idle connection and
+/// waits for its slot; while every connection is busy, looks again every [`FULL_RETRY`].
+async fn make_room(shared: &Shared) -> io::Result<OwnedSemaphorePermit> {
+    loop {
+        let wait = if shared.occupancy.evict_one().is_some() {
+            EVICTION_WAIT
+        } else {
+            FULL_RETRY
+        };
+        let freed = Arc::clone(&shared.slots).acquire_owned();
+        if let Ok(permit) = tokio::time::timeout(wait, freed).await {
+            return permit.map_err(io::Error::other);
+        }
+    }
 }
 
 /// One of the listener's slots, held by a connection for its whole life.
@@ -248,3 +326,6 @@ async fn drain(phase: &watch::Sender<Phase>, mut connections: JoinSet<()>, name:
         connections.shutdown().await;
     }
 }
+
+#[cfg(test)]
+mod tests;
