@@ -7,8 +7,8 @@
 //!   connections. Past half the cap the header timeout shortens, and at the cap a new
 //!   connection takes the slot of the oldest one that has sent no request, else of the one
 //!   idle the longest ([`occupancy`]): a silent client cannot hoard slots. Only when every
-//!   connection has a request in flight does a new one wait (in the listener's hands or the
-//!   kernel's backlog) until a slot frees. Refusing the newest instead would turn a short
+//!   connection has a request in flight or is younger than 100 ms does a new one wait (in
+//!   the listener's hands or the kernel's backlog) until a slot frees. Refusing the newest instead would turn a short
 //!   wait into an error for a client that did nothing wrong. The admin port has its own
 //!   small cap, the same eviction and a header timeout of at most [`ADMIN_HEADER_TIMEOUT`],
 //!   so `/healthz` answers whatever the proxy port or other admin connections do.
@@ -65,6 +65,9 @@ pub const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the listener waits, at the cap, for a connection it chose to close to free its
 /// slot before choosing another: long enough for an HTTP/2 client to finish its GOAWAY.
 const EVICTION_WAIT: Duration = Duration::from_secs(6);
+
+/// The most often the listener logs that it reached its cap.
+const CAP_WARNING_EVERY: Duration = Duration::from_mins(1);
 
 /// How often the listener looks again, at the cap with every connection busy, for one that
 /// has become idle (nothing wakes it when a request ends).
@@ -158,7 +161,8 @@ async fn serve_with<H, F>(
     let (phase, _) = watch::channel(Phase::Serving);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut full = false;
+    // Once a minute at most: under a flood the listener reaches its cap many times a second.
+    let mut warned: Option<tokio::time::Instant> = None;
     // Kept across the loop's turns: at the cap it holds a connection it is making room
     // for, which a connection ending meanwhile must not drop.
     let mut accepting = Box::pin(accept(&listener, &shared));
@@ -175,14 +179,14 @@ async fn serve_with<H, F>(
                     accepting = Box::pin(accept(&listener, &shared));
                     let slot = Slot::take(permit, settings.open.clone());
                     let at_cap = shared.slots.available_permits() == 0;
-                    if at_cap && !full {
+                    if at_cap && warned.is_none_or(|at| at.elapsed() >= CAP_WARNING_EVERY) {
+                        warned = Some(tokio::time::Instant::now());
                         tracing::warn!(
                             listener = name,
                             max = settings.max_connections,
                             "connection cap reached; new connections take the slots of silent or idle ones"
                         );
                     }
-                    full = at_cap;
                     let (builder, handler) = (Arc::clone(&builder), handler.clone());
                     let phase = phase.subscribe();
                     let ticket = shared.occupancy.join();

@@ -11,6 +11,11 @@
 //! retryable 503 at once ([`ProxyError::BodyMemory`]) and nothing more of its body is read;
 //! the reservation is released when the request is done ([`Held`] is dropped).
 //!
+//! Large bodies (over [`LARGE_BODY`]) together may hold only three quarters of the budget
+//! (never less than one request of DynamoDB's largest size): a flood of 16 MiB bodies then
+//! leaves at least a quarter to ordinary requests, which are a few KiB, so a well-behaved
+//! client's GetItem is not refused because someone else's bodies filled the budget.
+//!
 //! Envoy's overload manager refuses new requests by heap size; a reservation ahead of the
 //! read does the same without sampling the heap, and without letting one burst overshoot it.
 
@@ -33,6 +38,10 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The first reservation of a body of unknown length: most DynamoDB requests fit.
 const FIRST_CHUNKED_RESERVATION: usize = 16 * 1024;
+
+/// A body past this is large: a BatchWriteItem of 25 items of 40 KB, far beyond the usual
+/// single-item request of a few KiB.
+pub const LARGE_BODY: usize = 1 << 20;
 
 /// The bytes every request body in memory may hold together; cheap to clone.
 #[derive(Clone, Debug)]
@@ -121,7 +130,11 @@ impl Held {
         if more == 0 {
             return Ok(());
         }
-        let limit = self.inner.limit;
+        let limit = if bytes > LARGE_BODY {
+            large_ceiling(self.inner.limit)
+        } else {
+            self.inner.limit
+        };
         let reserved = self
             .inner
             .held
@@ -130,10 +143,19 @@ impl Held {
             });
         if reserved.is_err() {
             self.inner.refused.inc();
-            return Err(ProxyError::BodyMemory { limit });
+            return Err(ProxyError::BodyMemory {
+                limit: self.inner.limit,
+            });
         }
         self.bytes = bytes;
         Ok(())
+    }
+
+    /// Gives back what is reserved beyond `bytes`.
+    fn shrink_to(&mut self, bytes: usize) {
+        let less = self.bytes.saturating_sub(bytes);
+        self.inner.held.fetch_sub(less, Ordering::AcqRel);
+        self.bytes -= less;
     }
 
     /// The bytes reserved.
@@ -146,6 +168,12 @@ impl Drop for Held {
     fn drop(&mut self) {
         self.inner.held.fetch_sub(self.bytes, Ordering::AcqRel);
     }
+}
+
+/// What large bodies may hold together: three quarters of the budget, but always room for
+/// one request of DynamoDB's largest size.
+fn large_ceiling(limit: usize) -> usize {
+    (limit / 4 * 3).max(MAX_REQUEST_BYTES).min(limit)
 }
 
 /// `Content-Length`, refused when it passes DynamoDB's limit.
@@ -184,8 +212,10 @@ async fn collect(
         }
         if needed > buffer.capacity() {
             let target = next_reservation(needed, held.bytes(), declared);
-            held.grow_to(target)?;
+            // While the buffer moves, the old one and the new one are both allocated.
+            held.grow_to(target + buffer.capacity())?;
             buffer.reserve_exact(target - buffer.len());
+            held.shrink_to(target);
         }
         buffer.extend_from_slice(&data);
     }
@@ -229,12 +259,31 @@ mod tests {
     }
 
     #[test]
+    fn large_bodies_leave_a_quarter_of_the_budget_to_ordinary_ones() {
+        let budget = budget(64 << 20);
+        let large: Vec<Held> = (0..3).map(|_| budget.reserve(16 << 20).unwrap()).collect();
+        assert!(budget.reserve(16 << 20).is_err(), "a fourth large body");
+        assert!(budget.reserve(LARGE_BODY + 1).is_err());
+        let small: Vec<Held> = (0..16)
+            .map(|_| budget.reserve(LARGE_BODY).unwrap())
+            .collect();
+        assert!(budget.reserve(1).is_err(), "the whole budget is held");
+        drop((large, small));
+        assert_eq!(budget.held(), 0);
+        // The smallest budget still serves one request of the largest size.
+        let smallest = self::budget(MAX_REQUEST_BYTES);
+        assert!(smallest.reserve(MAX_REQUEST_BYTES).is_ok());
+    }
+
+    #[test]
     fn a_growing_reservation_keeps_what_it_had_when_refused() {
         let budget = budget(100);
         let mut held = budget.reserve(10).unwrap();
         held.grow_to(80).unwrap();
         assert!(held.grow_to(120).is_err());
         assert_eq!((held.bytes(), budget.held()), (80, 80));
+        held.shrink_to(30);
+        assert_eq!((held.bytes(), budget.held()), (30, 30));
         drop(held);
         assert_eq!(budget.held(), 0);
     }

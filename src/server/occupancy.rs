@@ -11,7 +11,8 @@
 //! ([`scaled_header_timeout`]). And at the cap, a new connection is not left waiting while
 //! a silent one holds a slot: the oldest connection that has sent no request is closed for
 //! it, else the one idle the longest between requests (told to close: HTTP/1 closes, HTTP/2
-//! gets a GOAWAY). Only when every connection has a request in flight does a new one wait.
+//! gets a GOAWAY). Only when every connection has a request in flight or is younger than
+//! [`EVICTABLE_AFTER`] does a new one wait.
 //! Silent connections go first because a well-behaved client sends its request as soon as
 //! it has connected, while its idle keep-alive connections are the ones it will reuse.
 
@@ -29,6 +30,14 @@ use super::connection::Activity;
 /// sends its request head within a millisecond of connecting; one second leaves room for a
 /// paused process or a busy node.
 pub const HEADER_FLOOR: Duration = Duration::from_secs(1);
+
+/// A connection accepted less than this ago is never closed to make room: time for a client
+/// to send the request head it connected for, even from a busy host. It also bounds how
+/// fast silent connections are turned over at the cap (the cap per this: 640/s for the
+/// admin port), so a flood of them waits in the backlog, where a probe waits behind them
+/// (`benches/floods.rs` measures how long); a longer one would protect slower clients and
+/// make every client wait longer.
+pub const EVICTABLE_AFTER: Duration = Duration::from_millis(100);
 
 /// Below this share of the cap the header timeout is the configured one.
 const SCALE_FROM: f64 = 0.5;
@@ -129,21 +138,26 @@ impl Occupancy {
     }
 
     /// Chooses a connection with nothing in flight to close for a new one (the oldest
-    /// silent one, else the one idle the longest) and tells it; `None` when every
-    /// connection has a request in flight. A chosen connection leaves the list at once, so
+    /// silent one at least [`EVICTABLE_AFTER`] old, else the one idle the longest) and
+    /// tells it; `None` when there is none. A chosen connection leaves the list at once, so
     /// it is never chosen twice.
     pub(super) fn evict_one(&self) -> Option<Evicted> {
         let mut members = self.lock();
         let mut idle: Option<(u64, tokio::time::Instant)> = None;
         let mut chosen = None;
+        let now = tokio::time::Instant::now();
         for (&id, member) in members.iter() {
             let state = member.activity.snapshot();
             if state.in_flight > 0 {
                 continue;
             }
             if !state.served {
-                chosen = Some((id, Evicted::Silent));
-                break;
+                // Until served, `idle_since` is when it was accepted.
+                if now.saturating_duration_since(state.idle_since) >= EVICTABLE_AFTER {
+                    chosen = Some((id, Evicted::Silent));
+                    break;
+                }
+                continue;
             }
             if idle.is_none_or(|(_, since)| state.idle_since < since) {
                 idle = Some((id, state.idle_since));
@@ -232,15 +246,24 @@ mod tests {
         let silent = occupancy.join();
         assert_eq!(occupancy.header_timeout(), HEADER_FLOOR, "at the cap");
 
+        tokio::time::advance(EVICTABLE_AFTER / 2).await;
+        assert_eq!(
+            occupancy.evict_one(),
+            Some(Evicted::Idle),
+            "too young to be taken for silent"
+        );
+        tokio::time::timeout(Duration::from_millis(1), idle_long.evict.notified())
+            .await
+            .expect("the longest idle is told");
+        tokio::time::advance(EVICTABLE_AFTER).await;
         assert_eq!(occupancy.evict_one(), Some(Evicted::Silent));
         tokio::time::timeout(Duration::from_millis(1), silent.evict.notified())
             .await
             .expect("the silent connection is told");
         assert_eq!(occupancy.evict_one(), Some(Evicted::Idle));
-        tokio::time::timeout(Duration::from_millis(1), idle_long.evict.notified())
+        tokio::time::timeout(Duration::from_millis(1), idle_short.evict.notified())
             .await
-            .expect("the longest idle is told first");
-        assert_eq!(occupancy.evict_one(), Some(Evicted::Idle));
+            .expect("then the other idle one");
         assert_eq!(occupancy.evict_one(), None, "only a busy one is left");
         drop(silent);
         assert_eq!(occupancy.open.load(Ordering::Acquire), 3);

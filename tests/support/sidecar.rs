@@ -310,6 +310,11 @@ impl SidecarProcess {
         self.admin
     }
 
+    /// The process id, for reading `/proc/<pid>/status`.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Replaces the config file the process was started with (keeping its listeners), for a
     /// reload on SIGHUP.
     pub(crate) fn rewrite_config(&self, config: SidecarConfig) {
