@@ -161,8 +161,7 @@ async fn serve_with<H, F>(
     let (phase, _) = watch::channel(Phase::Serving);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
-    // Once a minute at most: under a flood the listener reaches its cap many times a second.
-    let mut warned: Option<tokio::time::Instant> = None;
+    let mut cap_warning = CapWarning::default();
     // Kept across the loop's turns: at the cap it holds a connection it is making room
     // for, which a connection ending meanwhile must not drop.
     let mut accepting = Box::pin(accept(&listener, &shared));
@@ -178,14 +177,8 @@ async fn serve_with<H, F>(
                 Ok((stream, permit)) => {
                     accepting = Box::pin(accept(&listener, &shared));
                     let slot = Slot::take(permit, settings.open.clone());
-                    let at_cap = shared.slots.available_permits() == 0;
-                    if at_cap && warned.is_none_or(|at| at.elapsed() >= CAP_WARNING_EVERY) {
-                        warned = Some(tokio::time::Instant::now());
-                        tracing::warn!(
-                            listener = name,
-                            max = settings.max_connections,
-                            "connection cap reached; new connections take the slots of silent or idle ones"
-                        );
+                    if shared.slots.available_permits() == 0 {
+                        cap_warning.reached(name, settings.max_connections);
                     }
                     let (builder, handler) = (Arc::clone(&builder), handler.clone());
                     let phase = phase.subscribe();
@@ -233,6 +226,27 @@ fn builder(settings: &Settings) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
     builder
+}
+
+/// The log line that says a listener reached its cap: once a minute at most, since under a
+/// flood the listener reaches it many times a second.
+#[derive(Default)]
+struct CapWarning {
+    last: Option<tokio::time::Instant>,
+}
+
+impl CapWarning {
+    fn reached(&mut self, listener: &'static str, max: usize) {
+        if self.last.is_some_and(|at| at.elapsed() < CAP_WARNING_EVERY) {
+            return;
+        }
+        self.last = Some(tokio::time::Instant::now());
+        tracing::warn!(
+            listener,
+            max,
+            "connection cap reached; new connections take the slots of silent or idle ones"
+        );
+    }
 }
 
 /// Waits for a connection, then takes a free slot for it; at the cap, makes room for it

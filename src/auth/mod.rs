@@ -135,17 +135,31 @@ impl Verifier {
         body: &[u8],
         now: SystemTime,
     ) -> Result<&str, AuthError> {
+        let payload_hash = hex::encode(Sha256::digest(body));
+        self.verify_hashed(method, uri, headers, &payload_hash, now)
+    }
+
+    /// [`verify`](Self::verify), with the body's SHA-256 (lowercase hex) computed by the
+    /// caller: as the body arrived, a chunk at a time, rather than all at once on a thread
+    /// that serves other requests meanwhile.
+    pub fn verify_hashed(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        payload_hash: &str,
+        now: SystemTime,
+    ) -> Result<&str, AuthError> {
         let text = header::authorization_text(headers)?;
         let date = header::request_date(headers);
         let head = self.check_head(&text, date.as_ref(), headers, now)?;
-        let payload_hash = hex::encode(Sha256::digest(body));
         if let Some(declared) = headers.get("x-amz-content-sha256")
             && declared.as_bytes().trim_ascii() != payload_hash.as_bytes()
         {
             return Err(AuthError::PayloadHashMismatch);
         }
         let canonical =
-            canonical::canonical_request(method, uri, headers, &head.auth, &payload_hash)?;
+            canonical::canonical_request(method, uri, headers, &head.auth, payload_hash)?;
         let string_to_sign = format!(
             "{ALGORITHM}\n{}\n{}/{}/{SERVICE}/aws4_request\n{}",
             head.signed_at.basic,

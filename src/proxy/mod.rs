@@ -211,14 +211,16 @@ impl Proxy {
         let (operation, target) = operation(&parts.headers)?;
         labels.operation = operation.label();
         self.check_before_body(snapshot, &parts)?;
-        let (bytes, _body_memory) = self.bodies.read(&parts.headers, body).await?;
+        let sigv4 = snapshot.config.auth.mode == AuthMode::Sigv4;
+        let body = self.bodies.read(&parts.headers, body, sigv4).await?;
+        let bytes = body.bytes.clone();
         // Taken once the body is in: a client trickling its body holds a connection, not a
         // place among the requests being served.
         let _permit = self.in_flight.try_acquire().map_err(|_| {
             self.metrics.requests_shed.inc();
             ProxyError::Overloaded(snapshot.config.limits.max_in_flight)
         })?;
-        let client = self.authenticate(snapshot, &parts, &bytes)?;
+        let client = self.authenticate(snapshot, &parts, &body)?;
         client.name.clone_into(&mut labels.client);
         // Declared before the view, which may borrow it.
         let canonical_bytes: Bytes;
@@ -435,7 +437,7 @@ impl Proxy {
         &self,
         snapshot: &Snapshot,
         parts: &http::request::Parts,
-        body: &[u8],
+        body: &crate::server::bodies::Body,
     ) -> Result<Client, ProxyError> {
         if snapshot.config.auth.mode == AuthMode::None {
             return Ok(Client {
@@ -448,7 +450,8 @@ impl Proxy {
             return Err(InternalError::NoVerifier.into());
         };
         let now = std::time::SystemTime::now();
-        match verifier.verify(&parts.method, &parts.uri, &parts.headers, body, now) {
+        let hash = body.payload_hash();
+        match verifier.verify_hashed(&parts.method, &parts.uri, &parts.headers, &hash, now) {
             Ok(name) => Ok(Client {
                 name: name.to_owned(),
                 principal: name.to_owned(),

@@ -11,6 +11,10 @@
 //! retryable 503 at once ([`ProxyError::BodyMemory`]) and nothing more of its body is read;
 //! the reservation is released when the request is done ([`Held`] is dropped).
 //!
+//! When the body's signature will be checked, its SHA-256 is computed as the chunks
+//! arrive: hashing 16 MiB at once held a proxy worker, and every request on it, for tens of
+//! milliseconds (most of a second in a debug build).
+//!
 //! Large bodies (over [`LARGE_BODY`]) together may hold only three quarters of the budget
 //! (never less than one request of DynamoDB's largest size): a flood of 16 MiB bodies then
 //! leaves at least a quarter to ordinary requests, which are a few KiB, so a well-behaved
@@ -29,6 +33,7 @@ use http::header::CONTENT_LENGTH;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use prometheus::IntCounter;
+use sha2::{Digest, Sha256};
 
 use crate::error::{BodyError, ProxyError};
 use crate::wire::MAX_REQUEST_BYTES;
@@ -55,6 +60,25 @@ struct Inner {
     held: AtomicUsize,
     /// `globalscale_body_memory_refusals_total`.
     refused: IntCounter,
+}
+
+/// A request's body, read whole; its bytes stay reserved while this lives.
+#[derive(Debug)]
+pub struct Body {
+    pub bytes: Bytes,
+    /// The SHA-256 of `bytes` in lowercase hex, when it was asked for.
+    pub sha256: Option<String>,
+    _held: Held,
+}
+
+impl Body {
+    /// The SHA-256 of the body in lowercase hex (computed now if it was not as it came).
+    pub fn payload_hash(&self) -> std::borrow::Cow<'_, str> {
+        match &self.sha256 {
+            Some(hash) => std::borrow::Cow::Borrowed(hash),
+            None => std::borrow::Cow::Owned(hex::encode(Sha256::digest(&self.bytes))),
+        }
+    }
 }
 
 /// Bytes reserved for one request's body, released on drop.
@@ -107,17 +131,23 @@ impl BodyBudget {
 
     /// Reads `body` whole under the budget: refused over DynamoDB's size limit before it
     /// is buffered, with a 503 past the budget, with a `ValidationException` when it
-    /// trickles past [`BODY_READ_TIMEOUT`]. The bytes stay reserved while `Held` lives.
+    /// trickles past [`BODY_READ_TIMEOUT`]; hashed on the way when `hash`.
     pub async fn read(
         &self,
         headers: &HeaderMap,
         body: Incoming,
-    ) -> Result<(Bytes, Held), ProxyError> {
+        hash: bool,
+    ) -> Result<Body, ProxyError> {
         let declared = declared_length(headers)?;
         let mut held = self.reserve(declared.unwrap_or(0))?;
-        let collect = collect(body, declared, &mut held);
+        let mut hasher = hash.then(Sha256::new);
+        let collect = collect(body, declared, &mut held, hasher.as_mut());
         match tokio::time::timeout(BODY_READ_TIMEOUT, collect).await {
-            Ok(bytes) => Ok((bytes?, held)),
+            Ok(bytes) => Ok(Body {
+                bytes: bytes?,
+                sha256: hasher.map(|h| hex::encode(h.finalize())),
+                _held: held,
+            }),
             Err(_) => Err(ProxyError::BodyTooSlow(BODY_READ_TIMEOUT)),
         }
     }
@@ -197,6 +227,7 @@ async fn collect(
     mut body: Incoming,
     declared: Option<usize>,
     held: &mut Held,
+    mut hasher: Option<&mut Sha256>,
 ) -> Result<Bytes, ProxyError> {
     let mut buffer: Vec<u8> = Vec::with_capacity(held.bytes());
     while let Some(frame) = body.frame().await {
@@ -216,6 +247,9 @@ async fn collect(
             held.grow_to(target + buffer.capacity())?;
             buffer.reserve_exact(target - buffer.len());
             held.shrink_to(target);
+        }
+        if let Some(hasher) = hasher.as_deref_mut() {
+            hasher.update(&data);
         }
         buffer.extend_from_slice(&data);
     }

@@ -170,68 +170,108 @@ pub(super) async fn serve<H, F>(
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     let _ = stream.set_nodelay(true);
-    let activity = Arc::clone(&ticket.activity);
-    let service = service(Arc::clone(&activity), phase.clone(), handler);
+    let service = service(Arc::clone(&ticket.activity), phase.clone(), handler);
     let mut conn = pin!(builder.serve_connection(TokioIo::new(stream), service));
-    let mut told_at: Option<Instant> = None;
+    let mut dog = Watchdog {
+        ticket,
+        timeouts,
+        told_at: None,
+        listener,
+    };
     loop {
-        let state = activity.snapshot();
-        if told_at.is_none() && should_close(state, *phase.borrow_and_update()) {
-            conn.as_mut().graceful_shutdown();
-            told_at = Some(Instant::now());
+        let state = dog.ticket.activity.snapshot();
+        let mut verdict = Verdict::Wait;
+        if dog.told_at.is_none() && should_close(state, *phase.borrow_and_update()) {
+            verdict = Verdict::Close;
+        } else {
+            let due = next_look(state, dog.told_at, dog.timeouts(), Instant::now());
+            tokio::select! {
+                biased;
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(listener, error = %crate::error::Chain::for_log(&*e), "connection ended with an error");
+                    }
+                    return;
+                }
+                Ok(()) = phase.changed() => {}
+                () = dog.ticket.evict.notified() => verdict = dog.evicted(),
+                () = tokio::time::sleep_until(due) => verdict = dog.looked(),
+            }
         }
-        let due = next_look(state, told_at, current(timeouts, &ticket), Instant::now());
-        tokio::select! {
-            biased;
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(listener, error = %crate::error::Chain::for_log(&*e), "connection ended with an error");
-                }
-                return;
-            }
-            Ok(()) = phase.changed() => {}
-            () = ticket.evict.notified() => {
-                let state = activity.snapshot();
-                if state.in_flight == 0 && !state.served {
-                    tracing::debug!(listener, "silent at the cap; dropped to make room");
-                    return;
-                }
-                tracing::debug!(listener, "idle at the cap; closing to make room");
-                if told_at.is_none() {
-                    conn.as_mut().graceful_shutdown();
-                    told_at = Some(Instant::now());
-                }
-            }
-            () = tokio::time::sleep_until(due) => {
-                // Requests came and went since the timer was set: look again.
-                let state = activity.snapshot();
-                let now = Instant::now();
-                let timeouts = current(timeouts, &ticket);
-                if state.in_flight > 0 || deadline(state, told_at, timeouts, now) > now {
-                    continue;
-                }
-                if told_at.is_some() {
-                    tracing::debug!(listener, "told to close and still open; dropping");
-                    return;
-                }
-                if !state.served {
-                    ticket.timed_out();
-                    tracing::debug!(listener, "no request within the header timeout; dropping");
-                    return;
-                }
-                tracing::debug!(listener, "idle; closing");
+        match verdict {
+            Verdict::Wait => {}
+            Verdict::Close => {
                 conn.as_mut().graceful_shutdown();
-                told_at = Some(Instant::now());
+                dog.told_at = Some(Instant::now());
             }
+            Verdict::Drop => return,
         }
     }
 }
 
-/// The timeouts with the header timeout as it is now, for how full the listener is.
-fn current(timeouts: Timeouts, ticket: &Ticket) -> Timeouts {
-    Timeouts {
-        header: ticket.header_timeout().min(timeouts.header),
-        ..timeouts
+/// What the watchdog decided.
+enum Verdict {
+    Wait,
+    /// Tell the connection to close: HTTP/1 closes once its answers are sent, HTTP/2 gets a
+    /// GOAWAY.
+    Close,
+    /// Drop it now: nothing is owed to it.
+    Drop,
+}
+
+/// The rules one connection is held to, and when it was told to close.
+struct Watchdog {
+    ticket: Ticket,
+    timeouts: Timeouts,
+    told_at: Option<Instant>,
+    listener: &'static str,
+}
+
+impl Watchdog {
+    /// The timeouts with the header timeout as it is now, for how full the listener is.
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            header: self.ticket.header_timeout().min(self.timeouts.header),
+            ..self.timeouts
+        }
+    }
+
+    /// Chosen to make room at the listener's cap.
+    fn evicted(&self) -> Verdict {
+        let state = self.ticket.activity.snapshot();
+        let listener = self.listener;
+        if state.in_flight == 0 && !state.served {
+            tracing::debug!(listener, "silent at the cap; dropped to make room");
+            return Verdict::Drop;
+        }
+        tracing::debug!(listener, "idle at the cap; closing to make room");
+        if self.told_at.is_some() {
+            Verdict::Wait
+        } else {
+            Verdict::Close
+        }
+    }
+
+    /// The timer fired: what the rule that applies says now.
+    fn looked(&self) -> Verdict {
+        // Requests came and went since the timer was set: look again.
+        let state = self.ticket.activity.snapshot();
+        let now = Instant::now();
+        let listener = self.listener;
+        if state.in_flight > 0 || deadline(state, self.told_at, self.timeouts(), now) > now {
+            return Verdict::Wait;
+        }
+        if self.told_at.is_some() {
+            tracing::debug!(listener, "told to close and still open; dropping");
+            return Verdict::Drop;
+        }
+        if !state.served {
+            self.ticket.timed_out();
+            tracing::debug!(listener, "no request within the header timeout; dropping");
+            return Verdict::Drop;
+        }
+        tracing::debug!(listener, "idle; closing");
+        Verdict::Close
     }
 }
 
