@@ -5,8 +5,9 @@
 //!   the header timeout, or sits idle past the idle timeout, is closed.
 //! - **Descriptors never run out** ([`limits`]): each listener holds at most its cap of
 //!   connections. Past half the cap the header timeout shortens, and at the cap a new
-//!   connection takes the slot of the oldest one that has sent no request, else of the one
-//!   idle the longest ([`occupancy`]): a silent client cannot hoard slots. Only when every
+//!   connection waits in a lobby until it speaks ([`lobby`]), then takes the slot of the
+//!   oldest one that has sent no request, else of the one idle the longest ([`occupancy`]):
+//!   a silent client cannot hoard slots. Only when every
 //!   connection has a request in flight or is younger than 100 ms does a new one wait (in
 //!   the listener's hands or the kernel's backlog) until a slot frees. Refusing the newest instead would turn a short
 //!   wait into an error for a client that did nothing wrong. The admin port has its own
@@ -25,11 +26,11 @@ mod bind;
 pub mod bodies;
 mod connection;
 pub mod limits;
+pub mod lobby;
 pub mod occupancy;
 pub mod workers;
 
 use std::future::Future;
-use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,12 +41,13 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use prometheus::{IntCounter, IntGauge};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Barrier, OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
+use tokio::net::TcpListener;
+use tokio::sync::{Barrier, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 pub use bind::bind;
 use connection::{Phase, Timeouts};
+use lobby::{Acceptor, Admitted, Lobby};
 use occupancy::{Counters, Occupancy};
 
 /// How long in-flight requests get to finish once shutdown starts (Kubernetes' default grace
@@ -62,16 +64,8 @@ pub const REUSE_WINDOW: Duration = Duration::from_secs(2);
 /// it has connected, and the port's few slots must not wait on silent sockets.
 pub const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long the listener waits, at the cap, for a connection it chose to close to free its
-/// slot before choosing another: long enough for an HTTP/2 client to finish its GOAWAY.
-const EVICTION_WAIT: Duration = Duration::from_secs(6);
-
 /// The most often the listener logs that it reached its cap.
 const CAP_WARNING_EVERY: Duration = Duration::from_mins(1);
-
-/// How often the listener looks again, at the cap with every connection busy, for one that
-/// has become idle (nothing wakes it when a request ends).
-const FULL_RETRY: Duration = Duration::from_millis(50);
 
 /// One listener's rules: its name in logs and metrics, its cap, its timeouts.
 #[derive(Clone, Debug)]
@@ -162,9 +156,19 @@ async fn serve_with<H, F>(
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut cap_warning = CapWarning::default();
-    // Kept across the loop's turns: at the cap it holds a connection it is making room
-    // for, which a connection ending meanwhile must not drop.
-    let mut accepting = Box::pin(accept(&listener, &shared));
+    // Accepting runs beside the loop: at the cap it holds connections it is making room
+    // for, which nothing the loop does may drop.
+    let (admitted_tx, mut admitted) = tokio::sync::mpsc::channel(1);
+    let lobby = Lobby::new(
+        settings.evicted_silent.clone(),
+        settings.header_timeouts.clone(),
+    );
+    let acceptor = Acceptor {
+        listener,
+        shared: shared.clone(),
+        lobby,
+    };
+    let acceptor = tokio::spawn(acceptor.run(admitted_tx, name));
     loop {
         tokio::select! {
             () = &mut shutdown => break,
@@ -173,33 +177,26 @@ async fn serve_with<H, F>(
                     tracing::error!(listener = name, error = %e, "connection task panicked");
                 }
             }
-            accepted = &mut accepting => match accepted {
-                Ok((stream, permit)) => {
-                    accepting = Box::pin(accept(&listener, &shared));
-                    let slot = Slot::take(permit, settings.open.clone());
-                    if shared.slots.available_permits() == 0 {
-                        cap_warning.reached(name, settings.max_connections);
-                    }
-                    let (builder, handler) = (Arc::clone(&builder), handler.clone());
-                    let phase = phase.subscribe();
-                    let ticket = shared.occupancy.join();
-                    let conn = connection::serve(stream, builder, handler, phase, timeouts, ticket, name);
-                    connections.spawn(async move {
-                        conn.await;
-                        drop(slot);
-                    });
+            Some(Admitted { stream, permit, spoke }) = admitted.recv() => {
+                let slot = Slot::take(permit, settings.open.clone());
+                if shared.slots.available_permits() == 0 {
+                    cap_warning.reached(name, settings.max_connections);
                 }
-                Err(e) => {
-                    // Below the cap this should not happen; back off instead of spinning.
-                    tracing::warn!(listener = name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    accepting = Box::pin(accept(&listener, &shared));
-                }
-            },
+                let (builder, handler) = (Arc::clone(&builder), handler.clone());
+                let phase = phase.subscribe();
+                let ticket = shared.occupancy.join(spoke);
+                let conn = connection::serve(stream, builder, handler, phase, timeouts, ticket, name);
+                connections.spawn(async move {
+                    conn.await;
+                    drop(slot);
+                });
+            }
         }
     }
-    drop(accepting);
-    drop(listener);
+    // The listener closes with the acceptor, and the lobby with it.
+    acceptor.abort();
+    let _ = acceptor.await;
+    drop(admitted);
     shared.closed.wait().await;
     drain(&phase, connections, name).await;
 }
@@ -246,38 +243,6 @@ impl CapWarning {
             max,
             "connection cap reached; new connections take the slots of silent or idle ones"
         );
-    }
-}
-
-/// Waits for a connection, then takes a free slot for it; at the cap, makes room for it
-/// ([`make_room`]). Each runtime holds at most one connection past the cap this way: a
-/// descriptor the cap's reserve (`limits`) has room for.
-async fn accept(
-    listener: &TcpListener,
-    shared: &Shared,
-) -> io::Result<(TcpStream, OwnedSemaphorePermit)> {
-    let (stream, _peer) = listener.accept().await?;
-    let permit = match Arc::clone(&shared.slots).try_acquire_owned() {
-        Ok(permit) => permit,
-        Err(TryAcquireError::NoPermits) => make_room(shared).await?,
-        Err(closed) => return Err(io::Error::other(closed)),
-    };
-    Ok((stream, permit))
-}
-
-/// A slot for a connection accepted at the cap: closes a silent or idle connection and
-/// waits for its slot; while every connection is busy, looks again every [`FULL_RETRY`].
-async fn make_room(shared: &Shared) -> io::Result<OwnedSemaphorePermit> {
-    loop {
-        let wait = if shared.occupancy.evict_one().is_some() {
-            EVICTION_WAIT
-        } else {
-            FULL_RETRY
-        };
-        let freed = Arc::clone(&shared.slots).acquire_owned();
-        if let Ok(permit) = tokio::time::timeout(wait, freed).await {
-            return permit.map_err(io::Error::other);
-        }
     }
 }
 

@@ -76,6 +76,8 @@ pub(super) struct State {
     pub(super) in_flight: usize,
     /// A request head has arrived (the header timeout no longer applies).
     pub(super) served: bool,
+    /// It sent bytes before it was given its slot (waited in the lobby).
+    pub(super) spoke: bool,
     /// The client speaks HTTP/2 (known from its first request).
     h2: bool,
     /// Accept, or the end of the last answer.
@@ -83,11 +85,12 @@ pub(super) struct State {
 }
 
 impl Activity {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(spoke: bool) -> Self {
         Self {
             state: Mutex::new(State {
                 in_flight: 0,
                 served: false,
+                spoke,
                 h2: false,
                 idle_since: Instant::now(),
             }),
@@ -371,6 +374,7 @@ mod tests {
         State {
             in_flight,
             served,
+            spoke: false,
             h2: false,
             idle_since,
         }

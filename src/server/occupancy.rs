@@ -112,10 +112,11 @@ impl Occupancy {
         }
     }
 
-    /// Registers a connection just accepted.
-    pub(super) fn join(self: &Arc<Self>) -> Ticket {
+    /// Registers a connection just accepted; `spoke` when it sent bytes before it was given
+    /// its slot (it is not taken for silent then).
+    pub(super) fn join(self: &Arc<Self>, spoke: bool) -> Ticket {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let activity = Arc::new(Activity::new());
+        let activity = Arc::new(Activity::new(spoke));
         let evict = Arc::new(Notify::new());
         let member = Member {
             activity: Arc::clone(&activity),
@@ -137,33 +138,15 @@ impl Occupancy {
         scaled_header_timeout(self.header_full, HEADER_FLOOR, open, self.max)
     }
 
-    /// Chooses a connection with nothing in flight to close for a new one (the oldest
-    /// silent one at least [`EVICTABLE_AFTER`] old, else the one idle the longest) and
-    /// tells it; `None` when there is none. A chosen connection leaves the list at once, so
-    /// it is never chosen twice.
+    /// Chooses a connection with nothing in flight to close for a new one and tells it;
+    /// `None` when there is none. In order: the oldest that has sent nothing, then the
+    /// oldest with a request head still incomplete (each at least [`EVICTABLE_AFTER`] old),
+    /// then, only when no connection is waiting for its first request at all, the one idle
+    /// the longest: a keep-alive connection of a client that did nothing wrong goes last.
+    /// A chosen connection leaves the list at once, so it is never chosen twice.
     pub(super) fn evict_one(&self) -> Option<Evicted> {
         let mut members = self.lock();
-        let mut idle: Option<(u64, tokio::time::Instant)> = None;
-        let mut chosen = None;
-        let now = tokio::time::Instant::now();
-        for (&id, member) in members.iter() {
-            let state = member.activity.snapshot();
-            if state.in_flight > 0 {
-                continue;
-            }
-            if !state.served {
-                // Until served, `idle_since` is when it was accepted.
-                if now.saturating_duration_since(state.idle_since) >= EVICTABLE_AFTER {
-                    chosen = Some((id, Evicted::Silent));
-                    break;
-                }
-                continue;
-            }
-            if idle.is_none_or(|(_, since)| state.idle_since < since) {
-                idle = Some((id, state.idle_since));
-            }
-        }
-        let (id, kind) = chosen.or(idle.map(|(id, _)| (id, Evicted::Idle)))?;
+        let (id, kind) = choose(&members, tokio::time::Instant::now())?;
         let member = members.remove(&id)?;
         drop(members);
         member.evict.notify_one();
@@ -177,6 +160,39 @@ impl Occupancy {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Member>> {
         self.members.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// [`Occupancy::evict_one`]'s choice among `members` as of `now`.
+fn choose(members: &BTreeMap<u64, Member>, now: tokio::time::Instant) -> Option<(u64, Evicted)> {
+    let mut partial = None;
+    let mut waiting = false;
+    let mut idle: Option<(u64, tokio::time::Instant)> = None;
+    for (&id, member) in members {
+        let state = member.activity.snapshot();
+        if state.in_flight > 0 {
+            continue;
+        }
+        if !state.served {
+            waiting = true;
+            // Until served, `idle_since` is when it was accepted.
+            if now.saturating_duration_since(state.idle_since) < EVICTABLE_AFTER {
+                continue;
+            }
+            if !state.spoke {
+                return Some((id, Evicted::Silent));
+            }
+            partial = partial.or(Some(id));
+        } else if idle.is_none_or(|(_, since)| state.idle_since < since) {
+            idle = Some((id, state.idle_since));
+        }
+    }
+    if let Some(id) = partial {
+        return Some((id, Evicted::Silent));
+    }
+    if waiting {
+        return None;
+    }
+    idle.map(|(id, _)| (id, Evicted::Idle))
 }
 
 impl Ticket {
@@ -234,38 +250,41 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn eviction_takes_the_oldest_silent_then_the_longest_idle_never_a_busy_one() {
-        let occupancy = occupancy(4);
-        let busy = occupancy.join();
+    async fn eviction_takes_silent_then_partial_then_idle_never_a_busy_one() {
+        let occupancy = occupancy(5);
+        let busy = occupancy.join(false);
         let _in_flight = busy.activity.begin(http::Version::HTTP_11);
-        let idle_long = occupancy.join();
+        let idle_long = occupancy.join(false);
         drop(idle_long.activity.begin(http::Version::HTTP_11));
         tokio::time::advance(Duration::from_secs(1)).await;
-        let idle_short = occupancy.join();
+        let idle_short = occupancy.join(false);
         drop(idle_short.activity.begin(http::Version::HTTP_11));
-        let silent = occupancy.join();
+        let partial = occupancy.join(true);
+        let silent = occupancy.join(false);
         assert_eq!(occupancy.header_timeout(), HEADER_FLOOR, "at the cap");
 
         tokio::time::advance(EVICTABLE_AFTER / 2).await;
         assert_eq!(
             occupancy.evict_one(),
-            Some(Evicted::Idle),
-            "too young to be taken for silent"
+            None,
+            "the young are spared, and the idle wait while someone may still speak"
         );
-        tokio::time::timeout(Duration::from_millis(1), idle_long.evict.notified())
-            .await
-            .expect("the longest idle is told");
         tokio::time::advance(EVICTABLE_AFTER).await;
+        let told = |ticket: &Ticket| {
+            let notified = ticket.evict.notified();
+            tokio::pin!(notified);
+            notified.enable()
+        };
         assert_eq!(occupancy.evict_one(), Some(Evicted::Silent));
-        tokio::time::timeout(Duration::from_millis(1), silent.evict.notified())
-            .await
-            .expect("the silent connection is told");
+        assert!(told(&silent), "the one that sent nothing goes first");
+        assert_eq!(occupancy.evict_one(), Some(Evicted::Silent));
+        assert!(told(&partial), "then the one that sent part of a head");
         assert_eq!(occupancy.evict_one(), Some(Evicted::Idle));
-        tokio::time::timeout(Duration::from_millis(1), idle_short.evict.notified())
-            .await
-            .expect("then the other idle one");
+        assert!(told(&idle_long), "then the longest idle");
+        assert_eq!(occupancy.evict_one(), Some(Evicted::Idle));
+        assert!(told(&idle_short));
         assert_eq!(occupancy.evict_one(), None, "only a busy one is left");
         drop(silent);
-        assert_eq!(occupancy.open.load(Ordering::Acquire), 3);
+        assert_eq!(occupancy.open.load(Ordering::Acquire), 4);
     }
 }

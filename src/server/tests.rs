@@ -44,7 +44,7 @@ async fn listener(max: usize) -> (std::net::SocketAddr, tokio::sync::oneshot::Se
 /// Whether the server still holds the connection open (nothing to read, no EOF).
 fn is_open(stream: &TcpStream) -> bool {
     let mut buf = [0u8; 64];
-    matches!(stream.try_read(&mut buf), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    matches!(stream.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 async fn connect(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
@@ -121,4 +121,29 @@ async fn at_the_cap_a_new_connection_takes_the_oldest_silent_ones_slot() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(!is_open(&silent[0]), "the oldest silent one made room");
     assert!(silent[1..].iter().all(is_open), "one was enough");
+}
+
+#[tokio::test(start_paused = true)]
+async fn past_the_cap_a_silent_connection_holds_no_slot_and_is_dropped_from_the_lobby() {
+    let (addr, _stop) = listener(2).await;
+    let _holders = connect(addr, 2).await;
+    let lobby = connect(addr, 1).await;
+    tokio::time::sleep(lobby::LOBBY_TIMEOUT / 2).await;
+    assert!(is_open(&lobby[0]), "waiting in the lobby");
+    let mut fresh = TcpStream::connect(addr).await.unwrap();
+    fresh
+        .write_all(b"GET / HTTP/1.1\r\nhost: sidecar\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 256];
+    let n = fresh.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "the one that spoke is served"
+    );
+    tokio::time::sleep(lobby::LOBBY_TIMEOUT).await;
+    assert!(
+        !is_open(&lobby[0]),
+        "dropped from the lobby for saying nothing"
+    );
 }
