@@ -116,6 +116,7 @@ pub async fn serve<H, F>(
 {
     let shared = Shared {
         slots: Arc::new(Semaphore::new(settings.max_connections)),
+        runtimes: 1,
         occupancy: settings.occupancy(),
         closed: Arc::new(Barrier::new(1)),
     };
@@ -127,6 +128,8 @@ pub async fn serve<H, F>(
 #[derive(Clone)]
 struct Shared {
     slots: Arc<Semaphore>,
+    /// How many runtimes serve the socket.
+    runtimes: usize,
     occupancy: Arc<Occupancy>,
     closed: Arc<Barrier>,
 }
@@ -160,6 +163,7 @@ async fn serve_with<H, F>(
     // for, which nothing the loop does may drop.
     let (admitted_tx, mut admitted) = tokio::sync::mpsc::channel(1);
     let lobby = Lobby::new(
+        shared.runtimes,
         settings.evicted_silent.clone(),
         settings.header_timeouts.clone(),
     );

@@ -25,8 +25,9 @@ use super::Shared;
 /// header timeout at the cap.
 pub const LOBBY_TIMEOUT: Duration = super::occupancy::HEADER_FLOOR;
 
-/// Connections waiting in one runtime's lobby at most (each holds a descriptor: the
-/// reserve of `limits` has room for them).
+/// Connections waiting in one listener's lobbies at most, shared among the runtimes that
+/// serve it (each holds a descriptor: the reserve of `limits` has room for one listener's
+/// worth per port).
 pub const LOBBY_SIZE: usize = 64;
 
 /// How long the listener waits, at the cap, for a connection it chose to close to free its
@@ -97,6 +98,7 @@ impl Acceptor {
 
 /// Connections accepted at the cap, each waiting (in a task of its own) to be readable.
 pub(super) struct Lobby {
+    size: usize,
     waiting: JoinSet<Option<TcpStream>>,
     /// Oldest first, to drop the oldest when full.
     order: VecDeque<AbortHandle>,
@@ -107,8 +109,10 @@ pub(super) struct Lobby {
 }
 
 impl Lobby {
-    pub(super) fn new(evicted: IntCounter, timed_out: IntCounter) -> Self {
+    /// A lobby of one of `runtimes` serving a listener.
+    pub(super) fn new(runtimes: usize, evicted: IntCounter, timed_out: IntCounter) -> Self {
         Self {
+            size: (LOBBY_SIZE / runtimes.max(1)).max(1),
             waiting: JoinSet::new(),
             order: VecDeque::new(),
             evicted,
@@ -121,7 +125,7 @@ impl Lobby {
         while self.order.front().is_some_and(AbortHandle::is_finished) {
             self.order.pop_front();
         }
-        if self.order.len() >= LOBBY_SIZE
+        if self.order.len() >= self.size
             && let Some(oldest) = self.order.pop_front()
         {
             oldest.abort();

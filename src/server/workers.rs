@@ -73,6 +73,7 @@ where
     let listener = listener.into_std()?;
     let shared = Shared {
         slots: Arc::new(Semaphore::new(settings.max_connections)),
+        runtimes: count(),
         occupancy: settings.occupancy(),
         closed: Arc::new(Barrier::new(count())),
     };
