@@ -1,18 +1,18 @@
 //! Accepting connections: HTTP/1.1 with keep-alive and HTTP/2 (prior knowledge) on one port,
-//! for the proxy listener and the admin listener alike, with three guarantees.
+//! for the proxy listener and the admin listener alike, with four guarantees.
 //!
 //! - **No connection outstays its welcome** ([`connection`]): one that sends no request within
 //!   the header timeout, or sits idle past the idle timeout, is closed.
-//! - **Descriptors never run out** ([`limits`]): each listener holds at most its cap of
-//!   connections. Past half the cap the header timeout shortens, and at the cap a new
-//!   connection waits in a lobby until it speaks ([`lobby`]), then takes the slot of the
-//!   oldest one that has sent no request, else of the one idle the longest ([`occupancy`]):
-//!   a silent client cannot hoard slots. Only when every
-//!   connection has a request in flight or is younger than 100 ms does a new one wait (in
-//!   the listener's hands or the kernel's backlog) until a slot frees. Refusing the newest instead would turn a short
-//!   wait into an error for a client that did nothing wrong. The admin port has its own
-//!   small cap, the same eviction and a header timeout of at most [`ADMIN_HEADER_TIMEOUT`],
-//!   so `/healthz` answers whatever the proxy port or other admin connections do.
+//! - **Descriptors never run out, and silent clients cannot hoard them** ([`limits`]): each
+//!   listener holds at most its cap of connections. Past half the cap the header timeout
+//!   shortens; at the cap a new connection waits in a lobby until it speaks ([`lobby`]), then
+//!   takes the slot of the oldest one that has sent no request, else of the one idle the
+//!   longest ([`occupancy`]). Only while no connection may be closed for it (all busy, or
+//!   the silent ones younger than 100 ms) does it wait for a slot; refusing it instead would
+//!   turn a short wait into an error for a client that did nothing wrong. The admin port has
+//!   its own small cap, the same rules and a header timeout of at most
+//!   [`ADMIN_HEADER_TIMEOUT`], so `/healthz` answers whatever the proxy port or other admin
+//!   connections do.
 //! - **Request bodies fit a memory budget** ([`bodies`]), shared by every connection.
 //! - **A drain loses no request** (a Kubernetes SIGTERM): the listener closes; for a short
 //!   reuse window, existing connections keep being served, HTTP/1 answers carry
