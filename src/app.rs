@@ -139,7 +139,10 @@ impl App {
             ))
         });
         let mut admin_stop = stop_rx.clone();
-        let admin_settings = self.settings("admin", limits::ADMIN_MAX_CONNECTIONS);
+        let mut admin_settings = self.settings("admin", limits::ADMIN_MAX_CONNECTIONS);
+        admin_settings.header_timeout = admin_settings
+            .header_timeout
+            .min(server::ADMIN_HEADER_TIMEOUT);
         let proxy_settings = self.settings("proxy", self.max_connections);
         let admin_server = tokio::spawn(server::serve(
             self.admin,
@@ -200,6 +203,13 @@ impl App {
             open: metrics.connections_open.with_label_values(&[name]),
             max_header_bytes: config.limits.max_header_bytes,
             max_headers: config.limits.max_headers,
+            evicted_silent: metrics
+                .connections_evicted
+                .with_label_values(&[name, "silent"]),
+            evicted_idle: metrics
+                .connections_evicted
+                .with_label_values(&[name, "idle"]),
+            header_timeouts: metrics.header_timeouts.with_label_values(&[name]),
         }
     }
 }

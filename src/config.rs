@@ -23,7 +23,7 @@ use raw::{
     RawConfig, RawCredentials, RawRegion, RawRouting, RawTable, RawTimeouts, RawUpstream,
     apply_env, parse_raw,
 };
-pub use server::ServerConfig;
+pub use server::{DEFAULT_MAX_BODY_MEMORY_BYTES, ServerConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -186,6 +186,9 @@ pub struct Timeouts {
     pub attempt: Duration,
     /// The whole request, across every region tried.
     pub request: Duration,
+    /// `[upstream] idle_timeout_ms`: an idle connection to a region is closed after this,
+    /// by a background sweep as well as when the next request would take it.
+    pub upstream_idle: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,7 +281,7 @@ impl TryFrom<RawConfig> for Config {
             credentials: credentials(raw.upstream_credentials)?,
             regions: regions(raw.regions)?,
             tables,
-            timeouts: timeouts(raw.timeouts.as_ref())?,
+            timeouts: timeouts(raw.timeouts.as_ref(), raw.upstream.as_ref())?,
             routing: routing(raw.routing.as_ref())?,
             tls_roots: tls_roots(raw.upstream.as_ref())?,
             server: server::server(raw.server.as_ref())?,
@@ -550,11 +553,23 @@ fn tls_roots(raw: Option<&RawUpstream>) -> Result<TlsRoots, ConfigError> {
     }
 }
 
-fn timeouts(raw: Option<&RawTimeouts>) -> Result<Timeouts, ConfigError> {
+/// Below the 60 s after which AWS endpoints close idle connections, so a request rarely
+/// meets one the region is closing.
+const DEFAULT_UPSTREAM_IDLE_MS: u64 = 50_000;
+
+fn timeouts(
+    raw: Option<&RawTimeouts>,
+    upstream: Option<&RawUpstream>,
+) -> Result<Timeouts, ConfigError> {
     let t = Timeouts {
         connect: millis("timeouts.connect_ms", raw.and_then(|t| t.connect_ms), 500)?,
         attempt: millis("timeouts.attempt_ms", raw.and_then(|t| t.attempt_ms), 1_000)?,
         request: millis("timeouts.request_ms", raw.and_then(|t| t.request_ms), 5_000)?,
+        upstream_idle: millis(
+            "upstream.idle_timeout_ms",
+            upstream.and_then(|u| u.idle_timeout_ms),
+            DEFAULT_UPSTREAM_IDLE_MS,
+        )?,
     };
     if t.request < t.attempt {
         return Err(invalid(

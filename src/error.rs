@@ -110,6 +110,10 @@ pub enum ProxyError {
     /// Too many requests in flight: shed at once, before any work.
     #[error("the sidecar is at its limit of {0} requests in flight; retry")]
     Overloaded(usize),
+    /// The request bodies in memory would pass `[server] max_body_memory_bytes`: refused
+    /// before (more of) this one's body is read.
+    #[error("the sidecar is holding its limit of {limit} bytes of request bodies; retry")]
+    BodyMemory { limit: usize },
     /// A write to an audited table that could not be given its record: refused before it
     /// was sent.
     #[error("audit: {0}")]
@@ -158,7 +162,8 @@ impl ProxyError {
             Self::Signing(_)
             | Self::Internal(_)
             | Self::AuditUnavailable(_)
-            | Self::Overloaded(_) => Side::Internal,
+            | Self::Overloaded(_)
+            | Self::BodyMemory { .. } => Side::Internal,
             Self::AfterSend { source, .. } => source.side(),
         }
     }
@@ -181,6 +186,7 @@ impl ProxyError {
             | Self::Internal(_)
             | Self::AuditUnavailable(_)
             | Self::Overloaded(_)
+            | Self::BodyMemory { .. }
             | Self::NoRegionAvailable {
                 maybe_applied: false,
                 ..

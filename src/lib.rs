@@ -21,8 +21,10 @@
 //! Beside the path: [`region`] (a region and its health, which routing, the snapshot and
 //! the upstream share), [`probe`] (active health checks), [`call`] (the trait through which
 //! the sidecar's own requests, audit shipping and [`schema`] learning, reach the proxy) and
-//! [`cli`] (`globalscale audit history`). [`error`] depends on no other module: the error
-//! types it wraps and the resend rule live in it, so the module graph has no cycle.
+//! [`cli`] (`globalscale audit history`); [`logging`] escapes every value the text log
+//! writes, so a client's text cannot forge a line. [`error`] depends on no other module:
+//! the error types it wraps and the resend rule live in it, so the module graph has no
+//! cycle.
 
 pub mod access;
 pub mod admin;
@@ -34,6 +36,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod expr;
+pub mod logging;
 pub mod metrics;
 pub mod plan;
 pub mod probe;

@@ -215,17 +215,10 @@ fn audit_verify(runtime: &tokio::runtime::Runtime, path: &Path, args: VerifyArgs
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only on a terminal: logs in files and collectors stay plain text.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    globalscale::logging::init(match format {
+        LogFormat::Text => globalscale::logging::Format::Text,
+        LogFormat::Json => globalscale::logging::Format::Json,
+    });
 }
 
 /// Raises the soft limit on open descriptors to the hard limit: the soft one is often 1024,

@@ -38,6 +38,18 @@ pub const AUDIT_SPOOL_BYTES: &str = "globalscale_audit_spool_bytes";
 pub const AUDIT_SPOOL_LIMIT_BYTES: &str = "globalscale_audit_spool_limit_bytes";
 pub const AUDIT_QUARANTINED_TOTAL: &str = "globalscale_audit_quarantined_total";
 pub const AUDIT_SPOOL_CORRUPT_RECORDS_TOTAL: &str = "globalscale_audit_spool_corrupt_records_total";
+pub const BODY_MEMORY_BYTES: &str = "globalscale_body_memory_bytes";
+pub const BODY_MEMORY_LIMIT_BYTES: &str = "globalscale_body_memory_limit_bytes";
+pub const BODY_MEMORY_REFUSALS_TOTAL: &str = "globalscale_body_memory_refusals_total";
+pub const CONNECTIONS_EVICTED_TOTAL: &str = "globalscale_connections_evicted_total";
+pub const HEADER_TIMEOUTS_TOTAL: &str = "globalscale_header_timeouts_total";
+pub const UPSTREAM_IDLE_CLOSED_TOTAL: &str = "globalscale_upstream_idle_closed_total";
+
+/// The `state` label of `globalscale_connections_evicted_total`: what the connection closed
+/// to make room was doing.
+pub const EVICTED_STATES: [&str; 2] = ["silent", "idle"];
+/// The `listener` label's values.
+pub const LISTENERS: [&str; 2] = ["proxy", "admin"];
 
 /// The table label for anything the sidecar does not manage.
 pub const OTHER: &str = "other";
@@ -97,6 +109,18 @@ pub struct Metrics {
     pub unprocessed_items: IntCounterVec,
     /// Fetches of the sidecar's own credentials, by result.
     pub credential_refreshes: IntCounterVec,
+    /// Bytes of request bodies held now (set at scrape time) and the budget.
+    pub body_memory_bytes: IntGauge,
+    pub body_memory_limit_bytes: IntGauge,
+    /// Requests answered 503 because their body would pass the budget.
+    pub body_memory_refusals: IntCounter,
+    /// Connections closed at the cap to make room for a new one, by `listener` and `state`.
+    pub connections_evicted: IntCounterVec,
+    /// Connections closed for sending no request head within the (adaptive) header
+    /// timeout, by `listener`.
+    pub header_timeouts: IntCounterVec,
+    /// Idle connections to regions closed by the background sweep.
+    pub upstream_idle_closed: IntCounter,
 }
 
 impl Metrics {
@@ -209,6 +233,50 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        let int_gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok::<_, prometheus::Error>(g)
+        };
+        let int_counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok::<_, prometheus::Error>(c)
+        };
+        let body_memory_bytes = int_gauge(
+            BODY_MEMORY_BYTES,
+            "Bytes of request bodies held in memory now, across every connection",
+        )?;
+        let body_memory_limit_bytes = int_gauge(
+            BODY_MEMORY_LIMIT_BYTES,
+            "[server] max_body_memory_bytes: past it, requests get a retryable 503 at once",
+        )?;
+        let body_memory_refusals = int_counter(
+            BODY_MEMORY_REFUSALS_TOTAL,
+            "Requests answered 503 because their body would pass [server] max_body_memory_bytes",
+        )?;
+        let upstream_idle_closed = int_counter(
+            UPSTREAM_IDLE_CLOSED_TOTAL,
+            "Idle connections to regions closed by the background sweep ([upstream] idle_timeout_ms)",
+        )?;
+        let connections_evicted = counter(
+            CONNECTIONS_EVICTED_TOTAL,
+            "Connections closed at the cap to make room for a new one, by listener and what \
+             they were doing (silent: no request yet; idle: between requests)",
+            &["listener", "state"],
+        )?;
+        let header_timeouts = counter(
+            HEADER_TIMEOUTS_TOTAL,
+            "Connections closed for sending no request head within the header timeout, \
+             which shortens as the listener nears its cap",
+            &["listener"],
+        )?;
+        for listener in LISTENERS {
+            header_timeouts.with_label_values(&[listener]);
+            for state in EVICTED_STATES {
+                connections_evicted.with_label_values(&[listener, state]);
+            }
+        }
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -305,6 +373,12 @@ impl Metrics {
             retry_budget_exhausted,
             connections_open,
             connections_max,
+            body_memory_bytes,
+            body_memory_limit_bytes,
+            body_memory_refusals,
+            connections_evicted,
+            header_timeouts,
+            upstream_idle_closed,
             registry,
         })
     }
@@ -319,8 +393,12 @@ impl Metrics {
             let counter = self.credential_refreshes.with_label_values(&[result]);
             counter.inc_by(total.saturating_sub(counter.get()));
         }
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.body_memory_bytes.set(gauge(live.body_memory_bytes));
+        let counted = self.upstream_idle_closed.get();
+        self.upstream_idle_closed
+            .inc_by(live.upstream_idle_closed.saturating_sub(counted));
         if let Some(spool) = &live.spool {
-            let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
             self.audit_backlog.set(gauge(spool.records));
             self.audit_oldest_seconds
                 .set(spool.oldest_age.as_secs_f64());
@@ -350,6 +428,10 @@ pub struct Live {
     pub credential_refreshes: (u64, u64),
     /// The audit spool, when auditing is on.
     pub spool: Option<SpoolLive>,
+    /// Bytes of request bodies held now (`server::bodies`).
+    pub body_memory_bytes: u64,
+    /// Idle upstream connections the sweeps have closed so far.
+    pub upstream_idle_closed: u64,
 }
 
 /// The audit spool as a scrape sees it.

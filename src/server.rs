@@ -1,14 +1,19 @@
 //! Accepting connections: HTTP/1.1 with keep-alive and HTTP/2 (prior knowledge) on one port,
-//! for the proxy listener and the admin listener alike, with three guarantees.
+//! for the proxy listener and the admin listener alike, with four guarantees.
 //!
 //! - **No connection outstays its welcome** ([`connection`]): one that sends no request within
 //!   the header timeout, or sits idle past the idle timeout, is closed.
-//! - **Descriptors never run out** ([`limits`]): each listener holds at most its cap of
-//!   connections. At the cap the listener stops accepting, and new connections wait in the
-//!   kernel's backlog (where they cost no descriptor) until a slot frees. Accepting and closing
-//!   the newest instead would turn a short wait into an error for a client that did nothing
-//!   wrong, and would still spend a descriptor per attempt. The admin port has its own small
-//!   cap, so `/healthz` answers while the proxy port is full.
+//! - **Descriptors never run out, and silent clients cannot hoard them** ([`limits`]): each
+//!   listener holds at most its cap of connections. Past half the cap the header timeout
+//!   shortens; at the cap a new connection waits in a lobby until it speaks ([`lobby`]), then
+//!   takes the slot of the oldest one that has sent no request, else of the one idle the
+//!   longest ([`occupancy`]). Only while no connection may be closed for it (all busy, or
+//!   the silent ones younger than 100 ms) does it wait for a slot; refusing it instead would
+//!   turn a short wait into an error for a client that did nothing wrong. The admin port has
+//!   its own small cap, the same rules and a header timeout of at most
+//!   [`ADMIN_HEADER_TIMEOUT`], so `/healthz` answers whatever the proxy port or other admin
+//!   connections do.
+//! - **Request bodies fit a memory budget** ([`bodies`]), shared by every connection.
 //! - **A drain loses no request** (a Kubernetes SIGTERM): the listener closes; for a short
 //!   reuse window, existing connections keep being served, HTTP/1 answers carry
 //!   `Connection: close` and HTTP/2 connections get a GOAWAY, so clients move on after an
@@ -18,12 +23,14 @@
 //! [`bind`] widens an unspecified listen address to IPv4 and IPv6.
 
 mod bind;
+pub mod bodies;
 mod connection;
 pub mod limits;
+pub mod lobby;
+pub mod occupancy;
 pub mod workers;
 
 use std::future::Future;
-use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,13 +40,15 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use prometheus::IntGauge;
-use tokio::net::{TcpListener, TcpStream};
+use prometheus::{IntCounter, IntGauge};
+use tokio::net::TcpListener;
 use tokio::sync::{Barrier, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 pub use bind::bind;
 use connection::{Phase, Timeouts};
+use lobby::{Acceptor, Admitted, Lobby};
+use occupancy::{Counters, Occupancy};
 
 /// How long in-flight requests get to finish once shutdown starts (Kubernetes' default grace
 /// period is 30 s).
@@ -50,6 +59,13 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 /// and moves on well within it; only connections idle throughout are closed from our side.
 /// It ends early once every connection has closed.
 pub const REUSE_WINDOW: Duration = Duration::from_secs(2);
+
+/// The admin port's header timeout at most: a probe or a scrape sends its request as soon as
+/// it has connected, and the port's few slots must not wait on silent sockets.
+pub const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most often the listener logs that it reached its cap.
+const CAP_WARNING_EVERY: Duration = Duration::from_mins(1);
 
 /// One listener's rules: its name in logs and metrics, its cap, its timeouts.
 #[derive(Clone, Debug)]
@@ -65,6 +81,27 @@ pub struct Settings {
     pub max_header_bytes: usize,
     /// Header fields of an HTTP/1 request.
     pub max_headers: usize,
+    /// Connections closed at the cap to make room: silent ones, idle ones.
+    pub evicted_silent: IntCounter,
+    pub evicted_idle: IntCounter,
+    /// Connections closed for sending no request head within the header timeout.
+    pub header_timeouts: IntCounter,
+}
+
+impl Settings {
+    /// The listener's connections, for the runtimes serving it to share.
+    fn occupancy(&self) -> Arc<Occupancy> {
+        let counters = Counters {
+            evicted_silent: self.evicted_silent.clone(),
+            evicted_idle: self.evicted_idle.clone(),
+            header_timeouts: self.header_timeouts.clone(),
+        };
+        Arc::new(Occupancy::new(
+            self.max_connections,
+            self.header_timeout,
+            counters,
+        ))
+    }
 }
 
 /// Serves `handler` on `listener` until `shutdown` resolves, then drains open connections.
@@ -77,20 +114,35 @@ pub async fn serve<H, F>(
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(settings.max_connections));
-    let closed = Arc::new(Barrier::new(1));
-    serve_with(listener, settings, slots, closed, handler, shutdown).await;
+    let shared = Shared {
+        slots: Arc::new(Semaphore::new(settings.max_connections)),
+        runtimes: 1,
+        occupancy: settings.occupancy(),
+        closed: Arc::new(Barrier::new(1)),
+    };
+    serve_with(listener, settings, shared, handler, shutdown).await;
 }
 
-/// [`serve`], with the listener's cap held in `slots`, which several runtimes serving the
-/// same socket share, as they share `closed`: each waits there, its listener closed, until
-/// every one has closed it, before its drain tells clients to reconnect. A client sent away
-/// while another copy still listened would be queued by the kernel and then reset.
+/// What the runtimes serving one socket share: its slots, its connections, and the barrier
+/// where each waits, its listener closed, for the others.
+#[derive(Clone)]
+struct Shared {
+    slots: Arc<Semaphore>,
+    /// How many runtimes serve the socket.
+    runtimes: usize,
+    occupancy: Arc<Occupancy>,
+    closed: Arc<Barrier>,
+}
+
+/// [`serve`], with the listener's cap held in `shared.slots`, which several runtimes
+/// serving the same socket share, as they share `shared.closed`: each waits there, its
+/// listener closed, until every one has closed it, before its drain tells clients to
+/// reconnect. A client sent away while another copy still listened would be queued by the
+/// kernel and then reset.
 async fn serve_with<H, F>(
     listener: TcpListener,
     settings: Settings,
-    slots: Arc<Semaphore>,
-    closed: Arc<Barrier>,
+    shared: Shared,
     handler: H,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -106,7 +158,21 @@ async fn serve_with<H, F>(
     let (phase, _) = watch::channel(Phase::Serving);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut full = false;
+    let mut cap_warning = CapWarning::default();
+    // Accepting runs beside the loop: at the cap it holds connections it is making room
+    // for, which nothing the loop does may drop.
+    let (admitted_tx, mut admitted) = tokio::sync::mpsc::channel(1);
+    let lobby = Lobby::new(
+        shared.runtimes,
+        settings.evicted_silent.clone(),
+        settings.header_timeouts.clone(),
+    );
+    let acceptor = Acceptor {
+        listener,
+        shared: shared.clone(),
+        lobby,
+    };
+    let acceptor = tokio::spawn(acceptor.run(admitted_tx, name));
     loop {
         tokio::select! {
             () = &mut shutdown => break,
@@ -115,36 +181,27 @@ async fn serve_with<H, F>(
                     tracing::error!(listener = name, error = %e, "connection task panicked");
                 }
             }
-            accepted = accept(&listener, &slots) => match accepted {
-                Ok((stream, permit)) => {
-                    let slot = Slot::take(permit, settings.open.clone());
-                    let at_cap = slots.available_permits() == 0;
-                    if at_cap && !full {
-                        tracing::warn!(
-                            listener = name,
-                            max = settings.max_connections,
-                            "connection cap reached; new connections wait to be accepted"
-                        );
-                    }
-                    full = at_cap;
-                    let (builder, handler) = (Arc::clone(&builder), handler.clone());
-                    let phase = phase.subscribe();
-                    let conn = connection::serve(stream, builder, handler, phase, timeouts, name);
-                    connections.spawn(async move {
-                        conn.await;
-                        drop(slot);
-                    });
+            Some(Admitted { stream, permit, spoke }) = admitted.recv() => {
+                let slot = Slot::take(permit, settings.open.clone());
+                if shared.slots.available_permits() == 0 {
+                    cap_warning.reached(name, settings.max_connections);
                 }
-                Err(e) => {
-                    // Below the cap this should not happen; back off instead of spinning.
-                    tracing::warn!(listener = name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
+                let (builder, handler) = (Arc::clone(&builder), handler.clone());
+                let phase = phase.subscribe();
+                let ticket = shared.occupancy.join(spoke);
+                let conn = connection::serve(stream, builder, handler, phase, timeouts, ticket, name);
+                connections.spawn(async move {
+                    conn.await;
+                    drop(slot);
+                });
+            }
         }
     }
-    drop(listener);
-    closed.wait().await;
+    // The listener closes with the acceptor, and the lobby with it.
+    acceptor.abort();
+    let _ = acceptor.await;
+    drop(admitted);
+    shared.closed.wait().await;
     drain(&phase, connections, name).await;
 }
 
@@ -172,17 +229,25 @@ fn builder(settings: &Settings) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Waits for a free slot, then for a connection.
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> io::Result<(TcpStream, OwnedSemaphorePermit)> {
-    let permit = Arc::clone(slots)
-        .acquire_owned()
-        .await
-        .map_err(io::Error::other)?;
-    let (stream, _peer) = listener.accept().await?;
-    Ok((stream, permit))
+/// The log line that says a listener reached its cap: once a minute at most, since under a
+/// flood the listener reaches it many times a second.
+#[derive(Default)]
+struct CapWarning {
+    last: Option<tokio::time::Instant>,
+}
+
+impl CapWarning {
+    fn reached(&mut self, listener: &'static str, max: usize) {
+        if self.last.is_some_and(|at| at.elapsed() < CAP_WARNING_EVERY) {
+            return;
+        }
+        self.last = Some(tokio::time::Instant::now());
+        tracing::warn!(
+            listener,
+            max,
+            "connection cap reached; new connections take the slots of silent or idle ones"
+        );
+    }
 }
 
 /// One of the listener's slots, held by a connection for its whole life.
@@ -248,3 +313,6 @@ async fn drain(phase: &watch::Sender<Phase>, mut connections: JoinSet<()>, name:
         connections.shutdown().await;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,6 @@
 //! Client connections as an attacker or a careless client holds them: silent sockets, partial
-//! HTTP/2 prefaces and idle keep-alive connections are closed; a full proxy port makes new
-//! connections wait while the admin port answers; a drain under load breaks no request that
+//! HTTP/2 prefaces and idle keep-alive connections are closed; at a full proxy port a new
+//! connection takes the slot of a silent one while the admin port answers; a drain under load breaks no request that
 //! was sent; an unspecified admin address answers on IPv6 too.
 
 // Helpers here panic like the tests they serve: a failed expectation is a failed test.
@@ -150,48 +150,46 @@ async fn healthz_h2(send: &mut hyper::client::conn::http2::SendRequest<Empty<Byt
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_proxy_port_makes_new_connections_wait_and_the_admin_port_answers() {
+async fn a_full_proxy_port_closes_silent_connections_for_new_ones_and_the_admin_port_answers() {
     const CAP: u32 = 16;
     let sidecar = Sidecar::start(&config(&format!(
         "header_timeout_ms = 600000\nmax_connections = {CAP}"
     )))
     .await;
     let (proxy, admin) = (sidecar.listen_addr(), sidecar.admin_addr());
-    let mut idle = Vec::new();
+    let mut silent = Vec::new();
     for _ in 0..CAP {
-        idle.push(
+        silent.push(
             TcpStream::connect(proxy)
                 .await
                 .expect("connect below the cap"),
         );
     }
     wait_for_open_connections(admin, CAP).await;
-    // Past the cap, connects still succeed: the kernel holds them until a slot frees.
-    for _ in 0..CAP / 2 {
-        idle.push(
-            TcpStream::connect(proxy)
-                .await
-                .expect("connect past the cap"),
-        );
-    }
-    let request =
-        tokio::spawn(async move { RawRequest::new("ListTables", "{}").try_send(proxy).await });
     for _ in 0..10 {
         assert_eq!(get(admin, "/healthz").await.status, 200);
     }
-    assert_eq!(
-        open_connections(admin).await,
-        Some(f64::from(CAP)),
+    // At the cap, a client with a request takes the slot of a silent one at once, rather
+    // than waiting for a header timeout of ten minutes.
+    let response = within(
+        "a request at the cap",
+        RawRequest::new("ListTables", "{}").try_send(proxy),
+    )
+    .await
+    .expect("a request at the cap is served");
+    assert_eq!(response.status, 503, "{}", response.text());
+    let evicted = support::metric_sum(
+        &get(admin, "/metrics").await.text(),
+        "globalscale_connections_evicted_total",
+        &[("listener", "proxy"), ("state", "silent")],
+    );
+    assert!(evicted >= Some(1.0), "{evicted:?}");
+    assert!(
+        open_connections(admin).await <= Some(f64::from(CAP)),
         "the cap holds"
     );
-    assert!(!request.is_finished(), "a request past the cap was served");
-
-    drop(idle);
-    let response = within("the waiting request", request)
-        .await
-        .expect("request task")
-        .expect("the waiting request is served once slots free");
-    assert_eq!(response.status, 503, "{}", response.text());
+    // The oldest silent connection is the one that made room.
+    wait_closed_by_peer(silent.remove(0), "the oldest silent connection").await;
 }
 
 /// `globalscale_connections_open{listener="proxy"}`.

@@ -84,6 +84,14 @@ pub struct Verifier {
     keys: KeyCache,
 }
 
+/// What the checks of the head found, for the signature check.
+struct Head<'a> {
+    auth: Authorization<'a>,
+    credential: Credential<'a>,
+    signed_at: SignedAt<'a>,
+    client: usize,
+}
+
 /// When the request was signed, and the same instant as the string to sign writes it.
 struct SignedAt<'a> {
     time: SystemTime,
@@ -127,12 +135,70 @@ impl Verifier {
         body: &[u8],
         now: SystemTime,
     ) -> Result<&str, AuthError> {
+        let payload_hash = hex::encode(Sha256::digest(body));
+        self.verify_hashed(method, uri, headers, &payload_hash, now)
+    }
+
+    /// [`verify`](Self::verify), with the body's SHA-256 (lowercase hex) computed by the
+    /// caller: as the body arrived, a chunk at a time, rather than all at once on a thread
+    /// that serves other requests meanwhile.
+    pub fn verify_hashed(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        payload_hash: &str,
+        now: SystemTime,
+    ) -> Result<&str, AuthError> {
         let text = header::authorization_text(headers)?;
         let date = header::request_date(headers);
-        let auth = Authorization::parse(&text, date.is_some())?;
+        let head = self.check_head(&text, date.as_ref(), headers, now)?;
+        if let Some(declared) = headers.get("x-amz-content-sha256")
+            && declared.as_bytes().trim_ascii() != payload_hash.as_bytes()
+        {
+            return Err(AuthError::PayloadHashMismatch);
+        }
+        let canonical =
+            canonical::canonical_request(method, uri, headers, &head.auth, payload_hash)?;
+        let string_to_sign = format!(
+            "{ALGORITHM}\n{}\n{}/{}/{SERVICE}/aws4_request\n{}",
+            head.signed_at.basic,
+            head.credential.date,
+            head.credential.region,
+            hex::encode(Sha256::digest(&canonical)),
+        );
+        self.check_signature(
+            head.client,
+            &head.credential,
+            &head.signed_at,
+            &string_to_sign,
+            &head.auth,
+        )
+    }
+
+    /// The checks that need only the request head, cheap enough to run before the body is
+    /// read: a known access key id, a fresh date, the required headers signed, a plausible
+    /// scope. A request that fails them costs no body memory; one that passes still needs
+    /// [`verify`](Self::verify) with its body.
+    pub fn check_before_body(&self, headers: &HeaderMap, now: SystemTime) -> Result<(), AuthError> {
+        let text = header::authorization_text(headers)?;
+        let date = header::request_date(headers);
+        self.check_head(&text, date.as_ref(), headers, now)
+            .map(|_| ())
+    }
+
+    /// Every check of the head, in DynamoDB's order.
+    fn check_head<'a>(
+        &self,
+        text: &'a str,
+        date: Option<&'a RequestDate<'a>>,
+        headers: &HeaderMap,
+        now: SystemTime,
+    ) -> Result<Head<'a>, AuthError> {
+        let auth = Authorization::parse(text, date.is_some())?;
         // `parse` has refused a request without a date already.
         let date = date.ok_or(AuthError::Missing)?;
-        let signed_at = self.signed_at(&date, now)?;
+        let signed_at = self.signed_at(date, now)?;
         if !auth.signs("host") && !auth.signs(":authority") {
             return Err(AuthError::HostNotSigned);
         }
@@ -155,7 +221,7 @@ impl Verifier {
             )));
         }
         let credential = Credential::parse(auth.credential)?;
-        check_scope(&credential, &signed_at, &date)?;
+        check_scope(&credential, &signed_at, date)?;
         let client = *self
             .by_access_key
             .get(credential.access_key_id)
@@ -163,21 +229,12 @@ impl Verifier {
         if headers.contains_key("x-amz-security-token") && !auth.signs("x-amz-security-token") {
             return Err(AuthError::UnsignedToken);
         }
-        let payload_hash = hex::encode(Sha256::digest(body));
-        if let Some(declared) = headers.get("x-amz-content-sha256")
-            && declared.as_bytes().trim_ascii() != payload_hash.as_bytes()
-        {
-            return Err(AuthError::PayloadHashMismatch);
-        }
-        let canonical = canonical::canonical_request(method, uri, headers, &auth, &payload_hash)?;
-        let string_to_sign = format!(
-            "{ALGORITHM}\n{}\n{}/{}/{SERVICE}/aws4_request\n{}",
-            signed_at.basic,
-            credential.date,
-            credential.region,
-            hex::encode(Sha256::digest(&canonical)),
-        );
-        self.check_signature(client, &credential, &signed_at, &string_to_sign, &auth)
+        Ok(Head {
+            auth,
+            credential,
+            signed_at,
+            client,
+        })
     }
 
     /// The request's date, refused when it is unreadable or too far from `now`.

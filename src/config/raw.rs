@@ -72,6 +72,7 @@ pub(super) struct RawTimeouts {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawUpstream {
     pub(super) tls_roots: Option<String>,
+    pub(super) idle_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +94,7 @@ pub(super) struct RawServer {
     pub(super) header_timeout_ms: Option<u64>,
     pub(super) idle_timeout_ms: Option<u64>,
     pub(super) max_connections: Option<u64>,
+    pub(super) max_body_memory_bytes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -300,6 +300,45 @@ fn server_section_defaults_and_values() {
 }
 
 #[test]
+fn the_body_memory_budget_defaults_for_a_sidecar_and_fits_one_largest_request() {
+    let c = Config::from_toml_str(MINIMAL).unwrap();
+    assert_eq!(c.server.max_body_memory_bytes, 64 << 20);
+    let c = Config::from_toml_str(&format!(
+        "{MINIMAL}\n[server]\nmax_body_memory_bytes = 33554432\n"
+    ))
+    .unwrap();
+    assert_eq!(c.server.max_body_memory_bytes, 32 << 20);
+    for (bytes, says) in [
+        ("0", "at least 16777216"),
+        ("16777215", "at least 16777216"),
+        ("68719476737", "at most"),
+        ("-1", "server.max_body_memory_bytes"),
+    ] {
+        let msg = err(&format!(
+            "{MINIMAL}\n[server]\nmax_body_memory_bytes = {bytes}\n"
+        ));
+        assert!(
+            msg.contains("server.max_body_memory_bytes"),
+            "{bytes}: {msg}"
+        );
+        assert!(msg.contains(says), "{bytes}: {msg}");
+    }
+}
+
+#[test]
+fn upstream_idle_timeout_defaults_below_aws_idle_close() {
+    let c = Config::from_toml_str(MINIMAL).unwrap();
+    assert_eq!(c.timeouts.upstream_idle, Duration::from_secs(50));
+    let c =
+        Config::from_toml_str(&format!("{MINIMAL}\n[upstream]\nidle_timeout_ms = 2000\n")).unwrap();
+    assert_eq!(c.timeouts.upstream_idle, Duration::from_secs(2));
+    for bad in ["0", "700000"] {
+        let msg = err(&format!("{MINIMAL}\n[upstream]\nidle_timeout_ms = {bad}\n"));
+        assert!(msg.contains("upstream.idle_timeout_ms"), "{bad}: {msg}");
+    }
+}
+
+#[test]
 fn bad_server_values_are_named() {
     for (snippet, key) in [
         ("header_timeout_ms = 0", "server.header_timeout_ms"),

@@ -41,6 +41,7 @@ fn one_of_each() -> Vec<ProxyError> {
         ProxyError::DeadlineExceeded(Duration::from_secs(10)),
         ProxyError::Internal(InternalError::NoVerifier),
         ProxyError::Overloaded(1),
+        ProxyError::BodyMemory { limit: 1 },
         ProxyError::AuditUnavailable(crate::audit::Unavailable::EnabledByReload),
         ProxyError::Signing(crate::upstream::sign::SignError::Credentials(
             std::sync::Arc::new(
@@ -88,6 +89,7 @@ fn loop_outcome(err: &ProxyError) -> AttemptOutcome {
         ProxyError::Signing(_)
         | ProxyError::Internal(_)
         | ProxyError::Overloaded(_)
+        | ProxyError::BodyMemory { .. }
         | ProxyError::AuditUnavailable(_)
         | ProxyError::NoRegionAvailable {
             maybe_applied: false,

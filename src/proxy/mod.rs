@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
+use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::audit::Auditor;
@@ -23,6 +23,7 @@ use crate::probe::HealthReport;
 use crate::route::health_log::HealthLog;
 use crate::route::write_region::WriteRegion;
 use crate::route::{AttemptOutcome, ResendSafety, SIDECAR_AGENT, TransactionPins};
+use crate::server::bodies::BodyBudget;
 use crate::snapshot::{Region, Snapshot};
 use crate::tables;
 use crate::upstream::UpstreamResponse;
@@ -39,9 +40,6 @@ pub mod stages;
 use reply::{log_upstream_failure, reply_response};
 use wire::X_AMZN_REQUEST_ID;
 
-/// A body that trickles in slower than this is refused rather than held open forever.
-const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// The proxy's shared state: the current snapshot and the metrics.
 pub struct Proxy {
     pub snapshot: ArcSwap<Snapshot>,
@@ -57,6 +55,8 @@ pub struct Proxy {
     write_region: WriteRegion,
     /// The regions' health bookkeeping: ejections and readmissions, for `/status`.
     pub health_log: HealthLog,
+    /// `[server] max_body_memory_bytes`, shared by every request; sized at start only.
+    bodies: BodyBudget,
 }
 
 pub use crate::route::health_log::RegionEvent;
@@ -100,6 +100,7 @@ impl Proxy {
             ),
             health_log: HealthLog::new(metrics.clone()),
             in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
+            bodies: BodyBudget::from_config(&snapshot.config, &metrics),
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics,
             pins: TransactionPins::default(),
@@ -209,14 +210,17 @@ impl Proxy {
         }
         let (operation, target) = operation(&parts.headers)?;
         labels.operation = operation.label();
-        let bytes = read_body(&parts.headers, body).await?;
+        self.check_before_body(snapshot, &parts)?;
+        let sigv4 = snapshot.config.auth.mode == AuthMode::Sigv4;
+        let body = self.bodies.read(&parts.headers, body, sigv4).await?;
+        let bytes = body.bytes.clone();
         // Taken once the body is in: a client trickling its body holds a connection, not a
         // place among the requests being served.
         let _permit = self.in_flight.try_acquire().map_err(|_| {
             self.metrics.requests_shed.inc();
             ProxyError::Overloaded(snapshot.config.limits.max_in_flight)
         })?;
-        let client = self.authenticate(snapshot, &parts, &bytes)?;
+        let client = self.authenticate(snapshot, &parts, &body)?;
         client.name.clone_into(&mut labels.client);
         // Declared before the view, which may borrow it.
         let canonical_bytes: Bytes;
@@ -406,6 +410,31 @@ impl Proxy {
         );
     }
 
+    /// With `[auth] mode = "sigv4"`, the checks that need no body, before it is read: a
+    /// request refused here costs no body memory.
+    fn check_before_body(
+        &self,
+        snapshot: &Snapshot,
+        parts: &http::request::Parts,
+    ) -> Result<(), ProxyError> {
+        let Some(verifier) = &snapshot.verifier else {
+            return Ok(());
+        };
+        if snapshot.config.auth.mode == AuthMode::None {
+            return Ok(());
+        }
+        let now = std::time::SystemTime::now();
+        verifier
+            .check_before_body(&parts.headers, now)
+            .map_err(|e| {
+                self.metrics
+                    .auth_failures
+                    .with_label_values(&[e.reason()])
+                    .inc();
+                e.into()
+            })
+    }
+
     /// Who sent the request: with `[auth] mode = "sigv4"`, the client whose signature it
     /// carries, or an error and nothing sent; without, `anonymous`, whose audit records name
     /// the access key id it signed with, unchecked.
@@ -413,7 +442,7 @@ impl Proxy {
         &self,
         snapshot: &Snapshot,
         parts: &http::request::Parts,
-        body: &[u8],
+        body: &crate::server::bodies::Body,
     ) -> Result<Client, ProxyError> {
         if snapshot.config.auth.mode == AuthMode::None {
             return Ok(Client {
@@ -426,7 +455,8 @@ impl Proxy {
             return Err(InternalError::NoVerifier.into());
         };
         let now = std::time::SystemTime::now();
-        match verifier.verify(&parts.method, &parts.uri, &parts.headers, body, now) {
+        let hash = body.payload_hash();
+        match verifier.verify_hashed(&parts.method, &parts.uri, &parts.headers, &hash, now) {
             Ok(name) => Ok(Client {
                 name: name.to_owned(),
                 principal: name.to_owned(),
@@ -477,6 +507,8 @@ impl Proxy {
             retry_budget_tokens: self.snapshot.load().retry_budget.tokens(),
             credential_refreshes: crate::upstream::sign::Signer::refreshes(),
             spool,
+            body_memory_bytes: self.bodies.held() as u64,
+            upstream_idle_closed: crate::upstream::Upstream::idle_closed(),
         })
     }
 }
@@ -574,27 +606,4 @@ fn operation(headers: &HeaderMap) -> Result<(Operation, HeaderValue), ProxyError
             ))
         })?;
     Ok((operation, target.clone()))
-}
-
-/// Reads the body, refusing anything over DynamoDB's limit before it is buffered whole.
-async fn read_body(headers: &HeaderMap, body: Incoming) -> Result<Bytes, ProxyError> {
-    let too_large = ProxyError::BodyTooLarge {
-        limit: wire::MAX_REQUEST_BYTES,
-    };
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > wire::MAX_REQUEST_BYTES as u64) {
-        return Err(too_large);
-    }
-    let collect = Limited::new(body, wire::MAX_REQUEST_BYTES).collect();
-    let Ok(collected) = tokio::time::timeout(BODY_READ_TIMEOUT, collect).await else {
-        return Err(ProxyError::BodyTooSlow(BODY_READ_TIMEOUT));
-    };
-    match collected {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large),
-        Err(e) => Err(wire::BodyError::Unreadable(e).into()),
-    }
 }

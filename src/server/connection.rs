@@ -10,7 +10,11 @@
 //! its timer (which cost a wake-up, a timer removed and one inserted per request), and each
 //! time the timer fires it is set again to the exact time the next rule below would act:
 //!
-//! - no request yet, [`Timeouts::header`] after accept: dropped (nothing is owed to it);
+//! - no request yet, the header timeout after accept: dropped (nothing is owed to it); the
+//!   timeout shortens as the listener fills up ([`super::occupancy`]), so while no request
+//!   has come the watchdog looks again at least every [`HEADER_FLOOR`];
+//! - chosen to make room at the listener's cap: dropped when no request has come, else
+//!   told to close;
 //! - nothing in flight, [`Timeouts::idle`] after the last answer: told to close (HTTP/1
 //!   closes, HTTP/2 gets a GOAWAY);
 //! - told to close and still open [`CLOSE_GRACE`] after its last answer: dropped.
@@ -37,6 +41,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::occupancy::{HEADER_FLOOR, Ticket};
+
 /// How long a connection told to close may take to finish once nothing is in flight: long
 /// enough to flush an answer and for an HTTP/2 peer to answer the GOAWAY's ping, short
 /// enough that a peer which never reads cannot keep its descriptor.
@@ -61,34 +67,37 @@ pub(super) struct Timeouts {
 
 /// What the service reports about one connection.
 #[derive(Debug)]
-struct Activity {
+pub(super) struct Activity {
     state: Mutex<State>,
 }
 
 #[derive(Clone, Copy, Debug)]
-struct State {
-    in_flight: usize,
+pub(super) struct State {
+    pub(super) in_flight: usize,
     /// A request head has arrived (the header timeout no longer applies).
-    served: bool,
+    pub(super) served: bool,
+    /// It sent bytes before it was given its slot (waited in the lobby).
+    pub(super) spoke: bool,
     /// The client speaks HTTP/2 (known from its first request).
     h2: bool,
     /// Accept, or the end of the last answer.
-    idle_since: Instant,
+    pub(super) idle_since: Instant,
 }
 
 impl Activity {
-    fn new() -> Self {
+    pub(super) fn new(spoke: bool) -> Self {
         Self {
             state: Mutex::new(State {
                 in_flight: 0,
                 served: false,
+                spoke,
                 h2: false,
                 idle_since: Instant::now(),
             }),
         }
     }
 
-    fn snapshot(&self) -> State {
+    pub(super) fn snapshot(&self) -> State {
         *self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -96,7 +105,7 @@ impl Activity {
         f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner));
     }
 
-    fn begin(self: &Arc<Self>, version: Version) -> InFlight {
+    pub(super) fn begin(self: &Arc<Self>, version: Version) -> InFlight {
         self.update(|s| {
             s.in_flight += 1;
             s.served = true;
@@ -108,7 +117,7 @@ impl Activity {
 
 /// One request from its head to the end of its answer (or its cancellation).
 #[derive(Debug)]
-struct InFlight(Arc<Activity>);
+pub(super) struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -150,59 +159,134 @@ impl Body for TrackedBody {
 }
 
 /// Serves `stream` with `handler` until the client closes it, the watchdog does, or the
-/// listener's drain ends it.
+/// listener's drain ends it. `ticket` is the connection's place among the listener's.
 pub(super) async fn serve<H, F>(
     stream: TcpStream,
     builder: Arc<auto::Builder<TokioExecutor>>,
     handler: H,
     mut phase: watch::Receiver<Phase>,
     timeouts: Timeouts,
+    ticket: Ticket,
     listener: &'static str,
 ) where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     let _ = stream.set_nodelay(true);
-    let activity = Arc::new(Activity::new());
-    let service = service(Arc::clone(&activity), phase.clone(), handler);
+    let service = service(Arc::clone(&ticket.activity), phase.clone(), handler);
     let mut conn = pin!(builder.serve_connection(TokioIo::new(stream), service));
-    let mut told_at: Option<Instant> = None;
+    let mut dog = Watchdog {
+        ticket,
+        timeouts,
+        told_at: None,
+        listener,
+    };
     loop {
-        let state = activity.snapshot();
-        if told_at.is_none() && should_close(state, *phase.borrow_and_update()) {
-            conn.as_mut().graceful_shutdown();
-            told_at = Some(Instant::now());
-        }
-        let due = deadline(state, told_at, timeouts, Instant::now());
-        tokio::select! {
-            biased;
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(listener, error = %crate::error::Chain::for_log(&*e), "connection ended with an error");
+        let state = dog.ticket.activity.snapshot();
+        let mut verdict = Verdict::Wait;
+        if dog.told_at.is_none() && should_close(state, *phase.borrow_and_update()) {
+            verdict = Verdict::Close;
+        } else {
+            let due = next_look(state, dog.told_at, dog.timeouts(), Instant::now());
+            tokio::select! {
+                biased;
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(listener, error = %crate::error::Chain::for_log(&*e), "connection ended with an error");
+                    }
+                    return;
                 }
-                return;
+                Ok(()) = phase.changed() => {}
+                () = dog.ticket.evict.notified() => verdict = dog.evicted(),
+                () = tokio::time::sleep_until(due) => verdict = dog.looked(),
             }
-            Ok(()) = phase.changed() => {}
-            () = tokio::time::sleep_until(due) => {
-                // Requests came and went since the timer was set: look again.
-                let state = activity.snapshot();
-                let now = Instant::now();
-                if state.in_flight > 0 || deadline(state, told_at, timeouts, now) > now {
-                    continue;
-                }
-                if told_at.is_some() {
-                    tracing::debug!(listener, "told to close and still open; dropping");
-                    return;
-                }
-                if !state.served {
-                    tracing::debug!(listener, "no request within the header timeout; dropping");
-                    return;
-                }
-                tracing::debug!(listener, "idle; closing");
+        }
+        match verdict {
+            Verdict::Wait => {}
+            Verdict::Close => {
                 conn.as_mut().graceful_shutdown();
-                told_at = Some(Instant::now());
+                dog.told_at = Some(Instant::now());
             }
+            Verdict::Drop => return,
         }
+    }
+}
+
+/// What the watchdog decided.
+enum Verdict {
+    Wait,
+    /// Tell the connection to close: HTTP/1 closes once its answers are sent, HTTP/2 gets a
+    /// GOAWAY.
+    Close,
+    /// Drop it now: nothing is owed to it.
+    Drop,
+}
+
+/// The rules one connection is held to, and when it was told to close.
+struct Watchdog {
+    ticket: Ticket,
+    timeouts: Timeouts,
+    told_at: Option<Instant>,
+    listener: &'static str,
+}
+
+impl Watchdog {
+    /// The timeouts with the header timeout as it is now, for how full the listener is.
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            header: self.ticket.header_timeout().min(self.timeouts.header),
+            ..self.timeouts
+        }
+    }
+
+    /// Chosen to make room at the listener's cap.
+    fn evicted(&self) -> Verdict {
+        let state = self.ticket.activity.snapshot();
+        let listener = self.listener;
+        if state.in_flight == 0 && !state.served {
+            tracing::debug!(listener, "silent at the cap; dropped to make room");
+            return Verdict::Drop;
+        }
+        tracing::debug!(listener, "idle at the cap; closing to make room");
+        if self.told_at.is_some() {
+            Verdict::Wait
+        } else {
+            Verdict::Close
+        }
+    }
+
+    /// The timer fired: what the rule that applies says now.
+    fn looked(&self) -> Verdict {
+        // Requests came and went since the timer was set: look again.
+        let state = self.ticket.activity.snapshot();
+        let now = Instant::now();
+        let listener = self.listener;
+        if state.in_flight > 0 || deadline(state, self.told_at, self.timeouts(), now) > now {
+            return Verdict::Wait;
+        }
+        if self.told_at.is_some() {
+            tracing::debug!(listener, "told to close and still open; dropping");
+            return Verdict::Drop;
+        }
+        if !state.served {
+            self.ticket.timed_out();
+            tracing::debug!(listener, "no request within the header timeout; dropping");
+            return Verdict::Drop;
+        }
+        tracing::debug!(listener, "idle; closing");
+        Verdict::Close
+    }
+}
+
+/// When the watchdog looks next: at the [`deadline`], and while no request has come, at
+/// least every [`HEADER_FLOOR`], since a listener filling up shortens the header timeout
+/// without waking anyone.
+fn next_look(state: State, told_at: Option<Instant>, timeouts: Timeouts, now: Instant) -> Instant {
+    let due = deadline(state, told_at, timeouts, now);
+    if state.served || told_at.is_some() {
+        due
+    } else {
+        due.min(now + HEADER_FLOOR)
     }
 }
 
@@ -290,6 +374,7 @@ mod tests {
         State {
             in_flight,
             served,
+            spoke: false,
             h2: false,
             idle_since,
         }

@@ -11,7 +11,9 @@ use std::io;
 /// Connections the admin port takes at most: probes, scrapes and a person with curl.
 pub const ADMIN_MAX_CONNECTIONS: usize = 64;
 
-/// Descriptors kept for everything that is neither a client nor an upstream connection.
+/// Descriptors kept for everything that is neither a client nor an upstream connection,
+/// among them the connections waiting in the listeners' lobbies at the cap (64 per port,
+/// `server::lobby`).
 const RESERVED: u64 = 256;
 
 /// Never fewer: a sidecar with a limit this low is misconfigured, and says so at start.

@@ -21,7 +21,7 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::{Barrier, Semaphore, oneshot, watch};
 
-use super::{Settings, serve_with};
+use super::{Settings, Shared, serve_with};
 
 /// Overrides the number of proxy workers (default: half the CPUs this process may use).
 pub const WORKERS_ENV: &str = "GLOBALSCALE_WORKERS";
@@ -71,8 +71,12 @@ where
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     let listener = listener.into_std()?;
-    let slots = Arc::new(Semaphore::new(settings.max_connections));
-    let closed = Arc::new(Barrier::new(count()));
+    let shared = Shared {
+        slots: Arc::new(Semaphore::new(settings.max_connections)),
+        runtimes: count(),
+        occupancy: settings.occupancy(),
+        closed: Arc::new(Barrier::new(count())),
+    };
     let (stop, stopped) = watch::channel(false);
     let mut done = Vec::new();
     for index in 0..count() {
@@ -86,7 +90,7 @@ where
             TcpListener::from_std(listener.try_clone()?)?
         };
         let (settings, handler) = (settings.clone(), handler.clone());
-        let (slots, closed) = (Arc::clone(&slots), Arc::clone(&closed));
+        let shared = shared.clone();
         let mut stopped = stopped.clone();
         let (finished, finish) = oneshot::channel::<()>();
         std::thread::Builder::new()
@@ -96,8 +100,7 @@ where
                 runtime.block_on(serve_with(
                     listener,
                     settings,
-                    slots,
-                    closed,
+                    shared,
                     handler,
                     async move {
                         // A dropped sender (the app's future was dropped) stops the worker too.

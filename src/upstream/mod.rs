@@ -119,12 +119,18 @@ impl Upstream {
             .enable_http1()
             .wrap_connector(http);
         let pools = (0..=crate::server::workers::count())
-            .map(|_| Pool::new(https.clone()))
+            .map(|_| Pool::new(https.clone(), timeouts.upstream_idle))
             .collect();
         Ok(Self {
             pools,
             attempt_timeout: timeouts.attempt,
         })
+    }
+
+    /// Idle connections to regions closed by the background sweep since start, in every
+    /// pool (`globalscale_upstream_idle_closed_total`).
+    pub fn idle_closed() -> u64 {
+        pool::swept()
     }
 
     /// This thread's pool: its worker's, or the main runtime's (the last).

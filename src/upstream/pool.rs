@@ -12,9 +12,15 @@
 //! request is handed to it (the region closed it while idle) gives the request back unsent
 //! (`try_send_request`), and the request goes on a fresh connection, so a region's idle
 //! timeout never turns into an error or an ambiguous write; idle connections older than
-//! [`IDLE_TIMEOUT`] are not reused; at most [`MAX_IDLE`] wait per endpoint.
+//! the idle timeout (`[upstream] idle_timeout_ms`) are not reused; at most [`MAX_IDLE`] wait
+//! per endpoint.
+//!
+//! And what it did not: a sweep in the background closes connections idle past the idle
+//! timeout even when no request comes to find them, so a quiet worker does not hold
+//! descriptors (and the regions' connection slots) for connections it will never reuse.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -30,9 +36,17 @@ use tower_service::Service;
 use super::UpstreamError;
 use crate::error::Chain;
 
-/// An idle connection older than this is closed instead of reused: below the 60 s after
-/// which AWS endpoints close idle connections, so a request rarely meets a closing one.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+/// How often the sweep looks at most, and at least: a connection outlives its idle timeout
+/// by at most one period.
+const SWEEP_PERIOD: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(5));
+
+/// Idle connections the sweeps have closed, in every pool of the process.
+static SWEPT: AtomicU64 = AtomicU64::new(0);
+
+/// Idle connections to regions closed by the background sweep since start.
+pub(super) fn swept() -> u64 {
+    SWEPT.load(Ordering::Relaxed)
+}
 
 /// The most idle connections kept per endpoint and worker.
 const MAX_IDLE: usize = 64;
@@ -58,14 +72,21 @@ struct Endpoint {
 /// for the main runtime).
 pub(super) struct Pool {
     connector: Connector,
-    endpoints: Mutex<Vec<Endpoint>>,
+    /// Shared with the sweep, which holds it weakly: dropping the pool ends the sweep.
+    endpoints: Arc<Mutex<Vec<Endpoint>>>,
+    idle_timeout: Duration,
+    /// The sweep runs on the runtime of the first connection put back: the one whose
+    /// tasks serve this pool's connections.
+    sweeping: AtomicBool,
 }
 
 impl Pool {
-    pub(super) fn new(connector: Connector) -> Self {
+    pub(super) fn new(connector: Connector, idle_timeout: Duration) -> Self {
         Self {
             connector,
-            endpoints: Mutex::new(Vec::new()),
+            endpoints: Arc::new(Mutex::new(Vec::new())),
+            idle_timeout,
+            sweeping: AtomicBool::new(false),
         }
     }
 
@@ -136,6 +157,25 @@ impl Pool {
                 since: Instant::now(),
             });
         }
+        drop(endpoints);
+        self.start_sweep();
+    }
+
+    /// Starts the background sweep once, on this thread's runtime.
+    fn start_sweep(&self) {
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.sweeping.store(false, Ordering::Release);
+            return;
+        };
+        let period = (self.idle_timeout / 2).clamp(SWEEP_PERIOD.0, SWEEP_PERIOD.1);
+        runtime.spawn(sweep(
+            Arc::downgrade(&self.endpoints),
+            self.idle_timeout,
+            period,
+        ));
     }
 
     /// The most recently returned idle connection to the endpoint that is still open and
@@ -147,7 +187,7 @@ impl Pool {
             .unwrap_or_else(PoisonError::into_inner);
         let endpoint = endpoints.iter_mut().find(|e| e.origin == *origin)?;
         while let Some(idle) = endpoint.idle.pop() {
-            if idle.since.elapsed() < IDLE_TIMEOUT && !idle.sender.is_closed() {
+            if idle.since.elapsed() < self.idle_timeout && !idle.sender.is_closed() {
                 return Some(idle.sender);
             }
         }
@@ -186,6 +226,37 @@ impl Pool {
         });
         Ok(sender)
     }
+}
+
+/// Every `period`, closes the idle connections older than `idle_timeout` (dropping a
+/// sender closes its connection once nothing is in flight on it), until the pool is gone.
+async fn sweep(endpoints: Weak<Mutex<Vec<Endpoint>>>, idle_timeout: Duration, period: Duration) {
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(endpoints) = endpoints.upgrade() else {
+            return;
+        };
+        let closed = close_expired(&endpoints, idle_timeout, Instant::now());
+        if closed > 0 {
+            SWEPT.fetch_add(closed, Ordering::Relaxed);
+            tracing::debug!(closed, "idle upstream connections closed");
+        }
+    }
+}
+
+/// Drops the idle connections older than `idle_timeout` as of `now`, and those already
+/// closed; returns how many.
+fn close_expired(endpoints: &Mutex<Vec<Endpoint>>, idle_timeout: Duration, now: Instant) -> u64 {
+    let mut endpoints = endpoints.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut closed = 0;
+    for endpoint in endpoints.iter_mut() {
+        let before = endpoint.idle.len();
+        endpoint.idle.retain(|idle| {
+            now.saturating_duration_since(idle.since) < idle_timeout && !idle.sender.is_closed()
+        });
+        closed += (before - endpoint.idle.len()) as u64;
+    }
+    closed
 }
 
 /// A connection lent to one request, to give back with [`Pool::put_back`] once its answer

@@ -161,7 +161,8 @@ fn error_type(err: &ProxyError) -> (StatusCode, &'static str, &'static str) {
         ProxyError::NoRegionAvailable { .. }
         | ProxyError::DeadlineExceeded(_)
         | ProxyError::AuditUnavailable(_)
-        | ProxyError::Overloaded(_) => (
+        | ProxyError::Overloaded(_)
+        | ProxyError::BodyMemory { .. } => (
             StatusCode::SERVICE_UNAVAILABLE,
             DYNAMODB,
             "ServiceUnavailable",

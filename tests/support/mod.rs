@@ -9,6 +9,7 @@
 //!   with client keys the regions never heard of; [`send_streaming`] for oversized bodies.
 //! - [`verify_signatures`]: the independent botocore check of what a region received.
 //! - [`Prometheus`] and [`promtool`]: the real ones, for the rules and dashboard in `deploy/`.
+//! - [`flood`]: a client without credentials flooding a sidecar while a signed one works.
 //!
 //! Every address is `127.0.0.1` with a port chosen by the OS; nothing listens on a fixed port.
 
@@ -21,6 +22,7 @@ mod boto3;
 mod client;
 mod clients;
 mod dynamo_local;
+mod flood;
 mod load;
 mod prometheus_server;
 mod raw_http;
@@ -45,6 +47,7 @@ pub(crate) use clients::{
     scenario_steps,
 };
 pub(crate) use dynamo_local::DynamoLocal;
+pub(crate) use flood::{FloodPlan, FloodReport, flood, mib, rss};
 pub(crate) use load::{Load, LoadReport, metric, metric_sum, served_by};
 pub(crate) use prometheus_server::{Prometheus, promtool};
 pub(crate) use raw_http::{RawRequest, RawResponse, SendError, admin_request, get};

@@ -310,6 +310,11 @@ impl SidecarProcess {
         self.admin
     }
 
+    /// The process id, for reading `/proc/<pid>/status`.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Replaces the config file the process was started with (keeping its listeners), for a
     /// reload on SIGHUP.
     pub(crate) fn rewrite_config(&self, config: SidecarConfig) {
@@ -411,7 +416,13 @@ fn spawn_binary(config_text: &str, env: &[(&str, &str)]) -> (Child, tempfile::Te
     fs::write(&config, config_text).expect("write config");
     let stdout = fs::File::create(dir.path().join("stdout.log")).expect("stdout log");
     let stderr = fs::File::create(dir.path().join("stderr.log")).expect("stderr log");
-    let child = Command::new(env!("CARGO_BIN_EXE_globalscale"))
+    // `GLOBALSCALE_BIN`: another build of the binary, for a bench that measures a release
+    // build without building the SDK it drives in release too (`benches/floods.rs`).
+    let binary = std::env::var_os("GLOBALSCALE_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_globalscale")),
+        PathBuf::from,
+    );
+    let child = Command::new(binary)
         .arg("--config")
         .arg(&config)
         .current_dir(dir.path())

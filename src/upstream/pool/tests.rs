@@ -71,6 +71,7 @@ fn upstream() -> Upstream {
         connect: Duration::from_secs(2),
         attempt: Duration::from_secs(5),
         request: Duration::from_secs(10),
+        upstream_idle: Duration::from_secs(50),
     };
     Upstream::new(&timeouts, TlsRoots::Webpki).unwrap()
 }
@@ -116,4 +117,37 @@ async fn nothing_listening_is_a_connect_error() {
     drop(listener);
     let error = get(&upstream(), &endpoint).await.unwrap_err();
     assert!(error.never_sent(), "{error:?}");
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_in_the_background() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let closed = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&closed);
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service_fn(|_| answer()))
+            .await;
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(2),
+        attempt: Duration::from_secs(5),
+        request: Duration::from_secs(10),
+        upstream_idle: Duration::from_millis(100),
+    };
+    let upstream = Upstream::new(&timeouts, TlsRoots::Webpki).unwrap();
+    let swept_before = Upstream::idle_closed();
+    assert_eq!(get(&upstream, &endpoint).await.unwrap(), "{}");
+    // No further request comes to find the connection expired: only the sweep closes it.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while closed.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the idle connection was closed by the sweep");
+    assert!(Upstream::idle_closed() > swept_before);
 }
