@@ -59,173 +59,160 @@ const BUCKETS: &[f64] = &[
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// The sidecar's metrics, registered once at start.
-#[derive(Clone)]
-pub struct Metrics {
-    registry: Registry,
-    pub region_healthy: IntGaugeVec,
-    pub region_ejections: IntCounterVec,
-    pub failovers: IntCounterVec,
-    pub upstream_requests: IntCounterVec,
-    pub upstream_duration: HistogramVec,
-    pub requests: IntCounterVec,
-    pub request_duration: HistogramVec,
-    pub probes: IntCounterVec,
-    pub write_verifications: IntCounterVec,
+/// A metric type the table below can register: made from its name, help and labels, and
+/// registered in the sidecar's registry.
+trait Register: Sized + Clone + prometheus::core::Collector + 'static {
+    fn make(name: &str, help: &str, labels: &[&str]) -> Result<Self, prometheus::Error>;
+
+    fn register(
+        registry: &Registry,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<Self, prometheus::Error> {
+        let metric = Self::make(name, help, labels)?;
+        registry.register(Box::new(metric.clone()))?;
+        Ok(metric)
+    }
+}
+
+impl Register for IntCounterVec {
+    fn make(name: &str, help: &str, labels: &[&str]) -> Result<Self, prometheus::Error> {
+        IntCounterVec::new(Opts::new(name, help), labels)
+    }
+}
+
+impl Register for IntGaugeVec {
+    fn make(name: &str, help: &str, labels: &[&str]) -> Result<Self, prometheus::Error> {
+        IntGaugeVec::new(Opts::new(name, help), labels)
+    }
+}
+
+impl Register for HistogramVec {
+    fn make(name: &str, help: &str, labels: &[&str]) -> Result<Self, prometheus::Error> {
+        HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(BUCKETS.to_vec()),
+            labels,
+        )
+    }
+}
+
+impl Register for IntCounter {
+    fn make(name: &str, help: &str, _: &[&str]) -> Result<Self, prometheus::Error> {
+        IntCounter::new(name, help)
+    }
+}
+
+impl Register for IntGauge {
+    fn make(name: &str, help: &str, _: &[&str]) -> Result<Self, prometheus::Error> {
+        IntGauge::new(name, help)
+    }
+}
+
+impl Register for Gauge {
+    fn make(name: &str, help: &str, _: &[&str]) -> Result<Self, prometheus::Error> {
+        Gauge::new(name, help)
+    }
+}
+
+/// Declares [`Metrics`] from one table: each field with its type, name, help and labels,
+/// registered in order by [`Metrics::new`]. A metric is one line of the table, not a
+/// field, a registration and a constructor argument kept in step by hand.
+macro_rules! metrics {
+    ($(
+        $(#[$doc:meta])*
+        $field:ident: $kind:ty = ($name:expr, $help:expr $(, [$($label:expr),+])?);
+    )*) => {
+        /// The sidecar's metrics, registered once at start.
+        #[derive(Clone)]
+        pub struct Metrics {
+            registry: Registry,
+            $($(#[$doc])* pub $field: $kind,)*
+        }
+
+        impl Metrics {
+            fn register(registry: Registry) -> Result<Self, prometheus::Error> {
+                Ok(Self {
+                    $($field: <$kind as Register>::register(
+                        &registry,
+                        $name,
+                        $help,
+                        &[$($($label),+)?],
+                    )?,)*
+                    registry,
+                })
+            }
+        }
+    };
+}
+
+metrics! {
+    region_healthy: IntGaugeVec = (REGION_HEALTHY, "1 when the region takes traffic, 0 when ejected", ["region"]);
+    region_ejections: IntCounterVec = (REGION_EJECTIONS_TOTAL, "Times a region was ejected; a flapping region shows here, not in the gauge", ["region", "reason"]);
+    failovers: IntCounterVec = (FAILOVERS_TOTAL, "Requests moved from one region to the next", ["from", "to"]);
+    upstream_requests: IntCounterVec = (UPSTREAM_REQUESTS_TOTAL, "Attempts sent to a region, by outcome", ["region", "operation", "outcome"]);
+    upstream_duration: HistogramVec = (UPSTREAM_DURATION_SECONDS, "Duration of one attempt against one region", ["region"]);
+    requests: IntCounterVec = (REQUESTS_TOTAL, "Requests answered to clients, by HTTP status and client ([[clients]] name, or anonymous)", ["operation", "table", "status", "client"]);
+    request_duration: HistogramVec = (REQUEST_DURATION_SECONDS, "Time from a client's request to the sidecar's answer", ["operation"]);
+    probes: IntCounterVec = (PROBES_TOTAL, "Active health probes, by outcome", ["region", "outcome"]);
+    write_verifications: IntCounterVec = (WRITE_VERIFICATIONS_TOTAL, "Conditional writes resent after an ambiguous failure, by what the resend showed", ["verdict"]);
     /// Versioned writes whose condition failed, by managed table.
-    pub version_conflicts: IntCounterVec,
-    pub config_reloads: IntCounterVec,
-    pub retry_budget_tokens: IntGauge,
-    pub retry_budget_exhausted: IntCounter,
+    version_conflicts: IntCounterVec = (VERSION_CONFLICTS_TOTAL, "Versioned writes refused because the item changed since the client read it", ["table"]);
+    config_reloads: IntCounterVec = (CONFIG_RELOADS_TOTAL, "Configuration reloads on SIGHUP, by result", ["result"]);
+    retry_budget_tokens: IntGauge = (RETRY_BUDGET_TOKENS, "Tokens left in the shared retry budget (see route::budget)");
+    retry_budget_exhausted: IntCounter = (RETRY_BUDGET_EXHAUSTED_TOTAL, "Retries not made because the retry budget was empty; the client got the last answer");
     /// By listener (`proxy`, `admin`).
-    pub connections_open: IntGaugeVec,
-    pub connections_max: IntGaugeVec,
+    connections_open: IntGaugeVec = (CONNECTIONS_OPEN, "Client connections open, by listener", ["listener"]);
+    connections_max: IntGaugeVec = (CONNECTIONS_MAX, "The cap on open client connections, by listener; at the cap new ones wait", ["listener"]);
     /// Audit records by outcome: `spooled` (durable locally), `shipped` (stored in the audit
     /// table), `failed` (a shipping attempt failed; the record stays spooled and is retried,
     /// or an append failed after its write).
-    pub audit_records: IntCounterVec,
-    pub audit_backlog: IntGauge,
-    pub audit_oldest_seconds: Gauge,
+    audit_records: IntCounterVec = (AUDIT_RECORDS_TOTAL, "Audit records by outcome: spooled, shipped, failed", ["outcome"]);
+    audit_backlog: IntGauge = (AUDIT_BACKLOG, "Audit records spooled and not yet stored in the audit table");
+    audit_oldest_seconds: Gauge = (AUDIT_OLDEST_SECONDS, "Age of the oldest audit record waiting in the spool; 0 when none waits");
     /// Fsyncs of the spool: `spooled / fsyncs` is the group commit's mean group.
-    pub audit_spool_fsyncs: IntCounter,
+    audit_spool_fsyncs: IntCounter = (AUDIT_SPOOL_FSYNCS_TOTAL, "Fsyncs of the audit spool; concurrent appends share one (group commit)");
     /// The most records one spool fsync has covered since start-up.
-    pub audit_spool_largest_group: IntGauge,
-    pub audit_spool_bytes: IntGauge,
-    pub audit_spool_limit_bytes: IntGauge,
+    audit_spool_largest_group: IntGauge = (AUDIT_SPOOL_LARGEST_GROUP, "The most audit records one spool fsync has covered since start-up");
+    audit_spool_bytes: IntGauge = (AUDIT_SPOOL_BYTES, "Bytes of audit records spooled and not yet shipped, queued appends included: what max_spool_bytes is checked against");
+    audit_spool_limit_bytes: IntGauge = (AUDIT_SPOOL_LIMIT_BYTES, "The audit spool's max_spool_bytes: at it, writes to audited tables get a retryable 503");
     /// Audit records the audit table refused one by one after bounded tries, set aside in
     /// the spool's quarantine file instead of blocking the records behind them.
-    pub audit_quarantined: IntCounter,
+    audit_quarantined: IntCounter = (AUDIT_QUARANTINED_TOTAL, "Audit records the audit table refused (a ValidationException of their own), set aside in the spool's quarantine.jsonl after bounded tries");
     /// Damaged records skipped when the spool was replayed at start-up (each lost).
-    pub audit_spool_corrupt_records: IntCounter,
+    audit_spool_corrupt_records: IntCounter = (AUDIT_SPOOL_CORRUPT_RECORDS_TOTAL, "Damaged audit records skipped when the spool was replayed at start-up; the records around them are kept");
     /// Requests refused by the signature check, by reason.
-    pub auth_failures: IntCounterVec,
+    auth_failures: IntCounterVec = (AUTH_FAILURES_TOTAL, "Requests refused by the SigV4 check, by reason", ["reason"]);
     /// Requests refused at once because `[limits] max_in_flight` were in flight.
-    pub requests_shed: IntCounter,
+    requests_shed: IntCounter = (REQUESTS_SHED_TOTAL, "Requests answered 503 at once because [limits] max_in_flight were in flight");
     /// Requests refused before anything was sent because of what they name, by reason.
-    pub policy_refusals: IntCounterVec,
+    policy_refusals: IntCounterVec = (POLICY_REFUSALS_TOTAL, "Requests refused before anything was sent because of the tables they name (audit_table: the audit trail's own table, by any name, ARN or statement)", ["reason"]);
     /// 1 for the region writes go to under `write_failover = "manual"`.
-    pub write_region: IntGaugeVec,
+    write_region: IntGaugeVec = (WRITE_REGION, "1 for the region writes go to under write_failover = \"manual\", 0 for the others", ["region"]);
     /// Items and keys a batch handed back unprocessed, by table.
-    pub unprocessed_items: IntCounterVec,
+    unprocessed_items: IntCounterVec = (UNPROCESSED_ITEMS_TOTAL, "Items (BatchWriteItem) and keys (BatchGetItem) the region handed back unprocessed, by table", ["table"]);
     /// Fetches of the sidecar's own credentials, by result.
-    pub credential_refreshes: IntCounterVec,
+    credential_refreshes: IntCounterVec = (CREDENTIAL_REFRESHES_TOTAL, "Fetches of the sidecar's own credentials from the config or the default chain, by result", ["result"]);
     /// Bytes of request bodies held now (set at scrape time) and the budget.
-    pub body_memory_bytes: IntGauge,
-    pub body_memory_limit_bytes: IntGauge,
+    body_memory_bytes: IntGauge = (BODY_MEMORY_BYTES, "Bytes of request bodies held in memory now, across every connection");
+    body_memory_limit_bytes: IntGauge = (BODY_MEMORY_LIMIT_BYTES, "[server] max_body_memory_bytes: past it, requests get a retryable 503 at once");
     /// Requests answered 503 because their body would pass the budget.
-    pub body_memory_refusals: IntCounter,
+    body_memory_refusals: IntCounter = (BODY_MEMORY_REFUSALS_TOTAL, "Requests answered 503 because their body would pass [server] max_body_memory_bytes");
     /// Connections closed at the cap to make room for a new one, by `listener` and `state`.
-    pub connections_evicted: IntCounterVec,
+    connections_evicted: IntCounterVec = (CONNECTIONS_EVICTED_TOTAL, "Connections closed at the cap to make room for a new one, by listener and what they were doing (silent: no request yet; idle: between requests)", ["listener", "state"]);
     /// Connections closed for sending no request head within the (adaptive) header
     /// timeout, by `listener`.
-    pub header_timeouts: IntCounterVec,
+    header_timeouts: IntCounterVec = (HEADER_TIMEOUTS_TOTAL, "Connections closed for sending no request head within the header timeout, which shortens as the listener nears its cap", ["listener"]);
     /// Idle connections to regions closed by the background sweep.
-    pub upstream_idle_closed: IntCounter,
+    upstream_idle_closed: IntCounter = (UPSTREAM_IDLE_CLOSED_TOTAL, "Idle connections to regions closed by the background sweep ([upstream] idle_timeout_ms)");
 }
 
 impl Metrics {
-    // One registration per metric, all in one place: long by design.
-    #[allow(clippy::too_many_lines)]
+    /// Every metric of the table above, registered, and the few set once at start.
     pub fn new() -> Result<Self, prometheus::Error> {
-        let registry = Registry::new();
-        let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok::<_, prometheus::Error>(c)
-        };
-        let histogram = |name: &str, help: &str, labels: &[&str]| {
-            let opts = HistogramOpts::new(name, help).buckets(BUCKETS.to_vec());
-            let h = HistogramVec::new(opts, labels)?;
-            registry.register(Box::new(h.clone()))?;
-            Ok::<_, prometheus::Error>(h)
-        };
-        let region_healthy = IntGaugeVec::new(
-            Opts::new(
-                REGION_HEALTHY,
-                "1 when the region takes traffic, 0 when ejected",
-            ),
-            &["region"],
-        )?;
-        registry.register(Box::new(region_healthy.clone()))?;
-        let retry_budget_tokens = IntGauge::new(
-            RETRY_BUDGET_TOKENS,
-            "Tokens left in the shared retry budget (see route::budget)",
-        )?;
-        registry.register(Box::new(retry_budget_tokens.clone()))?;
-        let retry_budget_exhausted = IntCounter::new(
-            RETRY_BUDGET_EXHAUSTED_TOTAL,
-            "Retries not made because the retry budget was empty; the client got the last answer",
-        )?;
-        registry.register(Box::new(retry_budget_exhausted.clone()))?;
-        let gauge = |name: &str, help: &str, labels: &[&str]| {
-            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok::<_, prometheus::Error>(g)
-        };
-        let connections_open = gauge(
-            CONNECTIONS_OPEN,
-            "Client connections open, by listener",
-            &["listener"],
-        )?;
-        let connections_max = gauge(
-            CONNECTIONS_MAX,
-            "The cap on open client connections, by listener; at the cap new ones wait",
-            &["listener"],
-        )?;
-        let audit_backlog = IntGauge::new(
-            AUDIT_BACKLOG,
-            "Audit records spooled and not yet stored in the audit table",
-        )?;
-        registry.register(Box::new(audit_backlog.clone()))?;
-        let audit_oldest_seconds = Gauge::new(
-            AUDIT_OLDEST_SECONDS,
-            "Age of the oldest audit record waiting in the spool; 0 when none waits",
-        )?;
-        registry.register(Box::new(audit_oldest_seconds.clone()))?;
-        let audit_spool_fsyncs = IntCounter::new(
-            AUDIT_SPOOL_FSYNCS_TOTAL,
-            "Fsyncs of the audit spool; concurrent appends share one (group commit)",
-        )?;
-        registry.register(Box::new(audit_spool_fsyncs.clone()))?;
-        let audit_spool_largest_group = IntGauge::new(
-            AUDIT_SPOOL_LARGEST_GROUP,
-            "The most audit records one spool fsync has covered since start-up",
-        )?;
-        registry.register(Box::new(audit_spool_largest_group.clone()))?;
-        let audit_spool_bytes = IntGauge::new(
-            AUDIT_SPOOL_BYTES,
-            "Bytes of audit records spooled and not yet shipped, queued appends included: \
-             what max_spool_bytes is checked against",
-        )?;
-        registry.register(Box::new(audit_spool_bytes.clone()))?;
-        let audit_spool_limit_bytes = IntGauge::new(
-            AUDIT_SPOOL_LIMIT_BYTES,
-            "The audit spool's max_spool_bytes: at it, writes to audited tables get a retryable 503",
-        )?;
-        registry.register(Box::new(audit_spool_limit_bytes.clone()))?;
-        let audit_quarantined = IntCounter::new(
-            AUDIT_QUARANTINED_TOTAL,
-            "Audit records the audit table refused (a ValidationException of their own), \
-             set aside in the spool's quarantine.jsonl after bounded tries",
-        )?;
-        registry.register(Box::new(audit_quarantined.clone()))?;
-        let audit_spool_corrupt_records = IntCounter::new(
-            AUDIT_SPOOL_CORRUPT_RECORDS_TOTAL,
-            "Damaged audit records skipped when the spool was replayed at start-up; the \
-             records around them are kept",
-        )?;
-        registry.register(Box::new(audit_spool_corrupt_records.clone()))?;
-        let requests_shed = IntCounter::new(
-            REQUESTS_SHED_TOTAL,
-            "Requests answered 503 at once because [limits] max_in_flight were in flight",
-        )?;
-        registry.register(Box::new(requests_shed.clone()))?;
-        let write_region = gauge(
-            WRITE_REGION,
-            "1 for the region writes go to under write_failover = \"manual\", 0 for the others",
-            &["region"],
-        )?;
-        let build_info = gauge(
+        let metrics = Self::register(Registry::new())?;
+        let build_info = <IntGaugeVec as Register>::register(
+            &metrics.registry,
             BUILD_INFO,
             "Always 1; the version of the running binary",
             &["version"],
@@ -233,154 +220,20 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        let int_gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok::<_, prometheus::Error>(g)
-        };
-        let int_counter = |name: &str, help: &str| {
-            let c = IntCounter::new(name, help)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok::<_, prometheus::Error>(c)
-        };
-        let body_memory_bytes = int_gauge(
-            BODY_MEMORY_BYTES,
-            "Bytes of request bodies held in memory now, across every connection",
-        )?;
-        let body_memory_limit_bytes = int_gauge(
-            BODY_MEMORY_LIMIT_BYTES,
-            "[server] max_body_memory_bytes: past it, requests get a retryable 503 at once",
-        )?;
-        let body_memory_refusals = int_counter(
-            BODY_MEMORY_REFUSALS_TOTAL,
-            "Requests answered 503 because their body would pass [server] max_body_memory_bytes",
-        )?;
-        let upstream_idle_closed = int_counter(
-            UPSTREAM_IDLE_CLOSED_TOTAL,
-            "Idle connections to regions closed by the background sweep ([upstream] idle_timeout_ms)",
-        )?;
-        let connections_evicted = counter(
-            CONNECTIONS_EVICTED_TOTAL,
-            "Connections closed at the cap to make room for a new one, by listener and what \
-             they were doing (silent: no request yet; idle: between requests)",
-            &["listener", "state"],
-        )?;
-        let header_timeouts = counter(
-            HEADER_TIMEOUTS_TOTAL,
-            "Connections closed for sending no request head within the header timeout, \
-             which shortens as the listener nears its cap",
-            &["listener"],
-        )?;
+        // Series that exist from the start, so an alert's rate() has a baseline.
         for listener in LISTENERS {
-            header_timeouts.with_label_values(&[listener]);
+            metrics.header_timeouts.with_label_values(&[listener]);
             for state in EVICTED_STATES {
-                connections_evicted.with_label_values(&[listener, state]);
+                metrics
+                    .connections_evicted
+                    .with_label_values(&[listener, state]);
             }
         }
         #[cfg(target_os = "linux")]
-        registry.register(Box::new(
+        metrics.registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
-        Ok(Self {
-            write_region,
-            unprocessed_items: counter(
-                UNPROCESSED_ITEMS_TOTAL,
-                "Items (BatchWriteItem) and keys (BatchGetItem) the region handed back unprocessed, by table",
-                &["table"],
-            )?,
-            credential_refreshes: counter(
-                CREDENTIAL_REFRESHES_TOTAL,
-                "Fetches of the sidecar's own credentials from the config or the default chain, by result",
-                &["result"],
-            )?,
-            auth_failures: counter(
-                AUTH_FAILURES_TOTAL,
-                "Requests refused by the SigV4 check, by reason",
-                &["reason"],
-            )?,
-            requests_shed,
-            policy_refusals: counter(
-                POLICY_REFUSALS_TOTAL,
-                "Requests refused before anything was sent because of the tables they name \
-                 (audit_table: the audit trail's own table, by any name, ARN or statement)",
-                &["reason"],
-            )?,
-            audit_records: counter(
-                AUDIT_RECORDS_TOTAL,
-                "Audit records by outcome: spooled, shipped, failed",
-                &["outcome"],
-            )?,
-            audit_backlog,
-            audit_oldest_seconds,
-            audit_spool_fsyncs,
-            audit_spool_largest_group,
-            audit_spool_bytes,
-            audit_spool_limit_bytes,
-            audit_quarantined,
-            audit_spool_corrupt_records,
-            region_healthy,
-            region_ejections: counter(
-                REGION_EJECTIONS_TOTAL,
-                "Times a region was ejected; a flapping region shows here, not in the gauge",
-                &["region", "reason"],
-            )?,
-            failovers: counter(
-                FAILOVERS_TOTAL,
-                "Requests moved from one region to the next",
-                &["from", "to"],
-            )?,
-            upstream_requests: counter(
-                UPSTREAM_REQUESTS_TOTAL,
-                "Attempts sent to a region, by outcome",
-                &["region", "operation", "outcome"],
-            )?,
-            upstream_duration: histogram(
-                UPSTREAM_DURATION_SECONDS,
-                "Duration of one attempt against one region",
-                &["region"],
-            )?,
-            requests: counter(
-                REQUESTS_TOTAL,
-                "Requests answered to clients, by HTTP status and client ([[clients]] name, or anonymous)",
-                &["operation", "table", "status", "client"],
-            )?,
-            request_duration: histogram(
-                REQUEST_DURATION_SECONDS,
-                "Time from a client's request to the sidecar's answer",
-                &["operation"],
-            )?,
-            probes: counter(
-                PROBES_TOTAL,
-                "Active health probes, by outcome",
-                &["region", "outcome"],
-            )?,
-            write_verifications: counter(
-                WRITE_VERIFICATIONS_TOTAL,
-                "Conditional writes resent after an ambiguous failure, by what the resend showed",
-                &["verdict"],
-            )?,
-            version_conflicts: counter(
-                VERSION_CONFLICTS_TOTAL,
-                "Versioned writes refused because the item changed since the client read it",
-                &["table"],
-            )?,
-            config_reloads: counter(
-                CONFIG_RELOADS_TOTAL,
-                "Configuration reloads on SIGHUP, by result",
-                &["result"],
-            )?,
-            retry_budget_tokens,
-            retry_budget_exhausted,
-            connections_open,
-            connections_max,
-            body_memory_bytes,
-            body_memory_limit_bytes,
-            body_memory_refusals,
-            connections_evicted,
-            header_timeouts,
-            upstream_idle_closed,
-            registry,
-        })
+        Ok(metrics)
     }
 
     /// The Prometheus text exposition, with the gauges and counters read from live state at
