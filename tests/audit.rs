@@ -19,23 +19,10 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use support::{
     DynamoLocal, Mode, Record, RegionFixture, Sidecar, SidecarConfig, SidecarProcess, TABLE,
-    audit_records, audit_section, create_audit_table, create_global_catalog, delete_audit_table,
-    item, metric, put_request, run_boto3, s, sdk_client, sdk_client_with, wait_for_records,
+    audit_records, audit_section, audited, create_audit_table, create_global_catalog,
+    delete_audit_table, item, metric, put_request, put_status, run_boto3, s, sdk_client,
+    sdk_client_with, spool_dir, wait_for_records,
 };
-
-fn audited(ddb: &DynamoLocal, spool: &Path, extra: &str) -> SidecarConfig {
-    SidecarConfig::new()
-        .region("us-east-1", &ddb.endpoint(0))
-        .table_line("audit = true")
-        .section(&audit_section(spool, extra))
-}
-
-fn spool_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("globalscale-spool-")
-        .tempdir()
-        .expect("spool dir")
-}
 
 /// The records of one item, oldest first.
 fn history<'a>(records: &'a [Record], item_key: &str) -> Vec<&'a Record> {
@@ -458,17 +445,8 @@ async fn the_audit_table_deleted_under_load_then_recreated_loses_no_record() {
 }
 
 /// The HTTP status of a failed call, or `None` if it succeeded.
-async fn put_status(client: &Client, id: &str, blob: &str) -> Option<u16> {
-    let result = client
-        .put_item()
-        .table_name(TABLE)
-        .set_item(Some(item(id, "x", &[("Blob", blob)])))
-        .send()
-        .await;
-    match result {
-        Ok(_) => None,
-        Err(e) => Some(e.raw_response().map_or(0, |r| r.status().as_u16())),
-    }
+async fn put_blob(client: &Client, id: &str, blob: &str) -> Option<u16> {
+    put_status(client, TABLE, item(id, "x", &[("Blob", blob)])).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -490,7 +468,7 @@ async fn a_full_spool_refuses_writes_with_a_503_and_recovers_once_shipped() {
             accepted < 40,
             "1 MiB of spool took {accepted} records of 100 KiB"
         );
-        match put_status(&client, &format!("big{accepted}"), &blob).await {
+        match put_blob(&client, &format!("big{accepted}"), &blob).await {
             None => accepted += 1,
             Some(status) => break status,
         }
@@ -535,7 +513,7 @@ async fn a_full_spool_refuses_writes_with_a_503_and_recovers_once_shipped() {
 
     create_audit_table(&local).await;
     let deadline = tokio::time::Instant::now() + support::HANG;
-    while put_status(&client, &refused_id, &blob).await.is_some() {
+    while put_blob(&client, &refused_id, &blob).await.is_some() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the spool never drained"

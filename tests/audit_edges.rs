@@ -24,23 +24,9 @@ use globalscale::audit::quarantine;
 use globalscale::audit::spool::Spool;
 use support::{
     AUDIT_TABLE, DynamoLocal, HANG, Record, Sidecar, SidecarConfig, SidecarProcess, TABLE,
-    audit_records, audit_section, create_audit_table, create_global_catalog, create_table, item,
-    metric, s, sdk_client, sdk_client_with, wait_for_records,
+    audit_records, audited, create_audit_table, create_global_catalog, create_table, item, metric,
+    put_status, s, sdk_client, sdk_client_with, spool_dir, wait_for_records,
 };
-
-fn audited(ddb: &DynamoLocal, spool: &Path) -> SidecarConfig {
-    SidecarConfig::new()
-        .region("us-east-1", &ddb.endpoint(0))
-        .table_line("audit = true")
-        .section(&audit_section(spool, ""))
-}
-
-fn spool_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("globalscale-spool-")
-        .tempdir()
-        .expect("spool dir")
-}
 
 async fn put(client: &Client, id: &str, category: &str) {
     client
@@ -104,7 +90,7 @@ async fn a_key_too_long_for_the_audit_table_is_stored_hashed_and_its_history_fou
     create_global_catalog(&local).await;
     create_audit_table(&local).await;
     let spool = spool_dir();
-    let config = audited(&ddb, spool.path());
+    let config = audited(&ddb, spool.path(), "");
     let sidecar = Sidecar::start(&config).await;
     let client = sdk_client(&sidecar.endpoint());
     // Within DynamoDB's limits for the table (2,048 and 1,024 bytes), over them joined.
@@ -174,7 +160,7 @@ async fn keys_holding_the_separator_get_their_own_history_old_records_included()
             .expect("plant an old record");
     }
     let spool = spool_dir();
-    let config = audited(&ddb, spool.path());
+    let config = audited(&ddb, spool.path(), "");
     let sidecar = Sidecar::start(&config).await;
     let client = sdk_client(&sidecar.endpoint());
     put(&client, "a#b", "c").await;
@@ -227,7 +213,7 @@ async fn a_poison_record_is_quarantined_and_counted_and_the_24_batched_with_it_s
             .expect("open spool");
         planted.append(poison()).await.expect("plant the poison");
     }
-    let sidecar = Sidecar::start(&audited(&ddb, spool.path())).await;
+    let sidecar = Sidecar::start(&audited(&ddb, spool.path(), "")).await;
     let client = sdk_client(&sidecar.endpoint());
     // The audit table does not exist yet: the 24 wait in the spool behind the poison, and
     // all 25 go in the first batch once it does.
@@ -309,7 +295,7 @@ async fn one_flipped_byte_in_record_6_of_30_loses_that_record_only() {
     let local = sdk_client(&ddb.endpoint(0));
     create_global_catalog(&local).await;
     let spool = spool_dir();
-    let config = audited(&ddb, spool.path());
+    let config = audited(&ddb, spool.path(), "");
     let mut first = SidecarProcess::start(config.clone()).await;
     let client = sdk_client(&first.endpoint());
     for n in 0..30 {
@@ -359,17 +345,8 @@ async fn one_flipped_byte_in_record_6_of_30_loses_that_record_only() {
 }
 
 /// The HTTP status of a failed PutItem, or `None` if it succeeded.
-async fn put_status(client: &Client, table: &str, id: &str) -> Option<u16> {
-    let result = client
-        .put_item()
-        .table_name(table)
-        .set_item(Some(item(id, "x", &[])))
-        .send()
-        .await;
-    match result {
-        Ok(_) => None,
-        Err(e) => Some(e.raw_response().map_or(0, |r| r.status().as_u16())),
-    }
+async fn put_id(client: &Client, table: &str, id: &str) -> Option<u16> {
+    put_status(client, table, item(id, "x", &[])).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -385,7 +362,7 @@ async fn an_unwritable_spool_at_start_up_serves_reads_refuses_audited_writes_and
     let root = spool_dir();
     let blocker = root.path().join("volume");
     std::fs::write(&blocker, b"not a directory").expect("blocker");
-    let sidecar = SidecarProcess::start(audited(&ddb, &blocker.join("spool"))).await;
+    let sidecar = SidecarProcess::start(audited(&ddb, &blocker.join("spool"), "")).await;
     let client = sdk_client_with(&sidecar.endpoint(), None, |b| {
         b.retry_config(RetryConfig::disabled())
     });
@@ -398,8 +375,8 @@ async fn an_unwritable_spool_at_start_up_serves_reads_refuses_audited_writes_and
         .await
         .expect("reads are served");
     assert!(read.item.is_some());
-    assert_eq!(put_status(&client, "Plain", "unaudited").await, None);
-    assert_eq!(put_status(&client, TABLE, "refused").await, Some(503));
+    assert_eq!(put_id(&client, "Plain", "unaudited").await, None);
+    assert_eq!(put_id(&client, TABLE, "refused").await, Some(503));
     assert!(
         sidecar.stderr().contains("audit spool cannot be written"),
         "{}",
@@ -409,7 +386,7 @@ async fn an_unwritable_spool_at_start_up_serves_reads_refuses_audited_writes_and
     // Space comes back: the shipper's probe makes a segment, and writes are let in again.
     std::fs::remove_file(&blocker).expect("remove the blocker");
     let deadline = tokio::time::Instant::now() + HANG;
-    while put_status(&client, TABLE, "after").await == Some(503) {
+    while put_id(&client, TABLE, "after").await == Some(503) {
         assert!(tokio::time::Instant::now() < deadline, "never readmitted");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -12,7 +12,7 @@ use std::process::Output;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use support::{DynamoLocal, SidecarConfig, TABLE, sdk_client, within};
+use support::{DynamoLocal, SidecarConfig, TABLE, run_command, sdk_client};
 
 const AUDIT_TABLE: &str = "GlobalCatalog-audit";
 /// `item-1`/`books` as a `us-east-1` sidecar stores it.
@@ -29,22 +29,6 @@ fn config(ddb: &DynamoLocal, spool_dir: &Path) -> SidecarConfig {
             "[audit]\ntable = {AUDIT_TABLE:?}\nspool_dir = {:?}",
             spool_dir.display().to_string()
         ))
-}
-
-/// Runs `globalscale --config <config> <args>` to its exit.
-async fn run(config: &SidecarConfig, args: &[&str]) -> Output {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("globalscale.toml");
-    std::fs::write(&path, config.to_toml()).expect("write config");
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_globalscale"))
-        .arg("--config")
-        .arg(&path)
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    within("globalscale audit history", output)
-        .await
-        .expect("run globalscale")
 }
 
 fn stdout(output: &Output) -> String {
@@ -166,7 +150,7 @@ async fn prints_one_items_history_oldest_first() {
     let spool = tempfile::tempdir().expect("spool dir");
     let config = config(&ddb, spool.path());
 
-    let output = run(&config, &[&HISTORY[..], &["--sort-key", "books"]].concat()).await;
+    let output = run_command(&config, &[&HISTORY[..], &["--sort-key", "books"]].concat()).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     let lines: Vec<&str> = text.lines().collect();
@@ -208,7 +192,7 @@ async fn prints_one_items_history_oldest_first() {
         "another item's record:\n{text}"
     );
 
-    let output = run(
+    let output = run_command(
         &config,
         &[&HISTORY[..], &["--sort-key", "books", "--json"]].concat(),
     )
@@ -229,7 +213,7 @@ async fn prints_one_items_history_oldest_first() {
 
     let long = "GlobalCatalog#us-east-1#item-long";
     let count = plant_long_history(&client, long).await;
-    let output = run(
+    let output = run_command(
         &config,
         &["audit", "history", "--table", TABLE, "--key", "item-long"],
     )
@@ -250,7 +234,7 @@ async fn home_region_and_absent_items() {
     let config = config(&ddb, spool.path());
 
     // No audit table yet: DynamoDB's own error, exit 1.
-    let output = run(&config, &HISTORY).await;
+    let output = run_command(&config, &HISTORY).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("ResourceNotFoundException"),
@@ -261,7 +245,7 @@ async fn home_region_and_absent_items() {
 
     create_audit_table(&client).await;
     plant_records(&client).await;
-    let output = run(
+    let output = run_command(
         &config,
         &[
             &HISTORY[..],
@@ -280,7 +264,7 @@ async fn home_region_and_absent_items() {
         "{text}"
     );
 
-    let output = run(
+    let output = run_command(
         &config,
         &["audit", "history", "--table", TABLE, "--key", "item-9"],
     )
@@ -295,7 +279,7 @@ async fn home_region_and_absent_items() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_without_audit_exits_2() {
     let config = SidecarConfig::new().region("us-east-1", "http://127.0.0.1:9");
-    let output = run(&config, &HISTORY).await;
+    let output = run_command(&config, &HISTORY).await;
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("[audit]"), "{}", stderr(&output));
     assert!(output.stdout.is_empty(), "{}", stdout(&output));

@@ -12,27 +12,10 @@ use std::process::Output;
 use aws_sdk_dynamodb::types::AttributeValue;
 use support::{
     DynamoLocal, Sidecar, SidecarConfig, TABLE, audit_records, audit_section, create_audit_table,
-    create_global_catalog, item, sdk_client, wait_for_records, within,
+    create_global_catalog, item, run_command, sdk_client, wait_for_records,
 };
 
 const AUDIT_TABLE: &str = "GlobalCatalog-audit";
-
-async fn verify(config: &SidecarConfig, args: &[&str]) -> Output {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("globalscale.toml");
-    std::fs::write(&path, config.to_toml()).expect("write config");
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_globalscale"))
-        .arg("--config")
-        .arg(&path)
-        .arg("audit")
-        .arg("verify")
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    within("globalscale audit verify", output)
-        .await
-        .expect("run globalscale")
-}
 
 fn text(output: &Output) -> String {
     format!(
@@ -66,7 +49,7 @@ async fn verify_is_clean_on_an_honest_trail_and_names_what_was_tampered_with() {
     }
     let records = wait_for_records(&local, 8).await;
     sidecar.stop().await;
-    let honest = verify(&config, &[]).await;
+    let honest = run_command(&config, &["audit", "verify"]).await;
     assert_eq!(honest.status.code(), Some(0), "{}", text(&honest));
     assert!(
         text(&honest).contains("8 records read"),
@@ -124,7 +107,7 @@ async fn verify_is_clean_on_an_honest_trail_and_names_what_was_tampered_with() {
         .expect("forge a record");
     assert_eq!(audit_records(&local).await.len(), 8);
 
-    let tampered = verify(&config, &[]).await;
+    let tampered = run_command(&config, &["audit", "verify"]).await;
     let report = text(&tampered);
     assert_eq!(tampered.status.code(), Some(1), "{report}");
     assert!(report.contains("has no record 3"), "the deletion: {report}");

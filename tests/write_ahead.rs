@@ -18,15 +18,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use support::{
     DynamoLocal, Mode, Record, RegionFixture, SidecarConfig, SidecarProcess, TABLE, audit_records,
     audit_section, create_audit_table, create_global_catalog, item, put_request, s,
-    sdk_client_with, wait_for_records,
+    sdk_client_with, spool_dir, wait_for_records,
 };
-
-fn spool_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("globalscale-wal-")
-        .tempdir()
-        .expect("spool dir")
-}
 
 /// The sidecar in front of `home` only, with an attempt timeout longer than any test, so a
 /// held answer keeps the request in flight until the kill.
@@ -156,22 +149,46 @@ async fn records_of(local: &Client, ids: &[String]) -> Vec<Record> {
         .collect()
 }
 
+/// One region behind a fault front, its tables made, and a spool.
+struct World {
+    // Kept for its processes: dropped, the region stops.
+    _ddb: DynamoLocal,
+    local: Client,
+    home: RegionFixture,
+    spool: tempfile::TempDir,
+}
+
+impl World {
+    async fn start() -> World {
+        let ddb = DynamoLocal::single().await;
+        let local = client(&ddb.endpoint(0));
+        create_global_catalog(&local).await;
+        create_audit_table(&local).await;
+        let home = RegionFixture::start(&ddb.endpoint(0)).await;
+        World {
+            _ddb: ddb,
+            local,
+            home,
+            spool: spool_dir(),
+        }
+    }
+
+    fn config(&self, versioned: bool) -> SidecarConfig {
+        config(&self.home.endpoint(), self.spool.path(), versioned)
+    }
+}
+
 /// Sends `write` with its answer held, kills the sidecar once the region applied it, starts
 /// a new one on the same spool, and returns the write's records.
 async fn killed_while_answering(write: Write, versioned: bool) -> Vec<Record> {
-    let ddb = DynamoLocal::single().await;
-    let local = client(&ddb.endpoint(0));
-    create_global_catalog(&local).await;
-    create_audit_table(&local).await;
-    let home = RegionFixture::start(&ddb.endpoint(0)).await;
-    let spool = spool_dir();
-    let config = config(&home.endpoint(), spool.path(), versioned);
+    let world = World::start().await;
+    let (local, home, config) = (&world.local, &world.home, world.config(versioned));
     let mut first = SidecarProcess::start(config.clone()).await;
     home.set_mode(Mode::ApplyThenHang).await;
     let sender = client(&first.endpoint());
     let in_flight = tokio::spawn(async move { write.send(&sender).await });
     let deadline = tokio::time::Instant::now() + support::HANG;
-    while !applied(&local, write).await {
+    while !applied(local, write).await {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{write:?} never applied"
@@ -183,7 +200,7 @@ async fn killed_while_answering(write: Write, versioned: bool) -> Vec<Record> {
     in_flight.abort();
     home.set_mode(Mode::Forward).await;
     let _second = SidecarProcess::start(config).await;
-    let records = records_of(&local, &write.ids()).await;
+    let records = records_of(local, &write.ids()).await;
     assert_eq!(
         records.len(),
         write.ids().len(),
@@ -233,13 +250,8 @@ async fn unversioned_writes_applied_but_unanswered_are_recorded_as_unknown_after
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_killed_before_it_reached_the_region_is_never_recorded_as_accepted() {
-    let ddb = DynamoLocal::single().await;
-    let local = client(&ddb.endpoint(0));
-    create_global_catalog(&local).await;
-    create_audit_table(&local).await;
-    let home = RegionFixture::start(&ddb.endpoint(0)).await;
-    let spool = spool_dir();
-    let config = config(&home.endpoint(), spool.path(), true);
+    let world = World::start().await;
+    let (local, home, config) = (&world.local, &world.home, world.config(true));
     let mut first = SidecarProcess::start(config.clone()).await;
     // The region reads the request and never applies it.
     home.set_mode(Mode::BlackHole).await;
@@ -254,14 +266,14 @@ async fn a_write_killed_before_it_reached_the_region_is_never_recorded_as_accept
     let second = SidecarProcess::start(config).await;
     // A marker write after the restart ships behind whatever recovery decided.
     Write::Update.send(&client(&second.endpoint())).await;
-    let marker = records_of(&local, &Write::Update.ids()).await;
+    let marker = records_of(local, &Write::Update.ids()).await;
     assert_eq!(outcomes(&marker), ["accepted"]);
-    let held = audit_records(&local)
+    let held = audit_records(local)
         .await
         .into_iter()
         .filter(|r| s(r, "ItemKey") == format!("{TABLE}#put-1#x"))
         .collect::<Vec<_>>();
-    assert!(!applied(&local, Write::Put).await, "the put never applied");
+    assert!(!applied(local, Write::Put).await, "the put never applied");
     assert!(
         held.iter().all(|r| s(r, "Outcome") == "unknown") && held.len() <= 1,
         "a write that never happened is at most an unknown: {held:?}"
@@ -270,13 +282,9 @@ async fn a_write_killed_before_it_reached_the_region_is_never_recorded_as_accept
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_conditional_write_leaves_no_record() {
-    let ddb = DynamoLocal::single().await;
-    let local = client(&ddb.endpoint(0));
-    create_global_catalog(&local).await;
-    create_audit_table(&local).await;
-    let home = RegionFixture::start(&ddb.endpoint(0)).await;
-    let spool = spool_dir();
-    let sidecar = SidecarProcess::start(config(&home.endpoint(), spool.path(), false)).await;
+    let world = World::start().await;
+    let local = &world.local;
+    let sidecar = SidecarProcess::start(world.config(false)).await;
     let client = client(&sidecar.endpoint());
     let refused = client
         .put_item()
@@ -287,10 +295,10 @@ async fn a_refused_conditional_write_leaves_no_record() {
         .await;
     assert!(refused.is_err(), "the condition fails on a missing item");
     Write::Put.send(&client).await;
-    let records = records_of(&local, &Write::Put.ids()).await;
+    let records = records_of(local, &Write::Put.ids()).await;
     assert_eq!(outcomes(&records), ["accepted"]);
     assert!(
-        audit_records(&local)
+        audit_records(local)
             .await
             .iter()
             .all(|r| s(r, "ItemKey") != format!("{TABLE}#refused-1#x")),

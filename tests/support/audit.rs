@@ -22,6 +22,64 @@ pub(crate) fn audit_section(spool_dir: &std::path::Path, extra: &str) -> String 
     )
 }
 
+/// A fresh spool directory, removed when the test ends.
+pub(crate) fn spool_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("globalscale-spool-")
+        .tempdir()
+        .expect("spool dir")
+}
+
+/// The sidecar in front of `ddb`'s first region, `GlobalCatalog` audited into the spool
+/// `spool`, with `extra` lines for `[audit]`.
+pub(crate) fn audited(
+    ddb: &super::DynamoLocal,
+    spool: &std::path::Path,
+    extra: &str,
+) -> super::SidecarConfig {
+    super::SidecarConfig::new()
+        .region("us-east-1", &ddb.endpoint(0))
+        .table_line("audit = true")
+        .section(&audit_section(spool, extra))
+}
+
+/// The HTTP status of a PutItem of `item` to `table` that failed, or `None` if it succeeded.
+pub(crate) async fn put_status(
+    client: &Client,
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+) -> Option<u16> {
+    let result = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await;
+    match result {
+        Ok(_) => None,
+        Err(e) => Some(e.raw_response().map_or(0, |r| r.status().as_u16())),
+    }
+}
+
+/// Runs `globalscale --config <config> <args>` (an operator command) to its exit.
+pub(crate) async fn run_command(
+    config: &super::SidecarConfig,
+    args: &[&str],
+) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("globalscale.toml");
+    std::fs::write(&path, config.to_toml()).expect("write config");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_globalscale"))
+        .arg("--config")
+        .arg(&path)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    super::within("globalscale", output)
+        .await
+        .expect("run globalscale")
+}
+
 /// Creates the audit table as `terraform/` does: hash `ItemKey` (S), range `EventId` (S).
 pub(crate) async fn create_audit_table(client: &Client) {
     super::create_keyed_table(client, AUDIT_TABLE, "ItemKey", "EventId").await;

@@ -33,8 +33,8 @@ mod streaming;
 mod tls_region;
 
 pub(crate) use audit::{
-    AUDIT_TABLE, Record, audit_records, audit_section, create_audit_table, delete_audit_table, s,
-    wait_for_records,
+    AUDIT_TABLE, Record, audit_records, audit_section, audited, create_audit_table,
+    delete_audit_table, put_status, run_command, s, spool_dir, wait_for_records,
 };
 pub(crate) use boto3::run_boto3;
 pub(crate) use client::{
