@@ -178,27 +178,6 @@ impl Auditor {
         ids
     }
 
-    /// Makes `records` durable; they share fsyncs with every other append in flight.
-    pub async fn keep(&self, records: &[Bytes]) -> Result<(), SpoolError> {
-        // All queued before the first is awaited, so they share one group commit.
-        let appends: Vec<_> = records
-            .iter()
-            .map(|r| self.spool.append_admitted(r.clone()))
-            .collect();
-        let mut result = Ok(());
-        for append in appends {
-            if let Err(e) = append.await {
-                result = Err(e);
-            }
-        }
-        // A failed append has made the spool unwritable already (the writer marks it), so
-        // writes are refused from now until a probe succeeds.
-        if result.is_ok() {
-            self.wake.notify_one();
-        }
-        result
-    }
-
     /// Appends `intents` (intent frames) now: refused at once when one cannot be queued (the
     /// write must not be sent then). The first future resolves once every intent is
     /// written (it outlives the process from then on), the second once every one is durable.

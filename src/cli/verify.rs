@@ -118,7 +118,7 @@ fn judge(records: &[Item], scope: &Scope) -> Vec<Finding> {
     let mut in_scope: HashMap<(String, u64), bool> = HashMap::new();
     for item in records {
         if let Some(key) = place(item) {
-            in_scope.insert(key, within(item, scope, true));
+            in_scope.insert(key, within(item, scope));
         }
     }
     let is = |chain: &str, seq: u64| {
@@ -133,7 +133,7 @@ fn judge(records: &[Item], scope: &Scope) -> Vec<Finding> {
                 .and_then(|e| e.get("S"))
                 .and_then(Value::as_str)
                 == Some(event)
-                && within(r, scope, true)
+                && within(r, scope)
         })
     };
     chain::verify(records)
@@ -150,11 +150,10 @@ fn judge(records: &[Item], scope: &Scope) -> Vec<Finding> {
         .collect()
 }
 
-/// Whether `item` lies in `scope`'s range (and, with `of_table`, is of its table).
-fn within(item: &Item, scope: &Scope, of_table: bool) -> bool {
+/// Whether `item` lies in `scope`'s range and is of its table.
+fn within(item: &Item, scope: &Scope) -> bool {
     let text = |name: &str| item.get(name)?.get("S")?.as_str();
-    if of_table
-        && let Some(table) = &scope.table
+    if let Some(table) = &scope.table
         && text("Table") != Some(table.as_str())
     {
         return false;

@@ -38,8 +38,9 @@ const NOT_YET_KNOWN: &str = "unknown";
 
 /// A write's intents, appended before it is sent.
 pub(super) struct Intents {
-    /// Their event ids, which the final records keep.
-    events: Vec<ulid::Ulid>,
+    /// The event id of each audited write of the request, by its place among them (as
+    /// `record::record_count` counts them): the final records keep them.
+    ids: Vec<ulid::Ulid>,
     /// Their records, by event id: a settlement spools only what the answer changes.
     records: Vec<(String, Bytes)>,
     /// Resolves once every intent is durable.
@@ -155,20 +156,17 @@ impl Proxy {
             .map(|_| auditor.next_id())
             .collect();
         let checks = intent::checks(plan, sent, &outgoing.write_id);
-        let mut events = Vec::with_capacity(ids.len());
-        let mut frames = Vec::with_capacity(ids.len());
-        let mut intended = Vec::with_capacity(ids.len());
         let records = record::records_for(plan, sent, None, &facts, &mut |n| ids[n]);
         // Caught before the write is sent: a write whose record could never be stored is
         // refused, not accepted and then stuck.
         record::unstorable(&records).map_err(|e| ProxyError::Validation(e.to_string()))?;
+        let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let mut frames = Vec::with_capacity(records.len());
+        let mut intended = Vec::with_capacity(records.len());
         for record in &records {
-            let n = ids
-                .iter()
-                .position(|id| id.to_string() == record.event_id());
+            let n = names.iter().position(|name| name == record.event_id());
             let check = n.and_then(|n| checks.get(n)).and_then(Option::as_ref);
             frames.push(intent::intent(record.json(), check));
-            events.extend(n.map(|n| ids[n]));
             intended.push((
                 record.event_id().to_owned(),
                 Bytes::copy_from_slice(record.json()),
@@ -178,7 +176,7 @@ impl Proxy {
         let (written, durable) = auditor.intend(frames).map_err(unavailable)?;
         written.await.map_err(unavailable)?;
         Ok(Some(Intents {
-            events,
+            ids,
             records: intended,
             durable,
         }))
@@ -210,7 +208,7 @@ impl Proxy {
         let auditor = admitted.auditor;
         let durable = intents.durable.await;
         let Some((outcome, region, request_id, mut answer)) = settled_by(result) else {
-            let events: Vec<String> = intents.events.iter().map(ToString::to_string).collect();
+            let events: Vec<String> = intents.ids.iter().map(ToString::to_string).collect();
             auditor.cancel(&events);
             return;
         };
@@ -224,14 +222,14 @@ impl Proxy {
             images: admitted.images,
         };
         // Taken as JSON at once: the records borrow the answer, which the strip changes.
-        let events = &intents.events;
+        let ids = &intents.ids;
         let finals: Vec<(String, Bytes)> =
-            record::records_for(plan, sent, answer.as_ref(), &facts, &mut |n| events[n])
+            record::records_for(plan, sent, answer.as_ref(), &facts, &mut |n| ids[n])
                 .into_iter()
                 .map(|r| (r.event_id().to_owned(), Bytes::from(r.into_json())))
                 .collect();
         // Items the region left unprocessed were not written: their intents go.
-        let unwritten: Vec<String> = events
+        let unwritten: Vec<String> = ids
             .iter()
             .map(ToString::to_string)
             .filter(|e| !finals.iter().any(|(f, _)| f == e))
