@@ -17,7 +17,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -25,7 +25,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::frame;
-use super::state::{Shared, sync_dir};
+use super::state::{Shared, lock, sync_dir};
 use super::{RecordId, SpoolError};
 
 /// Requests written in one group at most, so one commit's latency stays bounded.
@@ -45,9 +45,6 @@ pub(super) struct Request {
     /// Bytes counted against `max_bytes` by `append`.
     pub(super) reserved: u64,
     pub(super) done: oneshot::Sender<Result<RecordId, SpoolError>>,
-    /// Told once the record is written, before its fsync: in the kernel's page cache it
-    /// outlives the process (not the machine).
-    pub(super) written: Option<oneshot::Sender<()>>,
 }
 
 /// Bytes a record takes on disk: header, append time, record.
@@ -240,8 +237,11 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread; it ends when the last queue sender (the `Spool`) is dropped.
-    pub(super) fn spawn(self) -> Result<mpsc::UnboundedSender<Job>, SpoolError> {
+    /// Starts the writer and syncer threads; the writer ends when the last queue sender (the
+    /// `Spool`) is dropped, the syncer after it. The writer itself is shared: an append that
+    /// must be written before its caller goes on is written by the caller
+    /// ([`Handles::write_now`]).
+    pub(super) fn spawn(self) -> Result<Handles, SpoolError> {
         let (queue, requests) = mpsc::unbounded_channel();
         let (to_sync, written) = std::sync::mpsc::channel();
         let dir = self.shared.dir.clone();
@@ -253,54 +253,26 @@ impl Writer {
             .name("audit-spool-sync".into())
             .spawn(move || syncer.run(&written))
             .map_err(|source| SpoolError::io(&dir, source))?;
+        let writer = Arc::new(Mutex::new(self));
+        let handles = Handles {
+            queue,
+            writer: Arc::clone(&writer),
+            to_sync: to_sync.clone(),
+        };
         std::thread::Builder::new()
             .name("audit-spool".into())
-            .spawn(move || self.run(requests, &to_sync))
+            .spawn(move || run(&writer, requests, &to_sync))
             .map_err(|source| SpoolError::io(&dir, source))?;
-        Ok(queue)
-    }
-
-    fn run(
-        mut self,
-        mut jobs: mpsc::UnboundedReceiver<Job>,
-        to_sync: &std::sync::mpsc::Sender<Written>,
-    ) {
-        let mut next = None;
-        while let Some(job) = next.take().or_else(|| jobs.blocking_recv()) {
-            #[cfg(test)]
-            drop(super::state::lock(&self.shared.gate));
-            let first = match job {
-                Job::Append(request) => request,
-                Job::Probe(done) => {
-                    let _ = done.send(self.probe());
-                    continue;
-                }
-            };
-            let mut group = vec![first];
-            while group.len() < MAX_GROUP {
-                match jobs.try_recv() {
-                    Ok(Job::Append(request)) => group.push(request),
-                    Ok(probe) => {
-                        next = Some(probe);
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            if let Some(written) = self.commit(group) {
-                // The syncer only ends with the process.
-                let _ = to_sync.send(written);
-            }
-        }
+        Ok(handles)
     }
 
     /// Writes a group; what then waits for its fsync, or `None` when the write failed (its
     /// waiters have their error).
-    fn commit(&mut self, mut group: Vec<Request>) -> Option<Written> {
+    fn commit(&mut self, group: Vec<Request>) -> Option<Written> {
         let unix_ms = unix_ms();
         let count = group.len() as u64;
         let offset = self.len;
-        match self.write(&mut group, unix_ms) {
+        match self.write(&group, unix_ms) {
             Ok(file) => {
                 let first = self.next_id;
                 self.next_id += count;
@@ -328,9 +300,9 @@ impl Writer {
         }
     }
 
-    /// Writes a group at the segment's valid end and tells its waiters it is written; the
-    /// file it went to, for the syncer.
-    fn write(&mut self, group: &mut [Request], unix_ms: u64) -> Result<Arc<File>, SpoolError> {
+    /// Writes a group at the segment's valid end (in the kernel's page cache it outlives the
+    /// process, not the machine); the file it went to, for the syncer.
+    fn write(&mut self, group: &[Request], unix_ms: u64) -> Result<Arc<File>, SpoolError> {
         // A failed fsync (the syncer's) leaves the segment's contents unknown too.
         let sync_failed = self.shared.take_sync_failure();
         if self.broken || sync_failed || self.file.is_none() || self.len >= self.segment_bytes {
@@ -340,7 +312,7 @@ impl Writer {
         let stamp = unix_ms.to_le_bytes();
         let size: u64 = group.iter().map(|r| r.reserved).sum();
         let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        for request in group.iter() {
+        for request in group {
             frame::encode(&mut buf, &[&stamp, &request.record]);
         }
         // At the valid end rather than appended: the file is longer than its frames. A group
@@ -351,11 +323,6 @@ impl Writer {
             // cut fails as well, replay cuts the segment at its first bad frame.
             let _ = file.set_len(self.len);
             return Err(SpoolError::io(&self.path, source));
-        }
-        for request in group.iter_mut() {
-            if let Some(written) = request.written.take() {
-                let _ = written.send(());
-            }
         }
         self.len += buf.len() as u64;
         Ok(file)
@@ -418,6 +385,73 @@ impl Writer {
             self.broken = true;
             SpoolError::io(&self.path, source)
         })
+    }
+}
+
+/// What the spool holds of its writer: the queue to its thread, the writer itself for
+/// appends written by their caller, and the syncer's queue.
+#[derive(Debug)]
+pub(super) struct Handles {
+    pub(super) queue: mpsc::UnboundedSender<Job>,
+    writer: Arc<Mutex<Writer>>,
+    to_sync: std::sync::mpsc::Sender<Written>,
+}
+
+impl Handles {
+    /// Writes `request` now, on the caller's thread, and hands it to the syncer: a write
+    /// ahead of a request waits only for its own `write` (a few microseconds into the page
+    /// cache), not for two thread hand-offs. The fsync still groups with every other append.
+    /// `false` when the write failed (the request has been answered with the error).
+    pub(super) fn write_now(&self, request: Request) -> bool {
+        let mut writer = lock(&self.writer);
+        match writer.commit(vec![request]) {
+            Some(written) => {
+                // Sent under the lock, so the syncer sees groups in id order.
+                let _ = self.to_sync.send(written);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The writer thread: takes every append queued behind the first, writes them as one group
+/// and hands the group to the syncer.
+fn run(
+    writer: &Mutex<Writer>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    to_sync: &std::sync::mpsc::Sender<Written>,
+) {
+    let mut next = None;
+    while let Some(job) = next.take().or_else(|| jobs.blocking_recv()) {
+        #[cfg(test)]
+        {
+            let shared = Arc::clone(&lock(writer).shared);
+            drop(lock(&shared.gate));
+        }
+        let first = match job {
+            Job::Append(request) => request,
+            Job::Probe(done) => {
+                let _ = done.send(lock(writer).probe());
+                continue;
+            }
+        };
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(Job::Append(request)) => group.push(request),
+                Ok(probe) => {
+                    next = Some(probe);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let mut writer = lock(writer);
+        if let Some(written) = writer.commit(group) {
+            // Sent under the lock, so the syncer sees groups in id order.
+            let _ = to_sync.send(written);
+        }
     }
 }
 
