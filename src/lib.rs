@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod plan;
 pub mod probe;
 pub mod proxy;
+pub mod readiness;
 pub mod region;
 pub mod rewrite;
 pub mod route;
