@@ -8,8 +8,8 @@
 # them (PutItem, UpdateItem, DeleteItem, GetItem and ConditionCheckItem).
 
 locals {
-  catalog_name = aws_dynamodb_table.this["catalog"].name
-  audit_name   = aws_dynamodb_table.this["audit"].name
+  catalog_name = local.table["catalog"].name
+  audit_name   = local.table["audit"].name
 
   # The sidecar fails over between regions, so it needs the same rights on
   # every replica. Table ARNs differ only by region.
