@@ -128,6 +128,7 @@ impl App {
         let readiness = Arc::new(crate::readiness::Gate::new(
             self.proxy.metrics.readiness_refusals.clone(),
             self.proxy.metrics.ready.clone(),
+            &self.proxy.snapshot.load().region_names(),
         ));
         let admin = Arc::new(Admin {
             proxy: Arc::clone(&self.proxy),

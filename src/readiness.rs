@@ -108,8 +108,15 @@ struct State {
 }
 
 impl Gate {
-    pub fn new(refusals: IntCounterVec, ready: IntGauge) -> Self {
+    /// A shut gate. Every (region, error) series of `refusals` is exported at zero from the
+    /// start, so an alert's `increase()` has a baseline before the first refusal.
+    pub fn new(refusals: IntCounterVec, ready: IntGauge, regions: &[&str]) -> Self {
         ready.set(0);
+        for region in regions {
+            for error in AUTH_ERRORS.iter().chain(&[NO_CREDENTIALS, FORBIDDEN]) {
+                refusals.with_label_values(&[region, error]);
+            }
+        }
         Self {
             open: AtomicBool::new(false),
             state: Mutex::new(State {

@@ -92,7 +92,12 @@ fn a_bare_403_is_a_refusal() {
 
 fn gate() -> (Gate, crate::metrics::Metrics) {
     let metrics = crate::metrics::Metrics::new().unwrap();
-    let gate = Gate::new(metrics.readiness_refusals.clone(), metrics.ready.clone());
+    let regions = ["us-east-1", "eu-central-1"];
+    let gate = Gate::new(
+        metrics.readiness_refusals.clone(),
+        metrics.ready.clone(),
+        &regions,
+    );
     (gate, metrics)
 }
 
@@ -129,5 +134,9 @@ fn refusals_are_counted_by_region_and_error() {
     let text = String::from_utf8(metrics.render().unwrap()).unwrap();
     assert!(text.contains(
         "globalscale_readiness_refusals_total{error=\"UnrecognizedClientException\",region=\"us-east-1\"} 2"
+    ), "{text}");
+    // Exported at zero from the start.
+    assert!(text.contains(
+        "globalscale_readiness_refusals_total{error=\"AccessDeniedException\",region=\"eu-central-1\"} 0"
     ), "{text}");
 }
