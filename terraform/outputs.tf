@@ -93,3 +93,8 @@ output "replication_canary_table" {
   description = "The replication canary's table (one item per region), or null without the canary."
   value       = one(aws_dynamodb_table.canary[*].name)
 }
+
+output "ci_role_arn" {
+  description = "The role .github/workflows/aws.yml assumes (repository or environment variable GLOBALSCALE_CI_ROLE_ARN); null without ci_github_repository."
+  value       = one(aws_iam_role.ci[*].arn)
+}

@@ -337,6 +337,29 @@ variable "capacity_utilization_threshold" {
   }
 }
 
+variable "ci_github_repository" {
+  description = "\"owner/name\" of the GitHub repository whose workflow .github/workflows/aws.yml may assume the CI role (ci.tf) through GitHub's OIDC provider, from its protected environment ci_github_environment only. null (the default): no CI role. Use it in a CI environment of its own (examples/ci.tfvars), whose records the CI may delete."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ci_github_repository == null || can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", coalesce(var.ci_github_repository, "x/x")))
+    error_message = "ci_github_repository must be \"owner/name\"."
+  }
+}
+
+variable "ci_github_environment" {
+  description = "The GitHub environment (protected by required reviewers in the repository settings) whose jobs may assume the CI role."
+  type        = string
+  default     = "aws"
+}
+
+variable "ci_github_oidc_provider_arn" {
+  description = "ARN of the account's existing IAM OIDC provider for token.actions.githubusercontent.com; null: ci.tf creates it (an account holds one per URL)."
+  type        = string
+  default     = null
+}
+
 variable "eks_clusters" {
   description = <<-EOT
     The EKS clusters whose pods may assume the sidecar role, one per region that runs the sidecar.

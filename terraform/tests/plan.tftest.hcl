@@ -153,3 +153,25 @@ run "non_email_routing" {
     error_message = "every region's topic gets the HTTPS subscriber"
   }
 }
+
+run "ci_role_for_one_repository_environment" {
+  command = plan
+
+  variables {
+    ci_github_repository = "example-org/globalscale"
+  }
+
+  assert {
+    condition     = length(aws_iam_role.ci) == 1 && length(aws_iam_openid_connect_provider.github) == 1
+    error_message = "a CI role and GitHub's OIDC provider"
+  }
+}
+
+run "no_ci_role_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(aws_iam_role.ci) == 0 && length(aws_iam_openid_connect_provider.github) == 0
+    error_message = "no CI role unless a repository is named"
+  }
+}
