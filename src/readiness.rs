@@ -198,24 +198,11 @@ async fn round<C: OwnCalls>(
     let any_table = tables.is_empty();
     for index in 0..tables.len().max(1) {
         let name = tables.get(index).map_or("", |t| t.name.as_str());
-        if !any_table && accepted.iter().any(|t| t == name) {
-            continue;
-        }
-        if !any_table
-            && snapshot
-                .tables
-                .get(name)
-                .is_some_and(|t| t.key_types.is_none())
-        {
-            // The probe key must have the table's key types; the schema learning at start
-            // gives up after a few tries, and credentials may have been fixed since.
-            let _ = crate::schema::learn_arn(proxy, name).await;
-        }
-        let snapshot = proxy.snapshot_cell().load_full();
         let mut why = Vec::new();
         let mut ok = false;
+        let mut wrong_key = false;
         for region in &snapshot.regions {
-            match check(&snapshot, region, index, any_table).await {
+            match check(snapshot, region, index, any_table).await {
                 Check::Accepted => {
                     ok = true;
                     break;
@@ -224,8 +211,21 @@ async fn round<C: OwnCalls>(
                     gate.refused(&region.name, name, error);
                     why.push(format!("{}: {error}", region.name));
                 }
-                Check::Inconclusive(what) => why.push(format!("{}: {what}", region.name)),
+                Check::Inconclusive(what) => {
+                    wrong_key |= what == "ValidationException";
+                    why.push(format!("{}: {what}", region.name));
+                }
             }
+        }
+        let unlearned = snapshot
+            .tables
+            .get(name)
+            .is_some_and(|t| t.key_types.is_none());
+        if !ok && !any_table && wrong_key && unlearned {
+            // The check guessed string key types and the table's are others: learn them for
+            // the next round (the learning at start gives up after a few tries, and the
+            // credentials may have been fixed since).
+            let _ = crate::schema::learn_arn(proxy, name).await;
         }
         if !ok {
             let table = if any_table { "credentials" } else { name };
