@@ -38,16 +38,21 @@ mod tests;
 /// it: the credentials are missing, unknown, expired or badly signed, or the role may not
 /// touch the table. The `error` label of `globalscale_readiness_refusals_total` is one of
 /// these, [`NO_CREDENTIALS`] or [`FORBIDDEN`].
-pub const AUTH_ERRORS: [&str; 9] = [
+pub const AUTH_ERRORS: [&str; 13] = [
     "AccessDeniedException",
     "UnrecognizedClientException",
     "InvalidSignatureException",
     "ExpiredTokenException",
     "IncompleteSignatureException",
     "MissingAuthenticationTokenException",
+    // The same failures as other AWS front doors and proxies name them.
+    "AccessDenied",
+    "ExpiredToken",
     "InvalidClientTokenId",
+    "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
     "NotAuthorized",
+    "UnauthorizedOperation",
 ];
 /// The sidecar has no credentials to sign with (the default chain found none, or failed).
 pub const NO_CREDENTIALS: &str = "NoCredentials";

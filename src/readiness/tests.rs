@@ -35,6 +35,7 @@ fn authorisation_failures_are_refusals_named_as_dynamodb_names_them() {
             "MissingAuthenticationTokenException",
             "MissingAuthenticationTokenException",
         ),
+        ("ExpiredToken", "ExpiredToken"),
     ] {
         assert_eq!(
             judge(StatusCode::BAD_REQUEST, &body(kind), false),
