@@ -44,6 +44,8 @@ pub const BODY_MEMORY_REFUSALS_TOTAL: &str = "globalscale_body_memory_refusals_t
 pub const CONNECTIONS_EVICTED_TOTAL: &str = "globalscale_connections_evicted_total";
 pub const HEADER_TIMEOUTS_TOTAL: &str = "globalscale_header_timeouts_total";
 pub const UPSTREAM_IDLE_CLOSED_TOTAL: &str = "globalscale_upstream_idle_closed_total";
+pub const READY: &str = "globalscale_ready";
+pub const READINESS_REFUSALS_TOTAL: &str = "globalscale_readiness_refusals_total";
 
 /// The `state` label of `globalscale_connections_evicted_total`: what the connection closed
 /// to make room was doing.
@@ -205,6 +207,11 @@ metrics! {
     header_timeouts: IntCounterVec = (HEADER_TIMEOUTS_TOTAL, "Connections closed for sending no request head within the header timeout, which shortens as the listener nears its cap", ["listener"]);
     /// Idle connections to regions closed by the background sweep.
     upstream_idle_closed: IntCounter = (UPSTREAM_IDLE_CLOSED_TOTAL, "Idle connections to regions closed by the background sweep ([upstream] idle_timeout_ms)");
+    /// 1 once the readiness gate opened (`readiness`): credentials, and every managed table
+    /// accepted by a region.
+    ready: IntGauge = (READY, "1 once the sidecar has credentials and a region accepted a signed request to each managed table; /readyz is 503 before");
+    /// Signed checks a region refused for who signed them, by region and error name.
+    readiness_refusals: IntCounterVec = (READINESS_REFUSALS_TOTAL, "Readiness checks refused for the sidecar's credentials or permissions, by region and error (AccessDeniedException, UnrecognizedClientException, NoCredentials, ...)", ["region", "error"]);
 }
 
 impl Metrics {
