@@ -482,7 +482,7 @@ fn print_throughput(rows: &[Vec<Row>]) {
         );
     }
     println!(
-        "(medians over the rounds; CPU: the whole process's, clients and canned region included, over the run / PutItems answered 200; records/fsync: records spooled / spool fsyncs over the audited run, intents and their settlements alike; largest group: the most one fsync covered since start-up)"
+        "(medians over the rounds; CPU: the whole process's, clients and canned region included, over the run / PutItems answered 200; records/fsync: intents spooled / spool fsyncs over the audited run (settlements take no fsync of their own); largest group: the most one fsync covered since start-up)"
     );
 }
 

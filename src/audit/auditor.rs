@@ -228,10 +228,13 @@ impl Auditor {
         self.append_unawaited(intent::cancelled(events));
     }
 
-    /// Queues a settlement frame; the next group commit makes it durable. Lost, it costs
-    /// only recovery's judgement of the intent after a crash.
+    /// Writes a settlement frame, pending at once; the next group commit makes it durable.
+    /// Lost, it costs only recovery's judgement of the intent after a crash. One the spool
+    /// cannot take leaves the settlement in memory, where the shipper finds it this run.
     fn append_unawaited(&self, frame: Bytes) {
-        drop(self.spool.append_admitted(frame));
+        if let Err(e) = self.spool.append_lazily(frame) {
+            tracing::warn!(error = %crate::error::Chain::for_log(&e), "audit spool: settlement not written; a restart would settle its intents by recovery");
+        }
         self.wake.notify_one();
     }
 

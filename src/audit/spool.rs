@@ -285,6 +285,24 @@ impl Spool {
         })
     }
 
+    /// Writes `record` now, past `max_bytes` like [`Spool::append_admitted`], with no fsync of
+    /// its own: pending at once, durable with the next append's fsync. For what may be lost
+    /// to a power cut (not to a crash): a write's settlement.
+    pub fn append_lazily(&self, record: Bytes) -> Result<RecordId, SpoolError> {
+        let reserved = self.reserve(&record, false)?;
+        let (done, mut answer) = oneshot::channel();
+        let request = Request {
+            record,
+            reserved,
+            done,
+        };
+        self.writer.write_lazily(request);
+        match answer.try_recv() {
+            Ok(result) => result,
+            Err(_) => Err(SpoolError::Closed),
+        }
+    }
+
     /// Whether an [`Spool::append`] now would be accepted, size permitting.
     pub fn has_room(&self) -> Result<(), SpoolError> {
         self.shared.has_room()

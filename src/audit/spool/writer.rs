@@ -415,6 +415,23 @@ impl Handles {
     }
 }
 
+impl Handles {
+    /// Writes `request` now and makes it pending at once, with no fsync of its own: a later
+    /// group's fsync carries it (an fsync covers the whole file). For a write's settlement,
+    /// which outlives the process from its `write` on and whose loss to a power cut costs
+    /// only recovery's judgement of the intent (see `audit::intent`). No thread is woken.
+    pub(super) fn write_lazily(&self, request: Request) -> bool {
+        let mut writer = lock(&self.writer);
+        match writer.commit(vec![request]) {
+            Some(written) => {
+                written.complete(&writer.shared);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// The writer thread: takes every append queued behind the first, writes them as one group
 /// and hands the group to the syncer.
 fn run(
@@ -476,6 +493,18 @@ pub(super) struct Written {
     first: u64,
     unix_ms: u64,
     group: Vec<Request>,
+}
+
+impl Written {
+    /// Makes the group pending for the shipper and answers its waiters.
+    fn complete(self, shared: &Shared) {
+        let entries = self.group.iter().map(|r| (r.record.clone(), r.reserved));
+        shared.commit(self.first, self.unix_ms, entries);
+        for (request, id) in self.group.into_iter().zip(self.first..) {
+            // A waiter that went away still has its record spooled: nothing to undo.
+            let _ = request.done.send(Ok(RecordId(id)));
+        }
+    }
 }
 
 /// The syncer thread: fsyncs what the writer has written, one fsync for every group written
@@ -543,12 +572,7 @@ impl Syncer {
         }
         let records: usize = run.iter().map(|w| w.group.len()).sum();
         for written in run {
-            let entries = written.group.iter().map(|r| (r.record.clone(), r.reserved));
-            self.shared.commit(written.first, written.unix_ms, entries);
-            for (request, id) in written.group.into_iter().zip(written.first..) {
-                // A waiter that went away still has its record spooled: nothing to undo.
-                let _ = request.done.send(Ok(RecordId(id)));
-            }
+            written.complete(&self.shared);
         }
         self.shared.synced(records as u64);
     }
