@@ -14,6 +14,7 @@ use std::time::Duration;
 
 mod audit;
 mod auth;
+mod cors;
 mod raw;
 mod server;
 
@@ -70,6 +71,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The bearer token of the admin port's actions; `None` turns them off.
     pub admin_token: Option<AdminToken>,
+    /// `[cors] allowed_origins`: the web pages that may read the answers.
+    pub cors: crate::server::cors::AllowedOrigins,
 }
 
 /// `[admin] token`; never printed.
@@ -130,6 +133,9 @@ impl std::fmt::Debug for CredentialsConfig {
 pub struct RegionConfig {
     pub name: String,
     pub endpoint: http::Uri,
+    /// Where the region serves the DynamoDB Streams API:
+    /// `https://streams.dynamodb.<region>.amazonaws.com` unless configured.
+    pub streams_endpoint: http::Uri,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,6 +295,7 @@ impl TryFrom<RawConfig> for Config {
             auth,
             limits,
             admin_token: admin_token(raw.admin.as_ref())?,
+            cors: cors::allowed_origins(raw.cors.as_ref())?,
         })
     }
 }
@@ -353,16 +360,24 @@ fn regions(raw: Vec<RawRegion>) -> Result<Vec<RegionConfig>, ConfigError> {
             if !seen.insert(r.name.clone()) {
                 return Err(invalid(key, format!("region `{}` is listed twice", r.name)));
             }
-            let endpoint = match r.endpoint {
+            let data_endpoint = match r.endpoint {
                 Some(e) => endpoint(&format!("regions[{i}].endpoint"), &e)?,
                 None => endpoint(
                     &format!("regions[{i}].name"),
                     &format!("https://dynamodb.{}.amazonaws.com", r.name),
                 )?,
             };
+            let streams_endpoint = match r.streams_endpoint {
+                Some(e) => endpoint(&format!("regions[{i}].streams_endpoint"), &e)?,
+                None => endpoint(
+                    &format!("regions[{i}].name"),
+                    &format!("https://streams.dynamodb.{}.amazonaws.com", r.name),
+                )?,
+            };
             Ok(RegionConfig {
                 name: r.name,
-                endpoint,
+                endpoint: data_endpoint,
+                streams_endpoint,
             })
         })
         .collect()

@@ -41,6 +41,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{BodyError, ProxyError};
 use crate::wire::MAX_REQUEST_BYTES;
 
+pub mod encoding;
+
 /// A body that trickles in slower than this is refused rather than held open forever.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -153,6 +155,34 @@ impl BodyBudget {
             }),
             Err(_) => Err(ProxyError::BodyTooSlow(BODY_READ_TIMEOUT)),
         }
+    }
+}
+
+impl BodyBudget {
+    /// The body as its `Content-Encoding` says to decode it (itself when it has none): called
+    /// once its signature, over the bytes as sent, was checked. The decoded bytes are
+    /// reserved from the budget as they are produced, and held to DynamoDB's size limit
+    /// (a bomb gets the 413 an oversized body gets); the encoded ones are released after.
+    pub fn decode(&self, headers: &HeaderMap, body: Body) -> Result<Body, ProxyError> {
+        let codings = encoding::codings(headers)?;
+        if codings.is_empty() {
+            return Ok(body);
+        }
+        let mut current = body;
+        // The last coding applied is the first undone.
+        for coding in codings.into_iter().rev() {
+            let mut held = self.reserve(0)?;
+            let bytes = encoding::decode(coding, &current.bytes, MAX_REQUEST_BYTES, &mut |n| {
+                held.grow_to(n)
+            })?;
+            held.shrink_to(bytes.capacity());
+            current = Body {
+                bytes: Bytes::from(bytes),
+                sha256: current.sha256.take(),
+                _held: held,
+            };
+        }
+        Ok(current)
     }
 }
 
