@@ -49,7 +49,7 @@ impl Proxy {
             crate::snapshot::table_label(&snapshot.tables, &[table.to_owned()])
                 .clone_into(&mut labels.table);
         }
-        let index = self.stream_region(snapshot, &subject);
+        let index = stream_region(snapshot, &subject);
         let region = &snapshot.regions[index];
         let outbound = Outbound {
             target,
@@ -66,22 +66,22 @@ impl Proxy {
             .map_err(|e| e.after_send(&region.name, ResendSafety::Safe))?;
         Ok(reply)
     }
+}
 
-    /// The region a streams request goes to: the one its stream ARN names (the home region
-    /// when the config lists no such region); for ListStreams, routing's first choice.
-    fn stream_region(&self, snapshot: &Snapshot, subject: &Subject) -> usize {
-        match subject {
-            Subject::Stream { region, .. } => snapshot
-                .regions
-                .iter()
-                .position(|r| r.name == *region)
-                .unwrap_or(0),
-            Subject::Listing { .. } => {
-                crate::route::candidates(&snapshot.region_views(), snapshot.config.routing.policy)
-                    .first()
-                    .copied()
-                    .unwrap_or(0)
-            }
+/// The region a streams request goes to: the one its stream ARN names (the home region
+/// when the config lists no such region); for ListStreams, routing's first choice.
+fn stream_region(snapshot: &Snapshot, subject: &Subject) -> usize {
+    match subject {
+        Subject::Stream { region, .. } => snapshot
+            .regions
+            .iter()
+            .position(|r| r.name == *region)
+            .unwrap_or(0),
+        Subject::Listing { .. } => {
+            crate::route::candidates(&snapshot.region_views(), snapshot.config.routing.policy)
+                .first()
+                .copied()
+                .unwrap_or(0)
         }
     }
 }

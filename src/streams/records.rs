@@ -112,7 +112,7 @@ mod tests {
         prefix: "us-east-1#",
     };
 
-    fn record(pk: &str, extra: Value) -> Value {
+    fn record(pk: &str, extra: &Value) -> Value {
         json!({
             "eventName": "MODIFY",
             "dynamodb": {
@@ -124,7 +124,7 @@ mod tests {
         })
     }
 
-    fn answer(records: Vec<Value>) -> Map<String, Value> {
+    fn answer(records: &[Value]) -> Map<String, Value> {
         json!({"Records": records, "NextShardIterator": "arn:x|1|abc"})
             .as_object()
             .unwrap()
@@ -133,10 +133,10 @@ mod tests {
 
     #[test]
     fn records_show_keys_as_written_and_only_the_namespace() {
-        let mut body = answer(vec![
-            record("us-east-1#a", json!({"N": "2"})),
-            record("us-west-2#b", json!({"N": "3"})),
-            record("plain", json!({"N": "4"})),
+        let mut body = answer(&[
+            record("us-east-1#a", &json!({"N": "2"})),
+            record("us-west-2#b", &json!({"N": "3"})),
+            record("plain", &json!({"N": "4"})),
         ]);
         assert_eq!(restore_records(&mut body, Some(NS)), 2);
         let records = body["Records"].as_array().unwrap();
@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn without_a_prefix_only_the_write_id_is_hidden() {
-        let mut body = answer(vec![record("a", json!({"S": "v"}))]);
+        let mut body = answer(&[record("a", &json!({"S": "v"}))]);
         assert_eq!(restore_records(&mut body, None), 0);
         let change = &body["Records"][0]["dynamodb"];
         assert_eq!(change["Keys"], json!({"pk": {"S": "a"}}));
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn a_key_of_another_type_is_not_the_namespace() {
-        let mut body = answer(vec![json!({"dynamodb": {"Keys": {"pk": {"N": "1"}}}})]);
+        let mut body = answer(&[json!({"dynamodb": {"Keys": {"pk": {"N": "1"}}}})]);
         assert_eq!(restore_records(&mut body, Some(NS)), 1);
     }
 
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn the_next_iterator_must_be_of_the_same_stream() {
-        let body = answer(vec![]);
+        let body = answer(&[]);
         assert!(same_stream(&body, "arn:x"));
         assert!(!same_stream(&body, "arn:y"));
         assert!(same_stream(&Map::new(), "arn:y"));

@@ -5,7 +5,7 @@ use super::*;
 const ARN: &str =
     "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/stream/2026-12-07T11:38:36.093";
 
-fn body(value: Value) -> Map<String, Value> {
+fn body(value: &Value) -> Map<String, Value> {
     value.as_object().unwrap().clone()
 }
 
@@ -49,20 +49,20 @@ fn every_operation_names_its_subject() {
     };
     let described = subject(
         StreamsOperation::DescribeStream,
-        &body(json!({"StreamArn": ARN})),
+        &body(&json!({"StreamArn": ARN})),
     );
     assert_eq!(described.unwrap(), stream);
     let iterator = format!("{ARN}|001|c2hhcmQ=");
     let read = subject(
         StreamsOperation::GetRecords,
-        &body(json!({"ShardIterator": iterator})),
+        &body(&json!({"ShardIterator": iterator})),
     );
     assert_eq!(read.unwrap(), stream);
-    let listed = subject(StreamsOperation::ListStreams, &body(json!({})));
+    let listed = subject(StreamsOperation::ListStreams, &body(&json!({})));
     assert_eq!(listed.unwrap(), Subject::Listing { table: None });
     let by_arn = subject(
         StreamsOperation::ListStreams,
-        &body(json!({"TableName": "arn:aws:dynamodb:us-east-1:1:table/Orders"})),
+        &body(&json!({"TableName": "arn:aws:dynamodb:us-east-1:1:table/Orders"})),
     );
     assert_eq!(by_arn.unwrap().table(), Some("Orders"));
 }
@@ -81,7 +81,7 @@ fn a_request_without_a_readable_stream_is_refused_before_it_is_sent() {
             json!({"ShardIterator": "opaque"}),
         ),
     ] {
-        let result = subject(operation, &body(request.clone()));
+        let result = subject(operation, &body(&request));
         assert!(
             matches!(result, Err(ProxyError::Validation(_))),
             "{request}"

@@ -24,6 +24,8 @@ pub(crate) struct SidecarConfig {
     top_level: Vec<String>,
     session_token: Option<String>,
     regions: Vec<(String, String)>,
+    /// `streams_endpoint` of the regions that have one, by name.
+    streams: Vec<(String, String)>,
     table_lines: Vec<String>,
     timeouts: Option<(u64, u64, u64)>,
     sections: Vec<String>,
@@ -45,6 +47,7 @@ impl SidecarConfig {
             top_level: Vec::new(),
             session_token: None,
             regions: Vec::new(),
+            streams: Vec::new(),
             table_lines: Vec::new(),
             timeouts: Some((1_000, 10_000, 30_000)),
             sections: Vec::new(),
@@ -54,6 +57,13 @@ impl SidecarConfig {
     /// Adds a region; the first one added is the home region.
     pub(crate) fn region(mut self, name: &str, endpoint: &str) -> Self {
         self.regions.push((name.to_owned(), endpoint.to_owned()));
+        self
+    }
+
+    /// The `streams_endpoint` of region `name` (added with [`Self::region`]): DynamoDB Local
+    /// serves the Streams API on its one port.
+    pub(crate) fn streams_endpoint(mut self, name: &str, endpoint: &str) -> Self {
+        self.streams.push((name.to_owned(), endpoint.to_owned()));
         self
     }
 
@@ -113,6 +123,9 @@ impl SidecarConfig {
                 toml,
                 "\n[[regions]]\nname = {name:?}\nendpoint = {endpoint:?}"
             );
+            if let Some((_, streams)) = self.streams.iter().find(|(n, _)| n == name) {
+                let _ = writeln!(toml, "streams_endpoint = {streams:?}");
+            }
         }
         let _ = writeln!(toml, "\n[[tables]]\nname = {TABLE:?}");
         let _ = writeln!(toml, "partition_key = \"ItemID\"\nsort_key = \"Category\"");
