@@ -370,8 +370,8 @@ fn regions(raw: Vec<RawRegion>) -> Result<Vec<RegionConfig>, ConfigError> {
             let streams_endpoint = match r.streams_endpoint {
                 Some(e) => endpoint(&format!("regions[{i}].streams_endpoint"), &e)?,
                 None => endpoint(
-                    &format!("regions[{i}].name"),
-                    &format!("https://streams.dynamodb.{}.amazonaws.com", r.name),
+                    &format!("regions[{i}].endpoint"),
+                    &default_streams_endpoint(&r.name, &data_endpoint),
                 )?,
             };
             Ok(RegionConfig {
@@ -381,6 +381,23 @@ fn regions(raw: Vec<RawRegion>) -> Result<Vec<RegionConfig>, ConfigError> {
             })
         })
         .collect()
+}
+
+/// Where a region serves DynamoDB Streams when the config does not say: beside an AWS
+/// endpoint (`dynamodb.<region>.amazonaws.com`) its `streams.` sibling; any other endpoint
+/// (DynamoDB Local, LocalStack) serves both APIs on its one port.
+fn default_streams_endpoint(region: &str, data: &http::Uri) -> String {
+    let host = data.host().unwrap_or_default();
+    match host.strip_prefix("dynamodb.") {
+        Some(rest) if rest.contains(".amazonaws.com") => {
+            let port = data.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("https://streams.dynamodb.{rest}{port}")
+        }
+        _ if host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn") => {
+            format!("https://streams.dynamodb.{region}.amazonaws.com")
+        }
+        _ => data.to_string(),
+    }
 }
 
 fn endpoint(key: &str, value: &str) -> Result<http::Uri, ConfigError> {

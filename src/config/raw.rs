@@ -188,10 +188,12 @@ pub(super) fn apply_env(
                     .find(|r| r.name == name)
                     .and_then(|r| r.endpoint.clone())
             });
+            // The file's streams endpoint belongs with the file's endpoint: an entry that
+            // moves the endpoint takes the default beside the new one.
             let streams_endpoint = raw
                 .regions
                 .iter()
-                .find(|r| r.name == name)
+                .find(|r| r.name == name && r.endpoint == endpoint)
                 .and_then(|r| r.streams_endpoint.clone());
             regions.push(RawRegion {
                 name: name.to_owned(),
