@@ -552,3 +552,75 @@ async fn a_poison_request_is_sent_twice_and_never_ejects_the_region() {
         "{repeated:?}"
     );
 }
+
+/// With `[auth] mode = "sigv4"`, the streams SDK's signature is checked like any other, and
+/// a client's allow-list holds for streams: it lists and reads the streams of its tables
+/// only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_allow_list_holds_for_streams() {
+    let ddb = DynamoLocal::single().await;
+    for table in ["Orders1", "Events"] {
+        create_streamed_table(&ddb, table).await;
+        sdk_client(&ddb.endpoint(0))
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item("o1", "x", &[])))
+            .send()
+            .await
+            .expect("PutItem in the region");
+    }
+    let clients = format!(
+        "[auth]\nmode = \"sigv4\"\n\n[[clients]]\nname = \"app\"\naccess_key_id = {:?}\nsecret_access_key = {:?}\ntables = [\"Orders*\"]",
+        support::CLIENT_ACCESS_KEY_ID,
+        support::CLIENT_SECRET
+    );
+    let (region, sidecar) = start(&ddb, SidecarConfig::new().section(&clients)).await;
+    let streams = streams_client(&sidecar.endpoint());
+
+    let listed = streams.list_streams().send().await.expect("ListStreams");
+    let tables: Vec<_> = listed
+        .streams()
+        .iter()
+        .filter_map(|s| s.table_name())
+        .collect();
+    assert_eq!(tables, ["Orders1"]);
+    let records = records_of(&streams, "Orders1").await;
+    assert_eq!(records.iter().map(stream_key).collect::<Vec<_>>(), ["o1"]);
+
+    let events = streams_client(&ddb.endpoint(0))
+        .list_streams()
+        .table_name("Events")
+        .send()
+        .await
+        .expect("ListStreams in the region")
+        .streams()[0]
+        .stream_arn()
+        .expect("StreamArn")
+        .to_owned();
+    let before = region.recorded_op("GetShardIterator").len();
+    let refused = streams
+        .get_shard_iterator()
+        .stream_arn(&events)
+        .shard_id("shardId-00000000000000000000-00000000")
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect_err("a stream off the allow-list");
+    assert_eq!(
+        refused.as_service_error().and_then(|e| e.meta().code()),
+        Some("AccessDeniedException"),
+        "{refused:?}"
+    );
+    assert_eq!(region.recorded_op("GetShardIterator").len(), before);
+    // Unsigned, a streams request is refused like any other.
+    let unsigned = RawRequest::with_target("DynamoDBStreams_20120810.ListStreams", "{}")
+        .unsigned()
+        .send(sidecar.listen_addr())
+        .await;
+    assert_eq!(unsigned.status, 400, "{}", unsigned.text());
+    assert!(
+        unsigned
+            .error_type()
+            .ends_with("#MissingAuthenticationTokenException")
+    );
+}
