@@ -9,7 +9,8 @@
 //! the region, and the request goes there or nowhere: another region's replica has other
 //! streams, so there is no failover. A stream ARN naming a region the config does not list
 //! (DynamoDB Local names its region `ddblocal`) goes to the home region. ListStreams names
-//! no stream and goes to the first region routing would choose.
+//! no stream and goes to the first region routing would choose, as does an ARN the sidecar
+//! cannot read, where no policy could apply to it.
 
 use serde_json::{Map, Value};
 
@@ -68,6 +69,9 @@ pub enum Subject {
     },
     /// ListStreams: every stream of the region, or of one table.
     Listing { table: Option<String> },
+    /// A stream ARN or shard iterator the sidecar cannot read, sent on only where no policy
+    /// could apply ([`Guard::unread_allowed`]): the region judges it.
+    Unread,
 }
 
 impl Subject {
@@ -76,6 +80,7 @@ impl Subject {
         match self {
             Self::Stream { table, .. } => Some(table),
             Self::Listing { table } => table.as_deref(),
+            Self::Unread => None,
         }
     }
 }
@@ -161,6 +166,15 @@ pub struct Guard<'a> {
 }
 
 impl Guard<'_> {
+    /// Whether a request naming a stream the sidecar cannot read may go to the region: only
+    /// when no policy could apply to whatever it names (no allow-list for the client, no
+    /// audit table, no managed table), so that the region's own answer (DynamoDB Local's
+    /// `ResourceNotFoundException`, DynamoDB's `ValidationException`) reaches the client.
+    /// Otherwise it is refused: the check fails closed.
+    pub fn unread_allowed(&self, managed_tables: bool) -> bool {
+        self.allowed.is_none() && self.audit_table.is_none() && !managed_tables
+    }
+
     /// Whether the stream of `table` may be shown to the client.
     pub fn shows(&self, table: &str) -> bool {
         Some(table) != self.audit_table && self.allowed.is_none_or(|a| a.allows(table))

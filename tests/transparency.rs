@@ -127,12 +127,12 @@ fn stream_key(record: &aws_sdk_dynamodbstreams::types::Record) -> String {
     }
 }
 
-/// The Streams API of an unmanaged table passes through: the streams SDK lists, describes
-/// and reads the stream through the sidecar, each request signed by the sidecar for the
-/// region's streams endpoint.
+/// The Streams API passes through a sidecar that manages no table: the streams SDK lists,
+/// describes and reads a stream through it, each request signed by the sidecar for the
+/// region's streams endpoint; even one the sidecar cannot read gets the region's answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_streams_api_passes_through() {
-    let (ddb, region, sidecar) = setup(SidecarConfig::new()).await;
+    let (ddb, region, sidecar) = setup(SidecarConfig::new().unmanaged()).await;
     create_streamed_table(&ddb, "Events").await;
     let client = sdk_client(&sidecar.endpoint());
     for id in ["e1", "e2"] {
@@ -144,9 +144,23 @@ async fn the_streams_api_passes_through() {
             .await
             .expect("PutItem");
     }
-    let records = records_of(&streams_client(&sidecar.endpoint()), "Events").await;
+    let streams = streams_client(&sidecar.endpoint());
+    let records = records_of(&streams, "Events").await;
     let keys: Vec<String> = records.iter().map(stream_key).collect();
     assert_eq!(keys, ["e1", "e2"]);
+    // With no policy that could apply, a stream ARN the sidecar cannot read is the region's
+    // to judge, and its answer reaches the client.
+    let unknown = streams
+        .describe_stream()
+        .stream_arn("not-a-stream-arn-at-all-but-long-enough-for-the-sdk")
+        .send()
+        .await
+        .expect_err("DescribeStream of no stream");
+    assert_eq!(
+        unknown.as_service_error().and_then(|e| e.meta().code()),
+        Some("ResourceNotFoundException"),
+        "{unknown:?}"
+    );
     for operation in [
         "ListStreams",
         "DescribeStream",
@@ -388,13 +402,13 @@ async fn compressed_requests_are_accepted_within_the_size_limit() {
     );
 }
 
-/// The region's `Server` header (and the rest it sent) reaches the client unchanged.
+/// The region's `Server` header (and the rest it sent) reaches the client unchanged, and
+/// `GET /` gets the region's own answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_regions_headers_pass_through() {
-    let (ddb, _region, sidecar) = setup(SidecarConfig::new()).await;
-    let direct = RawRequest::new("ListTables", "{}")
-        .send(std::net::SocketAddr::from(([127, 0, 0, 1], ddb.port(0))))
-        .await;
+    let (ddb, region, sidecar) = setup(SidecarConfig::new()).await;
+    let ddb_addr = std::net::SocketAddr::from(([127, 0, 0, 1], ddb.port(0)));
+    let direct = RawRequest::new("ListTables", "{}").send(ddb_addr).await;
     let through = RawRequest::new("ListTables", "{}")
         .send(sidecar.listen_addr())
         .await;
@@ -407,6 +421,19 @@ async fn the_regions_headers_pass_through() {
     assert_eq!(
         through.header("content-type"),
         direct.header("content-type")
+    );
+    // `GET /` is the region's answer too: DynamoDB Local refuses it, DynamoDB answers it.
+    let local = support::get(ddb_addr, "/").await;
+    let root = support::get(sidecar.listen_addr(), "/").await;
+    assert_eq!(root.status, local.status, "{}", root.text());
+    assert_eq!(root.header("server"), Some(server));
+    // DynamoDB's own answer is text, not an answer the sidecar passes on: it answers as
+    // DynamoDB does.
+    region.set_mode(Mode::NotJson).await;
+    let own = support::get(sidecar.listen_addr(), "/").await;
+    assert_eq!(
+        (own.status, own.text().as_str()),
+        (200, "healthy: globalscale")
     );
 }
 

@@ -34,6 +34,7 @@ mod attempts;
 mod audit;
 pub mod own_write;
 mod reply;
+mod root;
 mod series;
 pub mod stages;
 mod streams;
@@ -152,8 +153,7 @@ impl Proxy {
         let started = Instant::now();
         let snapshot = self.snapshot.load_full();
         if request.method() == Method::GET && request.uri().path() == "/" {
-            // DynamoDB answers GET / like this; some load balancers and tools probe it.
-            return Response::new(Full::new(Bytes::from_static(b"healthy: globalscale")));
+            return self.root(&snapshot).await;
         }
         if crate::server::cors::is_preflight(request.method(), request.headers()) {
             let (status, headers) =

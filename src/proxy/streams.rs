@@ -30,11 +30,17 @@ impl Proxy {
         let (client, body, _permit) = self.receive(snapshot, &parts, body, labels).await?;
         let request: Map<String, Value> =
             serde_json::from_slice(&body.bytes).map_err(BodyError::NotAnObject)?;
-        let subject = crate::streams::subject(operation, &request)?;
         let guard = Guard {
             client: &client.name,
             audit_table: snapshot.config.audit.as_ref().map(|a| a.table.as_str()),
             allowed: snapshot.access.get(&client.name),
+        };
+        let subject = match crate::streams::subject(operation, &request) {
+            Ok(subject) => subject,
+            Err(ProxyError::Validation(_)) if guard.unread_allowed(!snapshot.tables.is_empty()) => {
+                Subject::Unread
+            }
+            Err(e) => return Err(e),
         };
         if let Err(e) = guard.check(operation, &subject) {
             if subject.table().is_some() && subject.table() == guard.audit_table {
@@ -69,7 +75,8 @@ impl Proxy {
 }
 
 /// The region a streams request goes to: the one its stream ARN names (the home region
-/// when the config lists no such region); for ListStreams, routing's first choice.
+/// when the config lists no such region); for ListStreams (and a stream the sidecar cannot
+/// read), routing's first choice.
 fn stream_region(snapshot: &Snapshot, subject: &Subject) -> usize {
     match subject {
         Subject::Stream { region, .. } => snapshot
@@ -77,7 +84,7 @@ fn stream_region(snapshot: &Snapshot, subject: &Subject) -> usize {
             .iter()
             .position(|r| r.name == *region)
             .unwrap_or(0),
-        Subject::Listing { .. } => {
+        Subject::Listing { .. } | Subject::Unread => {
             crate::route::candidates(&snapshot.region_views(), snapshot.config.routing.policy)
                 .first()
                 .copied()
@@ -138,13 +145,13 @@ fn restore(
         StreamsOperation::GetRecords => true,
         StreamsOperation::DescribeStream | StreamsOperation::GetShardIterator => false,
     };
-    if reply.upstream.status != StatusCode::OK || !needed {
+    if reply.upstream.status != StatusCode::OK || !needed || *subject == Subject::Unread {
         return Ok(());
     }
     let mut body: Map<String, Value> = serde_json::from_slice(&reply.upstream.body)
         .map_err(InternalError::UnreadableStreamsAnswer)?;
     match subject {
-        Subject::Listing { .. } => {
+        Subject::Listing { .. } | Subject::Unread => {
             records::filter_streams(&mut body, |table| guard.shows(table));
         }
         Subject::Stream { arn, table, .. } => {

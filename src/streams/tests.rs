@@ -131,4 +131,21 @@ fn the_audit_table_and_tables_off_the_list_are_refused() {
             .is_ok()
     );
     assert!(!guard.shows("Audit") && guard.shows("Orders") && !guard.shows("Payments"));
+    assert!(!guard.unread_allowed(false));
+}
+
+#[test]
+fn an_unreadable_stream_goes_to_the_region_only_where_no_policy_could_apply() {
+    let open = Guard {
+        client: "anonymous",
+        audit_table: None,
+        allowed: None,
+    };
+    assert!(open.unread_allowed(false));
+    assert!(!open.unread_allowed(true), "a managed table");
+    let audited = Guard {
+        audit_table: Some("Audit"),
+        ..open
+    };
+    assert!(!audited.unread_allowed(false));
 }
