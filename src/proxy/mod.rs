@@ -156,15 +156,7 @@ impl Proxy {
             return self.root(&snapshot).await;
         }
         if crate::server::cors::is_preflight(request.method(), request.headers()) {
-            let (status, headers) =
-                crate::server::cors::preflight(request.headers(), &snapshot.config.cors);
-            let mut response = Response::new(Full::new(Bytes::new()));
-            *response.status_mut() = status;
-            *response.headers_mut() = headers;
-            if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-                response.headers_mut().insert(&X_AMZN_REQUEST_ID, id);
-            }
-            return response;
+            return reply::preflight_response(request.headers(), &snapshot.config.cors);
         }
         let origin = request.headers().get(http::header::ORIGIN).cloned();
         let mut labels = Labels {

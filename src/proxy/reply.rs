@@ -77,3 +77,19 @@ pub(super) fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
     }
     response
 }
+
+/// The answer to a browser's CORS preflight, which the sidecar gives itself, as DynamoDB
+/// does: empty, with its request id.
+pub(super) fn preflight_response(
+    request: &http::HeaderMap,
+    allowed: &crate::server::cors::AllowedOrigins,
+) -> Response<Full<Bytes>> {
+    let (status, headers) = crate::server::cors::preflight(request, allowed);
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        response.headers_mut().insert(&X_AMZN_REQUEST_ID, id);
+    }
+    response
+}
