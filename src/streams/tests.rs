@@ -149,3 +149,83 @@ fn an_unreadable_stream_goes_to_the_region_only_where_no_policy_could_apply() {
     };
     assert!(!audited.unread_allowed(false));
 }
+
+mod any_input {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::super::records::{Namespace, restore_records};
+    use super::super::*;
+    use crate::server::bodies::encoding::{Coding, decode};
+
+    /// A JSON value of a few levels, with the names a record uses among others.
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            "[a-z#0-9-]{0,8}".prop_map(Value::from),
+            any::<i32>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            let name = prop_oneof![
+                Just("dynamodb".to_owned()),
+                Just("Keys".to_owned()),
+                Just("NewImage".to_owned()),
+                Just("OldImage".to_owned()),
+                Just("pk".to_owned()),
+                Just("S".to_owned()),
+                "[a-zA-Z]{1,4}",
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(name, inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// No stream ARN, shard iterator or request body panics the reading of what a
+        /// streams request names.
+        #[test]
+        fn any_request_is_read_or_refused(arn in "\\PC{0,80}", body in value()) {
+            let _ = stream_arn(&arn);
+            let _ = iterator_arn(&arn);
+            let request = json!({"StreamArn": arn, "ShardIterator": arn, "TableName": arn});
+            for operation in [
+                StreamsOperation::ListStreams,
+                StreamsOperation::DescribeStream,
+                StreamsOperation::GetShardIterator,
+                StreamsOperation::GetRecords,
+            ] {
+                let _ = subject(operation, request.as_object().unwrap());
+                if let Value::Object(body) = &body {
+                    let _ = subject(operation, body);
+                }
+            }
+        }
+
+        /// No region answer panics the restore of its records, and what is left is of the
+        /// namespace, its keys stripped.
+        #[test]
+        fn any_answer_is_restored_without_panic(records in prop::collection::vec(value(), 0..4)) {
+            let namespace = Namespace { attribute: "pk", prefix: "us-east-1#" };
+            let mut body = json!({"Records": records}).as_object().unwrap().clone();
+            restore_records(&mut body, Some(namespace));
+            for record in body["Records"].as_array().unwrap() {
+                let key = &record["dynamodb"]["Keys"]["pk"]["S"];
+                prop_assert!(key.is_string(), "{}", record);
+            }
+        }
+
+        /// No compressed body panics the decoder, and nothing it returns passes the limit.
+        #[test]
+        fn any_bytes_decode_within_the_limit(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            for coding in [Coding::Gzip, Coding::Deflate] {
+                if let Ok(out) = decode(coding, &bytes, 1024, &mut |_| Ok(())) {
+                    prop_assert!(out.len() <= 1024);
+                }
+            }
+        }
+    }
+}
