@@ -268,6 +268,9 @@ pub enum InternalError {
     /// A region's 200 answer to a streams request that is not a JSON object.
     #[error("a DynamoDB Streams answer that is not a JSON object: {0}")]
     UnreadableStreamsAnswer(#[source] serde_json::Error),
+    /// The task decoding a compressed body ended without its result.
+    #[error("the request body's decoding failed: {0}")]
+    DecodeTask(#[source] tokio::task::JoinError),
     /// A region whose streams endpoint has no host to sign (the config checks it).
     #[error("region {0} has no streams endpoint host")]
     StreamsEndpoint(String),

@@ -330,7 +330,7 @@ impl Proxy {
         client.name.clone_into(&mut labels.client);
         // After the signature, which covers the bytes as sent: a client without credentials
         // cannot make the sidecar inflate anything.
-        let body = self.bodies.decode(&parts.headers, body)?;
+        let body = self.bodies.decode(&parts.headers, body).await?;
         Ok((client, body, permit))
     }
 

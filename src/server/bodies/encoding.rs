@@ -137,6 +137,11 @@ fn read_bounded(
         let read = reader.read(&mut out[start..]).map_err(Stop::Io)?;
         out.truncate(start + read);
         if read == 0 {
+            // The doubling may have left up to half the buffer unused, held for as long as
+            // the request lives: given back (a shrinking reallocation).
+            if out.capacity() - out.len() > out.len() / 4 {
+                out.shrink_to_fit();
+            }
             return Ok(out);
         }
         if out.len() > limit {
