@@ -496,16 +496,9 @@ async fn a_poison_request_is_sent_twice_and_never_ejects_the_region() {
     create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
     let region = RegionFixture::start(&ddb.endpoint(0)).await;
     let sidecar = Sidecar::start(&config.region("us-east-1", &region.endpoint())).await;
-    // The sidecar's own DescribeTable (learning the table) is answered first: failing, it
-    // would be another request's failure.
-    support::within("the sidecar's DescribeTable answered", async {
-        while region.served() == 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    assert_eq!(region.recorded()[0].operation(), Some("DescribeTable"));
-    region.set_mode(Mode::Status(500)).await;
+    // Only the poison request fails: the sidecar's own requests (learning the table,
+    // probes) and the others are served.
+    region.set_mode(Mode::StatusWhen(500, "poison-item")).await;
     let client = sdk_client_with(&sidecar.endpoint(), None, |b| {
         b.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
     });
@@ -531,14 +524,23 @@ async fn a_poison_request_is_sent_twice_and_never_ejects_the_region() {
     let mut rounds = 0;
     while rounds < 5 || started.elapsed() < std::time::Duration::from_millis(1_500) {
         rounds += 1;
-        let before = region.recorded_op("GetItem").len();
-        let error = get("poison").await.expect_err("the region answers 500");
+        let poisoned = || {
+            region
+                .recorded_op("GetItem")
+                .iter()
+                .filter(|r| String::from_utf8_lossy(&r.body).contains("poison-item"))
+                .count()
+        };
+        let before = poisoned();
+        let error = get("poison-item")
+            .await
+            .expect_err("the region answers 500");
         assert_eq!(
             error.raw_response().map(|r| r.status().as_u16()),
             Some(500),
             "{error:?}"
         );
-        let sent = region.recorded_op("GetItem").len() - before;
+        let sent = poisoned() - before;
         assert_eq!(sent, 2, "round {rounds}: attempts sent");
         assert_eq!(
             healthy().await,
@@ -552,6 +554,7 @@ async fn a_poison_request_is_sent_twice_and_never_ejects_the_region() {
         );
     }
     // Different requests failing are the region's fault: it is ejected in time.
+    region.set_mode(Mode::Status(500)).await;
     support::within("the region's ejection", async {
         for i in 0.. {
             let _ = get(&format!("other{i}")).await;
