@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use support::{
     DynamoLocal, PageServer, RegionFixture, Sidecar, SidecarConfig, TABLE, bundle_browser_sdk,
-    create_global_catalog, page_result, sdk_client,
+    create_global_catalog, sdk_client,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,15 +31,9 @@ async fn the_javascript_sdk_in_a_browser_works_from_allowed_origins_only() {
             allowed.origin()
         ));
     let sidecar = Sidecar::start(&config).await;
-    let url = |page: &PageServer, id: &str| {
-        format!(
-            "{}/?endpoint={}&table={TABLE}&id={id}",
-            page.origin(),
-            sidecar.endpoint()
-        )
-    };
+    let query = |id: &str| format!("endpoint={}&table={TABLE}&id={id}", sidecar.endpoint());
 
-    let result = page_result(&url(&allowed, "from-allowed")).await;
+    let result = allowed.run(&query("from-allowed")).await;
     let result: Value = serde_json::from_str(&result).expect("the page's JSON result");
     assert_eq!(result["error"], Value::Null, "{result}");
     assert!(
@@ -57,7 +51,7 @@ async fn the_javascript_sdk_in_a_browser_works_from_allowed_origins_only() {
         "{result}"
     );
 
-    let result = page_result(&url(&other, "from-other")).await;
+    let result = other.run(&query("from-other")).await;
     let result: Value = serde_json::from_str(&result).expect("the page's JSON result");
     assert!(result["error"].is_string(), "{result}");
     assert!(

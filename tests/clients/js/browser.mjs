@@ -1,7 +1,8 @@
 // The JavaScript SDK v3 in a web page (bundled by esbuild for the browser, run by headless
 // Chromium in tests/browser.rs): the page's query names the sidecar, the table and an item
 // id; the outcome of ListTables, PutItem and GetItem through the sidecar goes into
-// <pre id="result"> as JSON, an error as its name and message.
+// <pre id="result"> as JSON, an error as its name and message, and is posted back to the
+// page's server.
 import {
   DynamoDBClient,
   GetItemCommand,
@@ -35,3 +36,5 @@ try {
   result.error = `${e.name}: ${e.message}`;
 }
 document.getElementById("result").textContent = JSON.stringify(result);
+// The test waits for this, on the page's own origin (no CORS involved).
+await fetch("/result", { method: "POST", body: JSON.stringify(result) });
