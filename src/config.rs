@@ -14,6 +14,7 @@ use std::time::Duration;
 
 mod audit;
 mod auth;
+mod cors;
 mod raw;
 mod server;
 
@@ -70,6 +71,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The bearer token of the admin port's actions; `None` turns them off.
     pub admin_token: Option<AdminToken>,
+    /// `[cors] allowed_origins`: the web pages that may read the answers.
+    pub cors: crate::server::cors::AllowedOrigins,
 }
 
 /// `[admin] token`; never printed.
@@ -130,6 +133,9 @@ impl std::fmt::Debug for CredentialsConfig {
 pub struct RegionConfig {
     pub name: String,
     pub endpoint: http::Uri,
+    /// Where the region serves the DynamoDB Streams API:
+    /// `https://streams.dynamodb.<region>.amazonaws.com` unless configured.
+    pub streams_endpoint: http::Uri,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,6 +295,7 @@ impl TryFrom<RawConfig> for Config {
             auth,
             limits,
             admin_token: admin_token(raw.admin.as_ref())?,
+            cors: cors::allowed_origins(raw.cors.as_ref())?,
         })
     }
 }
@@ -353,19 +360,44 @@ fn regions(raw: Vec<RawRegion>) -> Result<Vec<RegionConfig>, ConfigError> {
             if !seen.insert(r.name.clone()) {
                 return Err(invalid(key, format!("region `{}` is listed twice", r.name)));
             }
-            let endpoint = match r.endpoint {
+            let data_endpoint = match r.endpoint {
                 Some(e) => endpoint(&format!("regions[{i}].endpoint"), &e)?,
                 None => endpoint(
                     &format!("regions[{i}].name"),
                     &format!("https://dynamodb.{}.amazonaws.com", r.name),
                 )?,
             };
+            let streams_endpoint = match r.streams_endpoint {
+                Some(e) => endpoint(&format!("regions[{i}].streams_endpoint"), &e)?,
+                None => endpoint(
+                    &format!("regions[{i}].endpoint"),
+                    &default_streams_endpoint(&r.name, &data_endpoint),
+                )?,
+            };
             Ok(RegionConfig {
                 name: r.name,
-                endpoint,
+                endpoint: data_endpoint,
+                streams_endpoint,
             })
         })
         .collect()
+}
+
+/// Where a region serves DynamoDB Streams when the config does not say: beside an AWS
+/// endpoint (`dynamodb.<region>.amazonaws.com`) its `streams.` sibling; any other endpoint
+/// (DynamoDB Local, LocalStack) serves both APIs on its one port.
+fn default_streams_endpoint(region: &str, data: &http::Uri) -> String {
+    let host = data.host().unwrap_or_default();
+    match host.strip_prefix("dynamodb.") {
+        Some(rest) if rest.contains(".amazonaws.com") => {
+            let port = data.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("https://streams.dynamodb.{rest}{port}")
+        }
+        _ if host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn") => {
+            format!("https://streams.dynamodb.{region}.amazonaws.com")
+        }
+        _ => data.to_string(),
+    }
 }
 
 fn endpoint(key: &str, value: &str) -> Result<http::Uri, ConfigError> {

@@ -28,7 +28,7 @@ pub use chain::Chain;
 pub use resend::{Reach, ResendSafety};
 pub use rewrite::RewriteError;
 pub use upstream::{SignError, UpstreamError};
-pub use wire::{AnswerError, BodyError, PartiqlError};
+pub use wire::{AnswerError, BodyError, DecodeError, PartiqlError};
 
 /// A cause of any type, as hyper and the connectors report theirs.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -68,8 +68,12 @@ pub enum ProxyError {
         #[source]
         source: PartiqlError,
     },
+    /// A body (or what it decompresses to) past DynamoDB's size limit: HTTP 413.
     #[error("request body exceeds the {limit}-byte limit")]
     BodyTooLarge { limit: usize },
+    /// A compressed body that cannot be decoded (DynamoDB's 500 `InternalFailure`).
+    #[error("{0}")]
+    Undecodable(#[from] DecodeError),
     /// The client sent its body slower than this allows (`ValidationException`).
     #[error("the request body did not arrive within {0:?}")]
     BodyTooSlow(Duration),
@@ -153,6 +157,7 @@ impl ProxyError {
             | Self::Validation(_)
             | Self::UnreadableStatement { .. }
             | Self::BodyTooLarge { .. }
+            | Self::Undecodable(_)
             | Self::BodyTooSlow(_)
             | Self::AccessDenied(_)
             | Self::Auth(_) => Side::Downstream,
@@ -177,6 +182,7 @@ impl ProxyError {
             | Self::Validation(_)
             | Self::UnreadableStatement { .. }
             | Self::BodyTooLarge { .. }
+            | Self::Undecodable(_)
             | Self::BodyTooSlow(_)
             | Self::AccessDenied(_)
             | Self::Auth(_) => Reach::Answered,
@@ -259,6 +265,15 @@ pub enum InternalError {
     NoVerifier,
     #[error("a ListTables answer that is not a JSON object")]
     UnreadableListTables,
+    /// A region's 200 answer to a streams request that is not a JSON object.
+    #[error("a DynamoDB Streams answer that is not a JSON object: {0}")]
+    UnreadableStreamsAnswer(#[source] serde_json::Error),
+    /// The task decoding a compressed body ended without its result.
+    #[error("the request body's decoding failed: {0}")]
+    DecodeTask(#[source] tokio::task::JoinError),
+    /// A region whose streams endpoint has no host to sign (the config checks it).
+    #[error("region {0} has no streams endpoint host")]
+    StreamsEndpoint(String),
     /// The sidecar sent this body itself, so it always decodes; if it did not, nothing
     /// trustworthy is left to verify against.
     #[error("the request as sent could not be decoded for its verification")]

@@ -16,7 +16,9 @@
 //! retry-safety table, and either answered or moved on; the final answer is restored once
 //! (the steps' restore halves, over the one walker of key and item sites in [`wire::items`])
 //! and replied with a fresh `x-amz-crc32`. [`admin`] serves health, readiness and
-//! [`metrics`].
+//! [`metrics`]. DynamoDB Streams requests take a shorter path ([`streams`]): the same
+//! reading and authentication, the policies of the stream's table, one attempt at the
+//! streams endpoint of the stream's region, records restored.
 //!
 //! Beside the path: [`region`] (a region and its health, which routing, the snapshot and
 //! the upstream share), [`probe`] (active health checks), [`readiness`] (the start gate
@@ -50,6 +52,7 @@ pub mod schema;
 pub mod server;
 pub mod snapshot;
 pub mod status;
+pub mod streams;
 pub mod tables;
 pub mod upstream;
 pub mod wire;

@@ -28,6 +28,8 @@ pub const UNPROCESSED_ITEMS_TOTAL: &str = "globalscale_unprocessed_items_total";
 pub const CREDENTIAL_REFRESHES_TOTAL: &str = "globalscale_credential_refreshes_total";
 pub const AUTH_FAILURES_TOTAL: &str = "globalscale_auth_failures_total";
 pub const REQUESTS_SHED_TOTAL: &str = "globalscale_requests_shed_total";
+pub const POISON_REQUESTS_TOTAL: &str = "globalscale_poison_requests_total";
+pub const REPEATED_SERVER_ERRORS_TOTAL: &str = "globalscale_repeated_server_errors_total";
 pub const POLICY_REFUSALS_TOTAL: &str = "globalscale_policy_refusals_total";
 pub const AUDIT_RECORDS_TOTAL: &str = "globalscale_audit_records_total";
 pub const AUDIT_BACKLOG: &str = "globalscale_audit_backlog";
@@ -187,6 +189,10 @@ metrics! {
     auth_failures: IntCounterVec = (AUTH_FAILURES_TOTAL, "Requests refused by the SigV4 check, by reason", ["reason"]);
     /// Requests refused at once because `[limits] max_in_flight` were in flight.
     requests_shed: IntCounter = (REQUESTS_SHED_TOTAL, "Requests answered 503 at once because [limits] max_in_flight were in flight");
+    /// Requests ended after two attempts answered with the same server error.
+    poison_requests: IntCounter = (POISON_REQUESTS_TOTAL, "Requests answered with a region's server error without further attempts, because two attempts were answered with the same one (the request's fault, not the region's)");
+    /// Server errors not counted toward a region's ejection: the same request failing again.
+    repeated_server_errors: IntCounter = (REPEATED_SERVER_ERRORS_TOTAL, "Server errors a region answered that its health did not count, because the last one it counted was of the same request");
     /// Requests refused before anything was sent because of what they name, by reason.
     policy_refusals: IntCounterVec = (POLICY_REFUSALS_TOTAL, "Requests refused before anything was sent because of the tables they name (audit_table: the audit trail's own table, by any name, ARN or statement)", ["reason"]);
     /// 1 for the region writes go to under `write_failover = "manual"`.

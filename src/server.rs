@@ -13,7 +13,10 @@
 //!   its own small cap, the same rules and a header timeout of at most
 //!   [`ADMIN_HEADER_TIMEOUT`], so `/healthz` answers whatever the proxy port or other admin
 //!   connections do.
-//! - **Request bodies fit a memory budget** ([`bodies`]), shared by every connection.
+//! - **Request bodies fit a memory budget** ([`bodies`]), shared by every connection, and
+//!   compressed ones are decoded within it.
+//!
+//! Browsers' CORS preflights are answered as DynamoDB answers them ([`cors`]).
 //! - **A drain loses no request** (a Kubernetes SIGTERM): the listener closes; for a short
 //!   reuse window, existing connections keep being served, HTTP/1 answers carry
 //!   `Connection: close` and HTTP/2 connections get a GOAWAY, so clients move on after an
@@ -25,6 +28,7 @@
 mod bind;
 pub mod bodies;
 mod connection;
+pub mod cors;
 pub mod limits;
 pub mod lobby;
 pub mod occupancy;

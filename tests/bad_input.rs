@@ -232,7 +232,7 @@ async fn unknown_operation_with_dynamodb_prefix_is_forwarded() {
     assert_still_serving(&sidecar, "FrobnicateTable").await;
 }
 
-/// Bodies over DynamoDB's 16 MiB limit are refused with a 400 whether the size is announced
+/// Bodies over DynamoDB's 16 MiB limit are refused with DynamoDB's 413 whether the size is announced
 /// (`Content-Length`) or not (chunked), the connection gets its answer instead of hanging, and
 /// none of it reaches a region. A body under the limit still goes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,8 +243,14 @@ async fn oversized_bodies_are_refused_without_hanging() {
     for framing in [Framing::ContentLength, Framing::Chunked] {
         let response = send_streaming(sidecar.listen_addr(), &oversized, framing).await;
         let case = format!("17 MiB body, {framing:?}");
-        assert_eq!(response.status, 400, "{case}: {}", response.text());
-        response.error_type();
+        assert_eq!(response.status, 413, "{case}: {}", response.text());
+        assert!(
+            response
+                .error_type()
+                .ends_with("#RequestEntityTooLargeException"),
+            "{case}: {}",
+            response.text()
+        );
         assert!(
             region.recorded().iter().all(|r| r.body.len() <= MAX_BODY),
             "{case}: an oversized body reached the region"

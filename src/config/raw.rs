@@ -26,6 +26,13 @@ pub(super) struct RawConfig {
     pub(super) clients: Vec<RawClient>,
     pub(super) limits: Option<RawLimits>,
     pub(super) admin: Option<RawAdmin>,
+    pub(super) cors: Option<RawCors>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCors {
+    pub(super) allowed_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +54,7 @@ pub(super) struct RawCredentials {
 pub(super) struct RawRegion {
     pub(super) name: String,
     pub(super) endpoint: Option<String>,
+    pub(super) streams_endpoint: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,9 +188,17 @@ pub(super) fn apply_env(
                     .find(|r| r.name == name)
                     .and_then(|r| r.endpoint.clone())
             });
+            // The file's streams endpoint belongs with the file's endpoint: an entry that
+            // moves the endpoint takes the default beside the new one.
+            let streams_endpoint = raw
+                .regions
+                .iter()
+                .find(|r| r.name == name && r.endpoint == endpoint)
+                .and_then(|r| r.streams_endpoint.clone());
             regions.push(RawRegion {
                 name: name.to_owned(),
                 endpoint,
+                streams_endpoint,
             });
         }
         if regions.is_empty() {

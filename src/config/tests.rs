@@ -404,3 +404,63 @@ fn audit_needs_its_section_and_names_what_is_wrong() {
         assert!(msg.contains(key) && msg.contains(says), "{msg}");
     }
 }
+
+#[test]
+fn streams_endpoints_default_beside_the_endpoint() {
+    let text = r#"
+[[regions]]
+name = "us-east-1"
+
+[[regions]]
+name = "eu-central-1"
+endpoint = "https://dynamodb.eu-central-1.amazonaws.com"
+
+[[regions]]
+name = "local"
+endpoint = "http://127.0.0.1:8001"
+
+[[regions]]
+name = "us-west-2"
+endpoint = "http://127.0.0.1:8002"
+streams_endpoint = "http://127.0.0.1:9002"
+"#;
+    let c = Config::from_toml_str(text).unwrap();
+    let streams: Vec<String> = c
+        .regions
+        .iter()
+        .map(|r| r.streams_endpoint.to_string())
+        .collect();
+    assert_eq!(
+        streams,
+        [
+            "https://streams.dynamodb.us-east-1.amazonaws.com/",
+            "https://streams.dynamodb.eu-central-1.amazonaws.com/",
+            "http://127.0.0.1:8001/",
+            "http://127.0.0.1:9002/",
+        ]
+    );
+    let bad = err(&format!(
+        "{MINIMAL}streams_endpoint = \"ftp://streams.example\"\n"
+    ));
+    assert!(bad.contains("regions[0].streams_endpoint"), "{bad}");
+    // An override that moves the endpoint takes the default beside the new one.
+    let moved = Config::from_toml_with_env(text, |k| {
+        (k == "DDB_REGIONS").then(|| "us-west-2=http://127.0.0.1:7002".to_owned())
+    })
+    .unwrap();
+    assert_eq!(
+        moved.regions[0].streams_endpoint.to_string(),
+        "http://127.0.0.1:7002/"
+    );
+}
+
+#[test]
+fn cors_origins_are_none_by_default() {
+    let c = Config::from_toml_str(MINIMAL).unwrap();
+    assert_eq!(c.cors, crate::server::cors::AllowedOrigins::default());
+    let c =
+        Config::from_toml_str(&format!("{MINIMAL}\n[cors]\nallowed_origins = [\"*\"]\n")).unwrap();
+    assert!(c.cors.any);
+    let bad = err(&format!("{MINIMAL}\n[cors]\nallowed_origin = []\n"));
+    assert!(bad.contains("allowed_origin"), "{bad}");
+}

@@ -35,6 +35,7 @@ fn one_of_each() -> Vec<ProxyError> {
             source: crate::wire::partiql::PartiqlError::Empty,
         },
         ProxyError::BodyTooLarge { limit: 10 },
+        ProxyError::Undecodable(DecodeError::Unsupported("br".into())),
         ProxyError::BodyTooSlow(Duration::from_secs(30)),
         ProxyError::Auth(crate::auth::AuthError::Missing),
         ProxyError::AccessDenied("no".into()),
@@ -82,6 +83,7 @@ fn loop_outcome(err: &ProxyError) -> AttemptOutcome {
         | ProxyError::Validation(_)
         | ProxyError::UnreadableStatement { .. }
         | ProxyError::BodyTooLarge { .. }
+        | ProxyError::Undecodable(_)
         | ProxyError::BodyTooSlow(_)
         | ProxyError::Auth(_)
         | ProxyError::AccessDenied(_) => AttemptOutcome::ClientError,

@@ -33,6 +33,22 @@ pub enum BodyError {
     Unreadable(#[source] super::BoxError),
 }
 
+/// Why a compressed request body (`Content-Encoding`) cannot be decoded. DynamoDB answers
+/// these with a 500 `InternalFailure`, and so does the sidecar: nothing of the body is used.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// A coding other than `gzip`, `x-gzip`, `deflate` or `identity`.
+    #[error("the request's Content-Encoding {0:?} is not supported (gzip, deflate or identity)")]
+    Unsupported(String),
+    /// The bytes are not what their coding says (truncated, damaged, empty).
+    #[error("the request body is not valid {coding}: {source}")]
+    Corrupt {
+        coding: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Why a region's answer cannot be trusted ([`check_answer`]).
 #[derive(Debug, thiserror::Error)]
 pub enum AnswerError {

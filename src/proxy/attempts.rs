@@ -12,6 +12,7 @@ use crate::error::{Ambiguity, AttemptFailure, Failures, InternalError, ProxyErro
 use progress::Progress;
 
 mod progress;
+pub(crate) mod repeats;
 use crate::route::retry::classify_response;
 use crate::route::{AttemptOutcome, ResendSafety, candidates};
 use crate::snapshot::{Region, Snapshot};

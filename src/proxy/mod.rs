@@ -34,8 +34,10 @@ mod attempts;
 mod audit;
 pub mod own_write;
 mod reply;
+mod root;
 mod series;
 pub mod stages;
+mod streams;
 
 use reply::{log_upstream_failure, reply_response};
 use wire::X_AMZN_REQUEST_ID;
@@ -57,6 +59,8 @@ pub struct Proxy {
     pub health_log: HealthLog,
     /// `[server] max_body_memory_bytes`, shared by every request; sized at start only.
     bodies: BodyBudget,
+    /// The last request each region's health counted a server error of (the poison rule).
+    repeats: attempts::repeats::Repeats,
 }
 
 pub use crate::route::health_log::RegionEvent;
@@ -101,6 +105,7 @@ impl Proxy {
             health_log: HealthLog::new(metrics.clone()),
             in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
             bodies: BodyBudget::from_config(&snapshot.config, &metrics),
+            repeats: attempts::repeats::Repeats::default(),
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics,
             pins: TransactionPins::default(),
@@ -148,9 +153,12 @@ impl Proxy {
         let started = Instant::now();
         let snapshot = self.snapshot.load_full();
         if request.method() == Method::GET && request.uri().path() == "/" {
-            // DynamoDB answers GET / like this; some load balancers and tools probe it.
-            return Response::new(Full::new(Bytes::from_static(b"healthy: globalscale")));
+            return self.root(&snapshot).await;
         }
+        if crate::server::cors::is_preflight(request.method(), request.headers()) {
+            return reply::preflight_response(request.headers(), &snapshot.config.cors);
+        }
+        let origin = request.headers().get(http::header::ORIGIN).cloned();
         let mut labels = Labels {
             operation: "other",
             table: String::from(crate::metrics::OTHER),
@@ -179,6 +187,12 @@ impl Proxy {
                 wire::error_response(&err, &request_id)
             }
         };
+        let mut response = response;
+        crate::server::cors::decorate(
+            origin.as_ref(),
+            &snapshot.config.cors,
+            response.headers_mut(),
+        );
         self.metrics
             .requests
             .with_label_values(&[
@@ -208,20 +222,15 @@ impl Proxy {
                 parts.method
             )));
         }
+        if let Some(streams) = streams_operation(&parts.headers) {
+            return self
+                .streams(snapshot, (parts, body), streams?, labels)
+                .await;
+        }
         let (operation, target) = operation(&parts.headers)?;
         labels.operation = operation.label();
-        self.check_before_body(snapshot, &parts)?;
-        let sigv4 = snapshot.config.auth.mode == AuthMode::Sigv4;
-        let body = self.bodies.read(&parts.headers, body, sigv4).await?;
+        let (client, body, _permit) = self.receive(snapshot, &parts, body, labels).await?;
         let bytes = body.bytes.clone();
-        // Taken once the body is in: a client trickling its body holds a connection, not a
-        // place among the requests being served.
-        let _permit = self.in_flight.try_acquire().map_err(|_| {
-            self.metrics.requests_shed.inc();
-            ProxyError::Overloaded(snapshot.config.limits.max_in_flight)
-        })?;
-        let client = self.authenticate(snapshot, &parts, &body)?;
-        client.name.clone_into(&mut labels.client);
         // Declared before the view, which may borrow it.
         let canonical_bytes: Bytes;
         let mut view = RequestView::parse(operation.clone(), &bytes)?;
@@ -289,6 +298,40 @@ impl Proxy {
         self.restore(snapshot, &plan, allowed, &mut reply)
             .map_err(|e| e.after_send(&reply.region, outgoing.safety))?;
         Ok(reply)
+    }
+
+    /// A request's body read (within the body budget), a place among the requests in
+    /// flight, its client authenticated, and then its body decoded: what every request does
+    /// before it is read.
+    async fn receive(
+        &self,
+        snapshot: &Snapshot,
+        parts: &http::request::Parts,
+        body: Incoming,
+        labels: &mut Labels,
+    ) -> Result<
+        (
+            Client,
+            crate::server::bodies::Body,
+            tokio::sync::SemaphorePermit<'_>,
+        ),
+        ProxyError,
+    > {
+        self.check_before_body(snapshot, parts)?;
+        let sigv4 = snapshot.config.auth.mode == AuthMode::Sigv4;
+        let body = self.bodies.read(&parts.headers, body, sigv4).await?;
+        // Taken once the body is in: a client trickling its body holds a connection, not a
+        // place among the requests being served.
+        let permit = self.in_flight.try_acquire().map_err(|_| {
+            self.metrics.requests_shed.inc();
+            ProxyError::Overloaded(snapshot.config.limits.max_in_flight)
+        })?;
+        let client = self.authenticate(snapshot, parts, &body)?;
+        client.name.clone_into(&mut labels.client);
+        // After the signature, which covers the bytes as sent: a client without credentials
+        // cannot make the sidecar inflate anything.
+        let body = self.bodies.decode(&parts.headers, body).await?;
+        Ok((client, body, permit))
     }
 
     /// The region's answer counted and restored for the client (prefixes stripped, table
@@ -480,8 +523,15 @@ impl Proxy {
         elapsed: Option<std::time::Duration>,
         started: tokio::time::Instant,
     ) {
+        let operation = req.operation.label();
+        if outcome == AttemptOutcome::ServerError && !self.repeats.counts(&region.name, req) {
+            // The same request failing again says nothing new about the region.
+            self.metrics.repeated_server_errors.inc();
+            self.health_log.count(region, operation, outcome, elapsed);
+            return;
+        }
         self.health_log
-            .attempt(region, req.operation.label(), outcome, elapsed, started);
+            .attempt(region, operation, outcome, elapsed, started);
     }
 
     /// Sets `globalscale_region_healthy` for every region of the current snapshot.
@@ -589,6 +639,15 @@ pub(crate) struct Forward<'a> {
 fn target_of(operation: &Operation) -> Result<HeaderValue, ProxyError> {
     HeaderValue::from_str(&format!("{}{}", wire::TARGET_PREFIX, operation.name()))
         .map_err(|e| InternalError::Target(e).into())
+}
+
+/// The streams operation of a `DynamoDBStreams_20120810.*` target, with the target.
+fn streams_operation(
+    headers: &HeaderMap,
+) -> Option<Result<(crate::streams::StreamsOperation, HeaderValue), ProxyError>> {
+    let target = headers.get(&X_AMZ_TARGET)?;
+    let operation = crate::streams::StreamsOperation::from_target(target.to_str().ok()?)?;
+    Some(operation.map(|op| (op, target.clone())))
 }
 
 fn operation(headers: &HeaderMap) -> Result<(Operation, HeaderValue), ProxyError> {

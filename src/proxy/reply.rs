@@ -3,7 +3,6 @@
 //! own errors take DynamoDB's shape in `wire::error_response`.
 
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Response};
 use http_body_util::Full;
 
@@ -32,14 +31,39 @@ pub(super) fn log_upstream_failure(reply: &Reply, operation: &str, client: &str)
     }
 }
 
+/// Whether a header of the region's answer goes to the client as the region sent it: all
+/// of them (`Server`, `Date`, the request ids, `Content-Type`) except those of the hop
+/// between the sidecar and the region, the length (of the body as restored) and the
+/// checksum (computed again below).
+fn passes_through(name: &http::HeaderName) -> bool {
+    use http::header::{
+        CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, PROXY_AUTHENTICATE, TE, TRAILER,
+        TRANSFER_ENCODING, UPGRADE,
+    };
+    let hop = [
+        &CONNECTION,
+        &CONTENT_LENGTH,
+        // The body goes back decoded (the sidecar never asks a region for a compressed one).
+        &CONTENT_ENCODING,
+        &PROXY_AUTHENTICATE,
+        &TE,
+        &TRAILER,
+        &TRANSFER_ENCODING,
+        &UPGRADE,
+        &wire::X_AMZ_CRC32,
+        &X_GLOBALSCALE_REGION,
+    ];
+    !hop.contains(&name) && name.as_str() != "keep-alive" && name.as_str() != "proxy-connection"
+}
+
 pub(super) fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
     let Reply { region, upstream } = reply;
     let mut response = Response::new(Full::new(upstream.body.clone()));
     *response.status_mut() = upstream.status;
     let headers = response.headers_mut();
-    for name in [&X_AMZN_REQUEST_ID, &CONTENT_TYPE] {
-        if let Some(value) = upstream.headers.get(name) {
-            headers.insert(name.clone(), value.clone());
+    for (name, value) in &upstream.headers {
+        if passes_through(name) {
+            headers.append(name.clone(), value.clone());
         }
     }
     let crc = upstream
@@ -50,6 +74,22 @@ pub(super) fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
     headers.insert(&wire::X_AMZ_CRC32, HeaderValue::from(crc));
     if let Ok(region) = HeaderValue::from_str(&region) {
         headers.insert(&X_GLOBALSCALE_REGION, region);
+    }
+    response
+}
+
+/// The answer to a browser's CORS preflight, which the sidecar gives itself, as DynamoDB
+/// does: empty, with its request id.
+pub(super) fn preflight_response(
+    request: &http::HeaderMap,
+    allowed: &crate::server::cors::AllowedOrigins,
+) -> Response<Full<Bytes>> {
+    let (status, headers) = crate::server::cors::preflight(request, allowed);
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        response.headers_mut().insert(&X_AMZN_REQUEST_ID, id);
     }
     response
 }

@@ -55,6 +55,20 @@ impl HealthLog {
         elapsed: Option<Duration>,
         started: Instant,
     ) {
+        self.count(region, operation, outcome, elapsed);
+        self.outcome(region, outcome, elapsed, started);
+    }
+
+    /// One attempt of live traffic counted and timed, but not fed into the region's health:
+    /// a failure that says more about the request than about the region (the same request
+    /// failing again).
+    pub fn count(
+        &self,
+        region: &Region,
+        operation: &str,
+        outcome: AttemptOutcome,
+        elapsed: Option<Duration>,
+    ) {
         region.health.note_live_outcome();
         self.metrics
             .upstream_requests
@@ -66,7 +80,6 @@ impl HealthLog {
                 .with_label_values(&[&region.name])
                 .observe(elapsed.as_secs_f64());
         }
-        self.outcome(region, outcome, elapsed, started);
     }
 
     /// Feeds one outcome, from live traffic or a probe, of an attempt sent at `started`,

@@ -143,9 +143,20 @@ fn error_type(err: &ProxyError) -> (StatusCode, &'static str, &'static str) {
             CORAL_SERVICE,
             "SerializationException",
         ),
+        // DynamoDB's own answer to a body past its limit; SDKs do not retry a 413.
+        ProxyError::BodyTooLarge { .. } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            CORAL_SERVICE,
+            "RequestEntityTooLargeException",
+        ),
+        // What DynamoDB answers a body it cannot decompress (or an unknown coding).
+        ProxyError::Undecodable(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            DYNAMODB,
+            "InternalFailure",
+        ),
         ProxyError::Validation(_)
         | ProxyError::UnreadableStatement { .. }
-        | ProxyError::BodyTooLarge { .. }
         | ProxyError::BodyTooSlow(_) => (
             StatusCode::BAD_REQUEST,
             CORAL_VALIDATE,
@@ -200,10 +211,11 @@ mod tests {
             body["message"],
             "`Item` has the wrong type: attribute \"a\" is not an attribute value (a map)"
         );
-        let (_, body) = parsed(&ProxyError::BodyTooLarge { limit: 10 });
+        let (status, body) = parsed(&ProxyError::BodyTooLarge { limit: 10 });
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(
             body["__type"],
-            "com.amazon.coral.validate#ValidationException"
+            "com.amazon.coral.service#RequestEntityTooLargeException"
         );
     }
 

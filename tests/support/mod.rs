@@ -19,6 +19,7 @@
 
 mod audit;
 mod boto3;
+mod browser;
 mod client;
 mod clients;
 mod dynamo_local;
@@ -37,6 +38,7 @@ pub(crate) use audit::{
     delete_audit_table, put_status, run_command, s, spool_dir, wait_for_records,
 };
 pub(crate) use boto3::run_boto3;
+pub(crate) use browser::{PageServer, bundle_browser_sdk};
 pub(crate) use client::{
     create_global_catalog, create_keyed_table, create_table, item, keyed_table, put_request,
     sdk_client, sdk_client_with,

@@ -37,6 +37,9 @@ pub(crate) enum Mode {
     /// it does not know (`UnrecognizedClientException`) or a role without the permission
     /// (`AccessDeniedException`); DynamoDB Local accepts any credentials.
     Unauthorised(&'static str),
+    /// Answer this status and an `InternalServerError` body to requests whose body contains
+    /// the text (a poison request), forward the others.
+    StatusWhen(u16, &'static str),
     /// Wait, then forward.
     Delay(Duration),
     /// Forward (so the region applies the request), then never answer: the ambiguous
@@ -284,7 +287,16 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Handled {
             let _applied = forward(&shared, parts, body).await;
             Response::new(Full::new(Bytes::from_static(b"<html>all good</html>")))
         }
-        Mode::Forward | Mode::DropEvery(_) => forward(&shared, parts, body).await,
+        Mode::StatusWhen(status, text) if String::from_utf8_lossy(&body).contains(text) => {
+            dynamodb_error(
+                status,
+                "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                "Internal server error (injected by the test fixture)",
+            )
+        }
+        Mode::Forward | Mode::DropEvery(_) | Mode::StatusWhen(..) => {
+            forward(&shared, parts, body).await
+        }
         Mode::Delay(delay) => {
             tokio::time::sleep(delay).await;
             forward(&shared, parts, body).await

@@ -24,6 +24,10 @@ pub(crate) struct SidecarConfig {
     top_level: Vec<String>,
     session_token: Option<String>,
     regions: Vec<(String, String)>,
+    /// `streams_endpoint` of the regions that have one, by name.
+    streams: Vec<(String, String)>,
+    /// Whether `GlobalCatalog` is left out: a sidecar that manages no table.
+    unmanaged: bool,
     table_lines: Vec<String>,
     timeouts: Option<(u64, u64, u64)>,
     sections: Vec<String>,
@@ -45,6 +49,8 @@ impl SidecarConfig {
             top_level: Vec::new(),
             session_token: None,
             regions: Vec::new(),
+            streams: Vec::new(),
+            unmanaged: false,
             table_lines: Vec::new(),
             timeouts: Some((1_000, 10_000, 30_000)),
             sections: Vec::new(),
@@ -54,6 +60,19 @@ impl SidecarConfig {
     /// Adds a region; the first one added is the home region.
     pub(crate) fn region(mut self, name: &str, endpoint: &str) -> Self {
         self.regions.push((name.to_owned(), endpoint.to_owned()));
+        self
+    }
+
+    /// The `streams_endpoint` of region `name` (added with [`Self::region`]): DynamoDB Local
+    /// serves the Streams API on its one port.
+    pub(crate) fn streams_endpoint(mut self, name: &str, endpoint: &str) -> Self {
+        self.streams.push((name.to_owned(), endpoint.to_owned()));
+        self
+    }
+
+    /// No `[[tables]]` at all: a sidecar that manages no table.
+    pub(crate) fn unmanaged(mut self) -> Self {
+        self.unmanaged = true;
         self
     }
 
@@ -113,11 +132,16 @@ impl SidecarConfig {
                 toml,
                 "\n[[regions]]\nname = {name:?}\nendpoint = {endpoint:?}"
             );
+            if let Some((_, streams)) = self.streams.iter().find(|(n, _)| n == name) {
+                let _ = writeln!(toml, "streams_endpoint = {streams:?}");
+            }
         }
-        let _ = writeln!(toml, "\n[[tables]]\nname = {TABLE:?}");
-        let _ = writeln!(toml, "partition_key = \"ItemID\"\nsort_key = \"Category\"");
-        for line in &self.table_lines {
-            let _ = writeln!(toml, "{line}");
+        if !self.unmanaged {
+            let _ = writeln!(toml, "\n[[tables]]\nname = {TABLE:?}");
+            let _ = writeln!(toml, "partition_key = \"ItemID\"\nsort_key = \"Category\"");
+            for line in &self.table_lines {
+                let _ = writeln!(toml, "{line}");
+            }
         }
         if let Some((connect_ms, attempt_ms, request_ms)) = self.timeouts {
             let _ = writeln!(toml, "\n[timeouts]");

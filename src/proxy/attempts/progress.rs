@@ -32,6 +32,9 @@ pub(super) struct Progress<'a> {
     maybe_applied: bool,
     /// Tokens this request's retries took from the shared budget.
     spent: u32,
+    /// The last server error a region answered: a second one alike ends the request with
+    /// it (the poison rule, [`super::repeats`]).
+    server_error: Option<super::repeats::ErrorAnswer>,
     /// A transaction that may have been applied somewhere goes nowhere else.
     pub(super) pinned: Option<usize>,
 }
@@ -50,6 +53,7 @@ impl<'a> Progress<'a> {
             last_outcome: None,
             maybe_applied: false,
             spent: 0,
+            server_error: None,
             pinned,
         }
     }
@@ -117,6 +121,20 @@ impl<'a> Progress<'a> {
                 return verified(reply, req.verifiable, metrics, safety).map(Some);
             }
             Attempt::Done(reply) => return Ok(Some(reply)),
+            Attempt::Answered(reply) if outcome == AttemptOutcome::ServerError => {
+                let answer =
+                    super::repeats::error_answer(reply.upstream.status, &reply.upstream.body);
+                if self.server_error.as_ref() == Some(&answer) {
+                    // Answered alike twice: the request's fault, and resending it will not
+                    // change the answer. The client gets it now.
+                    metrics.poison_requests.inc();
+                    return Ok(Some(reply));
+                }
+                self.server_error = Some(answer);
+                let failure = AttemptFailure::answered(region, reply.upstream.status);
+                self.failures.push(failure);
+                self.last_response = Some(reply);
+            }
             Attempt::Answered(reply) => {
                 let failure = AttemptFailure::answered(region, reply.upstream.status);
                 self.failures.push(failure);

@@ -1,0 +1,656 @@
+//! Transparent for what the sidecar does not manage: the DynamoDB Streams API through the
+//! streams SDK (with the policies of the stream's table), compressed request bodies, DynamoDB's
+//! 413, the region's own headers, CORS preflights, and the poison request a region answers
+//! with a 500 every time.
+
+#![allow(clippy::expect_used)]
+
+mod support;
+
+use std::io::Write as _;
+
+use aws_sdk_dynamodb::types::{AttributeValue, StreamSpecification, StreamViewType};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use flate2::Compression;
+use flate2::write::{GzEncoder, ZlibEncoder};
+use serde_json::json;
+use support::{
+    AUDIT_TABLE, DynamoLocal, Mode, RawRequest, RegionFixture, SIDECAR_ACCESS_KEY_ID, Sidecar,
+    SidecarConfig, TABLE, audit_section, create_global_catalog, item, keyed_table, metric,
+    sdk_client, sdk_client_with, spool_dir,
+};
+
+/// A DynamoDB Streams client for `endpoint`, signing with the application's keys.
+fn streams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
+    use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Builder, Credentials, Region};
+    let credentials = Credentials::new(
+        support::CLIENT_ACCESS_KEY_ID,
+        support::CLIENT_SECRET,
+        None,
+        None,
+        "globalscale-tests",
+    );
+    let config = Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_dynamodbstreams::Client::from_conf(config)
+}
+
+/// Creates `name` (keyed like `GlobalCatalog`) with a stream of new and old images, straight
+/// in the region.
+async fn create_streamed_table(ddb: &DynamoLocal, name: &str) {
+    let spec = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewAndOldImages)
+        .build()
+        .expect("stream specification");
+    keyed_table(&sdk_client(&ddb.endpoint(0)), name, "ItemID", "Category")
+        .stream_specification(spec)
+        .send()
+        .await
+        .expect("CreateTable with a stream");
+}
+
+/// One region in front of DynamoDB Local, its streams endpoint the same fixture.
+async fn setup(config: SidecarConfig) -> (DynamoLocal, RegionFixture, Sidecar) {
+    let ddb = DynamoLocal::single().await;
+    let (region, sidecar) = start(&ddb, config).await;
+    (ddb, region, sidecar)
+}
+
+/// The region fixture in front of `ddb` and the sidecar in front of it.
+async fn start(ddb: &DynamoLocal, config: SidecarConfig) -> (RegionFixture, Sidecar) {
+    let region = RegionFixture::start(&ddb.endpoint(0)).await;
+    let config = config
+        .region("us-east-1", &region.endpoint())
+        .streams_endpoint("us-east-1", &region.endpoint())
+        .section("[routing]\nprobe_interval_ms = 600000");
+    let sidecar = Sidecar::start(&config).await;
+    (region, sidecar)
+}
+
+/// Every record of the table's (only) stream, read through `streams` from the start.
+async fn records_of(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    table: &str,
+) -> Vec<aws_sdk_dynamodbstreams::types::Record> {
+    let listed = streams
+        .list_streams()
+        .table_name(table)
+        .send()
+        .await
+        .expect("ListStreams");
+    let arn = listed.streams()[0]
+        .stream_arn()
+        .expect("StreamArn")
+        .to_owned();
+    let described = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .expect("DescribeStream");
+    let description = described.stream_description().expect("StreamDescription");
+    assert_eq!(description.table_name(), Some(table));
+    let mut records = Vec::new();
+    for shard in description.shards() {
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id().expect("ShardId"))
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("GetShardIterator");
+        let answer = streams
+            .get_records()
+            .shard_iterator(iterator.shard_iterator().expect("ShardIterator"))
+            .send()
+            .await
+            .expect("GetRecords");
+        records.extend(answer.records().iter().cloned());
+    }
+    records
+}
+
+fn stream_key(record: &aws_sdk_dynamodbstreams::types::Record) -> String {
+    match record
+        .dynamodb()
+        .and_then(|d| d.keys())
+        .and_then(|k| k.get("ItemID"))
+    {
+        Some(aws_sdk_dynamodbstreams::types::AttributeValue::S(s)) => s.clone(),
+        other => panic!("a record without a string ItemID: {other:?}"),
+    }
+}
+
+/// The Streams API passes through a sidecar that manages no table: the streams SDK lists,
+/// describes and reads a stream through it, each request signed by the sidecar for the
+/// region's streams endpoint; even one the sidecar cannot read gets the region's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_streams_api_passes_through() {
+    let (ddb, region, sidecar) = setup(SidecarConfig::new().unmanaged()).await;
+    create_streamed_table(&ddb, "Events").await;
+    let client = sdk_client(&sidecar.endpoint());
+    for id in ["e1", "e2"] {
+        client
+            .put_item()
+            .table_name("Events")
+            .set_item(Some(item(id, "x", &[("v", "1")])))
+            .send()
+            .await
+            .expect("PutItem");
+    }
+    let streams = streams_client(&sidecar.endpoint());
+    let records = records_of(&streams, "Events").await;
+    let keys: Vec<String> = records.iter().map(stream_key).collect();
+    assert_eq!(keys, ["e1", "e2"]);
+    // With no policy that could apply, a stream ARN the sidecar cannot read is the region's
+    // to judge, and its answer reaches the client.
+    let unknown = streams
+        .describe_stream()
+        .stream_arn("not-a-stream-arn-at-all-but-long-enough-for-the-sdk")
+        .send()
+        .await
+        .expect_err("DescribeStream of no stream");
+    assert_eq!(
+        unknown.as_service_error().and_then(|e| e.meta().code()),
+        Some("ResourceNotFoundException"),
+        "{unknown:?}"
+    );
+    for operation in [
+        "ListStreams",
+        "DescribeStream",
+        "GetShardIterator",
+        "GetRecords",
+    ] {
+        let sent = region.recorded_op(operation);
+        assert!(!sent.is_empty(), "{operation} never reached the region");
+        for request in sent {
+            assert_eq!(
+                request.header("x-amz-target"),
+                Some(format!("DynamoDBStreams_20120810.{operation}").as_str())
+            );
+            let authorization = request.header("authorization").unwrap_or_default();
+            assert!(
+                authorization.contains(SIDECAR_ACCESS_KEY_ID)
+                    && authorization.contains("/us-east-1/dynamodb/aws4_request"),
+                "{operation} not signed by the sidecar for the region: {authorization}"
+            );
+        }
+    }
+}
+
+/// On a managed table with `key_prefix`, records come back as the client wrote them: keys
+/// without the prefix, no write id, and another namespace's records left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_tables_records_come_back_as_the_client_wrote_them() {
+    let config = SidecarConfig::new()
+        .table_line("key_prefix = \"{region}#\"")
+        .table_line("version_attribute = \"Version\"");
+    let (ddb, _region, sidecar) = setup(config).await;
+    create_streamed_table(&ddb, TABLE).await;
+    let client = sdk_client(&sidecar.endpoint());
+    client
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(item("mine", "x", &[("v", "1")])))
+        .send()
+        .await
+        .expect("PutItem through the sidecar");
+    // Another home region's item, and one outside every namespace, written in the region.
+    let direct = sdk_client(&ddb.endpoint(0));
+    for id in ["us-west-2#theirs", "unprefixed"] {
+        direct
+            .put_item()
+            .table_name(TABLE)
+            .set_item(Some(item(id, "x", &[])))
+            .send()
+            .await
+            .expect("PutItem in the region");
+    }
+    // The region's own reading shows the stored form.
+    let stored = records_of(&streams_client(&ddb.endpoint(0)), TABLE).await;
+    assert_eq!(stored.len(), 3);
+    assert_eq!(stream_key(&stored[0]), "us-east-1#mine");
+
+    let records = records_of(&streams_client(&sidecar.endpoint()), TABLE).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(stream_key(&records[0]), "mine");
+    let image = records[0]
+        .dynamodb()
+        .and_then(|d| d.new_image())
+        .expect("NewImage");
+    assert_eq!(
+        image.get("ItemID"),
+        Some(&aws_sdk_dynamodbstreams::types::AttributeValue::S(
+            "mine".into()
+        ))
+    );
+    assert!(image.contains_key("Version"), "{image:?}");
+    assert!(
+        image.keys().all(|name| !name.starts_with("__globalscale")),
+        "the write id shows: {image:?}"
+    );
+}
+
+/// The audit table's stream is refused whichever operation names it, and a listing leaves
+/// it out; a stream ARN the sidecar cannot read is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_tables_stream_is_refused() {
+    let spool = spool_dir();
+    let ddb = DynamoLocal::single().await;
+    create_streamed_table(&ddb, AUDIT_TABLE).await;
+    create_streamed_table(&ddb, "Events").await;
+    let config = SidecarConfig::new().section(&audit_section(spool.path(), ""));
+    let (region, sidecar) = start(&ddb, config).await;
+    let streams = streams_client(&sidecar.endpoint());
+    let direct = streams_client(&ddb.endpoint(0));
+    let audit_arn = direct
+        .list_streams()
+        .table_name(AUDIT_TABLE)
+        .send()
+        .await
+        .expect("ListStreams in the region")
+        .streams()[0]
+        .stream_arn()
+        .expect("StreamArn")
+        .to_owned();
+
+    let listed = streams.list_streams().send().await.expect("ListStreams");
+    let tables: Vec<_> = listed
+        .streams()
+        .iter()
+        .filter_map(|s| s.table_name())
+        .collect();
+    assert_eq!(tables, ["Events"]);
+    let refused = streams
+        .describe_stream()
+        .stream_arn(&audit_arn)
+        .send()
+        .await
+        .expect_err("DescribeStream of the audit table's stream");
+    assert_eq!(
+        refused.as_service_error().and_then(|e| e.meta().code()),
+        Some("AccessDeniedException"),
+        "{refused:?}"
+    );
+    let by_name = streams
+        .list_streams()
+        .table_name(AUDIT_TABLE)
+        .send()
+        .await
+        .expect_err("ListStreams of the audit table");
+    assert!(
+        format!("{by_name:?}").contains("AccessDenied"),
+        "{by_name:?}"
+    );
+    let forged = RawRequest::with_target(
+        "DynamoDBStreams_20120810.GetRecords",
+        json!({"ShardIterator": "not-an-iterator"}).to_string(),
+    )
+    .send(sidecar.listen_addr())
+    .await;
+    assert_eq!(forged.status, 400, "{}", forged.text());
+    assert!(forged.error_type().ends_with("#ValidationException"));
+    assert!(region.recorded_op("DescribeStream").is_empty());
+    assert!(region.recorded_op("GetRecords").is_empty());
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(data).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+fn put(id: &str) -> String {
+    json!({"TableName": TABLE, "Item": {"ItemID": {"S": id}, "Category": {"S": "x"}}}).to_string()
+}
+
+/// gzip and deflate bodies are decoded and handled as any request; damaged ones get
+/// DynamoDB's 500, a bomb DynamoDB's 413, and none of them reaches the region.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_requests_are_accepted_within_the_size_limit() {
+    let (ddb, region, sidecar) = setup(SidecarConfig::new()).await;
+    create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
+    let addr = sidecar.listen_addr();
+    let zipped = RawRequest::new("PutItem", gzip(put("gz").as_bytes()))
+        .header("content-encoding", "gzip")
+        .send(addr)
+        .await;
+    assert_eq!(zipped.status, 200, "{}", zipped.text());
+    let mut zlib = ZlibEncoder::new(Vec::new(), Compression::default());
+    zlib.write_all(put("zlib").as_bytes()).expect("zlib");
+    let deflated = RawRequest::new("PutItem", zlib.finish().expect("zlib"))
+        .header("content-encoding", "deflate")
+        .send(addr)
+        .await;
+    assert_eq!(deflated.status, 200, "{}", deflated.text());
+    let got = sdk_client(&ddb.endpoint(0))
+        .scan()
+        .table_name(TABLE)
+        .send()
+        .await
+        .expect("Scan");
+    let mut ids: Vec<_> = got
+        .items()
+        .iter()
+        .filter_map(|i| i.get("ItemID").and_then(|v| v.as_s().ok()).cloned())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["gz", "zlib"]);
+    let forwarded = region.recorded_op("PutItem");
+    assert!(
+        forwarded
+            .iter()
+            .all(|r| r.header("content-encoding").is_none())
+    );
+    assert!(forwarded.iter().all(|r| r.body.starts_with(b"{")));
+
+    // PutItems only: the sidecar learns the table's key schema on its own meanwhile.
+    let before = region.recorded_op("PutItem").len();
+    let whole = gzip(put("broken").as_bytes());
+    for (case, body, encoding, status, error) in [
+        (
+            "truncated gzip",
+            whole[..whole.len() - 1].to_vec(),
+            "gzip",
+            500,
+            "#InternalFailure",
+        ),
+        (
+            "plain JSON called gzip",
+            put("broken").into_bytes(),
+            "gzip",
+            500,
+            "#InternalFailure",
+        ),
+        ("empty gzip", Vec::new(), "gzip", 500, "#InternalFailure"),
+        (
+            "unknown coding",
+            put("broken").into_bytes(),
+            "br",
+            500,
+            "#InternalFailure",
+        ),
+        (
+            "a 20 MiB bomb",
+            gzip(format!("{{\"TableName\":\"{TABLE}\"{}}}", " ".repeat(20 << 20)).as_bytes()),
+            "gzip",
+            413,
+            "#RequestEntityTooLargeException",
+        ),
+    ] {
+        let response = RawRequest::new("PutItem", body)
+            .header("content-encoding", encoding)
+            .send(addr)
+            .await;
+        assert_eq!(response.status, status, "{case}: {}", response.text());
+        assert!(
+            response.error_type().ends_with(error),
+            "{case}: {}",
+            response.text()
+        );
+    }
+    assert_eq!(
+        region.recorded_op("PutItem").len(),
+        before,
+        "a refused body reached the region"
+    );
+}
+
+/// The region's `Server` header (and the rest it sent) reaches the client unchanged, and
+/// `GET /` gets the region's own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_regions_headers_pass_through() {
+    let (ddb, region, sidecar) = setup(SidecarConfig::new()).await;
+    let ddb_addr = std::net::SocketAddr::from(([127, 0, 0, 1], ddb.port(0)));
+    let direct = RawRequest::new("ListTables", "{}").send(ddb_addr).await;
+    let through = RawRequest::new("ListTables", "{}")
+        .send(sidecar.listen_addr())
+        .await;
+    let server = direct
+        .header("server")
+        .expect("DynamoDB Local's Server header");
+    assert_eq!(through.header("server"), Some(server));
+    assert!(through.header("x-amzn-requestid").is_some());
+    assert!(through.header("date").is_some());
+    assert_eq!(
+        through.header("content-type"),
+        direct.header("content-type")
+    );
+    // `GET /` is the region's answer too: DynamoDB Local refuses it, DynamoDB answers it.
+    let local = support::get(ddb_addr, "/").await;
+    let root = support::get(sidecar.listen_addr(), "/").await;
+    assert_eq!(root.status, local.status, "{}", root.text());
+    assert_eq!(root.header("server"), Some(server));
+    // DynamoDB's own answer is text, not an answer the sidecar passes on: it answers as
+    // DynamoDB does.
+    region.set_mode(Mode::NotJson).await;
+    let own = support::get(sidecar.listen_addr(), "/").await;
+    assert_eq!(
+        (own.status, own.text().as_str()),
+        (200, "healthy: globalscale")
+    );
+}
+
+/// A CORS preflight is answered as DynamoDB answers it, the origin allowed only when listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_preflights_are_answered_and_origins_allowed_only_when_listed() {
+    let config =
+        SidecarConfig::new().section("[cors]\nallowed_origins = [\"https://app.example.com\"]");
+    let (_ddb, region, sidecar) = setup(config).await;
+    let addr = sidecar.listen_addr();
+    let preflight = |origin: &str| {
+        RawRequest::without_target(Vec::new())
+            .unsigned()
+            .method(http::Method::OPTIONS)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type,x-amz-target,x-amz-date",
+            )
+    };
+    let allowed = preflight("https://app.example.com").send(addr).await;
+    assert_eq!(allowed.status, 200, "{}", allowed.text());
+    assert_eq!(allowed.header("access-control-allow-methods"), Some("POST"));
+    assert_eq!(
+        allowed.header("access-control-allow-headers"),
+        Some("authorization,content-type,x-amz-target,x-amz-date")
+    );
+    assert_eq!(allowed.header("access-control-max-age"), Some("1728000"));
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    let other = preflight("https://evil.example").send(addr).await;
+    assert_eq!(other.status, 200);
+    assert_eq!(other.header("access-control-allow-origin"), None);
+
+    let call = RawRequest::new("ListTables", "{}")
+        .header("origin", "https://app.example.com")
+        .send(addr)
+        .await;
+    assert_eq!(call.status, 200, "{}", call.text());
+    assert_eq!(
+        call.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    assert!(call.header("access-control-expose-headers").is_some());
+    assert!(region.recorded().iter().all(|r| r.method != "OPTIONS"));
+}
+
+/// A request the region answers with a 500 every time is sent twice, not six times, and its
+/// failures (its resends by the client too) never eject the only region; failures of
+/// different requests still do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_request_is_sent_twice_and_never_ejects_the_region() {
+    let config = SidecarConfig::new().section(
+        "[routing]\nprobe_interval_ms = 600000\neject_after_failures = 3\nmax_attempts = 6",
+    );
+    let ddb = DynamoLocal::single().await;
+    create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
+    let region = RegionFixture::start(&ddb.endpoint(0)).await;
+    let sidecar = Sidecar::start(&config.region("us-east-1", &region.endpoint())).await;
+    // Only the poison request fails: the sidecar's own requests (learning the table,
+    // probes) and the others are served.
+    region.set_mode(Mode::StatusWhen(500, "poison-item")).await;
+    let client = sdk_client_with(&sidecar.endpoint(), None, |b| {
+        b.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+    });
+    let get = |id: &str| {
+        client
+            .get_item()
+            .table_name(TABLE)
+            .key("ItemID", AttributeValue::S(id.into()))
+            .key("Category", AttributeValue::S("x".into()))
+            .send()
+    };
+    let healthy = || async {
+        metric(
+            sidecar.admin_addr(),
+            "globalscale_region_healthy",
+            &[("region", "us-east-1")],
+        )
+        .await
+    };
+    // Error answers eject a region once it has been failing for a second (region health):
+    // the poison request is sent for longer than that.
+    let started = std::time::Instant::now();
+    let mut rounds = 0;
+    while rounds < 5 || started.elapsed() < std::time::Duration::from_millis(1_500) {
+        rounds += 1;
+        let poisoned = || {
+            region
+                .recorded_op("GetItem")
+                .iter()
+                .filter(|r| String::from_utf8_lossy(&r.body).contains("poison-item"))
+                .count()
+        };
+        let before = poisoned();
+        let error = get("poison-item")
+            .await
+            .expect_err("the region answers 500");
+        assert_eq!(
+            error.raw_response().map(|r| r.status().as_u16()),
+            Some(500),
+            "{error:?}"
+        );
+        let sent = poisoned() - before;
+        assert_eq!(sent, 2, "round {rounds}: attempts sent");
+        assert_eq!(
+            healthy().await,
+            Some(1.0),
+            "round {rounds}: the region was ejected; it received {:?}",
+            region
+                .recorded()
+                .iter()
+                .map(|r| r.operation().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        );
+    }
+    // Different requests failing are the region's fault: it is ejected in time.
+    region.set_mode(Mode::Status(500)).await;
+    support::within("the region's ejection", async {
+        for i in 0.. {
+            let _ = get(&format!("other{i}")).await;
+            if healthy().await == Some(0.0) {
+                break;
+            }
+        }
+    })
+    .await;
+    let poison = metric(
+        sidecar.admin_addr(),
+        "globalscale_poison_requests_total",
+        &[],
+    )
+    .await;
+    assert!(poison.is_some_and(|n| n >= 5.0), "{poison:?}");
+    let repeated = metric(
+        sidecar.admin_addr(),
+        "globalscale_repeated_server_errors_total",
+        &[],
+    )
+    .await;
+    assert!(
+        repeated.is_some_and(|n| n >= f64::from(rounds)),
+        "{repeated:?}"
+    );
+}
+
+/// With `[auth] mode = "sigv4"`, the streams SDK's signature is checked like any other, and
+/// a client's allow-list holds for streams: it lists and reads the streams of its tables
+/// only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_allow_list_holds_for_streams() {
+    let ddb = DynamoLocal::single().await;
+    for table in ["Orders1", "Events"] {
+        create_streamed_table(&ddb, table).await;
+        sdk_client(&ddb.endpoint(0))
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item("o1", "x", &[])))
+            .send()
+            .await
+            .expect("PutItem in the region");
+    }
+    let clients = format!(
+        "[auth]\nmode = \"sigv4\"\n\n[[clients]]\nname = \"app\"\naccess_key_id = {:?}\nsecret_access_key = {:?}\ntables = [\"Orders*\"]",
+        support::CLIENT_ACCESS_KEY_ID,
+        support::CLIENT_SECRET
+    );
+    let (region, sidecar) = start(&ddb, SidecarConfig::new().section(&clients)).await;
+    let streams = streams_client(&sidecar.endpoint());
+
+    let listed = streams.list_streams().send().await.expect("ListStreams");
+    let tables: Vec<_> = listed
+        .streams()
+        .iter()
+        .filter_map(|s| s.table_name())
+        .collect();
+    assert_eq!(tables, ["Orders1"]);
+    let records = records_of(&streams, "Orders1").await;
+    assert_eq!(records.iter().map(stream_key).collect::<Vec<_>>(), ["o1"]);
+
+    let events = streams_client(&ddb.endpoint(0))
+        .list_streams()
+        .table_name("Events")
+        .send()
+        .await
+        .expect("ListStreams in the region")
+        .streams()[0]
+        .stream_arn()
+        .expect("StreamArn")
+        .to_owned();
+    let before = region.recorded_op("GetShardIterator").len();
+    let refused = streams
+        .get_shard_iterator()
+        .stream_arn(&events)
+        .shard_id("shardId-00000000000000000000-00000000")
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect_err("a stream off the allow-list");
+    assert_eq!(
+        refused.as_service_error().and_then(|e| e.meta().code()),
+        Some("AccessDeniedException"),
+        "{refused:?}"
+    );
+    assert_eq!(region.recorded_op("GetShardIterator").len(), before);
+    // Unsigned, a streams request is refused like any other.
+    let unsigned = RawRequest::with_target("DynamoDBStreams_20120810.ListStreams", "{}")
+        .unsigned()
+        .send(sidecar.listen_addr())
+        .await;
+    assert_eq!(unsigned.status, 400, "{}", unsigned.text());
+    assert!(
+        unsigned
+            .error_type()
+            .ends_with("#MissingAuthenticationTokenException")
+    );
+}
