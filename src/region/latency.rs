@@ -9,8 +9,10 @@
 //! so one that stays slower for good is taken back at its new speed.
 //!
 //! A region is demoted for these reads when more than half of its latest [`VOTES`] reads were
-//! slow (answered past the threshold, or still unanswered there after a hedge won), and taken
-//! back after `readmit_after` reads or probes in a row under it. Writes and strongly consistent
+//! slow (answered past the threshold, or still unanswered there after a hedge won) for at
+//! least [`DEMOTE_AFTER`] (a stall of the sidecar's own host makes every read in flight slow
+//! at once, and says nothing about the region), and taken back after `readmit_after` reads or
+//! probes in a row under it. Writes and strongly consistent
 //! reads never look at any of this.
 
 use std::sync::Mutex;
@@ -28,6 +30,8 @@ const RECOMPUTE_EVERY: u32 = 8;
 /// Reads the demotion looks back over, and how many of them must be slow.
 const VOTES: u32 = 10;
 const SLOW_TO_DEMOTE: u32 = VOTES / 2 + 1;
+/// How long most reads must stay slow before the region is demoted.
+pub const DEMOTE_AFTER: Duration = Duration::from_millis(300);
 /// A region demoted this long is judged against its new speed.
 pub const RELEARN_AFTER: Duration = Duration::from_mins(5);
 
@@ -105,6 +109,8 @@ struct State {
     votes: u32,
     /// Reads under the threshold in a row, while demoted.
     fast_run: u32,
+    /// Since when most of the latest reads have been slow.
+    slow_since: Option<Instant>,
     demoted_at: Option<Instant>,
     /// The latest demotion or restoration: reads sent before it are old news.
     changed_at: Option<Instant>,
@@ -272,8 +278,14 @@ impl ReadLatency {
         }
         state.votes = (state.votes << 1) | u32::from(slow);
         if (state.votes & ((1 << VOTES) - 1)).count_ones() < SLOW_TO_DEMOTE {
+            state.slow_since = None;
             return None;
         }
+        let since = *state.slow_since.get_or_insert(now);
+        if now.duration_since(since) < DEMOTE_AFTER {
+            return None;
+        }
+        state.slow_since = None;
         state.votes = 0;
         state.fast_run = 0;
         state.demoted_at = Some(now);
@@ -370,10 +382,16 @@ mod tests {
             assert_eq!(t, None);
         }
         let mut transitions = Vec::new();
-        for _ in 0..SLOW_TO_DEMOTE {
+        for _ in 0..VOTES {
             transitions.push(r.record(ReadKind::GetItem, ReadSample::Slow, Instant::now(), &JUDGE));
         }
-        assert!(transitions.contains(&Some(ReadTransition::Demoted)));
+        assert!(
+            !transitions.contains(&Some(ReadTransition::Demoted)),
+            "a burst of slow reads at one instant is a stall, not yet a slow region"
+        );
+        tokio::time::advance(DEMOTE_AFTER).await;
+        let t = r.record(ReadKind::GetItem, ReadSample::Slow, Instant::now(), &JUDGE);
+        assert_eq!(t, Some(ReadTransition::Demoted), "slow for long enough");
         assert!(r.is_demoted());
         assert_eq!(
             r.percentiles(ReadKind::GetItem),
@@ -446,8 +464,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_region_slow_for_good_is_relearned() {
         let r = learned(7);
-        for _ in 0..SLOW_TO_DEMOTE {
+        for _ in 0..VOTES {
             r.record(ReadKind::GetItem, ReadSample::Slow, Instant::now(), &JUDGE);
+            tokio::time::advance(DEMOTE_AFTER / 4).await;
         }
         assert!(r.is_demoted());
         tokio::time::advance(RELEARN_AFTER).await;

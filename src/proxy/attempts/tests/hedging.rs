@@ -103,25 +103,27 @@ async fn without_budget_a_read_waits_unless_its_region_is_found_failing() {
     assert_eq!(started.elapsed(), SLOW, "no budget: no hedge");
     assert_eq!(proxy.metrics.hedge_budget_exhausted.get(), 1);
 
-    // The same wait, but home is demoted meanwhile: the read leaves at once.
+    // The same wait, but home is demoted meanwhile: the read leaves within a recheck.
     let started = tokio::time::Instant::now();
     let waiting = read(&proxy);
     let demote = async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
         let home = &snapshot.regions[0];
-        for _ in 0..6 {
+        while !home.health.reads.is_demoted() {
             let now = tokio::time::Instant::now();
             home.health
                 .reads
                 .record(ReadKind::GetItem, ReadSample::Slow, now, &judge(&snapshot));
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert!(home.health.reads.is_demoted());
+        started.elapsed()
     };
-    let (reply, ()) = tokio::join!(waiting, demote);
+    let (reply, demoted_after) = tokio::join!(waiting, demote);
     assert_eq!(reply.region, "us-west-2");
     assert!(
-        started.elapsed() <= Duration::from_millis(60),
-        "{:?}",
+        started.elapsed() <= demoted_after + Duration::from_millis(10),
+        "{:?} after the demotion at {demoted_after:?}",
         started.elapsed()
     );
 }
@@ -146,7 +148,7 @@ async fn hedges_lost_by_a_slow_region_demote_it_for_reads_only() {
         // The loser is watched to its slow threshold (55 ms), then dropped.
         tokio::time::sleep(Duration::from_millis(100)).await;
         reads += 1;
-        assert!(reads <= 6, "not demoted after {reads} slow reads");
+        assert!(reads <= 12, "not demoted after {reads} slow reads");
     }
     let before = script.hosts().len();
     let started = tokio::time::Instant::now();
