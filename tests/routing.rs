@@ -19,7 +19,7 @@ use support::{
 /// after `probe_timeout_ms`.
 fn config_with_probe_timeout(probe_timeout_ms: u64) -> SidecarConfig {
     SidecarConfig::new().timeouts(500, 2_000, 10_000).section(&format!(
-        "[routing]\nprobe_interval_ms = 200\nprobe_timeout_ms = {probe_timeout_ms}\neject_after_failures = 3\nreadmit_after_successes = 2"
+        "[routing]\nprobe_interval_ms = 200\nprobe_timeout_ms = {probe_timeout_ms}\neject_after_failures = 3\nreadmit_after_successes = 2\nfailback_ramp_ms = 1000"
     ))
 }
 
@@ -216,6 +216,14 @@ async fn a_killed_region_costs_no_request_and_traffic_comes_home() {
     drop(paused);
     let back = wait_served_by(addr, admin, "us-east-1").await;
     println!("fail back: home served again {back:?} after its process answered");
+    // Reads come back over the failback ramp; then all of them are home.
+    wait_metric(
+        admin,
+        "globalscale_region_read_share",
+        &[("region", "us-east-1")],
+        1.0,
+    )
+    .await;
     load.wait_for(200).await;
     let report = load.stop().await;
     report.assert_no_errors("");
