@@ -19,6 +19,14 @@
 //! `cargo bench --bench fleet` prints the tables recorded in `benches/README.md`; under
 //! `cargo test` (no `--bench`) it runs one small fleet as a smoke test.
 
+// A simulation over small counts and seconds: the casts between them are exact.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss,
+    clippy::float_cmp
+)]
+
 use std::fmt::Write as _;
 
 const STEP: f64 = 0.1;
@@ -198,7 +206,7 @@ fn probe_cost(sizes: &[usize]) -> String {
         let probes = per_sidecar * n as f64;
         let units = probes * SECONDS_PER_MONTH * 0.5;
         let dollars = units / 1e6 * PRICE_PER_MILLION_RRU;
-        let _ = writeln!(out, "| {n} | {probes:.0} | {:.3e} | {dollars:.2} |", units);
+        let _ = writeln!(out, "| {n} | {probes:.0} | {units:.3e} | {dollars:.2} |");
     }
     out
 }
