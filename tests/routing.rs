@@ -357,13 +357,15 @@ async fn a_failure_everywhere_spends_the_retry_budget_instead_of_multiplying_loa
 
 /// A sidecar in front of `home` and `second` that keeps sending to the home region even while
 /// it fails (probes are rare and ejection needs many failures), so every request meets it.
+/// Its reads are not hedged: what reaches `second` here is what the retry rules moved there
+/// (hedging has its own tests, `tests/gray_failures.rs`).
 async fn stubborn_sidecar(home: &RegionFixture, second: &RegionFixture) -> Sidecar {
     Sidecar::start(
         &SidecarConfig::new()
             // 2 s per attempt: a hanging region costs that much, and a loaded CI machine
             // never makes a live region look like one (it did at 500 ms).
             .timeouts(500, 2_000, 20_000)
-            .section("[routing]\neject_after_failures = 100\nprobe_interval_ms = 600000")
+            .section("[routing]\neject_after_failures = 100\nprobe_interval_ms = 600000\nhedge_reads = false")
             .region("us-east-1", &home.endpoint())
             .region("us-west-2", &second.endpoint()),
     )
