@@ -161,11 +161,18 @@ fn writes(status: &Status) -> (Tone, String) {
                 ),
             )
         }
-    } else if let Some(serving) = &status.serving_region {
-        (
-            Tone::Ok,
-            format!("Writes go to {serving} too (write failover: auto)."),
-        )
+    } else if let Some(to) = &status.writes_to {
+        if status.serving_region.as_ref() == Some(to) {
+            (
+                Tone::Ok,
+                format!("Writes go to {to} too (write failover: auto)."),
+            )
+        } else {
+            (
+                Tone::Ok,
+                format!("Writes go to {to} (write failover: auto; writes never move on latency)."),
+            )
+        }
     } else {
         (Tone::Bad, "Writes fail too.".to_owned())
     }
@@ -248,7 +255,7 @@ fn region_tags(status: &Status, region: &RegionStatus) -> String {
     let writes = if status.write_failover == "manual" {
         status.write_region == region.name
     } else {
-        serving
+        status.writes_to.as_deref() == Some(region.name.as_str())
     };
     let mut tags = String::new();
     for (on, tag) in [

@@ -150,6 +150,9 @@ impl Proxy {
         first: &mut Owned,
         mut hedge_at: Instant,
     ) -> Option<Result<UpstreamResponse, UpstreamError>> {
+        if progress.attempts_left() == 0 {
+            return Some(first.await);
+        }
         let mut refused = false;
         loop {
             tokio::select! {

@@ -76,6 +76,12 @@ fn a_demoted_home_and_a_ramping_region_are_shown() {
         page.contains("the home region, us-east-1, is demoted for slow reads"),
         "{page}"
     );
+    assert!(
+        page.contains(
+            "Writes go to us-east-1 (write failover: auto; writes never move on latency)."
+        ),
+        "{page}"
+    );
     status.regions[0].reads_demoted = false;
     status.regions[0].read_share = 0.4;
     assert!(html(&status).contains("ramping: 40 %"));
@@ -89,6 +95,7 @@ fn home_ejected() -> Status {
     let mut status = healthy_home();
     status.regions[0].healthy = false;
     status.serving_region = Some("us-west-2".to_owned());
+    status.writes_to = Some("us-west-2".to_owned());
     status.events = vec![
         event(
             "2026-11-26T09:07:00Z",
@@ -150,6 +157,7 @@ fn every_value_is_escaped() {
     status.regions[1].name = hostile.to_owned();
     status.regions[1].endpoint = format!("http://x/\"{hostile}");
     status.serving_region = Some(hostile.to_owned());
+    status.writes_to = Some(hostile.to_owned());
     status.events[0].region = hostile.to_owned();
     status.config.loaded_at = hostile.to_owned();
     status.audit = Some(AuditStatus {
@@ -228,6 +236,7 @@ fn summary_when_home_is_left_by_latency_or_every_region_is_down() {
     let mut status = home_ejected();
     status.regions[1].healthy = false;
     status.serving_region = None;
+    status.writes_to = None;
     status.events.clear();
     assert_eq!(
         said(&status),
