@@ -115,6 +115,7 @@ impl Proxy {
             region,
             started,
             result,
+            judged: false,
         };
         self.conclude(snapshot, sent, req, safety, deadline)
     }
@@ -128,6 +129,7 @@ impl Proxy {
             region,
             started,
             result,
+            judged,
         }: Sent<'_>,
         req: &Forward<'_>,
         safety: ResendSafety,
@@ -158,7 +160,8 @@ impl Proxy {
         };
         let elapsed = result.as_ref().ok().map(|r| r.elapsed);
         self.record(region, req, outcome, elapsed, started);
-        if let (Some(kind), Some(elapsed), AttemptOutcome::Success) = (req.read, elapsed, outcome) {
+        let sample = (req.read, elapsed, outcome, judged);
+        if let (Some(kind), Some(elapsed), AttemptOutcome::Success, false) = sample {
             let sample = ReadSample::Answered(elapsed);
             let routing = &snapshot.config.routing;
             self.health_log.read(region, kind, sample, started, routing);
@@ -210,6 +213,9 @@ struct Sent<'r> {
     region: &'r Region,
     started: tokio::time::Instant,
     result: Result<UpstreamResponse, UpstreamError>,
+    /// An eventually consistent read already counted slow while it waited: its latency is
+    /// not judged again.
+    judged: bool,
 }
 
 impl Proxy {

@@ -35,6 +35,15 @@ const RECHECK: Duration = Duration::from_millis(10);
 /// An attempt's answer as a future that owns what it needs, so it can outlive the request.
 type Owned = Pin<Box<dyn Future<Output = Result<UpstreamResponse, UpstreamError>> + Send>>;
 
+/// A first attempt waiting for its hedge to be due.
+#[derive(Clone, Copy)]
+struct Waiting<'r> {
+    region: &'r Region,
+    kind: ReadKind,
+    started: Instant,
+    hedge_at: Instant,
+}
+
 /// How a hedged attempt ended.
 pub(super) enum Raced {
     /// The client's answer.
@@ -63,14 +72,21 @@ impl Proxy {
         let upstream = Arc::clone(&snapshot.upstream);
         let deadline = progress.deadline;
         let mut first: Owned = Box::pin(async move { upstream.send(request, deadline).await });
-        if let Some(result) = self
-            .until_hedge(snapshot, progress, region, &mut first, started + delay)
-            .await
-        {
+        let waited = Waiting {
+            region,
+            kind,
+            started,
+            hedge_at: started + delay,
+        };
+        let (result, judged) = self
+            .until_hedge(snapshot, progress, &waited, &mut first)
+            .await;
+        if let Some(result) = result {
             let sent = Sent {
                 region,
                 started,
                 result,
+                judged,
             };
             let attempt = self.conclude(snapshot, sent, req, ResendSafety::Safe, deadline)?;
             let settled = progress.settle(
@@ -102,6 +118,7 @@ impl Proxy {
                     region: second_region,
                     started: second_started,
                     result,
+                    judged: false,
                 }
             } else {
                 first_pending = false;
@@ -109,6 +126,7 @@ impl Proxy {
                     region,
                     started,
                     result,
+                    judged,
                 }
             };
             let index = if hedge_answered { hedge } else { primary };
@@ -127,7 +145,10 @@ impl Proxy {
                     .hedges_won
                     .with_label_values(&[&region.name, &second_region.name])
                     .inc();
-                if first_pending {
+                if first_pending && judged {
+                    // Already counted slow while it waited for budget.
+                    self.health_log.cancelled(region, req.operation.label());
+                } else if first_pending {
                     self.watch_loser(snapshot, first, region, kind, started, req);
                 }
             } else if second_pending {
@@ -140,29 +161,47 @@ impl Proxy {
     }
 
     /// Waits for the first attempt until the hedge is due and paid for: its result if it
-    /// ends first, `None` when the hedge should go. Without budget (or attempts) left the
-    /// wait goes on, unless the region is found demoted or ejected meanwhile.
+    /// ends first, `None` when the hedge should go; and whether the read was counted slow.
+    /// Without budget the wait goes on, unless the region is found demoted or ejected
+    /// meanwhile; a read still waiting at its region's slow threshold counts as slow, so
+    /// reads that cannot be hedged still demote a slow or silent region.
     async fn until_hedge(
         &self,
         snapshot: &Snapshot,
         progress: &mut Progress<'_>,
-        region: &Region,
+        waiting: &Waiting<'_>,
         first: &mut Owned,
-        mut hedge_at: Instant,
-    ) -> Option<Result<UpstreamResponse, UpstreamError>> {
+    ) -> (Option<Result<UpstreamResponse, UpstreamError>>, bool) {
+        let Waiting {
+            region,
+            kind,
+            started,
+            mut hedge_at,
+        } = *waiting;
         if progress.attempts_left() == 0 {
-            return Some(first.await);
+            return (Some(first.await), false);
         }
-        let mut refused = false;
+        let routing = &snapshot.config.routing;
+        let slow_at = region
+            .health
+            .reads
+            .slow_threshold(kind, &crate::route::health_log::judge(routing))
+            .map(|threshold| started + threshold);
+        let (mut refused, mut judged) = (false, false);
         loop {
             tokio::select! {
                 biased;
-                result = &mut *first => return Some(result),
+                result = &mut *first => return (Some(result), judged),
                 () = tokio::time::sleep_until(hedge_at) => {}
+            }
+            if !judged && slow_at.is_some_and(|at| Instant::now() >= at) {
+                judged = true;
+                self.health_log
+                    .read(region, kind, ReadSample::Slow, started, routing);
             }
             let failing = !region.health.serves_reads();
             if (failing || snapshot.hedge_budget.withdraw()) && progress.take_hedge() {
-                return None;
+                return (None, judged);
             }
             if !refused {
                 refused = true;

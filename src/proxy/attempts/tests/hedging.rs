@@ -229,3 +229,37 @@ async fn a_readmitted_region_ramps_reads_back_and_takes_writes_at_once() {
         assert_eq!(read(&proxy).await.region, "us-east-1", "ramp over");
     }
 }
+
+/// With the hedge budget spent, reads to a black-holed region count as slow once they wait
+/// past its slow threshold; enough of them demote it, and the reads still waiting are then
+/// hedged: a silent region costs them a short wait, not the attempt timeout.
+#[tokio::test(start_paused = true)]
+async fn reads_waiting_without_budget_demote_a_silent_region() {
+    let steps: Vec<_> = std::iter::repeat_n(("home", Step::Timeout), 40).collect();
+    let script = Script::with(&steps);
+    let proxy = Arc::new(proxy(&script).await);
+    learn_home(&proxy);
+    let snapshot = proxy.snapshot.load_full();
+    while snapshot.hedge_budget.withdraw() {}
+    let mut reads = Vec::new();
+    for _ in 0..16 {
+        let proxy = Arc::clone(&proxy);
+        reads.push(tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let reply = read(&proxy).await;
+            (reply.region, started.elapsed())
+        }));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut waits = Vec::new();
+    for read in reads {
+        let (region, waited) = read.await.unwrap();
+        assert_eq!(region, "us-west-2");
+        waits.push(waited);
+    }
+    assert!(snapshot.regions[0].health.reads.is_demoted());
+    assert!(
+        waits.iter().all(|w| *w < ATTEMPT),
+        "a read waited out the attempt timeout: {waits:?}"
+    );
+}
