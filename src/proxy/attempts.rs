@@ -55,14 +55,16 @@ impl Proxy {
                 }
                 break;
             }
-            // Regions a hedge already tried this round.
-            let mut tried = vec![false; snapshot.regions.len()];
+            // Regions a hedge already tried this round, by bit (no allocation per request;
+            // a region past the 128th is never skipped, at worst tried twice).
+            let mut tried: u128 = 0;
+            let was_tried = |tried: u128, i: usize| i < 128 && tried & (1 << i) != 0;
             for (position, &index) in order.iter().enumerate() {
                 if progress.attempts_left() == 0 {
                     break 'rounds;
                 }
                 // Pinned during this round: the rest of its candidates are out.
-                if progress.pinned.is_some_and(|pin| pin != index) || tried[index] {
+                if progress.pinned.is_some_and(|pin| pin != index) || was_tried(tried, index) {
                     continue;
                 }
                 if !progress
@@ -73,15 +75,17 @@ impl Proxy {
                 }
                 let region = &snapshot.regions[index];
                 progress.moved_to(region, &self.metrics);
-                let next = order[position + 1..].iter().find(|&&i| !tried[i]);
+                let next = order[position + 1..]
+                    .iter()
+                    .find(|&&i| !was_tried(tried, i));
                 if let (true, Some(&next), Some(kind)) = (hedging, next, req.read) {
                     let raced = self
                         .hedged(snapshot, req, &mut progress, kind, (index, next))
                         .await?;
                     match raced {
                         hedged::Raced::Reply(reply) => return Ok(*reply),
-                        hedged::Raced::Both => tried[next] = true,
-                        hedged::Raced::Alone => {}
+                        hedged::Raced::Both if next < 128 => tried |= 1 << next,
+                        hedged::Raced::Both | hedged::Raced::Alone => {}
                     }
                     continue;
                 }
