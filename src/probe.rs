@@ -13,8 +13,9 @@
 //!
 //! A healthy region that live traffic reached within the last interval is not probed: its
 //! live answers already say how it is. A region demoted for slow reads is probed anyway (its
-//! writes say nothing about its reads), and a probe's latency is judged like a read's: runs of
-//! probes under the slow threshold take it back.
+//! writes say nothing about its reads), for its latency only while writes reach it, and a
+//! probe's latency is judged like a read's: runs of probes under the slow threshold take it
+//! back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -77,8 +78,12 @@ pub async fn run(health: Arc<impl HealthReport>, mut shutdown: tokio::sync::watc
         in_flight.retain(|_, probe| !probe.is_finished());
         for index in 0..snapshot.regions.len() {
             let region = &snapshot.regions[index];
-            let busy = region.health.serves_reads() && region.health.live_within(interval);
-            if busy || in_flight.contains_key(&region.name) {
+            let live = region.health.is_healthy() && region.health.live_within(interval);
+            // Demoted for slow reads but carrying writes: probed for its read latency only;
+            // its health is the live traffic's to judge (a probe timing out sooner than an
+            // attempt must not eject a region that is only slow, and move its writes).
+            let latency_only = live && region.health.reads.is_demoted();
+            if (live && !latency_only) || in_flight.contains_key(&region.name) {
                 continue;
             }
             let health = Arc::clone(&health);
@@ -89,7 +94,7 @@ pub async fn run(health: Arc<impl HealthReport>, mut shutdown: tokio::sync::watc
                     return;
                 };
                 health.count_probe(region, result.outcome);
-                if result.outcome != AttemptOutcome::Throttled {
+                if result.outcome != AttemptOutcome::Throttled && !latency_only {
                     health.record_health(region, result.outcome, result.elapsed, result.started);
                 }
                 // An absent item, a missing table: either is a read the region answered.

@@ -230,6 +230,9 @@ pub(crate) struct Scenario {
     pub(crate) phases: Vec<PhaseReport>,
     /// Where a PutItem sent while home was slow was served.
     pub(crate) write_while_slow: String,
+    /// Whether that PutItem went to home first (it may move on after a timeout, by the
+    /// retry rules, but never on latency alone).
+    pub(crate) write_sent_home: bool,
 }
 
 impl Scenario {
@@ -356,6 +359,13 @@ pub(crate) async fn scenario(window: Duration, ramp_ms: u64) -> Scenario {
         .header("x-globalscale-region")
         .unwrap_or_default()
         .to_owned();
+    let write_sent_home = home
+        .recorded_op("PutItem")
+        .iter()
+        .any(|r| String::from_utf8_lossy(&r.body).contains("gray-w"));
+    println!(
+        "a PutItem while home is slow: sent home first: {write_sent_home}, served by {write_while_slow}"
+    );
     phases.push(phase("home 400 ms slow", &mut || true).await);
 
     home.set_mode(Mode::Forward).await;
@@ -380,5 +390,6 @@ pub(crate) async fn scenario(window: Duration, ramp_ms: u64) -> Scenario {
     Scenario {
         phases,
         write_while_slow,
+        write_sent_home,
     }
 }
