@@ -1,6 +1,7 @@
 //! Read load for gray failures: SDK readers (eventually consistent GetItem, the SDK's own
 //! retries off) whose every latency and error is kept, taken phase by phase, and a small
 //! summary of a phase (count, errors, p50, p99, reads per region from the sidecar's metrics).
+//! `GRAY_STATUS=1` also prints the sidecar's `/status` JSON after each phase of [`scenario`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
