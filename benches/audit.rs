@@ -554,6 +554,97 @@ struct Served {
     delay_us: AtomicU64,
     /// Shipping lag of each record received, in ms.
     lags: std::sync::Mutex<Vec<u64>>,
+    delays: DelayLine,
+}
+
+/// What the canned region's answers wait on: a thread that wakes each at its deadline, to
+/// within the kernel's timer slack (tens of µs). Not tokio's timer: its 1 ms ticks round
+/// every delay up to the next tick, and a closed loop then locks to the ticks, so that a
+/// request reaching the region 0.1 ms later costs a whole millisecond, or none: the
+/// difference between two sidecars would be measured in the timer's steps.
+struct DelayLine {
+    queue: std::sync::Mutex<std::sync::mpsc::Sender<(Instant, tokio::sync::oneshot::Sender<()>)>>,
+}
+
+impl Default for DelayLine {
+    fn default() -> Self {
+        let (queue, waiting) =
+            std::sync::mpsc::channel::<(Instant, tokio::sync::oneshot::Sender<()>)>();
+        std::thread::Builder::new()
+            .name("stub-delays".into())
+            .spawn(move || {
+                let mut due = std::collections::BinaryHeap::new();
+                let mut order = 0u64;
+                loop {
+                    let next = due.peek().map(
+                        |std::cmp::Reverse((at, _, _)): &std::cmp::Reverse<(Instant, u64, _)>| *at,
+                    );
+                    let received = match next {
+                        Some(at) => {
+                            waiting.recv_timeout(at.saturating_duration_since(Instant::now()))
+                        }
+                        None => waiting
+                            .recv()
+                            .map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected),
+                    };
+                    match received {
+                        Ok((at, wake)) => {
+                            order += 1;
+                            due.push(std::cmp::Reverse((at, order, Waker(wake))));
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                    let now = Instant::now();
+                    while due
+                        .peek()
+                        .is_some_and(|std::cmp::Reverse((at, _, _))| *at <= now)
+                    {
+                        if let Some(std::cmp::Reverse((_, _, Waker(wake)))) = due.pop() {
+                            let _ = wake.send(());
+                        }
+                    }
+                }
+            })
+            .expect("delay thread");
+        DelayLine {
+            queue: std::sync::Mutex::new(queue),
+        }
+    }
+}
+
+impl DelayLine {
+    async fn sleep(&self, delay: Duration) {
+        let (wake, woken) = tokio::sync::oneshot::channel();
+        let sent = self
+            .queue
+            .lock()
+            .expect("delay queue")
+            .send((Instant::now() + delay, wake));
+        if sent.is_ok() {
+            let _ = woken.await;
+        }
+    }
+}
+
+/// A oneshot sender in the delay heap, which orders by deadline and arrival only.
+struct Waker(tokio::sync::oneshot::Sender<()>);
+
+impl PartialEq for Waker {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Waker {}
+impl PartialOrd for Waker {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Waker {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
 }
 
 /// A region that answers every request after `Served::delay_us`: `DescribeTable` (at once)
@@ -601,7 +692,7 @@ async fn answer(
     }
     let delay = served.delay_us.load(Ordering::Relaxed);
     if !describe && delay > 0 {
-        tokio::time::sleep(Duration::from_micros(delay)).await;
+        served.delays.sleep(Duration::from_micros(delay)).await;
     }
     let body: &'static str = if describe { DESCRIBE } else { "{}" };
     let id = served.requests.fetch_add(1, Ordering::Relaxed);

@@ -1,5 +1,5 @@
-//! The admin port: `GET /healthz` (the process is alive), `GET /readyz` (some region can take
-//! traffic and the sidecar is not draining), `GET /metrics` (Prometheus text), `GET /status`
+//! The admin port: `GET /healthz` (the process is alive), `GET /readyz` (the readiness gate
+//! is open and the sidecar is not draining), `GET /metrics` (Prometheus text), `GET /status`
 //! (HTML, or JSON with `Accept: application/json`), and the one action, `POST
 //! /admin/write-region`, guarded by a bearer token.
 
@@ -21,6 +21,8 @@ pub struct Admin {
     pub proxy: Arc<Proxy>,
     /// Set when shutdown starts, so Kubernetes stops sending traffic while requests drain.
     pub draining: Arc<AtomicBool>,
+    /// Open once credentials work for every managed table (`readiness`).
+    pub readiness: Arc<crate::readiness::Gate>,
 }
 
 /// The largest admin request body read: a region name in JSON.
@@ -43,10 +45,14 @@ impl Admin {
             "/readyz" => {
                 if self.draining.load(Ordering::Acquire) {
                     text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
-                } else if self.proxy.snapshot.load().any_region_healthy() {
-                    text(StatusCode::OK, "ready\n")
                 } else {
-                    text(StatusCode::SERVICE_UNAVAILABLE, "no healthy region\n")
+                    match self.readiness.verdict() {
+                        Ok(()) => text(StatusCode::OK, "ready\n"),
+                        Err(why) => text(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            &format!("not ready: {why}\n"),
+                        ),
+                    }
                 }
             }
             "/metrics" => match self.proxy.render_metrics() {

@@ -125,10 +125,21 @@ impl App {
     ) -> Result<(), AppError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let draining = Arc::new(AtomicBool::new(false));
+        let readiness = Arc::new(crate::readiness::Gate::new(
+            self.proxy.metrics.readiness_refusals.clone(),
+            self.proxy.metrics.ready.clone(),
+            &self.proxy.snapshot.load().region_names(),
+        ));
         let admin = Arc::new(Admin {
             proxy: Arc::clone(&self.proxy),
             draining: Arc::clone(&draining),
+            readiness: Arc::clone(&readiness),
         });
+        tokio::spawn(crate::readiness::run(
+            Arc::clone(&self.proxy),
+            readiness,
+            stop_rx.clone(),
+        ));
         let prober = tokio::spawn(crate::probe::run(Arc::clone(&self.proxy), stop_rx.clone()));
         tokio::spawn(crate::schema::learn_missing(Arc::clone(&self.proxy)));
         let shipper = self.proxy.audit.as_ref().map(|auditor| {

@@ -19,7 +19,8 @@
 //! [`metrics`].
 //!
 //! Beside the path: [`region`] (a region and its health, which routing, the snapshot and
-//! the upstream share), [`probe`] (active health checks), [`call`] (the trait through which
+//! the upstream share), [`probe`] (active health checks), [`readiness`] (the start gate
+//! behind `/readyz`: credentials, and each managed table accepted by a region), [`call`] (the trait through which
 //! the sidecar's own requests, audit shipping and [`schema`] learning, reach the proxy) and
 //! [`cli`] (`globalscale audit history`); [`logging`] escapes every value the text log
 //! writes, so a client's text cannot forge a line. [`error`] depends on no other module:
@@ -41,6 +42,7 @@ pub mod metrics;
 pub mod plan;
 pub mod probe;
 pub mod proxy;
+pub mod readiness;
 pub mod region;
 pub mod rewrite;
 pub mod route;

@@ -52,6 +52,8 @@ pub const REGION_READ_DEMOTED: &str = "globalscale_region_read_demoted";
 pub const REGION_READ_DEMOTIONS_TOTAL: &str = "globalscale_region_read_demotions_total";
 pub const REGION_READ_SHARE: &str = "globalscale_region_read_share";
 pub const REGION_RAMPS_TOTAL: &str = "globalscale_region_ramps_total";
+pub const READY: &str = "globalscale_ready";
+pub const READINESS_REFUSALS_TOTAL: &str = "globalscale_readiness_refusals_total";
 
 /// The `state` label of `globalscale_connections_evicted_total`: what the connection closed
 /// to make room was doing.
@@ -229,6 +231,11 @@ metrics! {
     read_demotions: IntCounterVec = (REGION_READ_DEMOTIONS_TOTAL, "Times the region was demoted for eventually consistent reads for being slow", ["region"]);
     read_share: GaugeVec = (REGION_READ_SHARE, "Share of eventually consistent reads the failback ramp lets the region take first: rising from 0 to 1 after a readmission", ["region"]);
     ramps: IntCounterVec = (REGION_RAMPS_TOTAL, "Failback ramps started: the region readmitted, or no longer demoted, and taking reads back gradually", ["region"]);
+    /// 1 once the readiness gate opened (`readiness`): credentials, and every managed table
+    /// accepted by a region.
+    ready: IntGauge = (READY, "1 once the sidecar has credentials and a region accepted a signed request to each managed table; /readyz is 503 before");
+    /// Signed checks a region refused for who signed them, by region and error name.
+    readiness_refusals: IntCounterVec = (READINESS_REFUSALS_TOTAL, "Readiness checks refused for the sidecar's credentials or permissions, by region and error (AccessDeniedException, UnrecognizedClientException, NoCredentials, ...)", ["region", "error"]);
 }
 
 impl Metrics {

@@ -124,8 +124,9 @@ struct ProbeResult {
     started: Instant,
 }
 
-/// The probe's request body: the managed tables in turn, one per round.
-fn probe_body(
+/// The probe's request body: the managed tables in turn, one per round (the readiness gate
+/// sends it too, `round` being the table's index).
+pub(crate) fn probe_body(
     tables: &[TableConfig],
     learned: &HashMap<String, TableConfig>,
     round: usize,

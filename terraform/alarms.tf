@@ -1,14 +1,11 @@
-# Every region that serves traffic gets its own alarms, topic and topic key
-# (modules/alarms): throttles and errors are published where the request
-# was served, and an alarm can only notify a topic in its own region. The
-# home region uses the default provider, like the tables and the primary key
-# it watches, so its topic keeps the address it had before alarms went
-# per region (the moved blocks below) and confirmed subscriptions survive.
-# The other regions use their alias, gated on var.replica_regions as in
-# kms.tf.
+# Every region that holds a replica gets its own alarms, topic and topic key
+# (modules/alarms): throttles and errors are published where the request was
+# served, and an alarm can only notify a topic in its own region. One module
+# instance per region of the list, each creating its resources in its region
+# (provider 6's `region` argument).
 
 locals {
-  alarm_tables = { for key, table in aws_dynamodb_table.this : key => table.name }
+  alarm_tables = { for key, table in local.table : key => table.name }
 
   alarm_settings = {
     high_read_usage_threshold            = var.high_read_usage_threshold
@@ -21,77 +18,31 @@ locals {
     alarm_evaluation_periods             = var.alarm_evaluation_periods
     alarm_operations                     = var.alarm_operations
     alarm_emails                         = var.alarm_emails
+    alarm_subscriptions                  = var.alarm_subscriptions
+    user_errors_threshold                = var.user_errors_threshold
+    latency_threshold_ms                 = var.latency_threshold_ms
+    latency_operations                   = var.latency_operations
+    capacity_utilization_threshold       = var.capacity_utilization_threshold
     kms_deletion_window_days             = var.kms_deletion_window_days
   }
-
-  # Global tables replicate every replica to every other, so each region
-  # sends to all the rest.
-  peer_regions = { for r in local.all_regions : r => [for p in local.all_regions : p if p != r] }
 }
 
-module "alarms_home" {
-  source = "./modules/alarms"
+module "alarms" {
+  source   = "./modules/alarms"
+  for_each = toset(local.all_regions)
 
+  region       = each.key
   name_prefix  = var.name_prefix
   tables       = local.alarm_tables
-  peer_regions = local.peer_regions[var.home_region]
-  settings     = local.alarm_settings
-}
-
-module "alarms_us_east_1" {
-  source = "./modules/alarms"
-  count  = contains(var.replica_regions, "us-east-1") ? 1 : 0
-  providers = {
-    aws = aws.us_east_1
-  }
-
-  name_prefix  = var.name_prefix
-  tables       = local.alarm_tables
-  peer_regions = local.peer_regions["us-east-1"]
-  settings     = local.alarm_settings
-}
-
-module "alarms_us_west_2" {
-  source = "./modules/alarms"
-  count  = contains(var.replica_regions, "us-west-2") ? 1 : 0
-  providers = {
-    aws = aws.us_west_2
-  }
-
-  name_prefix  = var.name_prefix
-  tables       = local.alarm_tables
-  peer_regions = local.peer_regions["us-west-2"]
-  settings     = local.alarm_settings
-}
-
-module "alarms_eu_central_1" {
-  source = "./modules/alarms"
-  count  = contains(var.replica_regions, "eu-central-1") ? 1 : 0
-  providers = {
-    aws = aws.eu_central_1
-  }
-
-  name_prefix  = var.name_prefix
-  tables       = local.alarm_tables
-  peer_regions = local.peer_regions["eu-central-1"]
-  settings     = local.alarm_settings
-}
-
-locals {
-  alarm_modules = merge(
-    { (var.home_region) = module.alarms_home },
-    {
-      for region, m in {
-        "us-east-1"    = module.alarms_us_east_1
-        "us-west-2"    = module.alarms_us_west_2
-        "eu-central-1" = module.alarms_eu_central_1
-      } : region => m[0] if length(m) > 0
-    },
-  )
+  peer_regions = module.topology.peer_regions[each.key]
+  settings     = merge(local.alarm_settings, { alarm_action_arns = lookup(var.alarm_action_arns, each.key, []) })
+  canary       = local.canary_in[each.key]
 }
 
 # Before alarms went per region, the home region's topic, its key and the
-# alarms lived in this root module.
+# alarms lived in this root module; then in one module copy per provider
+# alias. These keep the default regions' topics (and so their confirmed
+# subscriptions); a deployment with another home region writes its own.
 moved {
   from = aws_kms_key.alarms
   to   = module.alarms_home.aws_kms_key.topic
@@ -130,4 +81,19 @@ moved {
 moved {
   from = aws_cloudwatch_metric_alarm.replication_latency
   to   = module.alarms_home.aws_cloudwatch_metric_alarm.replication_latency
+}
+
+moved {
+  from = module.alarms_home
+  to   = module.alarms["us-east-1"]
+}
+
+moved {
+  from = module.alarms_us_west_2[0]
+  to   = module.alarms["us-west-2"]
+}
+
+moved {
+  from = module.alarms_eu_central_1[0]
+  to   = module.alarms["eu-central-1"]
 }

@@ -138,19 +138,24 @@ data "aws_iam_policy_document" "audit_table" {
   }
 }
 
-locals {
-  # Region => the policies for that region's replicas, by table key. Minified
-  # because DynamoDB counts whitespace against a resource policy's 20 KB.
-  audit_table_policies = {
-    for region, doc in data.aws_iam_policy_document.audit_table : region => { audit = doc.minified_json }
-  }
-}
-
-# The home region's table; the replicas' policies are in modules/table-replica.
+# The policies are minified because DynamoDB counts whitespace against a
+# resource policy's 20 KB.
+# The home region's table, then each replica: DynamoDB does not replicate
+# resource policies. Left false, DynamoDB refuses a policy that would take
+# from the identity applying it the right to change it again.
 resource "aws_dynamodb_resource_policy" "audit" {
   count = var.audit_resource_policy ? 1 : 0
 
-  resource_arn                        = aws_dynamodb_table.this["audit"].arn
+  resource_arn                        = local.table["audit"].arn
   policy                              = data.aws_iam_policy_document.audit_table[var.home_region].minified_json
+  confirm_remove_self_resource_access = false
+}
+
+resource "aws_dynamodb_resource_policy" "audit_replica" {
+  for_each = var.audit_resource_policy ? toset(var.replica_regions) : toset([])
+
+  region                              = each.key
+  resource_arn                        = local.replicas["audit"][each.key].arn
+  policy                              = data.aws_iam_policy_document.audit_table[each.key].minified_json
   confirm_remove_self_resource_access = false
 }

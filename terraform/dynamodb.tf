@@ -2,8 +2,16 @@
 # 2019.11.21) with a replica per entry of var.replica_regions. Streams carry
 # new and old images because global table replication requires them and the
 # audit shipper can read them.
+#
+# Two resources, one per consistency mode, because a lifecycle cannot be
+# conditional: under EVENTUAL (aws_dynamodb_table.this) the replicas are
+# aws_dynamodb_table_replica resources created after auto scaling, so the
+# table must ignore its `replica` attribute; under STRONG
+# (aws_dynamodb_table.strong) they can only be inline `replica` blocks, the
+# one place provider 6 takes consistency_mode and a witness. local.table is
+# whichever exists.
 resource "aws_dynamodb_table" "this" {
-  for_each = local.tables
+  for_each = local.strong ? {} : local.tables
 
   name      = each.value.name
   hash_key  = each.value.hash_key
@@ -37,14 +45,79 @@ resource "aws_dynamodb_table" "this" {
     kms_key_arn = aws_kms_key.tables.arn
   }
 
-  # The replicas are modules/table-replica resources below, created after
-  # auto scaling; the provider reads them back into this attribute, which
-  # must not be managed in two places.
+  # The replicas are aws_dynamodb_table_replica resources below, created
+  # after auto scaling; the provider reads them back into this attribute,
+  # which must not be managed in two places.
   #
   # Under PROVISIONED, Application Auto Scaling owns the capacities after
   # creation; Terraform resetting them on every apply would fight it.
   lifecycle {
     ignore_changes = [replica, read_capacity, write_capacity]
+  }
+}
+
+resource "aws_dynamodb_table" "strong" {
+  for_each = local.strong ? local.tables : {}
+
+  name      = each.value.name
+  hash_key  = each.value.hash_key
+  range_key = each.value.range_key
+
+  billing_mode   = var.billing_mode
+  read_capacity  = local.provisioned ? var.read_capacity : null
+  write_capacity = local.provisioned ? var.write_capacity : null
+
+  stream_enabled   = true
+  stream_view_type = "NEW_AND_OLD_IMAGES"
+
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = each.value.hash_key
+    type = "S"
+  }
+
+  attribute {
+    name = each.value.range_key
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.tables.arn
+  }
+
+  # Multi-Region strong consistency: every replica inline, each encrypted
+  # with the table key's replica in its region; PAY_PER_REQUEST only
+  # (modules/topology), so there is no auto scaling to wait for.
+  dynamic "replica" {
+    for_each = var.replica_regions
+
+    content {
+      region_name                 = replica.value
+      kms_key_arn                 = local.table_key_arns[replica.value]
+      point_in_time_recovery      = true
+      deletion_protection_enabled = var.deletion_protection
+      propagate_tags              = true
+      consistency_mode            = "STRONG"
+    }
+  }
+
+  dynamic "global_table_witness" {
+    for_each = var.witness_region == null ? [] : [var.witness_region]
+
+    content {
+      region_name = global_table_witness.value
+    }
+  }
+
+  timeouts {
+    create = "2h"
+    update = "2h"
   }
 }
 
@@ -78,7 +151,7 @@ resource "aws_appautoscaling_target" "capacity" {
   for_each = local.scaling
 
   service_namespace  = "dynamodb"
-  resource_id        = "table/${aws_dynamodb_table.this[each.value.table].name}"
+  resource_id        = "table/${local.table[each.value.table].name}"
   scalable_dimension = each.value.dimension
   min_capacity       = each.value.min
   max_capacity       = each.value.max
@@ -102,67 +175,116 @@ resource "aws_appautoscaling_policy" "capacity" {
   }
 }
 
-# One replica module per region alias, because a provider cannot be chosen
-# per element of a list. Each replica is encrypted with the table key's
-# replica in its own region and keeps its own PITR, deletion protection and
-# resource policy (audit.tf); none is inherited from the primary. depends_on
-# holds every replica back until auto scaling is in place (empty, so no wait,
-# under PAY_PER_REQUEST).
 locals {
-  replicated_tables = {
-    for key, table in aws_dynamodb_table.this : key => { name = table.name, arn = table.arn }
+  # The primary of each table, whichever consistency mode made it.
+  table = merge(aws_dynamodb_table.this, aws_dynamodb_table.strong)
+
+  # Every (table, replica region) pair, by "<table key>.<region>".
+  replica_pairs = {
+    for pair in setproduct(keys(local.tables), var.replica_regions) :
+    "${pair[0]}.${pair[1]}" => { table = pair[0], region = pair[1] }
   }
 }
 
-module "table_replicas_us_east_1" {
-  source = "./modules/table-replica"
-  count  = contains(var.replica_regions, "us-east-1") ? 1 : 0
-  providers = {
-    aws = aws.us_east_1
-  }
+# EVENTUAL: a replica per table and region, each in its region, encrypted
+# with the table key's replica there, with its own PITR and deletion
+# protection (none is inherited from the primary). depends_on holds every
+# replica back until auto scaling is in place (empty, so no wait, under
+# PAY_PER_REQUEST): DynamoDB refuses a replica of a PROVISIONED table whose
+# writes are not auto scaled (hashicorp/terraform-provider-aws#13097).
+resource "aws_dynamodb_table_replica" "this" {
+  for_each = local.strong ? {} : local.replica_pairs
 
-  tables              = local.replicated_tables
-  kms_key_arn         = local.table_key_arns["us-east-1"]
-  deletion_protection = var.deletion_protection
-  resource_policies   = lookup(local.audit_table_policies, "us-east-1", {})
+  region                      = each.value.region
+  global_table_arn            = aws_dynamodb_table.this[each.value.table].arn
+  kms_key_arn                 = local.table_key_arns[each.value.region]
+  point_in_time_recovery      = true
+  deletion_protection_enabled = var.deletion_protection
+
+  # DynamoDB copies every existing item before a replica is ACTIVE; the
+  # provider's 30 minutes are short for a catalog that already holds data.
+  timeouts {
+    create = "2h"
+  }
 
   depends_on = [aws_appautoscaling_policy.capacity]
 }
 
-module "table_replicas_us_west_2" {
-  source = "./modules/table-replica"
-  count  = contains(var.replica_regions, "us-west-2") ? 1 : 0
-  providers = {
-    aws = aws.us_west_2
-  }
+# The replica resource does not export its stream; the table as seen from
+# its region does.
+data "aws_dynamodb_table" "replica" {
+  for_each = local.strong ? {} : local.replica_pairs
 
-  tables              = local.replicated_tables
-  kms_key_arn         = local.table_key_arns["us-west-2"]
-  deletion_protection = var.deletion_protection
-  resource_policies   = lookup(local.audit_table_policies, "us-west-2", {})
+  region = each.value.region
+  name   = local.tables[each.value.table].name
 
-  depends_on = [aws_appautoscaling_policy.capacity]
-}
-
-module "table_replicas_eu_central_1" {
-  source = "./modules/table-replica"
-  count  = contains(var.replica_regions, "eu-central-1") ? 1 : 0
-  providers = {
-    aws = aws.eu_central_1
-  }
-
-  tables              = local.replicated_tables
-  kms_key_arn         = local.table_key_arns["eu-central-1"]
-  deletion_protection = var.deletion_protection
-  resource_policies   = lookup(local.audit_table_policies, "eu-central-1", {})
-
-  depends_on = [aws_appautoscaling_policy.capacity]
+  depends_on = [aws_dynamodb_table_replica.this]
 }
 
 locals {
-  table_replicas = {
-    "us-east-1"    = module.table_replicas_us_east_1
-    "us-west-2"    = module.table_replicas_us_west_2
-    "eu-central-1" = module.table_replicas_eu_central_1
+  # Table key => region => the replica's ARN and stream ARN, home region
+  # excluded, under either mode.
+  replicas = {
+    for key in keys(local.tables) : key => merge(
+      {
+        for pair_key, pair in local.replica_pairs : pair.region => {
+          arn        = aws_dynamodb_table_replica.this[pair_key].arn
+          stream_arn = data.aws_dynamodb_table.replica[pair_key].stream_arn
+        } if pair.table == key && !local.strong
+      },
+      {
+        for r in(local.strong ? aws_dynamodb_table.strong[key].replica : []) : r.region_name => {
+          arn        = r.arn
+          stream_arn = r.stream_arn
+        }
+      },
+    )
   }
+}
+
+# Before provider 6: a module copy per replica region. These keep the default
+# regions' replicas; other regions add blocks of the same shape.
+moved {
+  from = module.table_replicas_us_east_1[0].aws_dynamodb_table_replica.this["catalog"]
+  to   = aws_dynamodb_table_replica.this["catalog.us-east-1"]
+}
+
+moved {
+  from = module.table_replicas_us_east_1[0].aws_dynamodb_table_replica.this["audit"]
+  to   = aws_dynamodb_table_replica.this["audit.us-east-1"]
+}
+
+moved {
+  from = module.table_replicas_us_west_2[0].aws_dynamodb_table_replica.this["catalog"]
+  to   = aws_dynamodb_table_replica.this["catalog.us-west-2"]
+}
+
+moved {
+  from = module.table_replicas_us_west_2[0].aws_dynamodb_table_replica.this["audit"]
+  to   = aws_dynamodb_table_replica.this["audit.us-west-2"]
+}
+
+moved {
+  from = module.table_replicas_eu_central_1[0].aws_dynamodb_table_replica.this["catalog"]
+  to   = aws_dynamodb_table_replica.this["catalog.eu-central-1"]
+}
+
+moved {
+  from = module.table_replicas_eu_central_1[0].aws_dynamodb_table_replica.this["audit"]
+  to   = aws_dynamodb_table_replica.this["audit.eu-central-1"]
+}
+
+moved {
+  from = module.table_replicas_us_west_2[0].aws_dynamodb_resource_policy.this["audit"]
+  to   = aws_dynamodb_resource_policy.audit_replica["us-west-2"]
+}
+
+moved {
+  from = module.table_replicas_eu_central_1[0].aws_dynamodb_resource_policy.this["audit"]
+  to   = aws_dynamodb_resource_policy.audit_replica["eu-central-1"]
+}
+
+moved {
+  from = module.table_replicas_us_east_1[0].aws_dynamodb_resource_policy.this["audit"]
+  to   = aws_dynamodb_resource_policy.audit_replica["us-east-1"]
 }

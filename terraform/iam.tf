@@ -8,8 +8,8 @@
 # them (PutItem, UpdateItem, DeleteItem, GetItem and ConditionCheckItem).
 
 locals {
-  catalog_name = aws_dynamodb_table.this["catalog"].name
-  audit_name   = aws_dynamodb_table.this["audit"].name
+  catalog_name = local.table["catalog"].name
+  audit_name   = local.table["audit"].name
 
   # The sidecar fails over between regions, so it needs the same rights on
   # every replica. Table ARNs differ only by region.
@@ -238,6 +238,23 @@ resource "aws_iam_policy" "sidecar" {
 # own statement. Only the one service account, and only tokens minted for
 # STS, may assume the role.
 data "aws_iam_policy_document" "sidecar_trust" {
+  # The CI role of .github/workflows/aws.yml (ci.tf) assumes the sidecar role
+  # for its load run, so that this role's policy is what AWS judges there.
+  dynamic "statement" {
+    for_each = local.ci ? [1] : []
+
+    content {
+      sid     = "GitHubActionsLoadRun"
+      effect  = "Allow"
+      actions = ["sts:AssumeRole", "sts:TagSession"]
+
+      principals {
+        type        = "AWS"
+        identifiers = [aws_iam_role.ci[0].arn]
+      }
+    }
+  }
+
   dynamic "statement" {
     for_each = var.eks_clusters
 

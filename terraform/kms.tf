@@ -25,60 +25,74 @@ resource "aws_kms_alias" "tables" {
   target_key_id = aws_kms_key.tables.key_id
 }
 
-module "table_key_us_east_1" {
-  source = "./modules/kms-replica"
-  count  = contains(var.replica_regions, "us-east-1") ? 1 : 0
-  providers = {
-    aws = aws.us_east_1
-  }
+# A replica of the key in every replica region (same key material and id),
+# which is what a replica encrypted with a customer-managed key needs. Each
+# is its own resource in its region (provider 6's `region` argument), so the
+# region list is all it takes to add one.
+resource "aws_kms_replica_key" "tables" {
+  for_each = toset(var.replica_regions)
 
+  region                  = each.key
   primary_key_arn         = aws_kms_key.tables.arn
-  policy                  = data.aws_iam_policy_document.tables_key.json
   description             = "GlobalScale: replica of the ${var.catalog_table_name} table key"
-  alias_name              = "alias/${var.name_prefix}-tables"
+  policy                  = data.aws_iam_policy_document.tables_key.json
   deletion_window_in_days = var.kms_deletion_window_days
+  enabled                 = true
+
+  # The table replica in this region, its PITR backups and its exports are
+  # readable only with this key; see the primary's lifecycle above.
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
-module "table_key_us_west_2" {
-  source = "./modules/kms-replica"
-  count  = contains(var.replica_regions, "us-west-2") ? 1 : 0
-  providers = {
-    aws = aws.us_west_2
-  }
+resource "aws_kms_alias" "tables_replica" {
+  for_each = toset(var.replica_regions)
 
-  primary_key_arn         = aws_kms_key.tables.arn
-  policy                  = data.aws_iam_policy_document.tables_key.json
-  description             = "GlobalScale: replica of the ${var.catalog_table_name} table key"
-  alias_name              = "alias/${var.name_prefix}-tables"
-  deletion_window_in_days = var.kms_deletion_window_days
-}
-
-module "table_key_eu_central_1" {
-  source = "./modules/kms-replica"
-  count  = contains(var.replica_regions, "eu-central-1") ? 1 : 0
-  providers = {
-    aws = aws.eu_central_1
-  }
-
-  primary_key_arn         = aws_kms_key.tables.arn
-  policy                  = data.aws_iam_policy_document.tables_key.json
-  description             = "GlobalScale: replica of the ${var.catalog_table_name} table key"
-  alias_name              = "alias/${var.name_prefix}-tables"
-  deletion_window_in_days = var.kms_deletion_window_days
+  region        = each.key
+  name          = "alias/${var.name_prefix}-tables"
+  target_key_id = aws_kms_replica_key.tables[each.key].key_id
 }
 
 locals {
-  table_key_replicas = {
-    "us-east-1"    = module.table_key_us_east_1
-    "us-west-2"    = module.table_key_us_west_2
-    "eu-central-1" = module.table_key_eu_central_1
-  }
-
   # Region => ARN of the table key in that region, home region included.
   table_key_arns = merge(
     { (var.home_region) = aws_kms_key.tables.arn },
-    { for region, m in local.table_key_replicas : region => m[0].arn if length(m) > 0 },
+    { for region, key in aws_kms_replica_key.tables : region => key.arn },
   )
+}
+
+# Before provider 6, each replica region had a module copy behind a provider
+# alias. These keep the default regions' keys (and so their replicas) in
+# place; a deployment with other regions adds blocks of the same shape.
+moved {
+  from = module.table_key_us_east_1[0].aws_kms_replica_key.this
+  to   = aws_kms_replica_key.tables["us-east-1"]
+}
+
+moved {
+  from = module.table_key_us_west_2[0].aws_kms_replica_key.this
+  to   = aws_kms_replica_key.tables["us-west-2"]
+}
+
+moved {
+  from = module.table_key_eu_central_1[0].aws_kms_replica_key.this
+  to   = aws_kms_replica_key.tables["eu-central-1"]
+}
+
+moved {
+  from = module.table_key_us_east_1[0].aws_kms_alias.this
+  to   = aws_kms_alias.tables_replica["us-east-1"]
+}
+
+moved {
+  from = module.table_key_us_west_2[0].aws_kms_alias.this
+  to   = aws_kms_alias.tables_replica["us-west-2"]
+}
+
+moved {
+  from = module.table_key_eu_central_1[0].aws_kms_alias.this
+  to   = aws_kms_alias.tables_replica["eu-central-1"]
 }
 
 # The account-root statement is the KMS default: it lets IAM policies (the

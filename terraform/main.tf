@@ -1,3 +1,13 @@
+module "topology" {
+  source = "./modules/topology"
+
+  home_region      = var.home_region
+  replica_regions  = var.replica_regions
+  consistency_mode = var.consistency_mode
+  witness_region   = var.witness_region
+  billing_mode     = var.billing_mode
+}
+
 data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
@@ -7,7 +17,9 @@ locals {
   partition  = data.aws_partition.current.partition
 
   # Home region first: the same order the sidecar's region list uses.
-  all_regions = concat([var.home_region], var.replica_regions)
+  # modules/topology validates the list and the consistency mode at plan time.
+  all_regions = module.topology.regions
+  strong      = module.topology.strong
 
   tags = merge(var.tags, {
     Project   = "globalscale"

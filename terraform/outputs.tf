@@ -1,38 +1,38 @@
 output "catalog_table_name" {
   description = "Name of the catalog table; the sidecar's [[tables]] name."
-  value       = aws_dynamodb_table.this["catalog"].name
+  value       = local.table["catalog"].name
 }
 
 output "catalog_table_arn" {
   description = "ARN of the catalog table in the home region."
-  value       = aws_dynamodb_table.this["catalog"].arn
+  value       = local.table["catalog"].arn
 }
 
 output "catalog_stream_arn" {
   description = "ARN of the catalog table's stream in the home region."
-  value       = aws_dynamodb_table.this["catalog"].stream_arn
+  value       = local.table["catalog"].stream_arn
 }
 
 output "audit_table_name" {
   description = "Name of the audit table."
-  value       = aws_dynamodb_table.this["audit"].name
+  value       = local.table["audit"].name
 }
 
 output "audit_table_arn" {
   description = "ARN of the audit table in the home region."
-  value       = aws_dynamodb_table.this["audit"].arn
+  value       = local.table["audit"].arn
 }
 
 output "audit_stream_arn" {
   description = "ARN of the audit table's stream in the home region."
-  value       = aws_dynamodb_table.this["audit"].stream_arn
+  value       = local.table["audit"].stream_arn
 }
 
 output "replica_table_arns" {
   description = "Per table (catalog, audit), the ARN of each replica by region."
   value = {
     for key in keys(local.tables) :
-    key => { for region, m in local.table_replicas : region => m[0].arns[key] if length(m) > 0 }
+    key => { for region, r in local.replicas[key] : region => r.arn }
   }
 }
 
@@ -40,7 +40,7 @@ output "replica_stream_arns" {
   description = "Per table (catalog, audit), the stream ARN of each replica by region."
   value = {
     for key in keys(local.tables) :
-    key => { for region, m in local.table_replicas : region => m[0].stream_arns[key] if length(m) > 0 }
+    key => { for region, r in local.replicas[key] : region => r.stream_arn }
   }
 }
 
@@ -66,7 +66,7 @@ output "auditor_role_arn" {
 
 output "alarm_topic_arns" {
   description = "The alarm SNS topic of each region, home region included; every alarm notifies the topic in its own region."
-  value       = { for region, m in local.alarm_modules : region => m.topic_arn }
+  value       = { for region, m in module.alarms : region => m.topic_arn }
 }
 
 output "table_kms_key_arns" {
@@ -76,5 +76,25 @@ output "table_kms_key_arns" {
 
 output "alarm_kms_key_arns" {
   description = "ARN of the key that encrypts the alarm topic, by region."
-  value       = { for region, m in local.alarm_modules : region => m.kms_key_arn }
+  value       = { for region, m in module.alarms : region => m.kms_key_arn }
+}
+
+output "consistency_mode" {
+  description = "EVENTUAL or STRONG (multi-Region strong consistency)."
+  value       = var.consistency_mode
+}
+
+output "witness_region" {
+  description = "The MRSC witness region, or null."
+  value       = var.witness_region
+}
+
+output "replication_canary_table" {
+  description = "The replication canary's table (one item per region), or null without the canary."
+  value       = one(aws_dynamodb_table.canary[*].name)
+}
+
+output "ci_role_arn" {
+  description = "The role .github/workflows/aws.yml assumes (repository or environment variable GLOBALSCALE_CI_ROLE_ARN); null without ci_github_repository."
+  value       = one(aws_iam_role.ci[*].arn)
 }

@@ -1,36 +1,28 @@
-# Regions are limited to the ones with a provider alias in providers.tf; see
-# the note there for adding another.
+# Any regions: modules/topology checks the names, duplicates and the MRSC
+# rules at plan time.
 
 variable "home_region" {
-  description = "Region the sidecars prefer for writes and where the primary tables, IAM, the KMS primary key, alarms and the SNS topic live."
+  description = "Region the sidecars prefer for writes and where the primary tables, the KMS primary key and the default provider live. Any AWS region."
   type        = string
   default     = "us-east-1"
-
-  validation {
-    condition     = contains(["us-east-1", "us-west-2", "eu-central-1"], var.home_region)
-    error_message = "home_region must be one of us-east-1, us-west-2, eu-central-1 (the regions with a provider alias in providers.tf)."
-  }
 }
 
 variable "replica_regions" {
-  description = "Regions that receive a replica of both tables, in addition to home_region."
+  description = "Regions that receive a replica of both tables, in addition to home_region: any number of AWS regions, in the order the sidecars should prefer them."
   type        = list(string)
   default     = ["us-west-2", "eu-central-1"]
+}
 
-  validation {
-    condition     = alltrue([for r in var.replica_regions : contains(["us-east-1", "us-west-2", "eu-central-1"], r)])
-    error_message = "Every replica region must be one of us-east-1, us-west-2, eu-central-1 (the regions with a provider alias in providers.tf)."
-  }
+variable "consistency_mode" {
+  description = "EVENTUAL (multi-Region eventual consistency, the default) or STRONG (multi-Region strong consistency): three regions of one MRSC region set, or two plus witness_region, on PAY_PER_REQUEST. See README.md, \"Multi-Region strong consistency\"."
+  type        = string
+  default     = "EVENTUAL"
+}
 
-  validation {
-    condition     = length(distinct(var.replica_regions)) == length(var.replica_regions)
-    error_message = "replica_regions must not list a region twice."
-  }
-
-  validation {
-    condition     = !contains(var.replica_regions, var.home_region)
-    error_message = "replica_regions must not contain home_region: the home region holds the primary table, not a replica."
-  }
+variable "witness_region" {
+  description = "STRONG with two regions only: the witness region (same MRSC region set, holds no replica). null: none."
+  type        = string
+  default     = null
 }
 
 variable "catalog_table_name" {
@@ -184,13 +176,30 @@ variable "replication_latency_threshold_ms" {
 }
 
 variable "replication_latency_missing_data" {
-  description = "How the ReplicationLatency alarms treat five minutes without a datapoint. \"breaching\" (default): a stalled replication that publishes nothing alarms, and so does a region that takes no writes for the whole window. \"ignore\" keeps the alarm's state through such gaps, \"missing\" turns it to INSUFFICIENT_DATA (which notifies nobody), \"notBreaching\" reads them as healthy."
+  description = "treat_missing_data of the ReplicationLatency alarms. CloudWatch ignores it for AWS/DynamoDB metrics (alarms on that namespace always ignore missing data), so these alarms catch slow replication only; a stall, which stops the metric, is caught by the replication canary (replication_canary). Kept for the value CloudWatch shows."
   type        = string
-  default     = "breaching"
+  default     = "notBreaching"
 
   validation {
     condition     = contains(["breaching", "notBreaching", "ignore", "missing"], var.replication_latency_missing_data)
     error_message = "replication_latency_missing_data must be breaching, notBreaching, ignore or missing (CloudWatch's treat_missing_data values)."
+  }
+}
+
+variable "replication_canary" {
+  description = "Create the replication canary (canary.tf): a write per region each minute into a small global table, and in every other region an alarm when it stops arriving. The only alarm that fires when replication stalls; about USD 0.50 a month per region pair (README.md). Eventual consistency only: under STRONG a write that cannot replicate fails instead."
+  type        = bool
+  default     = true
+}
+
+variable "replication_canary_missing_minutes" {
+  description = "Minutes without a canary write arriving from a region before that pair's ReplicationStalled alarm fires (whole five-minute periods)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.replication_canary_missing_minutes >= 5 && var.replication_canary_missing_minutes <= 60 && var.replication_canary_missing_minutes % 5 == 0
+    error_message = "replication_canary_missing_minutes must be a multiple of 5 between 5 and 60."
   }
 }
 
@@ -247,6 +256,108 @@ variable "alarm_emails" {
     condition     = alltrue([for e in var.alarm_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
     error_message = "Every entry of alarm_emails must be an email address."
   }
+}
+
+variable "alarm_subscriptions" {
+  description = <<-EOT
+    Subscribers of every region's alarm topic besides alarm_emails, for routing alarms to something other
+    than email: an HTTPS endpoint (PagerDuty, Opsgenie, a chat webhook), an SQS queue or a Lambda function.
+    Each entry is { protocol, endpoint }: protocol one of https, sqs, lambda, firehose, email-json; endpoint the
+    URL or ARN. An ARN must be in the same region as the topic for sqs and lambda, so list one per region.
+  EOT
+  type = list(object({
+    protocol = string
+    endpoint = string
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for s in var.alarm_subscriptions : contains(["https", "sqs", "lambda", "firehose", "email-json"], s.protocol)])
+    error_message = "Every alarm_subscriptions protocol must be https, sqs, lambda, firehose or email-json (use alarm_emails for email)."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.alarm_subscriptions : s.protocol != "https" || startswith(s.endpoint, "https://")])
+    error_message = "An https subscription's endpoint must be an https:// URL."
+  }
+}
+
+variable "alarm_action_arns" {
+  description = "Further alarm actions by region, added to every alarm in that region beside its topic: for example an AWS Chatbot or incident-manager topic, or an SSM Incident Manager response plan ARN. An alarm action must be in the alarm's region."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue(flatten([for region, arns in var.alarm_action_arns : [for a in arns : can(regex("^arn:aws[a-z-]*:[a-z-]+:${region}:", a)) || can(regex("^arn:aws[a-z-]*:ssm-incidents::", a))]]))
+    error_message = "Every ARN in alarm_action_arns must be in the region it is listed under (SSM Incident Manager response plans excepted)."
+  }
+}
+
+variable "user_errors_threshold" {
+  description = "UserErrors alarms fire when a region's account-wide DynamoDB UserErrors (HTTP 400s: validation, AccessDenied, missing tables) pass this per minute. A credentials or IAM mistake shows here first."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.user_errors_threshold >= 0
+    error_message = "user_errors_threshold must not be negative."
+  }
+}
+
+variable "latency_threshold_ms" {
+  description = "SuccessfulRequestLatency alarms fire when the average latency of an operation of latency_operations on a table passes this many milliseconds in a minute."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.latency_threshold_ms > 0
+    error_message = "latency_threshold_ms must be positive."
+  }
+}
+
+variable "latency_operations" {
+  description = "Operations whose SuccessfulRequestLatency is alarmed, each on each table in each region."
+  type        = list(string)
+  default     = ["GetItem", "PutItem", "UpdateItem", "Query"]
+
+  validation {
+    condition     = length(var.latency_operations) <= 10
+    error_message = "latency_operations can name at most 10 operations (one metric-math alarm per table takes them all)."
+  }
+}
+
+variable "capacity_utilization_threshold" {
+  description = "Percent of an account or table limit at which the limit alarms fire: AccountProvisionedRead/WriteCapacityUtilization and MaxProvisionedTableRead/WriteCapacityUtilization in every region."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.capacity_utilization_threshold > 0 && var.capacity_utilization_threshold <= 100
+    error_message = "capacity_utilization_threshold must be a percentage between 0 and 100."
+  }
+}
+
+variable "ci_github_repository" {
+  description = "\"owner/name\" of the GitHub repository whose workflow .github/workflows/aws.yml may assume the CI role (ci.tf) through GitHub's OIDC provider, from its protected environment ci_github_environment only. null (the default): no CI role. Use it in a CI environment of its own (examples/ci.tfvars), whose records the CI may delete."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ci_github_repository == null || can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", coalesce(var.ci_github_repository, "x/x")))
+    error_message = "ci_github_repository must be \"owner/name\"."
+  }
+}
+
+variable "ci_github_environment" {
+  description = "The GitHub environment (protected by required reviewers in the repository settings) whose jobs may assume the CI role."
+  type        = string
+  default     = "aws"
+}
+
+variable "ci_github_oidc_provider_arn" {
+  description = "ARN of the account's existing IAM OIDC provider for token.actions.githubusercontent.com; null: ci.tf creates it (an account holds one per URL)."
+  type        = string
+  default     = null
 }
 
 variable "eks_clusters" {

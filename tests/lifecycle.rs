@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use support::{
-    DynamoLocal, HANG, Mode, RawRequest, RegionFixture, SidecarConfig, SidecarProcess, get,
-    sdk_client, sdk_client_with,
+    DynamoLocal, HANG, Mode, RawRequest, RegionFixture, SidecarConfig, SidecarProcess,
+    create_global_catalog, get, sdk_client, sdk_client_with,
 };
 
 /// Polls `path` on `admin` until it answers `status`; panics after [`HANG`].
@@ -49,6 +49,8 @@ async fn assert_plain_text(admin: std::net::SocketAddr, path: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_endpoints_signals_and_clean_exit() {
     let ddb = DynamoLocal::single().await;
+    // Ready means the managed table answered a signed request (tests/readiness.rs).
+    create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
     let mut process =
         SidecarProcess::start(SidecarConfig::new().region("us-east-1", &ddb.endpoint(0))).await;
     let admin = process.admin_addr();

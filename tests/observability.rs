@@ -157,19 +157,25 @@ fn dashboard() -> Value {
     serde_json::from_str(&read(DASHBOARD)).unwrap_or_else(|e| panic!("{DASHBOARD}: {e}"))
 }
 
+/// The dashboard loads through file provisioning as well as import: no `__inputs`, whose
+/// `${DS_PROMETHEUS}` provisioning never fills in, but a datasource variable that every
+/// panel, query and variable reads.
 #[test]
-fn the_dashboard_is_a_grafana_10_export_on_the_prometheus_input() {
+fn the_dashboard_takes_its_datasource_from_a_variable() {
     let dashboard = dashboard();
-    let inputs = dashboard["__inputs"].as_array().expect("__inputs");
     assert!(
-        inputs
-            .iter()
-            .any(|i| i["name"] == "DS_PROMETHEUS" && i["pluginId"] == "prometheus"),
-        "no DS_PROMETHEUS input: {inputs:?}"
+        dashboard.get("__inputs").is_none(),
+        "__inputs breaks file provisioning"
     );
     let schema = dashboard["schemaVersion"].as_u64().expect("schemaVersion");
     assert!(schema >= 38, "schemaVersion {schema} predates Grafana 10");
-    let uses_input = |v: &Value| v["datasource"]["uid"] == "${DS_PROMETHEUS}";
+    let datasource = variables(&dashboard)
+        .into_iter()
+        .find(|v| v["type"] == "datasource")
+        .expect("a datasource variable");
+    assert_eq!(datasource["name"], "datasource");
+    assert_eq!(datasource["query"], "prometheus");
+    let uses_variable = |v: &Value| v["datasource"]["uid"] == "${datasource}";
     let mut ids = BTreeSet::new();
     for panel in panels(&dashboard) {
         let title = &panel["title"];
@@ -177,24 +183,31 @@ fn the_dashboard_is_a_grafana_10_export_on_the_prometheus_input() {
         if panel["type"] == "row" {
             continue;
         }
-        assert!(uses_input(panel), "panel {title}: datasource");
+        assert!(uses_variable(panel), "panel {title}: datasource");
         let targets = panel["targets"].as_array().expect("targets");
         assert!(!targets.is_empty(), "panel {title} has no query");
         for target in targets {
-            assert!(uses_input(target), "panel {title}: a target's datasource");
+            assert!(
+                uses_variable(target),
+                "panel {title}: a target's datasource"
+            );
             let expr = target["expr"].as_str().expect("a target's expr");
             // Recording rules would leave the panel empty where the rules are not loaded.
             let recorded = identifiers(expr).find(|word| word.contains(':'));
             assert!(recorded.is_none(), "panel {title} reads {recorded:?}");
         }
     }
-    for variable in variables(&dashboard) {
+    for variable in query_variables(&dashboard) {
         assert!(
-            uses_input(variable),
+            uses_variable(variable),
             "variable {}: datasource",
             variable["name"]
         );
     }
+    assert!(
+        !read(DASHBOARD).contains("DS_PROMETHEUS"),
+        "a leftover ${{DS_PROMETHEUS}}"
+    );
 }
 
 fn variables(dashboard: &Value) -> Vec<&Value> {
@@ -202,6 +215,14 @@ fn variables(dashboard: &Value) -> Vec<&Value> {
         .as_array()
         .expect("templating.list")
         .iter()
+        .collect()
+}
+
+/// The variables whose values come from a Prometheus query (not the datasource choice).
+fn query_variables(dashboard: &Value) -> Vec<&Value> {
+    variables(dashboard)
+        .into_iter()
+        .filter(|v| v["type"] == "query")
         .collect()
 }
 
@@ -254,7 +275,7 @@ fn variable_queries(dashboard: &Value) -> Vec<(String, String)> {
         .iter()
         .map(|v| v["name"].as_str().expect("variable name").to_owned())
         .collect();
-    variables(dashboard)
+    query_variables(dashboard)
         .iter()
         .map(|v| {
             let query = v["query"]["query"].as_str().expect("variable query");
@@ -494,7 +515,7 @@ async fn every_rule_evaluated(prometheus: &Prometheus) -> Vec<Value> {
     rules
 }
 
-/// Each alert's `runbook_url` names its own section of the runbooks.
+/// Each alert's `runbook_url` is an absolute link to its own section of the runbooks.
 fn check_runbook_links(rules: &[Value]) {
     let runbooks = read(RUNBOOKS);
     for rule in rules.iter().filter(|r| r["type"] == "alerting") {
@@ -502,10 +523,10 @@ fn check_runbook_links(rules: &[Value]) {
         let url = rule["annotations"]["runbook_url"]
             .as_str()
             .unwrap_or_default();
-        assert_eq!(
-            url,
-            format!("{RUNBOOKS}#{}", name.to_lowercase()),
-            "{name}: runbook_url"
+        assert!(
+            url.starts_with("https://")
+                && url.ends_with(&format!("/{RUNBOOKS}#{}", name.to_lowercase())),
+            "{name}: runbook_url {url:?}"
         );
         assert!(
             runbooks.lines().any(|l| l == format!("### {name}")),

@@ -18,6 +18,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::record::raw::{self, Attribute};
+
 pub const CHAIN_ID: &str = "ChainId";
 pub const CHAIN_SEQ: &str = "ChainSeq";
 pub const PREV_HASH: &str = "PrevHash";
@@ -32,8 +34,11 @@ pub fn digest(item: &Map<String, Value>) -> String {
     // serde_json's map keeps keys sorted: its JSON is the canonical form.
     let mut canonical = item.clone();
     canonical.remove(HASH);
-    let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
-    let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+    hex_sha256(&serde_json::to_vec(&canonical).unwrap_or_default())
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     digest
         .as_ref()
         .iter()
@@ -60,22 +65,37 @@ impl Head {
         }
     }
 
-    /// `record` with its place in the chain (the next), which then moves on past it.
+    /// `record` with its place in the chain (the next), which then moves on past it. The
+    /// hash is taken over the record's text as it is (see [`raw`]), the same as [`digest`]
+    /// of the parsed item, without parsing its images into values.
     pub fn link(&mut self, record: &[u8]) -> Option<Linked> {
-        let mut item: Map<String, Value> = serde_json::from_slice(record).ok()?;
-        let event = item.get("EventId")?.get("S")?.as_str()?.to_owned();
-        item.insert(CHAIN_ID.into(), json!({ "S": self.chain }));
-        item.insert(CHAIN_SEQ.into(), json!({ "N": self.next_seq.to_string() }));
-        item.insert(PREV_HASH.into(), json!({ "S": self.prev }));
-        let hash = digest(&item);
-        item.insert(HASH.into(), json!({ "S": hash }));
+        let mut item: BTreeMap<String, Attribute<'_>> = raw::read(record)?
+            .into_iter()
+            .filter(|(name, _)| name != HASH)
+            .map(|(name, value)| (name, Attribute::Raw(value)))
+            .collect();
+        let event = match item.get("EventId")? {
+            Attribute::Raw(value) => serde_json::from_str::<Typed>(value.get()).ok()?.s,
+            _ => return None,
+        };
+        item.insert(CHAIN_ID.into(), Attribute::New(json!({ "S": self.chain })));
+        let seq = json!({ "N": self.next_seq.to_string() });
+        item.insert(CHAIN_SEQ.into(), Attribute::New(seq));
+        item.insert(PREV_HASH.into(), Attribute::New(json!({ "S": self.prev })));
+        let hash = hex_sha256(&raw::write(&item)?);
+        item.insert(HASH.into(), Attribute::New(json!({ "S": hash })));
+        let record = Bytes::from(raw::write(&item)?);
         self.next_seq += 1;
-        self.prev.clone_from(&hash);
-        Some(Linked {
-            event,
-            record: Bytes::from(serde_json::to_vec(&item).ok()?),
-        })
+        self.prev = hash;
+        Some(Linked { event, record })
     }
+}
+
+/// A string attribute's value: `{"S": "..."}`.
+#[derive(Deserialize)]
+struct Typed {
+    #[serde(rename = "S")]
+    s: String,
 }
 
 /// A record with its place in the chain.

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
+use super::record::raw;
 use super::spool::RecordId;
 use crate::config::WRITE_ID_ATTRIBUTE;
 use crate::plan::Plan;
@@ -119,33 +120,12 @@ pub fn intent(record: &[u8], check: Option<&Check>) -> Bytes {
 /// What turns the intent `record` into the `final` one: the attributes that differ, `null`
 /// for one the final record drops, and the `EventId` that names them.
 pub fn delta(record: &[u8], final_record: &[u8]) -> Option<Bytes> {
-    let before: Map<String, Value> = serde_json::from_slice(record).ok()?;
-    let after: Map<String, Value> = serde_json::from_slice(final_record).ok()?;
-    let mut changes = Map::new();
-    changes.insert("EventId".into(), after.get("EventId")?.clone());
-    for (name, value) in &after {
-        if before.get(name) != Some(value) {
-            changes.insert(name.clone(), value.clone());
-        }
-    }
-    for name in before.keys().filter(|name| !after.contains_key(*name)) {
-        changes.insert(name.clone(), Value::Null);
-    }
-    serde_json::to_vec(&changes).ok().map(Bytes::from)
+    raw::delta(record, final_record).map(Bytes::from)
 }
 
 /// The intent's `record` with a settlement's `changes` laid over it.
 pub fn overlay(record: &[u8], changes: &[u8]) -> Option<Bytes> {
-    let mut item: Map<String, Value> = serde_json::from_slice(record).ok()?;
-    let changes: Map<String, Value> = serde_json::from_slice(changes).ok()?;
-    for (name, value) in changes {
-        if value.is_null() {
-            item.remove(&name);
-        } else {
-            item.insert(name, value);
-        }
-    }
-    serde_json::to_vec(&item).ok().map(Bytes::from)
+    raw::overlay(record, changes).map(Bytes::from)
 }
 
 /// The settlement frame of one write: each record's [`delta`].

@@ -24,6 +24,7 @@ use crate::plan::{Audited, Plan};
 use crate::wire::items::{Write, WriteKind, writes};
 
 pub mod item_key;
+pub mod raw;
 
 /// DynamoDB's item limit. A record's JSON is larger than its item size (quotes, type tags),
 /// so measuring the JSON errs on the safe side.

@@ -277,9 +277,10 @@ async fn ship_batch<C: OwnCalls>(proxy: &C, table: &str, batch: Vec<(RecordId, B
         return round;
     }
     let left = unprocessed(&answer, table);
-    let (kept, stored): (Vec<_>, Vec<_>) = batch
-        .into_iter()
-        .partition(|(_, record)| event_key(record).is_some_and(|k| left.contains(&k)));
+    // Most batches leave nothing unprocessed: no record need be read then.
+    let (kept, stored): (Vec<_>, Vec<_>) = batch.into_iter().partition(|(_, record)| {
+        !left.is_empty() && event_key(record).is_some_and(|k| left.contains(&k))
+    });
     round.stored = stored.into_iter().map(|(id, _)| id).collect();
     if !kept.is_empty() {
         let reason = "UnprocessedItems (throttled)".to_owned();

@@ -17,9 +17,11 @@
 //! The append time lives in the frame rather than in memory, so the oldest record's age is
 //! exact after a restart too (a segment's mtime is its newest append, not its oldest).
 //!
-//! One writer thread owns the active segment. It takes every append queued while it was busy,
-//! writes them with one `write`, fsyncs once (`sync_data`), then answers each waiter: the group
-//! commit, whose sizes [`Spool::group_stats`] reports.
+//! One writer thread writes the appends queued while it was busy with one `write`; an append
+//! ahead of a request ([`Spool::append_now`]) is written by its caller instead, under the same
+//! lock. A syncer thread then fsyncs (`sync_data`) everything written since its last fsync at
+//! once and answers each waiter: the group commit, whose sizes [`Spool::group_stats`]
+//! reports. Writes never wait for an fsync.
 
 mod acks;
 mod frame;
@@ -34,13 +36,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 pub use frame::{FrameError, MAX_BODY};
 pub use state::{Backlog, GroupStats};
 
 use state::Shared;
-use writer::{Job, Request};
+use writer::{Handles, Job, Request};
 
 /// Segment size at which the writer starts a new one: small enough that acknowledged space
 /// comes back soon, large enough that rotation (a rename and a directory fsync) is rare. Also
@@ -192,7 +194,7 @@ pub struct Skipped {
 #[derive(Debug)]
 pub struct Spool {
     shared: Arc<Shared>,
-    queue: mpsc::UnboundedSender<Job>,
+    writer: Handles,
     report: OpenReport,
     /// The first id this process appends: anything before it an earlier run left.
     first_live: RecordId,
@@ -216,10 +218,10 @@ impl Spool {
                 .await
                 .map_err(|_| SpoolError::Closed)??;
         let first_live = RecordId(state::lock(&shared.state).active);
-        let queue = writer.spawn()?;
+        let writer = writer.spawn()?;
         Ok(Spool {
             shared,
-            queue,
+            writer,
             report,
             first_live,
         })
@@ -264,11 +266,22 @@ impl Spool {
     /// second future, resolved once the record is written (before its fsync): from then on
     /// it outlives the process, if not the machine.
     pub fn append_now(&self, record: Bytes) -> Result<Appending, SpoolError> {
-        let (written, on_written) = oneshot::channel();
-        let queued = self.enqueue_with(record, false, Some(written))?;
+        let reserved = self.reserve(&record, false)?;
+        let (done, mut answer) = oneshot::channel();
+        let request = Request {
+            record,
+            reserved,
+            done,
+        };
+        if !self.writer.write_now(request) {
+            return Err(match answer.try_recv() {
+                Ok(Err(error)) => error,
+                _ => SpoolError::Closed,
+            });
+        }
         Ok(Appending {
-            written: Box::pin(async move { on_written.await.map_err(|_| SpoolError::Closed) }),
-            durable: Box::pin(async move { queued.await.map_err(|_| SpoolError::Closed)? }),
+            written: Box::pin(std::future::ready(Ok(()))),
+            durable: Box::pin(async move { answer.await.map_err(|_| SpoolError::Closed)? }),
         })
     }
 
@@ -282,15 +295,22 @@ impl Spool {
         record: Bytes,
         limited: bool,
     ) -> Result<oneshot::Receiver<Result<RecordId, SpoolError>>, SpoolError> {
-        self.enqueue_with(record, limited, None)
+        let reserved = self.reserve(&record, limited)?;
+        let (done, answer) = oneshot::channel();
+        let request = Request {
+            record,
+            reserved,
+            done,
+        };
+        if self.writer.queue.send(Job::Append(request)).is_err() {
+            self.shared.release(reserved);
+            return Err(SpoolError::Closed);
+        }
+        Ok(answer)
     }
 
-    fn enqueue_with(
-        &self,
-        record: Bytes,
-        limited: bool,
-        written: Option<oneshot::Sender<()>>,
-    ) -> Result<oneshot::Receiver<Result<RecordId, SpoolError>>, SpoolError> {
+    /// Counts `record` against `max_bytes` (`limited`) or past it; refuses one too large.
+    fn reserve(&self, record: &Bytes, limited: bool) -> Result<u64, SpoolError> {
         if record.len() > MAX_BODY - frame::MIN_BODY {
             return Err(SpoolError::TooLarge { len: record.len() });
         }
@@ -300,18 +320,7 @@ impl Spool {
         } else {
             self.shared.reserve_past_limit(reserved);
         }
-        let (done, answer) = oneshot::channel();
-        let request = Request {
-            record,
-            reserved,
-            done,
-            written,
-        };
-        if self.queue.send(Job::Append(request)).is_err() {
-            self.shared.release(reserved);
-            return Err(SpoolError::Closed);
-        }
-        Ok(answer)
+        Ok(reserved)
     }
 
     /// Whether the spool can take records: false from a failed write, fsync or segment
@@ -325,7 +334,8 @@ impl Spool {
     /// the spool writable if it succeeds, unwritable if not.
     pub async fn probe(&self) -> Result<(), SpoolError> {
         let (done, answer) = oneshot::channel();
-        self.queue
+        self.writer
+            .queue
             .send(Job::Probe(done))
             .map_err(|_| SpoolError::Closed)?;
         answer.await.map_err(|_| SpoolError::Closed)?

@@ -33,6 +33,10 @@ pub(crate) enum Mode {
     Status(u16),
     /// Answer 400 `ThrottlingException`.
     Throttle,
+    /// Answer 400 with this error of DynamoDB's front door, as a region answers credentials
+    /// it does not know (`UnrecognizedClientException`) or a role without the permission
+    /// (`AccessDeniedException`); DynamoDB Local accepts any credentials.
+    Unauthorised(&'static str),
     /// Wait, then forward.
     Delay(Duration),
     /// Forward (so the region applies the request), then never answer: the ambiguous
@@ -294,6 +298,11 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Handled {
             status,
             "com.amazonaws.dynamodb.v20120810#InternalServerError",
             "Internal server error (injected by the test fixture)",
+        ),
+        Mode::Unauthorised(name) => dynamodb_error(
+            400,
+            &format!("com.amazon.coral.service#{name}"),
+            "The security token included in the request is invalid. (injected by the test fixture)",
         ),
         Mode::Throttle => dynamodb_error(
             400,

@@ -111,3 +111,28 @@ fn a_resend_keeps_its_place_and_a_stored_record_frees_it() {
     let third: Map<String, Value> = serde_json::from_slice(&third).unwrap();
     assert_eq!(third[CHAIN_SEQ]["N"], "3");
 }
+
+#[test]
+fn the_hash_of_the_shipped_text_is_the_digest_of_the_stored_item() {
+    // Escapes, non-ASCII, control characters, nested lists and maps, numbers as text: the
+    // link hashes the record's text as it is, `verify` the item read back.
+    let awkward = "quote \" backslash \\ tab \t nul \u{0} ünïcode ✓ 😀 </script>";
+    let record = Bytes::from(
+        serde_json::to_vec(&json!({
+            "EventId": {"S": "e01"},
+            "ItemKey": {"S": awkward},
+            "NewImage": {"M": {"z": {"L": [{"N": "1e-7"}, {"BOOL": false}, {"NULL": true}]},
+                               "a": {"M": {"y": {"SS": ["b", "a"]}, "x": {"S": awkward}}}}},
+            "Hash": {"S": "a hash sent in by mistake is replaced"},
+        }))
+        .unwrap(),
+    );
+    let mut head = Head::new("01CHAIN".into());
+    let linked = head.link(&record).unwrap();
+    assert_eq!(linked.event, "e01");
+    let stored: Map<String, Value> = serde_json::from_slice(&linked.record).unwrap();
+    let hash = stored[HASH]["S"].as_str().unwrap();
+    assert_eq!(hash, digest(&stored));
+    assert_eq!(head.prev, hash);
+    assert_eq!(verify(&[stored]), Vec::new());
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tempfile::TempDir;
 
-use super::writer::{FAIL_STANDBY, STANDBY_SUFFIX, frame_len, segment_path};
+use super::writer::{FAIL_STANDBY, FAIL_SYNC, STANDBY_SUFFIX, frame_len, segment_path};
 use super::{Spool, SpoolError, SpoolOptions};
 
 fn record(n: usize) -> Bytes {
@@ -159,4 +159,33 @@ async fn a_spool_dir_that_cannot_be_created_opens_unwritable_and_recovers() {
     spool.append(record(1)).await.unwrap();
     drop(spool);
     assert_eq!(payloads(&small_segments(&dir).await), vec![record(1)]);
+}
+
+/// An fsync that fails (the syncer's, after the group was written and its waiters told so)
+/// fails that group's appends, makes the spool unwritable, and costs that segment: nothing
+/// written to it after the failure counts, and replay finds none of the failed group.
+#[tokio::test]
+async fn a_failed_fsync_fails_its_group_and_abandons_the_segment() {
+    let dir = TempDir::new().unwrap();
+    let options = SpoolOptions {
+        max_bytes: 1 << 30,
+        segment_bytes: frame_len(record(0).len()) * 16,
+    };
+    let spool = Spool::open_with(dir.path(), options).await.unwrap();
+    spool.append(record(0)).await.unwrap();
+    fs::write(dir.path().join(FAIL_SYNC), b"").unwrap();
+    let appending = spool.append_now(record(1)).unwrap();
+    appending.written.await.unwrap();
+    let failed = appending.durable.await;
+    assert!(matches!(failed, Err(SpoolError::Io { .. })), "{failed:?}");
+    assert!(!spool.writable());
+
+    fs::remove_file(dir.path().join(FAIL_SYNC)).unwrap();
+    spool.probe().await.unwrap();
+    assert!(spool.writable());
+    spool.append(record(2)).await.unwrap();
+    assert_eq!(payloads(&spool), vec![record(0), record(2)]);
+    drop(spool);
+    let spool = Spool::open_with(dir.path(), options).await.unwrap();
+    assert_eq!(payloads(&spool), vec![record(0), record(2)]);
 }

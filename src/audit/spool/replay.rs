@@ -178,8 +178,7 @@ fn load_segment(
         let unix_ms = frame::read_u64(&body, 0).unwrap_or_default();
         let size = (frame::HEADER + body.len()) as u64;
         let payload = body.slice(frame::MIN_BODY..);
-        state.stored += size;
-        state.unacked.insert(
+        state.hold(
             id,
             Entry {
                 payload,
@@ -274,7 +273,7 @@ fn new_writer(
     let (file, path, error) = match Standby::start(shared, bytes).activate(shared, base, bytes) {
         Ok((file, path)) => {
             shared.rotated(base, path.clone());
-            (Some(file), path, None)
+            (Some(Arc::new(file)), path, None)
         }
         Err((error, _)) => {
             shared.mark_unwritable(&error);

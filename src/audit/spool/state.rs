@@ -68,9 +68,28 @@ pub(super) struct State {
     pub(super) held: u64,
     /// Bytes of unshipped records on disk.
     pub(super) stored: u64,
+    /// Unacknowledged frames that are records (not settlements): the backlog, counted as
+    /// they come and go because the shipper asks for it every few milliseconds.
+    pub(super) records: usize,
+}
+
+/// Whether a frame is a record of its own: a write's settlement (`S`, `C`: see
+/// `audit::intent`) is not; its records are counted by their intents.
+fn is_record(payload: &[u8]) -> bool {
+    !matches!(payload.first(), Some(b'S' | b'C'))
 }
 
 impl State {
+    /// Adds a frame read back or just committed to what is waiting to ship.
+    pub(super) fn hold(&mut self, id: u64, entry: Entry) {
+        self.stored += entry.size;
+        self.records += usize::from(is_record(&entry.payload));
+        if let Some(replaced) = self.unacked.insert(id, entry) {
+            self.stored -= replaced.size;
+            self.records -= usize::from(is_record(&replaced.payload));
+        }
+    }
+
     fn mark_acked(&mut self, ids: &[u64]) {
         for &id in ids {
             let Some(entry) = self.unacked.remove(&id) else {
@@ -78,6 +97,7 @@ impl State {
             };
             self.held -= entry.size;
             self.stored -= entry.size;
+            self.records -= usize::from(is_record(&entry.payload));
             self.acked.insert(id);
             if let Some((_, segment)) = self.segments.range_mut(..=id).next_back() {
                 segment.acked += 1;
@@ -112,6 +132,8 @@ pub(super) struct Shared {
     fsyncs: AtomicU64,
     records: AtomicU64,
     largest_group: AtomicU64,
+    /// Set by the syncer when an fsync failed, taken by the writer, which then rotates.
+    sync_failure: AtomicBool,
     /// Whether the spool can take records: cleared by any failed write, fsync or segment
     /// preparation, set again only by a probe that made a segment and wrote and fsynced in
     /// it ([`super::Spool::probe`]), never by a write elsewhere on the disk.
@@ -144,6 +166,7 @@ impl Shared {
             fsyncs: AtomicU64::new(0),
             records: AtomicU64::new(0),
             largest_group: AtomicU64::new(0),
+            sync_failure: AtomicBool::new(false),
             writable: AtomicBool::new(true),
             #[cfg(test)]
             gate: Mutex::new(()),
@@ -200,29 +223,54 @@ impl Shared {
         state.held = state.held.saturating_sub(size);
     }
 
+    /// The writer wrote ids up to `end` (not included) into the segment starting at
+    /// `segment`: counted at once, before their fsync, so the segment is not taken for
+    /// finished (and deleted) while a group in it still waits for the syncer.
+    pub(super) fn wrote(&self, segment: u64, end: u64) {
+        if let Some(written) = lock(&self.state).segments.get_mut(&segment) {
+            written.count = end - segment;
+        }
+    }
+
+    /// The fsync of the group starting at `first` failed: it and everything after it in that
+    /// segment will never be acknowledged.
+    pub(super) fn unwrote(&self, segment: u64, first: u64) {
+        if let Some(written) = lock(&self.state).segments.get_mut(&segment) {
+            written.count = written.count.min(first - segment);
+        }
+    }
+
     /// Makes a fsynced group visible to `pending`; ids run from `first` in `records` order.
-    pub(super) fn commit<I>(&self, segment: u64, first: u64, unix_ms: u64, records: I)
+    pub(super) fn commit<I>(&self, first: u64, unix_ms: u64, records: I)
     where
-        I: ExactSizeIterator<Item = (Bytes, u64)>,
+        I: Iterator<Item = (Bytes, u64)>,
     {
-        let count = records.len() as u64;
         let mut state = lock(&self.state);
         for ((payload, size), id) in records.zip(first..) {
-            state.stored += size;
             let entry = Entry {
                 payload,
                 unix_ms,
                 size,
             };
-            state.unacked.insert(id, entry);
+            state.hold(id, entry);
         }
-        if let Some(active) = state.segments.get_mut(&segment) {
-            active.count = first + count - segment;
-        }
-        drop(state);
+    }
+
+    /// Counts one fsync that made `records` durable.
+    pub(super) fn synced(&self, records: u64) {
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.records.fetch_add(count, Ordering::Relaxed);
-        self.largest_group.fetch_max(count, Ordering::Relaxed);
+        self.records.fetch_add(records, Ordering::Relaxed);
+        self.largest_group.fetch_max(records, Ordering::Relaxed);
+    }
+
+    /// Tells the writer an fsync failed: its segment is to be abandoned.
+    pub(super) fn sync_failed(&self) {
+        self.sync_failure.store(true, Ordering::Release);
+    }
+
+    /// Whether an fsync failed since the last call.
+    pub(super) fn take_sync_failure(&self) -> bool {
+        self.sync_failure.swap(false, Ordering::AcqRel)
     }
 
     /// Records a new active segment the writer has created.
@@ -295,13 +343,7 @@ impl Shared {
         let state = lock(&self.state);
         let oldest = state.unacked.values().next();
         Backlog {
-            // A write's settlement frame (`S`, `C`: see `audit::intent`) is not a record of
-            // its own: its records are counted by their intents.
-            records: state
-                .unacked
-                .values()
-                .filter(|entry| !matches!(entry.payload.first(), Some(b'S' | b'C')))
-                .count(),
+            records: state.records,
             bytes: state.stored,
             oldest_age: oldest.map_or(Duration::ZERO, |entry| age(entry.unix_ms)),
             held: state.held,

@@ -1,7 +1,10 @@
 //! The writer thread: the only code that appends to segments. It blocks on the queue, takes
-//! everything queued behind the first request, writes the group with one `write`, fsyncs once,
-//! and answers every waiter. A dedicated thread rather than a task, because each group is
-//! blocking file I/O from start to finish.
+//! everything queued behind the first request, writes the group with one `write`, tells the
+//! waiters it is written, and hands it to the *syncer* thread, which fsyncs everything
+//! written since its last fsync at once and answers the waiters. Writes never wait for an
+//! fsync: a write ahead of its request (an intent) waits only for its `write`, while the
+//! fsync of the groups before it goes on. Dedicated threads rather than tasks, because both
+//! are blocking file I/O from start to finish.
 //!
 //! Segments are pre-zeroed: written full of zeros to `segment_bytes` and fsynced before they
 //! become active, so a group is written over blocks the file already has and its fdatasync
@@ -14,7 +17,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,7 +25,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::frame;
-use super::state::{Shared, sync_dir};
+use super::state::{Shared, lock, sync_dir};
 use super::{RecordId, SpoolError};
 
 /// Requests written in one group at most, so one commit's latency stays bounded.
@@ -42,9 +45,6 @@ pub(super) struct Request {
     /// Bytes counted against `max_bytes` by `append`.
     pub(super) reserved: u64,
     pub(super) done: oneshot::Sender<Result<RecordId, SpoolError>>,
-    /// Told once the record is written, before its fsync: in the kernel's page cache it
-    /// outlives the process (not the machine).
-    pub(super) written: Option<oneshot::Sender<()>>,
 }
 
 /// Bytes a record takes on disk: header, append time, record.
@@ -67,6 +67,11 @@ pub(super) fn segment_path(dir: &Path, base: u64) -> PathBuf {
 /// full disk.
 #[cfg(test)]
 pub(super) const FAIL_STANDBY: &str = "fail-standby";
+
+/// In tests: while a file of this name is in the spool directory, fsyncs fail as on a
+/// dying disk.
+#[cfg(test)]
+pub(super) const FAIL_SYNC: &str = "fail-sync";
 
 /// What standby files end with. Not a segment's name, so replay never reads one.
 pub(super) const STANDBY_SUFFIX: &str = ".standby";
@@ -216,8 +221,9 @@ pub(super) struct Writer {
     pub(super) shared: Arc<Shared>,
     pub(super) segment_bytes: u64,
     /// The active segment, its first id and its valid length. No segment when none could be
-    /// made (a full disk at start-up): the next group or probe makes one.
-    pub(super) file: Option<File>,
+    /// made (a full disk at start-up): the next group or probe makes one. Shared with the
+    /// syncer, which may still fsync a segment the writer has rotated away from.
+    pub(super) file: Option<Arc<File>>,
     pub(super) path: PathBuf,
     pub(super) base: u64,
     pub(super) len: u64,
@@ -231,57 +237,55 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread; it ends when the last queue sender (the `Spool`) is dropped.
-    pub(super) fn spawn(self) -> Result<mpsc::UnboundedSender<Job>, SpoolError> {
+    /// Starts the writer and syncer threads; the writer ends when the last queue sender (the
+    /// `Spool`) is dropped, the syncer after it. The writer itself is shared: an append that
+    /// must be written before its caller goes on is written by the caller
+    /// ([`Handles::write_now`]).
+    pub(super) fn spawn(self) -> Result<Handles, SpoolError> {
         let (queue, requests) = mpsc::unbounded_channel();
+        let (to_sync, written) = std::sync::mpsc::channel();
         let dir = self.shared.dir.clone();
+        let syncer = Syncer {
+            shared: Arc::clone(&self.shared),
+            failed: None,
+        };
+        std::thread::Builder::new()
+            .name("audit-spool-sync".into())
+            .spawn(move || syncer.run(&written))
+            .map_err(|source| SpoolError::io(&dir, source))?;
+        let writer = Arc::new(Mutex::new(self));
+        let handles = Handles {
+            queue,
+            writer: Arc::clone(&writer),
+            to_sync: to_sync.clone(),
+        };
         std::thread::Builder::new()
             .name("audit-spool".into())
-            .spawn(move || self.run(requests))
+            .spawn(move || run(&writer, requests, &to_sync))
             .map_err(|source| SpoolError::io(&dir, source))?;
-        Ok(queue)
+        Ok(handles)
     }
 
-    fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
-        let mut next = None;
-        while let Some(job) = next.take().or_else(|| jobs.blocking_recv()) {
-            #[cfg(test)]
-            drop(super::state::lock(&self.shared.gate));
-            let first = match job {
-                Job::Append(request) => request,
-                Job::Probe(done) => {
-                    let _ = done.send(self.probe());
-                    continue;
-                }
-            };
-            let mut group = vec![first];
-            while group.len() < MAX_GROUP {
-                match jobs.try_recv() {
-                    Ok(Job::Append(request)) => group.push(request),
-                    Ok(probe) => {
-                        next = Some(probe);
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.commit(group);
-        }
-    }
-
-    fn commit(&mut self, mut group: Vec<Request>) {
+    /// Writes a group; what then waits for its fsync, or `None` when the write failed (its
+    /// waiters have their error).
+    fn commit(&mut self, group: Vec<Request>) -> Option<Written> {
         let unix_ms = unix_ms();
         let count = group.len() as u64;
-        match self.write(&mut group, unix_ms) {
-            Ok(()) => {
+        let offset = self.len;
+        match self.write(&group, unix_ms) {
+            Ok(file) => {
                 let first = self.next_id;
                 self.next_id += count;
-                let records = group.iter().map(|r| (r.record.clone(), r.reserved));
-                self.shared.commit(self.base, first, unix_ms, records);
-                for (request, id) in group.into_iter().zip(first..) {
-                    // A waiter that went away still has its record spooled: nothing to undo.
-                    let _ = request.done.send(Ok(RecordId(id)));
-                }
+                self.shared.wrote(self.base, self.next_id);
+                Some(Written {
+                    file,
+                    segment: self.base,
+                    path: self.path.clone(),
+                    offset,
+                    first,
+                    unix_ms,
+                    group,
+                })
             }
             Err(error) => {
                 // The group's ids are spent: if some frames did reach the old segment, replay
@@ -290,36 +294,30 @@ impl Writer {
                 self.broken = true;
                 self.shared.mark_unwritable(&error);
                 tracing::warn!(error = %crate::error::Chain::for_log(&error), records = count, "audit spool: group commit failed");
-                for request in group {
-                    self.shared.release(request.reserved);
-                    let _ = request.done.send(Err(clone_error(&error)));
-                }
+                fail(&self.shared, group, &error);
+                None
             }
         }
     }
 
-    fn write(&mut self, group: &mut [Request], unix_ms: u64) -> Result<(), SpoolError> {
-        if self.broken || self.file.is_none() || self.len >= self.segment_bytes {
+    /// Writes a group at the segment's valid end (in the kernel's page cache it outlives the
+    /// process, not the machine); the file it went to, for the syncer.
+    fn write(&mut self, group: &[Request], unix_ms: u64) -> Result<Arc<File>, SpoolError> {
+        // A failed fsync (the syncer's) leaves the segment's contents unknown too.
+        let sync_failed = self.shared.take_sync_failure();
+        if self.broken || sync_failed || self.file.is_none() || self.len >= self.segment_bytes {
             self.rotate()?;
         }
-        let file = self.file.as_ref().ok_or(SpoolError::Closed)?;
+        let file = Arc::clone(self.file.as_ref().ok_or(SpoolError::Closed)?);
         let stamp = unix_ms.to_le_bytes();
         let size: u64 = group.iter().map(|r| r.reserved).sum();
         let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        for request in group.iter() {
+        for request in group {
             frame::encode(&mut buf, &[&stamp, &request.record]);
         }
         // At the valid end rather than appended: the file is longer than its frames. A group
         // running past the zeroes extends the file, which only costs that group's fsync more.
-        let written = file.write_all_at(&buf, self.len).and_then(|()| {
-            for request in group.iter_mut() {
-                if let Some(written) = request.written.take() {
-                    let _ = written.send(());
-                }
-            }
-            file.sync_data()
-        });
-        if let Err(source) = written {
+        if let Err(source) = file.write_all_at(&buf, self.len) {
             // Cut the partial group off so nothing valid-looking follows the last good frame
             // (the zeroes after it go too: the segment is abandoned, `broken` rotates); if the
             // cut fails as well, replay cuts the segment at its first bad frame.
@@ -327,7 +325,7 @@ impl Writer {
             return Err(SpoolError::io(&self.path, source));
         }
         self.len += buf.len() as u64;
-        Ok(())
+        Ok(file)
     }
 
     /// Makes the standby the segment starting at `next_id`, and starts zeroing the next.
@@ -344,7 +342,7 @@ impl Writer {
             }
         };
         self.standby = Some(Standby::start(&self.shared, self.segment_bytes));
-        self.file = Some(file);
+        self.file = Some(Arc::new(file));
         self.shared.rotated(self.next_id, path.clone());
         self.path = path;
         self.base = self.next_id;
@@ -387,6 +385,172 @@ impl Writer {
             self.broken = true;
             SpoolError::io(&self.path, source)
         })
+    }
+}
+
+/// What the spool holds of its writer: the queue to its thread, the writer itself for
+/// appends written by their caller, and the syncer's queue.
+#[derive(Debug)]
+pub(super) struct Handles {
+    pub(super) queue: mpsc::UnboundedSender<Job>,
+    writer: Arc<Mutex<Writer>>,
+    to_sync: std::sync::mpsc::Sender<Written>,
+}
+
+impl Handles {
+    /// Writes `request` now, on the caller's thread, and hands it to the syncer: a write
+    /// ahead of a request waits only for its own `write` (a few microseconds into the page
+    /// cache), not for two thread hand-offs. The fsync still groups with every other append.
+    /// `false` when the write failed (the request has been answered with the error).
+    pub(super) fn write_now(&self, request: Request) -> bool {
+        let mut writer = lock(&self.writer);
+        match writer.commit(vec![request]) {
+            Some(written) => {
+                // Sent under the lock, so the syncer sees groups in id order.
+                let _ = self.to_sync.send(written);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The writer thread: takes every append queued behind the first, writes them as one group
+/// and hands the group to the syncer.
+fn run(
+    writer: &Mutex<Writer>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    to_sync: &std::sync::mpsc::Sender<Written>,
+) {
+    let mut next = None;
+    while let Some(job) = next.take().or_else(|| jobs.blocking_recv()) {
+        #[cfg(test)]
+        {
+            let shared = Arc::clone(&lock(writer).shared);
+            drop(lock(&shared.gate));
+        }
+        let first = match job {
+            Job::Append(request) => request,
+            Job::Probe(done) => {
+                let _ = done.send(lock(writer).probe());
+                continue;
+            }
+        };
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(Job::Append(request)) => group.push(request),
+                Ok(probe) => {
+                    next = Some(probe);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let mut writer = lock(writer);
+        if let Some(written) = writer.commit(group) {
+            // Sent under the lock, so the syncer sees groups in id order.
+            let _ = to_sync.send(written);
+        }
+    }
+}
+
+/// Answers a group that will not be durable with `error`, giving back its bytes.
+fn fail(shared: &Shared, group: Vec<Request>, error: &SpoolError) {
+    for request in group {
+        shared.release(request.reserved);
+        let _ = request.done.send(Err(clone_error(error)));
+    }
+}
+
+/// A group written, waiting for its fsync.
+#[derive(Debug)]
+pub(super) struct Written {
+    file: Arc<File>,
+    /// The segment's first id and path.
+    segment: u64,
+    path: PathBuf,
+    /// Where the group starts in the segment.
+    offset: u64,
+    /// The group's first id.
+    first: u64,
+    unix_ms: u64,
+    group: Vec<Request>,
+}
+
+/// The syncer thread: fsyncs what the writer has written, one fsync for every group written
+/// since the last (group commit across groups), then makes them visible to the shipper and
+/// answers their waiters.
+struct Syncer {
+    shared: Arc<Shared>,
+    /// A segment whose fsync failed, and why: after a failed fsync the kernel may have
+    /// dropped the dirty pages and report the next fsync clean, so nothing written to that
+    /// file counts as durable any more.
+    failed: Option<(Arc<File>, SpoolError)>,
+}
+
+impl Syncer {
+    fn run(mut self, written: &std::sync::mpsc::Receiver<Written>) {
+        while let Ok(first) = written.recv() {
+            let mut batch = vec![first];
+            batch.extend(written.try_iter());
+            // Groups of one segment share its fsync; a rotation starts another run.
+            let mut runs: Vec<Vec<Written>> = Vec::new();
+            for group in batch {
+                match runs.last_mut() {
+                    Some(run) if Arc::ptr_eq(&run[0].file, &group.file) => run.push(group),
+                    _ => runs.push(vec![group]),
+                }
+            }
+            for run in runs {
+                self.sync(run);
+            }
+        }
+    }
+
+    fn sync(&mut self, run: Vec<Written>) {
+        let file = Arc::clone(&run[0].file);
+        let poisoned = match &self.failed {
+            Some((failed, error)) if Arc::ptr_eq(failed, &file) => Some(clone_error(error)),
+            _ => None,
+        };
+        let error = poisoned.or_else(|| {
+            #[cfg(test)]
+            let synced = if self.shared.dir.join(FAIL_SYNC).exists() {
+                Err(io::Error::from_raw_os_error(libc::EIO))
+            } else {
+                file.sync_data()
+            };
+            #[cfg(not(test))]
+            let synced = file.sync_data();
+            let source = synced.err()?;
+            // Cut what the failed fsync covered, so replay finds none of it (the segment is
+            // abandoned: the writer rotates away from it).
+            let _ = file.set_len(run[0].offset);
+            Some(SpoolError::io(&run[0].path, source))
+        });
+        if let Some(error) = error {
+            self.shared.mark_unwritable(&error);
+            self.shared.sync_failed();
+            let records: usize = run.iter().map(|w| w.group.len()).sum();
+            tracing::warn!(error = %crate::error::Chain::for_log(&error), records, "audit spool: group commit failed");
+            for written in run {
+                self.shared.unwrote(written.segment, written.first);
+                fail(&self.shared, written.group, &error);
+            }
+            self.failed = Some((file, error));
+            return;
+        }
+        let records: usize = run.iter().map(|w| w.group.len()).sum();
+        for written in run {
+            let entries = written.group.iter().map(|r| (r.record.clone(), r.reserved));
+            self.shared.commit(written.first, written.unix_ms, entries);
+            for (request, id) in written.group.into_iter().zip(written.first..) {
+                // A waiter that went away still has its record spooled: nothing to undo.
+                let _ = request.done.send(Ok(RecordId(id)));
+            }
+        }
+        self.shared.synced(records as u64);
     }
 }
 

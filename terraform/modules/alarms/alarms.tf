@@ -4,7 +4,7 @@
 # series per receiving region, so each region watches what it sends.
 
 locals {
-  alarm_actions = [aws_sns_topic.this.arn]
+  alarm_actions = concat([aws_sns_topic.this.arn], var.settings.alarm_action_arns)
 
   # Consumed capacity and single-dimension throttle metrics, one alarm each
   # per table. Usage thresholds are per second; the metric is a one-minute Sum.
@@ -87,6 +87,7 @@ locals {
 resource "aws_cloudwatch_metric_alarm" "table" {
   for_each = local.simple_alarm_instances
 
+  region            = var.region
   alarm_name        = "${var.name_prefix}-${each.value.table}-${each.value.alarm}"
   alarm_description = "${each.value.table} in ${local.region} ${each.value.description}."
 
@@ -111,6 +112,7 @@ resource "aws_cloudwatch_metric_alarm" "table" {
 resource "aws_cloudwatch_metric_alarm" "per_operation" {
   for_each = local.per_operation_alarm_instances
 
+  region            = var.region
   alarm_name        = "${var.name_prefix}-${each.value.table}-${each.value.name}"
   alarm_description = "${each.value.table} in ${local.region} ${each.value.description} (summed over ${join(", ", each.value.operations)})."
 
@@ -152,20 +154,19 @@ resource "aws_cloudwatch_metric_alarm" "per_operation" {
   ok_actions      = local.alarm_actions
 }
 
-# A replication stall can stop the metric instead of raising it: nothing is
-# delivered, so there is no latency to publish. With "breaching" (the
-# default) that silence alarms like a high latency would; the cost is that a
-# region taking no writes for the whole window alarms too. DynamoDB
-# aggregates ReplicationLatency over five minutes (it is not among the metrics
-# it aggregates per minute), hence the period: a one-minute period would see
-# four gaps in five and, with "breaching", never be OK.
+# Slow replication only. A stall stops the metric instead of raising it, and
+# CloudWatch documents that alarms on AWS/DynamoDB metrics always ignore
+# missing data, whatever treat_missing_data says: the replication canary
+# (canary.tf) is what fires on a stall. DynamoDB aggregates
+# ReplicationLatency over five minutes, hence the period.
 resource "aws_cloudwatch_metric_alarm" "replication_latency" {
   for_each = local.replication_alarm_instances
 
+  region     = var.region
   alarm_name = "${var.name_prefix}-${each.value.table}-ReplicationLatency-${each.value.region}"
   alarm_description = join("", [
     "Writes to ${each.value.table} take more than ${var.settings.replication_latency_threshold_ms} ms on average to replicate from ${local.region} to ${each.value.region}",
-    var.settings.replication_latency_missing_data == "breaching" ? ", or no replication from ${local.region} to ${each.value.region} was reported for ${var.settings.replication_alarm_evaluation_periods * 5} minutes." : ".",
+    ". A stall publishes nothing and is the ReplicationStalled alarm's to catch.",
   ])
 
   namespace   = "AWS/DynamoDB"

@@ -14,17 +14,16 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
-data "aws_region" "current" {}
-
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  region     = var.region
 }
 
 # CloudWatch must be able to use this key to publish to the topic, which the
 # AWS-managed SNS key does not allow.
 resource "aws_kms_key" "topic" {
+  region                  = var.region
   description             = "GlobalScale: encryption of the alarm SNS topic in ${local.region}"
   enable_key_rotation     = true
   deletion_window_in_days = var.settings.kms_deletion_window_days
@@ -40,6 +39,7 @@ resource "aws_kms_key" "topic" {
 }
 
 resource "aws_kms_alias" "topic" {
+  region        = var.region
   name          = "alias/${var.name_prefix}-alarms"
   target_key_id = aws_kms_key.topic.key_id
 }
@@ -77,14 +77,35 @@ data "aws_iam_policy_document" "topic_key" {
       values   = [local.account_id]
     }
   }
+
+  # The replication canary's log group (canary.tf) is encrypted with this key.
+  statement {
+    sid       = "CloudWatchLogsEncryptTheCanaryLogGroup"
+    effect    = "Allow"
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
+    }
+  }
 }
 
 resource "aws_sns_topic" "this" {
+  region            = var.region
   name              = "${var.name_prefix}-alarms"
   kms_master_key_id = aws_kms_key.topic.arn
 }
 
 resource "aws_sns_topic_policy" "this" {
+  region = var.region
   arn    = aws_sns_topic.this.arn
   policy = data.aws_iam_policy_document.topic.json
 }
@@ -114,9 +135,23 @@ data "aws_iam_policy_document" "topic" {
 resource "aws_sns_topic_subscription" "email" {
   for_each = toset(var.settings.alarm_emails)
 
+  region    = var.region
   topic_arn = aws_sns_topic.this.arn
   protocol  = "email"
   endpoint  = each.value
+}
+
+# Routing to something other than email: HTTPS (paging services, chat
+# webhooks), SQS, Lambda, Firehose. HTTPS endpoints confirm like email does;
+# PagerDuty and Opsgenie SNS integrations confirm automatically.
+resource "aws_sns_topic_subscription" "other" {
+  for_each = { for s in var.settings.alarm_subscriptions : "${s.protocol}:${s.endpoint}" => s }
+
+  region                 = var.region
+  topic_arn              = aws_sns_topic.this.arn
+  protocol               = each.value.protocol
+  endpoint               = each.value.endpoint
+  endpoint_auto_confirms = each.value.protocol == "https" ? false : null
 }
 
 output "topic_arn" {
@@ -127,4 +162,9 @@ output "topic_arn" {
 output "kms_key_arn" {
   description = "The key that encrypts this region's alarm topic."
   value       = aws_kms_key.topic.arn
+}
+
+output "subscriptions" {
+  description = "The topic's subscribers besides email, by \"<protocol>:<endpoint>\"."
+  value       = { for k, s in aws_sns_topic_subscription.other : k => s.protocol }
 }

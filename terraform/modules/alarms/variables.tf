@@ -1,3 +1,8 @@
+variable "region" {
+  description = "The region whose alarms these are: every resource of the module is created there."
+  type        = string
+}
+
 variable "name_prefix" {
   description = "Prefix of the key alias, topic and alarm names."
   type        = string
@@ -26,6 +31,25 @@ variable "settings" {
     alarm_evaluation_periods             = number
     alarm_operations                     = list(string)
     alarm_emails                         = list(string)
+    alarm_subscriptions                  = list(object({ protocol = string, endpoint = string }))
+    alarm_action_arns                    = list(string)
+    user_errors_threshold                = number
+    latency_threshold_ms                 = number
+    latency_operations                   = list(string)
+    capacity_utilization_threshold       = number
     kms_deletion_window_days             = number
   })
+}
+
+variable "canary" {
+  description = "The replication canary in this region (root canary.tf): the canary table's name, this region's replica ARN and stream ARN, the roles of the writer and the reader, and how many five-minute periods without an arrival raise a pair's alarm. null: no canary."
+  type = object({
+    table_name      = string
+    table_arn       = string
+    stream_arn      = string
+    writer_role_arn = string
+    reader_role_arn = string
+    missing_periods = number
+  })
+  default = null
 }
