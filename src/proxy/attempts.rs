@@ -166,7 +166,13 @@ impl Proxy {
         self.record(region, req, outcome, elapsed, started);
         let sample = (req.read, elapsed, outcome, judged);
         if let (Some(kind), Some(elapsed), AttemptOutcome::Success, false) = sample {
-            let sample = ReadSample::Answered(elapsed);
+            // With hedging, an answer the client takes came first: no slow vote (see
+            // `ReadSample::Won`); without, its latency alone is judged.
+            let sample = if snapshot.config.routing.reads.hedge {
+                ReadSample::Won(elapsed)
+            } else {
+                ReadSample::Answered(elapsed)
+            };
             let routing = &snapshot.config.routing;
             self.health_log.read(region, kind, sample, started, routing);
         }

@@ -9,7 +9,8 @@
 //! so one that stays slower for good is taken back at its new speed.
 //!
 //! A region is demoted for these reads when more than half of its latest [`VOTES`] reads were
-//! slow (answered past the threshold, or still unanswered there after a hedge won) for at
+//! slow (still unanswered at the threshold after a hedge won, or waiting there without hedge
+//! budget; with hedging off, answered past it; a read answered first is never slow) for at
 //! least [`DEMOTE_AFTER`] (a stall of the sidecar's own host makes every read in flight slow
 //! at once, and says nothing about the region), and taken back after `readmit_after` reads or
 //! probes in a row under it. Writes and strongly consistent
@@ -65,8 +66,14 @@ impl ReadKind {
 /// What one read told about the region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadSample {
-    /// A usable answer after this long.
+    /// A usable answer after this long, judged against the threshold on its own (hedging
+    /// off, a probe, a hedged read's first attempt answering after its hedge won).
     Answered(Duration),
+    /// A usable answer after this long that came first: before any hedge was due, or before
+    /// the hedge's. It teaches the baseline but is never a slow vote: the region was not
+    /// slower than the alternative, and a stall of the sidecar's own host, which slows every
+    /// region alike, must not demote one. (While demoted, it is judged like `Answered`.)
+    Won(Duration),
     /// Still unanswered at the slow threshold (a hedge had answered; this attempt was then
     /// cancelled).
     Slow,
@@ -244,23 +251,23 @@ impl ReadLatency {
         let relearn = state
             .demoted_at
             .is_some_and(|at| now.duration_since(at) >= RELEARN_AFTER);
-        if relearn && matches!(sample, ReadSample::Answered(_)) {
+        if relearn && sample != ReadSample::Slow {
             state.windows[kind.index()] = Window::default();
             self.p50[kind.index()].store(0, Ordering::Relaxed);
             state.demoted_at = Some(now);
         }
         let threshold = self.slow_threshold(kind, judge);
-        let slow = match sample {
-            ReadSample::Slow => true,
-            ReadSample::Answered(latency) => threshold.is_some_and(|t| latency >= t),
+        let latency = match sample {
+            ReadSample::Slow => None,
+            ReadSample::Answered(latency) | ReadSample::Won(latency) => Some(latency),
         };
-        if let ReadSample::Answered(latency) = sample
-            && !slow
-        {
+        let past = latency.is_none_or(|l| threshold.is_some_and(|t| l >= t));
+        if let (Some(latency), false) = (latency, past) {
             self.learn(&mut state, kind, latency);
         }
+        let slow = past && !matches!(sample, ReadSample::Won(_));
         if self.is_demoted() {
-            state.fast_run = if slow { 0 } else { state.fast_run + 1 };
+            state.fast_run = if past { 0 } else { state.fast_run + 1 };
             if state.fast_run < judge.readmit_after {
                 return None;
             }
@@ -444,6 +451,21 @@ mod tests {
             r.record(ReadKind::GetItem, ReadSample::Slow, probe, &JUDGE),
             None
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reads_answered_first_are_never_slow_votes() {
+        let r = learned(7);
+        for _ in 0..100 {
+            let sample = ReadSample::Won(400 * MS);
+            assert_eq!(
+                r.record(ReadKind::GetItem, sample, Instant::now(), &JUDGE),
+                None
+            );
+            tokio::time::advance(10 * MS).await;
+        }
+        assert!(!r.is_demoted(), "a stall slowing every region alike");
+        assert_eq!(r.percentiles(ReadKind::GetItem), Some((7 * MS, 9 * MS)));
     }
 
     #[tokio::test(start_paused = true)]
