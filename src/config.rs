@@ -16,6 +16,7 @@ mod audit;
 mod auth;
 mod cors;
 mod raw;
+mod reads;
 mod server;
 
 pub use audit::{AuditConfig, AuditImages, AuditMode};
@@ -24,6 +25,7 @@ use raw::{
     RawConfig, RawCredentials, RawRegion, RawRouting, RawTable, RawTimeouts, RawUpstream,
     apply_env, parse_raw,
 };
+pub use reads::ReadRouting;
 pub use server::{DEFAULT_MAX_BODY_MEMORY_BYTES, ServerConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -205,7 +207,7 @@ pub enum RoutingPolicy {
     Latency,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RoutingConfig {
     pub policy: RoutingPolicy,
     pub max_attempts: u32,
@@ -217,6 +219,8 @@ pub struct RoutingConfig {
     /// answer or a timeout, only moves after refused connections.
     pub retry_budget: u32,
     pub write_failover: WriteFailover,
+    /// Hedging, latency demotion and the failback ramp of eventually consistent reads.
+    pub reads: ReadRouting,
 }
 
 /// Whether writes follow reads to another region when the write region fails.
@@ -671,6 +675,7 @@ fn routing(raw: Option<&RawRouting>) -> Result<RoutingConfig, ConfigError> {
             }
             Some(n) => n,
         },
+        reads: reads::read_routing(raw)?,
     })
 }
 

@@ -3,8 +3,8 @@
 //! the config are counted as `other`.
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub const REGION_HEALTHY: &str = "globalscale_region_healthy";
@@ -46,6 +46,14 @@ pub const BODY_MEMORY_REFUSALS_TOTAL: &str = "globalscale_body_memory_refusals_t
 pub const CONNECTIONS_EVICTED_TOTAL: &str = "globalscale_connections_evicted_total";
 pub const HEADER_TIMEOUTS_TOTAL: &str = "globalscale_header_timeouts_total";
 pub const UPSTREAM_IDLE_CLOSED_TOTAL: &str = "globalscale_upstream_idle_closed_total";
+pub const EVENTUAL_READS_TOTAL: &str = "globalscale_eventual_reads_total";
+pub const HEDGES_TOTAL: &str = "globalscale_hedges_total";
+pub const HEDGES_WON_TOTAL: &str = "globalscale_hedges_won_total";
+pub const HEDGE_BUDGET_EXHAUSTED_TOTAL: &str = "globalscale_hedge_budget_exhausted_total";
+pub const REGION_READ_DEMOTED: &str = "globalscale_region_read_demoted";
+pub const REGION_READ_DEMOTIONS_TOTAL: &str = "globalscale_region_read_demotions_total";
+pub const REGION_READ_SHARE: &str = "globalscale_region_read_share";
+pub const REGION_RAMPS_TOTAL: &str = "globalscale_region_ramps_total";
 pub const READY: &str = "globalscale_ready";
 pub const READINESS_REFUSALS_TOTAL: &str = "globalscale_readiness_refusals_total";
 
@@ -98,6 +106,12 @@ impl Register for HistogramVec {
             HistogramOpts::new(name, help).buckets(BUCKETS.to_vec()),
             labels,
         )
+    }
+}
+
+impl Register for GaugeVec {
+    fn make(name: &str, help: &str, labels: &[&str]) -> Result<Self, prometheus::Error> {
+        GaugeVec::new(Opts::new(name, help), labels)
     }
 }
 
@@ -213,6 +227,16 @@ metrics! {
     header_timeouts: IntCounterVec = (HEADER_TIMEOUTS_TOTAL, "Connections closed for sending no request head within the header timeout, which shortens as the listener nears its cap", ["listener"]);
     /// Idle connections to regions closed by the background sweep.
     upstream_idle_closed: IntCounter = (UPSTREAM_IDLE_CLOSED_TOTAL, "Idle connections to regions closed by the background sweep ([upstream] idle_timeout_ms)");
+    /// Gray failures (`route::hedge`, `region::latency`): eventually consistent reads, the
+    /// hedges among them, demotions for slowness and failback ramps.
+    eventual_reads: IntCounter = (EVENTUAL_READS_TOTAL, "Eventually consistent reads forwarded: the reads that may be hedged, demoted away from a slow region and ramped");
+    hedges: IntCounterVec = (HEDGES_TOTAL, "Hedges sent: a read its first region (from) had not answered after the hedge delay, sent to the next region (to) as well", ["from", "to"]);
+    hedges_won: IntCounterVec = (HEDGES_WON_TOTAL, "Hedges whose answer the client got, the first region's attempt cancelled", ["from", "to"]);
+    hedge_budget_exhausted: IntCounter = (HEDGE_BUDGET_EXHAUSTED_TOTAL, "Hedges not sent when due because the hedge budget was empty");
+    read_demoted: IntGaugeVec = (REGION_READ_DEMOTED, "1 while the region is demoted for eventually consistent reads for being slow (it still takes writes)", ["region"]);
+    read_demotions: IntCounterVec = (REGION_READ_DEMOTIONS_TOTAL, "Times the region was demoted for eventually consistent reads for being slow", ["region"]);
+    read_share: GaugeVec = (REGION_READ_SHARE, "Share of eventually consistent reads the failback ramp lets the region take first: rising from 0 to 1 after a readmission", ["region"]);
+    ramps: IntCounterVec = (REGION_RAMPS_TOTAL, "Failback ramps started: the region readmitted, or no longer demoted, and taking reads back gradually", ["region"]);
     /// 1 once the readiness gate opened (`readiness`): credentials, and every managed table
     /// accepted by a region.
     ready: IntGauge = (READY, "1 once the sidecar has credentials and a region accepted a signed request to each managed table; /readyz is 503 before");

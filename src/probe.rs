@@ -12,7 +12,10 @@
 //! up, so it counts neither way.
 //!
 //! A healthy region that live traffic reached within the last interval is not probed: its
-//! live answers already say how it is.
+//! live answers already say how it is. A region demoted for slow reads is probed anyway (its
+//! writes say nothing about its reads), for its latency only while writes reach it, and a
+//! probe's latency is judged like a read's: runs of probes under the slow threshold take it
+//! back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,6 +50,10 @@ pub trait HealthReport: Send + Sync + 'static {
         elapsed: Option<Duration>,
         started: tokio::time::Instant,
     );
+
+    /// Feeds one probe's latency, an eventually consistent GetItem's, into the region's
+    /// read latency.
+    fn record_read(&self, region: &Region, elapsed: Duration, started: tokio::time::Instant);
 }
 
 /// The key value a probe reads, unlikely to be a real item's (which would cost more to read
@@ -71,8 +78,12 @@ pub async fn run(health: Arc<impl HealthReport>, mut shutdown: tokio::sync::watc
         in_flight.retain(|_, probe| !probe.is_finished());
         for index in 0..snapshot.regions.len() {
             let region = &snapshot.regions[index];
-            let busy = region.health.is_healthy() && region.health.live_within(interval);
-            if busy || in_flight.contains_key(&region.name) {
+            let live = region.health.is_healthy() && region.health.live_within(interval);
+            // Demoted for slow reads but carrying writes: probed for its read latency only;
+            // its health is the live traffic's to judge (a probe timing out sooner than an
+            // attempt must not eject a region that is only slow, and move its writes).
+            let latency_only = live && region.health.reads.is_demoted();
+            if (live && !latency_only) || in_flight.contains_key(&region.name) {
                 continue;
             }
             let health = Arc::clone(&health);
@@ -83,8 +94,16 @@ pub async fn run(health: Arc<impl HealthReport>, mut shutdown: tokio::sync::watc
                     return;
                 };
                 health.count_probe(region, result.outcome);
-                if result.outcome != AttemptOutcome::Throttled {
+                if result.outcome != AttemptOutcome::Throttled && !latency_only {
                     health.record_health(region, result.outcome, result.elapsed, result.started);
+                }
+                // An absent item, a missing table: either is a read the region answered.
+                let answered = matches!(
+                    result.outcome,
+                    AttemptOutcome::Success | AttemptOutcome::ClientError
+                );
+                if let (true, Some(elapsed)) = (answered, result.elapsed) {
+                    health.record_read(region, elapsed, result.started);
                 }
             });
             in_flight.insert(region.name.clone(), probe);

@@ -3,12 +3,14 @@
 //! none of them.
 
 pub mod health;
+pub mod latency;
 
 use std::sync::Arc;
 
 use http::HeaderValue;
 
 pub use health::{Failure, RegionHealth, Transition};
+pub use latency::{ReadKind, ReadLatency, ReadSample, ReadTransition};
 
 /// One region as requests see it.
 #[derive(Debug, Clone)]

@@ -14,6 +14,7 @@ use crate::metrics::OTHER;
 pub use crate::region::Region;
 use crate::region::RegionHealth;
 use crate::route::RetryBudget;
+use crate::route::hedge::HedgeBudget;
 use crate::route::select::RegionView;
 use crate::upstream::sign::Signer;
 use crate::upstream::{Transport, Upstream};
@@ -72,6 +73,9 @@ pub struct Snapshot {
     pub tables: Policies,
     /// Shared with every later snapshot: a reload neither refills nor forgets it.
     pub retry_budget: Arc<RetryBudget>,
+    /// The hedge budget (`route::hedge`); shared with every later snapshot like the retry
+    /// budget.
+    pub hedge_budget: Arc<HedgeBudget>,
     /// The table allow-lists of the `[[clients]]` that have one, by client name.
     pub access: HashMap<String, Allowed>,
     /// Checks client signatures with `[auth] mode = "sigv4"`.
@@ -139,6 +143,7 @@ impl Snapshot {
                 Arc::clone(&p.retry_budget)
             },
         );
+        let hedge_budget = previous.map_or_else(Arc::default, |p| Arc::clone(&p.hedge_budget));
         let access = config
             .auth
             .clients
@@ -160,6 +165,7 @@ impl Snapshot {
             signer,
             tables,
             retry_budget,
+            hedge_budget,
             access,
             verifier,
             generation: previous.map_or(1, |p| p.generation + 1),
@@ -175,6 +181,11 @@ impl Snapshot {
                 healthy: r.health.is_healthy(),
                 latency: r.health.latency(),
                 fails_slowly: r.health.fails_slowly(),
+                fast_reads: !r.health.reads.is_demoted(),
+                ramp: r
+                    .health
+                    .reads
+                    .ramp_share(self.config.routing.reads.failback_ramp),
             })
             .collect()
     }

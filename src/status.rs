@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use crate::config::{AuthMode, RoutingPolicy, WriteFailover};
 use crate::proxy::{Proxy, RegionEvent};
-use crate::route::candidates;
+use crate::region::ReadKind;
+use crate::route::{candidates, read_candidates};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -32,6 +33,8 @@ pub struct Status {
     /// Newest first.
     pub events: Vec<RegionEvent>,
     pub retry_budget: BudgetStatus,
+    /// Hedged reads, latency demotion and the failback ramp (eventually consistent reads).
+    pub hedging: HedgingStatus,
     pub audit: Option<AuditStatus>,
     /// `none` or `sigv4`.
     pub auth: &'static str,
@@ -54,6 +57,29 @@ pub struct RegionStatus {
     pub healthy: bool,
     /// Average latency of recent successful attempts, in milliseconds.
     pub latency_ms: f64,
+    /// Demoted for eventually consistent reads: most of them ran past its slow threshold.
+    pub reads_demoted: bool,
+    /// The share of eventually consistent reads the failback ramp lets it take: 0 to 1.
+    pub read_share: f64,
+    /// GetItem's p50 and p95 here (the baseline slow reads are judged against, and the hedge
+    /// delay before its floor), in milliseconds; `None` until enough reads were seen.
+    pub get_item_p50_ms: Option<f64>,
+    pub get_item_p95_ms: Option<f64>,
+    /// How long a GetItem waits for this region before a hedge goes out, in milliseconds.
+    pub hedge_delay_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HedgingStatus {
+    pub enabled: bool,
+    pub budget_tokens: u64,
+    pub budget_burst: u64,
+    /// Hedges allowed in steady state, as a percentage of eventually consistent reads.
+    pub budget_percent: u32,
+    pub min_delay_ms: f64,
+    pub demote_factor: f64,
+    pub demote_margin_ms: f64,
+    pub failback_ramp_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,25 +100,48 @@ pub struct AuditStatus {
     pub spool_failing: bool,
 }
 
+impl RegionStatus {
+    fn of(r: &crate::region::Region, home: bool, reads: &crate::config::ReadRouting) -> Self {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let percentiles = r.health.reads.percentiles(ReadKind::GetItem);
+        RegionStatus {
+            name: r.name.clone(),
+            endpoint: r.endpoint.to_string(),
+            home,
+            healthy: r.health.is_healthy(),
+            latency_ms: ms(r.health.latency()),
+            reads_demoted: r.health.reads.is_demoted(),
+            read_share: r.health.reads.ramp_share(reads.failback_ramp),
+            get_item_p50_ms: percentiles.map(|(p50, _)| ms(p50)),
+            get_item_p95_ms: percentiles.map(|(_, p95)| ms(p95)),
+            hedge_delay_ms: ms(r
+                .health
+                .reads
+                .hedge_delay(ReadKind::GetItem, reads.hedge_min_delay)),
+        }
+    }
+}
+
 impl Status {
     pub fn gather(proxy: &Proxy, draining: bool) -> Status {
         let snapshot = proxy.snapshot.load();
         let config = &snapshot.config;
         let views = snapshot.region_views();
-        let serving = candidates(&views, config.routing.policy)
+        // Where most eventually consistent reads go: a ramping region once past half its ramp.
+        let serving = read_candidates(&views, config.routing.policy, || 0.5)
             .first()
             .map(|&i| snapshot.regions[i].name.clone());
+        // Writes never move on latency or ramps.
+        let writes_first = candidates(&views, config.routing.policy)
+            .first()
+            .map(|&i| snapshot.regions[i].name.clone());
+        let reads = &config.routing.reads;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         let regions = snapshot
             .regions
             .iter()
             .enumerate()
-            .map(|(i, r)| RegionStatus {
-                name: r.name.clone(),
-                endpoint: r.endpoint.to_string(),
-                home: i == 0,
-                healthy: r.health.is_healthy(),
-                latency_ms: r.health.latency().as_secs_f64() * 1000.0,
-            })
+            .map(|(i, r)| RegionStatus::of(r, i == 0, reads))
             .collect();
         let events = proxy.health_log.events();
         let audit = proxy
@@ -132,7 +181,7 @@ impl Status {
             // Under `auto`, writes go where reads go.
             writes_to: match config.routing.write_failover {
                 WriteFailover::Manual => Some(proxy.write_region()),
-                WriteFailover::Auto => serving.clone(),
+                WriteFailover::Auto => writes_first,
             },
             write_region: proxy.write_region(),
             serving_region: serving,
@@ -141,6 +190,16 @@ impl Status {
             retry_budget: BudgetStatus {
                 tokens: snapshot.retry_budget.tokens(),
                 capacity: config.routing.retry_budget,
+            },
+            hedging: HedgingStatus {
+                enabled: reads.hedge,
+                budget_tokens: snapshot.hedge_budget.tokens(),
+                budget_burst: crate::route::hedge::BURST,
+                budget_percent: reads.hedge_budget_percent,
+                min_delay_ms: ms(reads.hedge_min_delay),
+                demote_factor: reads.demote_factor,
+                demote_margin_ms: ms(reads.demote_margin),
+                failback_ramp_ms: ms(reads.failback_ramp),
             },
             audit,
             auth: match config.auth.mode {

@@ -19,7 +19,7 @@ use support::{
 /// after `probe_timeout_ms`.
 fn config_with_probe_timeout(probe_timeout_ms: u64) -> SidecarConfig {
     SidecarConfig::new().timeouts(500, 2_000, 10_000).section(&format!(
-        "[routing]\nprobe_interval_ms = 200\nprobe_timeout_ms = {probe_timeout_ms}\neject_after_failures = 3\nreadmit_after_successes = 2"
+        "[routing]\nprobe_interval_ms = 200\nprobe_timeout_ms = {probe_timeout_ms}\neject_after_failures = 3\nreadmit_after_successes = 2\nfailback_ramp_ms = 1000"
     ))
 }
 
@@ -216,6 +216,14 @@ async fn a_killed_region_costs_no_request_and_traffic_comes_home() {
     drop(paused);
     let back = wait_served_by(addr, admin, "us-east-1").await;
     println!("fail back: home served again {back:?} after its process answered");
+    // Reads come back over the failback ramp; then all of them are home.
+    wait_metric(
+        admin,
+        "globalscale_region_read_share",
+        &[("region", "us-east-1")],
+        1.0,
+    )
+    .await;
     load.wait_for(200).await;
     let report = load.stop().await;
     report.assert_no_errors("");
@@ -351,13 +359,15 @@ async fn a_failure_everywhere_spends_the_retry_budget_instead_of_multiplying_loa
 
 /// A sidecar in front of `home` and `second` that keeps sending to the home region even while
 /// it fails (probes are rare and ejection needs many failures), so every request meets it.
+/// Its reads are not hedged: what reaches `second` here is what the retry rules moved there
+/// (hedging has its own tests, `tests/gray_failures.rs`).
 async fn stubborn_sidecar(home: &RegionFixture, second: &RegionFixture) -> Sidecar {
     Sidecar::start(
         &SidecarConfig::new()
             // 2 s per attempt: a hanging region costs that much, and a loaded CI machine
             // never makes a live region look like one (it did at 500 ms).
             .timeouts(500, 2_000, 20_000)
-            .section("[routing]\neject_after_failures = 100\nprobe_interval_ms = 600000")
+            .section("[routing]\neject_after_failures = 100\nprobe_interval_ms = 600000\nhedge_reads = false")
             .region("us-east-1", &home.endpoint())
             .region("us-west-2", &second.endpoint()),
     )

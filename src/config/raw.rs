@@ -94,6 +94,12 @@ pub(super) struct RawRouting {
     pub(super) eject_after_failures: Option<u32>,
     pub(super) readmit_after_successes: Option<u32>,
     pub(super) retry_budget: Option<u32>,
+    pub(super) hedge_reads: Option<bool>,
+    pub(super) hedge_min_delay_ms: Option<u64>,
+    pub(super) hedge_budget_percent: Option<u32>,
+    pub(super) demote_latency_factor: Option<f64>,
+    pub(super) demote_latency_margin_ms: Option<u64>,
+    pub(super) failback_ramp_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

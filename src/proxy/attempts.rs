@@ -9,12 +9,15 @@ use super::own_write;
 use super::{Forward, Proxy, Reply};
 use crate::config::WriteFailover;
 use crate::error::{Ambiguity, AttemptFailure, Failures, InternalError, ProxyError};
+use crate::region::ReadSample;
+use crate::upstream::UpstreamResponse;
 use progress::Progress;
 
+mod hedged;
 mod progress;
 pub(crate) mod repeats;
 use crate::route::retry::classify_response;
-use crate::route::{AttemptOutcome, ResendSafety, candidates};
+use crate::route::{AttemptOutcome, ResendSafety, candidates, read_candidates};
 use crate::snapshot::{Region, Snapshot};
 use crate::upstream::UpstreamError;
 use crate::upstream::outbound::signed_request;
@@ -34,6 +37,12 @@ impl Proxy {
         let pinned = self.pinned_region(snapshot, req, safety)?;
         let mut progress = Progress::new(snapshot, safety, pinned);
         let budget = &snapshot.retry_budget;
+        let hedging = req.read.is_some() && snapshot.config.routing.reads.hedge;
+        if req.read.is_some() {
+            self.metrics.eventual_reads.inc();
+            let percent = snapshot.config.routing.reads.hedge_budget_percent;
+            snapshot.hedge_budget.deposit(percent);
+        }
         // Each round asks for the candidates again: a region readmitted (or ejected) while
         // this request was failing counts for its next round.
         'rounds: for round in 0u32.. {
@@ -47,12 +56,16 @@ impl Proxy {
                 }
                 break;
             }
+            // Regions a hedge already tried this round, by bit (no allocation per request;
+            // a region past the 128th is never skipped, at worst tried twice).
+            let mut tried: u128 = 0;
+            let was_tried = |tried: u128, i: usize| i < 128 && tried & (1 << i) != 0;
             for (position, &index) in order.iter().enumerate() {
                 if progress.attempts_left() == 0 {
                     break 'rounds;
                 }
                 // Pinned during this round: the rest of its candidates are out.
-                if progress.pinned.is_some_and(|pin| pin != index) {
+                if progress.pinned.is_some_and(|pin| pin != index) || was_tried(tried, index) {
                     continue;
                 }
                 if !progress
@@ -63,6 +76,20 @@ impl Proxy {
                 }
                 let region = &snapshot.regions[index];
                 progress.moved_to(region, &self.metrics);
+                let next = order[position + 1..]
+                    .iter()
+                    .find(|&&i| !was_tried(tried, i));
+                if let (true, Some(&next), Some(kind)) = (hedging, next, req.read) {
+                    let raced = self
+                        .hedged(snapshot, req, &mut progress, kind, (index, next))
+                        .await?;
+                    match raced {
+                        hedged::Raced::Reply(reply) => return Ok(*reply),
+                        hedged::Raced::Both if next < 128 => tried |= 1 << next,
+                        hedged::Raced::Both | hedged::Raced::Alone => {}
+                    }
+                    continue;
+                }
                 let current = progress.verifying.as_ref().unwrap_or(req);
                 let attempt = self
                     .attempt(snapshot, region, current, safety, progress.deadline)
@@ -86,15 +113,33 @@ impl Proxy {
         safety: ResendSafety,
         deadline: tokio::time::Instant,
     ) -> Result<(AttemptOutcome, Attempt), ProxyError> {
-        let own_body = req
-            .region_bodies
-            .iter()
-            .find(|(name, _)| *name == region.name);
-        let outbound = own_body.map(|(_, body)| req.outbound.with_body(body.clone()));
-        let outbound = outbound.as_ref().unwrap_or(&req.outbound);
-        let upstream_request = signed_request(&snapshot.signer, region, outbound).await?;
+        let upstream_request = sign_for(snapshot, region, req).await?;
         let started = tokio::time::Instant::now();
         let result = snapshot.upstream.send(upstream_request, deadline).await;
+        let sent = Sent {
+            region,
+            started,
+            result,
+            judged: false,
+        };
+        self.conclude(snapshot, sent, req, safety, deadline)
+    }
+
+    /// What one attempt's result means: classified, recorded, and either an answer, a
+    /// failure that allows moving on, or an error for the client.
+    fn conclude(
+        &self,
+        snapshot: &Snapshot,
+        Sent {
+            region,
+            started,
+            result,
+            judged,
+        }: Sent<'_>,
+        req: &Forward<'_>,
+        safety: ResendSafety,
+        deadline: tokio::time::Instant,
+    ) -> Result<(AttemptOutcome, Attempt), ProxyError> {
         // The request's deadline, not only this attempt's timeout: nothing is tried after it.
         if matches!(result, Err(UpstreamError::Timeout(_)))
             && tokio::time::Instant::now() >= deadline
@@ -118,13 +163,20 @@ impl Proxy {
             Ok(response) => classify_response(response.status, &response.body),
             Err(e) => AttemptOutcome::from_error(e),
         };
-        self.record(
-            region,
-            req,
-            outcome,
-            result.as_ref().ok().map(|r| r.elapsed),
-            started,
-        );
+        let elapsed = result.as_ref().ok().map(|r| r.elapsed);
+        self.record(region, req, outcome, elapsed, started);
+        let sample = (req.read, elapsed, outcome, judged);
+        if let (Some(kind), Some(elapsed), AttemptOutcome::Success, false) = sample {
+            // With hedging, an answer the client takes came first: no slow vote (see
+            // `ReadSample::Won`); without, its latency alone is judged.
+            let sample = if snapshot.config.routing.reads.hedge {
+                ReadSample::Won(elapsed)
+            } else {
+                ReadSample::Answered(elapsed)
+            };
+            let routing = &snapshot.config.routing;
+            self.health_log.read(region, kind, sample, started, routing);
+        }
         self.pin(region, req, safety, outcome);
         let moves = outcome.should_move(safety);
         let attempt = match result {
@@ -152,19 +204,48 @@ impl Proxy {
     }
 }
 
+/// The signed request for `region`: its own body when the request names its region.
+async fn sign_for(
+    snapshot: &Snapshot,
+    region: &Region,
+    req: &Forward<'_>,
+) -> Result<http::Request<http_body_util::Full<Bytes>>, ProxyError> {
+    let own_body = req
+        .region_bodies
+        .iter()
+        .find(|(name, _)| *name == region.name);
+    let outbound = own_body.map(|(_, body)| req.outbound.with_body(body.clone()));
+    let outbound = outbound.as_ref().unwrap_or(&req.outbound);
+    signed_request(&snapshot.signer, region, outbound).await
+}
+
+/// One attempt sent: where, when, and how it ended.
+struct Sent<'r> {
+    region: &'r Region,
+    started: tokio::time::Instant,
+    result: Result<UpstreamResponse, UpstreamError>,
+    /// An eventually consistent read already counted slow while it waited: its latency is
+    /// not judged again.
+    judged: bool,
+}
+
 impl Proxy {
     /// The regions to try in order: the healthy ones by the routing policy; for a write
     /// under `write_failover = "manual"`, the write region alone, healthy or not, so that a
     /// write never moves without an operator's decision.
     fn candidates(&self, snapshot: &Snapshot, req: &Forward<'_>) -> Vec<usize> {
         let manual = snapshot.config.routing.write_failover == WriteFailover::Manual;
-        if manual && !req.operation.is_read() {
+        if manual && !req.operation.is_read() && req.read.is_none() {
             let write_region = self.write_region();
             if let Some(index) = snapshot.regions.iter().position(|r| r.name == write_region) {
                 return vec![index];
             }
         }
-        candidates(&snapshot.region_views(), snapshot.config.routing.policy)
+        let (views, policy) = (snapshot.region_views(), snapshot.config.routing.policy);
+        if req.read.is_some() {
+            return read_candidates(&views, policy, fastrand::f64);
+        }
+        candidates(&views, policy)
     }
 
     /// The region an earlier attempt of this transaction (this request's, or an earlier
@@ -250,6 +331,7 @@ fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError
         verifiable: req.verifiable,
         pin_token: req.pin_token,
         region_bodies: req.region_bodies,
+        read: req.read,
     }))
 }
 

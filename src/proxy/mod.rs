@@ -56,7 +56,7 @@ pub struct Proxy {
     /// moves them. Outlives snapshots.
     write_region: WriteRegion,
     /// The regions' health bookkeeping: ejections and readmissions, for `/status`.
-    pub health_log: HealthLog,
+    pub health_log: Arc<HealthLog>,
     /// `[server] max_body_memory_bytes`, shared by every request; sized at start only.
     bodies: BodyBudget,
     /// The last request each region's health counted a server error of (the poison rule).
@@ -102,7 +102,7 @@ impl Proxy {
                 home.as_deref().unwrap_or_default(),
                 metrics.write_region.clone(),
             ),
-            health_log: HealthLog::new(metrics.clone()),
+            health_log: Arc::new(HealthLog::new(metrics.clone())),
             in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
             bodies: BodyBudget::from_config(&snapshot.config, &metrics),
             repeats: attempts::repeats::Repeats::default(),
@@ -284,6 +284,7 @@ impl Proxy {
             verifiable: outgoing.sent().zip(outgoing.mark.as_ref()),
             pin_token: outgoing.pin_token.as_deref(),
             region_bodies: &outgoing.region_bodies,
+            read: crate::route::hedge::eventual_read(&view, plan.statements_read),
         };
         let intents = match &admitted {
             Some(admitted) => Self::intend(admitted, &plan, &outgoing).await?,
@@ -553,8 +554,11 @@ impl Proxy {
                 largest_group: groups.largest_group,
             }
         });
+        let snapshot = self.snapshot.load();
+        let ramp = snapshot.config.routing.reads.failback_ramp;
+        self.health_log.publish_shares(&snapshot.regions, ramp);
         self.metrics.scrape(&crate::metrics::Live {
-            retry_budget_tokens: self.snapshot.load().retry_budget.tokens(),
+            retry_budget_tokens: snapshot.retry_budget.tokens(),
             credential_refreshes: crate::upstream::sign::Signer::refreshes(),
             spool,
             body_memory_bytes: self.bodies.held() as u64,
@@ -583,6 +587,7 @@ impl OwnCalls for Proxy {
             verifiable: None,
             pin_token: None,
             region_bodies: &[],
+            read: None,
         };
         let reply = self.forward(&snapshot, &forward, safety).await?;
         Ok((reply.upstream.status, reply.upstream.body))
@@ -618,6 +623,19 @@ impl HealthReport for Proxy {
     ) {
         self.health_log.outcome(region, outcome, elapsed, started);
     }
+
+    fn record_read(
+        &self,
+        region: &Region,
+        elapsed: std::time::Duration,
+        started: tokio::time::Instant,
+    ) {
+        let snapshot = self.snapshot.load();
+        let sample = crate::region::ReadSample::Answered(elapsed);
+        let kind = crate::region::ReadKind::GetItem;
+        self.health_log
+            .read(region, kind, sample, started, &snapshot.config.routing);
+    }
 }
 
 /// What every attempt of one request sends, and what the attempt loop must know of it.
@@ -633,6 +651,9 @@ pub(crate) struct Forward<'a> {
     /// A body per region, when the request names the region it is sent to (atomic audit
     /// records); empty otherwise.
     pub(crate) region_bodies: &'a [(String, Bytes)],
+    /// The kind of an eventually consistent read, which may be hedged and avoids slow or
+    /// ramping regions; `None` for writes and strongly consistent reads.
+    pub(crate) read: Option<crate::region::ReadKind>,
 }
 
 /// The `X-Amz-Target` of an operation the sidecar sends on its own account.

@@ -26,7 +26,11 @@ impl Proxy {
             }
             for to in regions.iter().filter(|to| *to != region) {
                 m.failovers.with_label_values(&[region, to]);
+                m.hedges.with_label_values(&[region, to]);
+                m.hedges_won.with_label_values(&[region, to]);
             }
+            m.read_demotions.with_label_values(&[region]);
+            m.ramps.with_label_values(&[region]);
         }
         for table in &snapshot.config.tables {
             m.unprocessed_items.with_label_values(&[&table.name]);

@@ -73,6 +73,8 @@ pub struct RegionHealth {
     state: Mutex<Counters>,
     eject_after: u32,
     readmit_after: u32,
+    /// Eventually consistent reads' latency: hedge delays, demotion, the failback ramp.
+    pub reads: super::ReadLatency,
 }
 
 #[derive(Debug, Default)]
@@ -127,7 +129,14 @@ impl RegionHealth {
             }),
             eject_after,
             readmit_after,
+            reads: super::ReadLatency::new(),
         }
+    }
+
+    /// Whether eventually consistent reads should go here first: healthy and not demoted
+    /// for slowness.
+    pub fn serves_reads(&self) -> bool {
+        self.is_healthy() && !self.reads.is_demoted()
     }
 
     pub fn is_healthy(&self) -> bool {
@@ -189,6 +198,7 @@ impl RegionHealth {
             c.readmitted_at = Some(now);
             c.changed_at = Some(now);
             self.healthy.store(true, Ordering::Release);
+            self.reads.start_ramp();
             return Some(Transition::Readmitted);
         }
         None

@@ -12,8 +12,10 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::{AttemptOutcome, Transition};
+use crate::config::RoutingConfig;
 use crate::metrics::Metrics;
-use crate::region::Region;
+use crate::region::latency::Judge;
+use crate::region::{ReadKind, ReadSample, ReadTransition, Region};
 
 /// Ejections and readmissions `/status` keeps.
 const EVENTS_KEPT: usize = 50;
@@ -24,7 +26,8 @@ pub struct RegionEvent {
     /// RFC 3339, UTC.
     pub at: String,
     pub region: String,
-    /// `ejected` or `readmitted`.
+    /// `ejected` or `readmitted`; for eventually consistent reads, `demoted` (slow) or
+    /// `restored`.
     pub event: &'static str,
     /// The outcome that tipped it.
     pub reason: &'static str,
@@ -102,6 +105,56 @@ impl HealthLog {
         }
     }
 
+    /// An attempt sent at nothing's request any more: a hedge's loser, cancelled. Counted
+    /// under `outcome="cancelled"`, so every attempt sent shows once.
+    pub fn cancelled(&self, region: &Region, operation: &str) {
+        self.metrics
+            .upstream_requests
+            .with_label_values(&[&region.name, operation, "cancelled"])
+            .inc();
+    }
+
+    /// One eventually consistent read of `kind` sent at `started` (live, or a probe): its
+    /// latency, or that it was still unanswered at the slow threshold, judged against the
+    /// region's own baseline; a demotion or restoration that follows is logged and counted.
+    pub fn read(
+        &self,
+        region: &Region,
+        kind: ReadKind,
+        sample: ReadSample,
+        started: Instant,
+        routing: &RoutingConfig,
+    ) {
+        let Some(transition) = region
+            .health
+            .reads
+            .record(kind, sample, started, &judge(routing))
+        else {
+            return;
+        };
+        let (event, reason) = match transition {
+            ReadTransition::Demoted => {
+                tracing::warn!(region = %region.name, "region demoted for eventually consistent reads: most reads slower than its baseline");
+                self.metrics
+                    .read_demotions
+                    .with_label_values(&[&region.name])
+                    .inc();
+                ("demoted", "slow_reads")
+            }
+            ReadTransition::Restored => {
+                tracing::info!(region = %region.name, "region restored for eventually consistent reads");
+                ("restored", "fast_reads")
+            }
+        };
+        self.keep(region, event, reason);
+        self.publish(std::slice::from_ref(region));
+    }
+
+    /// A ramp started for `region` (its readmission or restoration).
+    fn ramp_started(&self, region: &Region) {
+        self.metrics.ramps.with_label_values(&[&region.name]).inc();
+    }
+
     /// Logs, keeps and publishes a change of a region's health; `outcome` tipped it.
     fn on_transition(&self, region: &Region, transition: Transition, outcome: AttemptOutcome) {
         let event = match transition {
@@ -118,34 +171,64 @@ impl HealthLog {
                 "readmitted"
             }
         };
-        {
-            let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
-            if events.len() == EVENTS_KEPT {
-                events.pop_front();
-            }
-            events.push_back(RegionEvent {
-                at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-                region: region.name.clone(),
-                event,
-                reason: outcome.label(),
-            });
-        }
+        self.keep(region, event, outcome.label());
         self.publish(std::slice::from_ref(region));
     }
 
-    /// Sets `globalscale_region_healthy` for `regions`.
+    /// Keeps an event for `/status`; a region that takes reads again starts its ramp.
+    fn keep(&self, region: &Region, event: &'static str, reason: &'static str) {
+        if matches!(event, "readmitted" | "restored") && region.health.serves_reads() {
+            self.ramp_started(region);
+        }
+        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        if events.len() == EVENTS_KEPT {
+            events.pop_front();
+        }
+        events.push_back(RegionEvent {
+            at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            region: region.name.clone(),
+            event,
+            reason,
+        });
+    }
+
+    /// Sets `globalscale_region_healthy` and `globalscale_region_read_demoted` for `regions`.
     pub fn publish(&self, regions: &[Region]) {
         for region in regions {
             self.metrics
                 .region_healthy
                 .with_label_values(&[&region.name])
                 .set(i64::from(region.health.is_healthy()));
+            self.metrics
+                .read_demoted
+                .with_label_values(&[&region.name])
+                .set(i64::from(region.health.reads.is_demoted()));
         }
     }
 
-    /// The kept ejections and readmissions, newest first.
+    /// Sets `globalscale_region_read_share` for `regions`: the ramp moves with the clock, so
+    /// it is read at scrape time.
+    pub fn publish_shares(&self, regions: &[Region], ramp: std::time::Duration) {
+        for region in regions {
+            self.metrics
+                .read_share
+                .with_label_values(&[&region.name])
+                .set(region.health.reads.ramp_share(ramp));
+        }
+    }
+
+    /// The kept ejections, readmissions, demotions and restorations, newest first.
     pub fn events(&self) -> Vec<RegionEvent> {
         let events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
         events.iter().rev().cloned().collect()
+    }
+}
+
+/// The read judgement's settings from the config.
+pub fn judge(routing: &RoutingConfig) -> Judge {
+    Judge {
+        factor: routing.reads.demote_factor,
+        margin: routing.reads.demote_margin,
+        readmit_after: routing.readmit_after_successes,
     }
 }

@@ -11,6 +11,11 @@ pub struct RegionView {
     pub latency: Duration,
     /// The latest failure was a timeout (a black hole), not a quick refusal or error.
     pub fails_slowly: bool,
+    /// Not demoted for slow reads (`region::latency`).
+    pub fast_reads: bool,
+    /// The share of eventually consistent reads it takes while ramping up after a
+    /// readmission: 0 to 1, 1 when not ramping.
+    pub ramp: f64,
 }
 
 /// Indexes of the regions to try, best first: healthy ones, in config order for `ordered`,
@@ -34,6 +39,32 @@ pub fn candidates(regions: &[RegionView], policy: RoutingPolicy) -> Vec<usize> {
     order
 }
 
+/// The order for an eventually consistent read: [`candidates`], then the regions that take
+/// such reads in full first, in that order; a region ramping up after its readmission keeps
+/// its place for its share of reads (`roll()` below the share) and otherwise goes after
+/// those; a region demoted for slow reads goes last, a last resort like the others behind it.
+/// Writes and strongly consistent reads use [`candidates`] alone: they never move on latency.
+pub fn read_candidates(
+    regions: &[RegionView],
+    policy: RoutingPolicy,
+    mut roll: impl FnMut() -> f64,
+) -> Vec<usize> {
+    let mut order = candidates(regions, policy);
+    let tier = |r: &RegionView, roll: &mut dyn FnMut() -> f64| {
+        if r.fast_reads {
+            u8::from(r.ramp < 1.0 && roll() >= r.ramp)
+        } else {
+            2
+        }
+    };
+    let tiers: Vec<u8> = (0..regions.len())
+        .map(|i| tier(&regions[i], &mut roll))
+        .collect();
+    // Stable: the policy's order holds within a tier.
+    order.sort_by_key(|&i| tiers[i]);
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,7 +74,44 @@ mod tests {
             healthy,
             latency: Duration::from_millis(ms),
             fails_slowly: true,
+            fast_reads: true,
+            ramp: 1.0,
         }
+    }
+
+    #[test]
+    fn reads_skip_a_demoted_region_and_share_with_a_ramping_one() {
+        let mut regions = [view(true, 5), view(true, 5), view(true, 5)];
+        regions[0].fast_reads = false;
+        let order = read_candidates(&regions, RoutingPolicy::Ordered, || 0.0);
+        assert_eq!(
+            order,
+            [1, 2, 0],
+            "demoted: the last resort, still a candidate"
+        );
+        assert_eq!(
+            candidates(&regions, RoutingPolicy::Ordered),
+            [0, 1, 2],
+            "writes stay"
+        );
+        regions[0].fast_reads = true;
+        regions[0].ramp = 0.3;
+        assert_eq!(
+            read_candidates(&regions, RoutingPolicy::Ordered, || 0.29),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            read_candidates(&regions, RoutingPolicy::Ordered, || 0.3),
+            [1, 2, 0]
+        );
+        let mut rolls = (0..1000).map(|i| f64::from(i) / 1000.0);
+        let home = (0..1000)
+            .filter(|_| {
+                let roll = rolls.next().unwrap();
+                read_candidates(&regions, RoutingPolicy::Ordered, || roll)[0] == 0
+            })
+            .count();
+        assert_eq!(home, 300, "30 % of reads while the ramp is at 30 %");
     }
 
     #[test]

@@ -120,6 +120,14 @@ fn reads(status: &Status) -> (Tone, String) {
             Tone::Ok,
             format!("Serving from {serving}, the home region."),
         ),
+        Some(home) if home.healthy && home.reads_demoted => (
+            Tone::Warn,
+            format!(
+                "Serving eventually consistent reads from {serving}: the home region, {}, is \
+                 demoted for slow reads (writes and strongly consistent reads stay there).",
+                home.name
+            ),
+        ),
         Some(home) if home.healthy => (
             Tone::Ok,
             format!(
@@ -153,11 +161,18 @@ fn writes(status: &Status) -> (Tone, String) {
                 ),
             )
         }
-    } else if let Some(serving) = &status.serving_region {
-        (
-            Tone::Ok,
-            format!("Writes go to {serving} too (write failover: auto)."),
-        )
+    } else if let Some(to) = &status.writes_to {
+        if status.serving_region.as_ref() == Some(to) {
+            (
+                Tone::Ok,
+                format!("Writes go to {to} too (write failover: auto)."),
+            )
+        } else {
+            (
+                Tone::Ok,
+                format!("Writes go to {to} (write failover: auto; writes never move on latency)."),
+            )
+        }
     } else {
         (Tone::Bad, "Writes fail too.".to_owned())
     }
@@ -210,13 +225,14 @@ fn header(page: &mut String, status: &Status) {
 fn regions(page: &mut String, status: &Status) {
     page.push_str(
         "<h2>Regions</h2>\n<div class=scroll><table><thead><tr><th>Region</th><th>Health</th>\
-         <th class=num>Latency</th><th>Endpoint</th></tr></thead><tbody>\n",
+         <th class=num>Latency</th><th>Eventual reads</th><th class=num>Hedge after</th>\
+         <th>Endpoint</th></tr></thead><tbody>\n",
     );
     for region in &status.regions {
         let _ = writeln!(
             page,
-            "<tr><td class=name>{}{}</td><td>{}</td><td class=num>{}</td><td><code>{}</code></td>\
-             </tr>",
+            "<tr><td class=name>{}{}</td><td>{}</td><td class=num>{}</td><td>{}</td>\
+             <td class=num>{}</td><td><code>{}</code></td></tr>",
             escape(&region.name),
             region_tags(status, region),
             if region.healthy {
@@ -225,6 +241,8 @@ fn regions(page: &mut String, status: &Status) {
                 "<span class=\"badge bad\">ejected</span>"
             },
             latency(region.latency_ms),
+            read_state(region),
+            latency(region.hedge_delay_ms),
             escape(&region.endpoint),
         );
     }
@@ -237,7 +255,7 @@ fn region_tags(status: &Status, region: &RegionStatus) -> String {
     let writes = if status.write_failover == "manual" {
         status.write_region == region.name
     } else {
-        serving
+        status.writes_to.as_deref() == Some(region.name.as_str())
     };
     let mut tags = String::new();
     for (on, tag) in [
@@ -250,6 +268,20 @@ fn region_tags(status: &Status, region: &RegionStatus) -> String {
         }
     }
     tags
+}
+
+/// Whether eventually consistent reads go to the region: in full, ramping back, or demoted.
+fn read_state(region: &RegionStatus) -> String {
+    if region.reads_demoted {
+        "<span class=\"badge warn\">demoted: slow</span>".to_owned()
+    } else if region.read_share < 1.0 {
+        format!(
+            "<span class=\"badge warn\">ramping: {:.0} %</span>",
+            region.read_share * 100.0
+        )
+    } else {
+        "full".to_owned()
+    }
 }
 
 fn latency(ms: f64) -> String {
@@ -292,6 +324,26 @@ fn routing(page: &mut String, status: &Status) {
              another region",
         );
     }
+    let hedging = &status.hedging;
+    if hedging.enabled {
+        let _ = write!(
+            page,
+            "</dd><dt>Hedged reads</dt><dd><meter min=0 max={burst} value={tokens}></meter> \
+             {tokens} / {burst} tokens, {} % of eventually consistent reads, after each \
+             region's p95 (at least {:.0} ms)",
+            hedging.budget_percent,
+            hedging.min_delay_ms,
+            tokens = hedging.budget_tokens,
+            burst = hedging.budget_burst,
+        );
+    } else {
+        page.push_str("</dd><dt>Hedged reads</dt><dd>off");
+    }
+    let _ = write!(
+        page,
+        "</dd><dt>Failback ramp</dt><dd>{:.0} ms (reads; writes move back at once)",
+        hedging.failback_ramp_ms
+    );
     page.push_str("</dd></dl>\n");
 }
 

@@ -24,6 +24,7 @@ mod client;
 mod clients;
 mod dynamo_local;
 mod flood;
+mod gray;
 mod load;
 mod prometheus_server;
 mod raw_http;
@@ -50,6 +51,7 @@ pub(crate) use clients::{
 };
 pub(crate) use dynamo_local::DynamoLocal;
 pub(crate) use flood::{FloodPlan, FloodReport, flood, mib, rss};
+pub(crate) use gray::{Counts, Phase, ReadLoad, Scenario, scenario};
 pub(crate) use load::{Load, LoadReport, metric, metric_sum, served_by};
 pub(crate) use prometheus_server::{Prometheus, promtool};
 pub(crate) use raw_http::{RawRequest, RawResponse, SendError, admin_request, get};

@@ -92,6 +92,16 @@ impl<'a> Progress<'a> {
         self.attempts_left
     }
 
+    /// A hedge takes one of the attempts left: `max_attempts` bounds a request's load with
+    /// hedges too. The hedge budget, not the retry budget, pays for it.
+    pub(super) fn take_hedge(&mut self) -> bool {
+        if self.attempts_left == 0 {
+            return false;
+        }
+        self.attempts_left -= 1;
+        true
+    }
+
     /// Counts a move from the previous attempt's region to `region`.
     pub(super) fn moved_to(&mut self, region: &'a Region, metrics: &Metrics) {
         if let Some(from) = self.previous.filter(|from| *from != region.name) {

@@ -125,6 +125,7 @@ mod tests {
             verifiable: None,
             pin_token: None,
             region_bodies: &[],
+            read: None,
         };
         let poison = forward(r#"{"Key":{"a":{"S":"1"},"b":{"S":"2"}}}"#);
         let resent = forward(r#"{"Key":{"b":{"S":"2"},"a":{"S":"1"}}}"#);

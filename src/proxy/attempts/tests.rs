@@ -31,6 +31,8 @@ enum Step {
     Timeout,
     /// An answer that failed its checksum.
     Corrupt,
+    /// This answer after this long (within the attempt timeout).
+    Late(Duration, u16, Value),
 }
 
 /// Regions by host, each with its script; every request is recorded.
@@ -108,6 +110,16 @@ impl Transport for Script {
                     tokio::time::sleep_until(attempt_over.min(deadline)).await;
                     Err(UpstreamError::Timeout(ATTEMPT))
                 }
+                Step::Late(after, status, body) => {
+                    tokio::time::sleep(after).await;
+                    Ok(UpstreamResponse {
+                        status: StatusCode::from_u16(status).unwrap(),
+                        headers: HeaderMap::new(),
+                        body: Bytes::from(body.to_string()),
+                        elapsed: after,
+                        checksum: None,
+                    })
+                }
                 Step::Corrupt => Err(UpstreamError::Corrupt(
                     crate::wire::AnswerError::ChecksumMismatch {
                         declared: 1,
@@ -168,6 +180,7 @@ fn forward<'a>(
         verifiable,
         pin_token,
         region_bodies: &[],
+        read: None,
     }
 }
 
@@ -431,3 +444,5 @@ async fn every_error_of_the_loop_judges_a_resend_as_the_loop_did() {
         assert_eq!(err.maybe_applied(), !matches!(step, Step::Refuse), "{err}");
     }
 }
+
+mod hedging;

@@ -1,6 +1,6 @@
 use super::*;
 use crate::proxy::RegionEvent;
-use crate::status::{BudgetStatus, ConfigStatus};
+use crate::status::{BudgetStatus, ConfigStatus, HedgingStatus};
 
 fn region(name: &str, home: bool, healthy: bool) -> RegionStatus {
     RegionStatus {
@@ -9,6 +9,11 @@ fn region(name: &str, home: bool, healthy: bool) -> RegionStatus {
         home,
         healthy,
         latency_ms: 4.25,
+        reads_demoted: false,
+        read_share: 1.0,
+        get_item_p50_ms: Some(4.0),
+        get_item_p95_ms: Some(9.0),
+        hedge_delay_ms: 20.0,
     }
 }
 
@@ -44,10 +49,45 @@ fn healthy_home() -> Status {
             tokens: 87,
             capacity: 100,
         },
+        hedging: HedgingStatus {
+            enabled: true,
+            budget_tokens: 50,
+            budget_burst: 50,
+            budget_percent: 5,
+            min_delay_ms: 20.0,
+            demote_factor: 3.0,
+            demote_margin_ms: 50.0,
+            failback_ramp_ms: 10_000.0,
+        },
         audit: None,
         auth: "sigv4",
         draining: false,
     }
+}
+
+#[test]
+fn a_demoted_home_and_a_ramping_region_are_shown() {
+    let mut status = healthy_home();
+    status.regions[0].reads_demoted = true;
+    status.serving_region = Some("us-west-2".to_owned());
+    let page = html(&status);
+    assert!(page.contains("demoted: slow"), "{page}");
+    assert!(
+        page.contains("the home region, us-east-1, is demoted for slow reads"),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "Writes go to us-east-1 (write failover: auto; writes never move on latency)."
+        ),
+        "{page}"
+    );
+    status.regions[0].reads_demoted = false;
+    status.regions[0].read_share = 0.4;
+    assert!(html(&status).contains("ramping: 40 %"));
+    let json: serde_json::Value = serde_json::from_slice(&json(&status)).unwrap();
+    assert_eq!(json["regions"][0]["read_share"], 0.4);
+    assert_eq!(json["hedging"]["budget_percent"], 5);
 }
 
 /// Home ejected (a readmission of it before, to be skipped), reads on us-west-2.
@@ -55,6 +95,7 @@ fn home_ejected() -> Status {
     let mut status = healthy_home();
     status.regions[0].healthy = false;
     status.serving_region = Some("us-west-2".to_owned());
+    status.writes_to = Some("us-west-2".to_owned());
     status.events = vec![
         event(
             "2026-11-26T09:07:00Z",
@@ -116,6 +157,7 @@ fn every_value_is_escaped() {
     status.regions[1].name = hostile.to_owned();
     status.regions[1].endpoint = format!("http://x/\"{hostile}");
     status.serving_region = Some(hostile.to_owned());
+    status.writes_to = Some(hostile.to_owned());
     status.events[0].region = hostile.to_owned();
     status.config.loaded_at = hostile.to_owned();
     status.audit = Some(AuditStatus {
@@ -194,6 +236,7 @@ fn summary_when_home_is_left_by_latency_or_every_region_is_down() {
     let mut status = home_ejected();
     status.regions[1].healthy = false;
     status.serving_region = None;
+    status.writes_to = None;
     status.events.clear();
     assert_eq!(
         said(&status),
