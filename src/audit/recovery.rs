@@ -6,6 +6,8 @@
 //! record ships; anything else ships as `unknown`. Elsewhere the intent ships as it is,
 //! `unknown`: never dropped. A read that fails leaves the intent for the next round.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::Auditor;
@@ -26,10 +28,15 @@ pub struct Window {
 /// Sorts `frames` (the spool's oldest, in order), recovering what an earlier run left.
 pub async fn window<C: OwnCalls>(
     proxy: &C,
-    auditor: &Auditor,
+    auditor: &Arc<Auditor>,
     frames: Vec<(RecordId, Bytes)>,
 ) -> Window {
-    let resolved = auditor.resolve(frames);
+    // Reading a window's frames and laying settlements over them is a few milliseconds of
+    // CPU for a full window: off the workers that serve requests, which it would hold up.
+    let spool_reader = Arc::clone(auditor);
+    let resolved = tokio::task::spawn_blocking(move || spool_reader.resolve(frames))
+        .await
+        .unwrap_or_default();
     let mut window = Window {
         ship: resolved.ship,
         ack: resolved.ack,

@@ -177,12 +177,15 @@ async fn settle<C: OwnCalls>(
     round.failure
 }
 
-/// Waits until a batch is full or the oldest record has waited [`GATHER`]; at once when
-/// nothing is pending or `stop` changes, so the final flush is prompt.
+/// Waits until a round's batches are full or the oldest record has waited [`GATHER`]; at
+/// once when nothing is pending or `stop` changes, so the final flush is prompt. Full rounds
+/// rather than one batch: each round writes the chain's places down (an fsync and a rename)
+/// before it ships, and those fsyncs share the disk with the intents'.
 async fn gather(auditor: &Auditor, stop: &mut watch::Receiver<bool>) {
     loop {
         let backlog = auditor.spool().backlog();
-        if backlog.records == 0 || backlog.records >= BATCH || backlog.oldest_age >= GATHER {
+        let full = backlog.records >= BATCH * CONCURRENT_BATCHES;
+        if backlog.records == 0 || full || backlog.oldest_age >= GATHER {
             return;
         }
         let wait = GATHER_TICK.min(GATHER.saturating_sub(backlog.oldest_age));

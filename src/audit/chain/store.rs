@@ -67,9 +67,20 @@ impl ChainStore {
     }
 
     /// `batch` with each record in its place in the chain, the places new to it written
-    /// down first. A record that does not read as an item goes as it is.
+    /// down first. A record that does not read as an item goes as it is. Hashing a batch and
+    /// writing the file down is blocking work: done off the workers that serve requests.
     pub async fn link(
         self: &Arc<Self>,
+        batch: Vec<(RecordId, Bytes)>,
+    ) -> Result<Vec<(RecordId, Bytes)>, SpoolError> {
+        let store = Arc::clone(self);
+        tokio::task::spawn_blocking(move || store.link_now(batch))
+            .await
+            .map_err(|_| SpoolError::Closed)?
+    }
+
+    fn link_now(
+        &self,
         batch: Vec<(RecordId, Bytes)>,
     ) -> Result<Vec<(RecordId, Bytes)>, SpoolError> {
         let (linked, fresh) = {
@@ -90,7 +101,7 @@ impl ChainStore {
             (linked, assignments.head.next_seq != before)
         };
         if fresh {
-            self.write().await?;
+            self.write_now()?;
         }
         Ok(linked)
     }
@@ -100,13 +111,6 @@ impl ChainStore {
         let mut events = lock(&self.events);
         let stored: Vec<String> = ids.iter().filter_map(|id| events.remove(id)).collect();
         lock(&self.assignments).stored(&stored);
-    }
-
-    async fn write(self: &Arc<Self>) -> Result<(), SpoolError> {
-        let store = Arc::clone(self);
-        tokio::task::spawn_blocking(move || store.write_now())
-            .await
-            .map_err(|_| SpoolError::Closed)?
     }
 
     fn write_now(&self) -> Result<(), SpoolError> {
