@@ -17,9 +17,14 @@ use support::{
 
 /// Fast health settings so faults are noticed within a test's patience, probes timing out
 /// after `probe_timeout_ms`.
+///
+/// Routing by health alone: hedges and latency demotion (tests/gray_failures.rs) would let a
+/// read that a loaded machine slows down be answered by another region, which is right for
+/// the application and wrong for these assertions about where requests are routed.
 fn config_with_probe_timeout(probe_timeout_ms: u64) -> SidecarConfig {
     SidecarConfig::new().timeouts(500, 2_000, 10_000).section(&format!(
-        "[routing]\nprobe_interval_ms = 200\nprobe_timeout_ms = {probe_timeout_ms}\neject_after_failures = 3\nreadmit_after_successes = 2\nfailback_ramp_ms = 1000"
+        "[routing]\nprobe_interval_ms = 200\nprobe_timeout_ms = {probe_timeout_ms}\neject_after_failures = 3\nreadmit_after_successes = 2\nfailback_ramp_ms = 1000\n\
+         hedge_reads = false\ndemote_latency_margin_ms = 60000"
     ))
 }
 
