@@ -4,7 +4,7 @@
 
 use crate::error::ProxyError;
 use crate::expr::Expressions;
-use crate::snapshot::{Policies, table_label};
+use crate::snapshot::{Policies, request_table_label};
 use crate::tables::References;
 use crate::wire::items::AnswerContext;
 use crate::wire::{Operation, RequestView};
@@ -134,7 +134,7 @@ impl Plan {
         Ok(Self {
             operation,
             client_operation: view.operation.clone(),
-            table_label: table_label(policies, &view.tables).to_owned(),
+            table_label: request_table_label(policies, &view.tables, refs).to_owned(),
             tables: view.tables.clone(),
             action_tables,
             prefixes,
@@ -368,5 +368,19 @@ mod tests {
         }
         let other = r#"{"Statement": "UPDATE OrdersArchive SET a = 1 WHERE pk = 'Orders'"}"#;
         assert!(plan(Operation::ExecuteStatement, other, false).is_ok());
+    }
+
+    #[test]
+    fn a_statement_is_counted_under_the_managed_table_it_names() {
+        let label =
+            |body: &str| plan(Operation::ExecuteStatement, body, false).map(|p| p.table_label);
+        let read = r#"{"Statement": "SELECT * FROM \"orders\" WHERE pk = 'x'"}"#;
+        assert_eq!(label(read).unwrap(), "Orders");
+        let batch = r#"{"Statements": [{"Statement": "SELECT * FROM Elsewhere"}, {"Statement": "SELECT * FROM Orders"}]}"#;
+        let view = RequestView::parse(Operation::BatchExecuteStatement, batch.as_bytes()).unwrap();
+        let plan = Plan::build(&view, &audited_policies()).unwrap();
+        assert_eq!(plan.table_label, "Orders");
+        let unmanaged = r#"{"Statement": "SELECT * FROM OrdersArchive"}"#;
+        assert_eq!(label(unmanaged).unwrap(), crate::metrics::OTHER);
     }
 }

@@ -16,6 +16,7 @@ use crate::region::RegionHealth;
 use crate::route::RetryBudget;
 use crate::route::hedge::HedgeBudget;
 use crate::route::select::RegionView;
+use crate::tables::References;
 use crate::upstream::sign::Signer;
 use crate::upstream::{Transport, Upstream};
 
@@ -58,6 +59,24 @@ pub fn table_label<'a>(policies: &'a Policies, tables: &[String]) -> &'a str {
         .iter()
         .find_map(|t| policies.get_key_value(t).map(|(k, _)| k.as_str()))
         .unwrap_or(OTHER)
+}
+
+/// [`table_label`] for a whole request: the tables of its fields first, then a managed table
+/// its PartiQL statements name (in their text, so it is not among the fields'). Unmanaged
+/// tables stay `other`: the label's values are bounded by the config, not by clients.
+pub fn request_table_label<'a>(
+    policies: &'a Policies,
+    tables: &[String],
+    refs: &References,
+) -> &'a str {
+    match table_label(policies, tables) {
+        OTHER => policies
+            .keys()
+            .filter(|name| refs.statements_naming(name).next().is_some())
+            .min()
+            .map_or(OTHER, String::as_str),
+        label => label,
+    }
 }
 
 #[derive(Clone)]

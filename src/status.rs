@@ -55,14 +55,17 @@ pub struct RegionStatus {
     pub endpoint: String,
     pub home: bool,
     pub healthy: bool,
-    /// Average latency of recent successful attempts, in milliseconds.
-    pub latency_ms: f64,
+    /// Average latency of recent successful attempts, in milliseconds; `None` while the
+    /// region is ejected, when the last figure measured describes a region that has since
+    /// stopped answering.
+    pub latency_ms: Option<f64>,
     /// Demoted for eventually consistent reads: most of them ran past its slow threshold.
     pub reads_demoted: bool,
     /// The share of eventually consistent reads the failback ramp lets it take: 0 to 1.
     pub read_share: f64,
     /// GetItem's p50 and p95 here (the baseline slow reads are judged against, and the hedge
-    /// delay before its floor), in milliseconds; `None` until enough reads were seen.
+    /// delay before its floor), in milliseconds; `None` until enough reads were seen, and
+    /// while the region is ejected.
     pub get_item_p50_ms: Option<f64>,
     pub get_item_p95_ms: Option<f64>,
     /// How long a GetItem waits for this region before a hedge goes out, in milliseconds.
@@ -100,18 +103,32 @@ pub struct AuditStatus {
     pub spool_failing: bool,
 }
 
+/// Milliseconds to the microsecond: JSON without binary noise (`5.147`, not
+/// `5.146999999999999`), and no precision a reader could use.
+fn ms(d: std::time::Duration) -> f64 {
+    thousandths(d.as_secs_f64() * 1000.0)
+}
+
+fn thousandths(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
 impl RegionStatus {
     fn of(r: &crate::region::Region, home: bool, reads: &crate::config::ReadRouting) -> Self {
-        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-        let percentiles = r.health.reads.percentiles(ReadKind::GetItem);
+        let healthy = r.health.is_healthy();
+        let percentiles = r
+            .health
+            .reads
+            .percentiles(ReadKind::GetItem)
+            .filter(|_| healthy);
         RegionStatus {
             name: r.name.clone(),
             endpoint: r.endpoint.to_string(),
             home,
-            healthy: r.health.is_healthy(),
-            latency_ms: ms(r.health.latency()),
+            healthy,
+            latency_ms: Some(ms(r.health.latency())).filter(|_| healthy),
             reads_demoted: r.health.reads.is_demoted(),
-            read_share: r.health.reads.ramp_share(reads.failback_ramp),
+            read_share: thousandths(r.health.reads.ramp_share(reads.failback_ramp)),
             get_item_p50_ms: percentiles.map(|(p50, _)| ms(p50)),
             get_item_p95_ms: percentiles.map(|(_, p95)| ms(p95)),
             hedge_delay_ms: ms(r
@@ -136,7 +153,6 @@ impl Status {
             .first()
             .map(|&i| snapshot.regions[i].name.clone());
         let reads = &config.routing.reads;
-        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         let regions = snapshot
             .regions
             .iter()
@@ -158,7 +174,7 @@ impl Status {
                     table: audit.table.clone(),
                     backlog: backlog.records,
                     backlog_bytes: backlog.bytes,
-                    oldest_seconds: backlog.oldest_age.as_secs_f64(),
+                    oldest_seconds: thousandths(backlog.oldest_age.as_secs_f64()),
                     spool_failing: auditor.failing(),
                 }
             });
@@ -208,5 +224,19 @@ impl Status {
             },
             draining,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn figures_are_rounded_to_what_a_reader_can_use() {
+        // Compared as JSON text: exactly what a reader of /status sees.
+        let json = |x: f64| serde_json::to_string(&x).unwrap();
+        assert_eq!(json(super::ms(Duration::from_nanos(5_146_999))), "5.147");
+        assert_eq!(json(super::ms(Duration::from_micros(5_147))), "5.147");
+        assert_eq!(json(super::thousandths(0.399_999_9)), "0.4");
     }
 }

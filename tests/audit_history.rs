@@ -211,11 +211,20 @@ async fn prints_one_items_history_oldest_first() {
         );
     }
 
-    let long = "GlobalCatalog#us-east-1#item-long";
+    let long = "GlobalCatalog#us-east-1#item-long#books";
     let count = plant_long_history(&client, long).await;
     let output = run_command(
         &config,
-        &["audit", "history", "--table", TABLE, "--key", "item-long"],
+        &[
+            "audit",
+            "history",
+            "--table",
+            TABLE,
+            "--key",
+            "item-long",
+            "--sort-key",
+            "books",
+        ],
     )
     .await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -233,8 +242,20 @@ async fn home_region_and_absent_items() {
     let spool = tempfile::tempdir().expect("spool dir");
     let config = config(&ddb, spool.path());
 
-    // No audit table yet: DynamoDB's own error, exit 1.
+    // The table has a sort key: a lookup without one names the flag it lacks, exit 2, rather
+    // than answering "no audit records" for a key no record can have.
     let output = run_command(&config, &HISTORY).await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("table GlobalCatalog has a sort key (Category)")
+            && stderr(&output).contains("--sort-key"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(output.stdout.is_empty(), "{}", stdout(&output));
+
+    // No audit table yet: DynamoDB's own error, exit 1.
+    let output = run_command(&config, &[&HISTORY[..], &["--sort-key", "books"]].concat()).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("ResourceNotFoundException"),
@@ -266,13 +287,22 @@ async fn home_region_and_absent_items() {
 
     let output = run_command(
         &config,
-        &["audit", "history", "--table", TABLE, "--key", "item-9"],
+        &[
+            "audit",
+            "history",
+            "--table",
+            TABLE,
+            "--key",
+            "item-9",
+            "--sort-key",
+            "books",
+        ],
     )
     .await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
         stdout(&output),
-        format!("no audit records for GlobalCatalog#us-east-1#item-9 in {AUDIT_TABLE}\n")
+        format!("no audit records for GlobalCatalog#us-east-1#item-9#books in {AUDIT_TABLE}\n")
     );
 }
 

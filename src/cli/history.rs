@@ -48,6 +48,15 @@ pub enum Format {
 pub enum HistoryError {
     #[error("the config has no [audit] section, so there is no audit table to read")]
     NoAuditSection,
+    #[error("table {table} has a sort key ({sort_key}): name the item with --sort-key too")]
+    MissingSortKey { table: String, sort_key: String },
+    #[error("table {table} has no sort key: leave out --sort-key")]
+    UnexpectedSortKey { table: String },
+    #[error("cannot read table {table}'s key schema: {source}")]
+    Schema {
+        table: String,
+        source: crate::schema::DescribeError,
+    },
     #[error(transparent)]
     Client(#[from] AppError),
     #[error("Query on {table}: {source}")]
@@ -69,7 +78,9 @@ impl HistoryError {
     /// getting or printing the answer failed.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::NoAuditSection => 2,
+            Self::NoAuditSection | Self::MissingSortKey { .. } | Self::UnexpectedSortKey { .. } => {
+                2
+            }
             _ => 1,
         }
     }
@@ -90,6 +101,7 @@ pub async fn run(
         .clone();
     let item_key = item_key(&config, lookup);
     let proxy = App::client(config.clone()).await?;
+    check_sort_key(&proxy, lookup).await?;
     let items = fetch_item(&proxy, &audit_table, &config, lookup).await?;
     match format {
         Format::Json => {
@@ -103,6 +115,39 @@ pub async fn run(
     }
     out.flush()?;
     Ok(())
+}
+
+/// Refuses a lookup whose key does not fit the table's schema, rather than printing "no
+/// audit records" for a key no record can have. The config's schema where it names the
+/// partition key; otherwise the one DescribeTable gives. A table the config does not manage
+/// (audited once, since removed) is looked up as asked.
+async fn check_sort_key(proxy: &Proxy, lookup: &Lookup) -> Result<(), HistoryError> {
+    let configured = |proxy: &Proxy| {
+        let snapshot = proxy.snapshot.load();
+        snapshot
+            .tables
+            .get(&lookup.table)
+            .map(|t| (t.partition_key.is_some(), t.sort_key.clone()))
+    };
+    let sort_key = match configured(proxy) {
+        None => return Ok(()),
+        Some((true, sort_key)) => sort_key,
+        Some((false, _)) => {
+            crate::schema::learn_arn(proxy, &lookup.table)
+                .await
+                .map_err(|source| HistoryError::Schema {
+                    table: lookup.table.clone(),
+                    source,
+                })?;
+            configured(proxy).and_then(|(_, sort_key)| sort_key)
+        }
+    };
+    let table = lookup.table.clone();
+    match (sort_key, &lookup.sort_key) {
+        (Some(sort_key), None) => Err(HistoryError::MissingSortKey { table, sort_key }),
+        (None, Some(_)) => Err(HistoryError::UnexpectedSortKey { table }),
+        _ => Ok(()),
+    }
 }
 
 /// The audit table's `ItemKey` for the item, as records are written now:

@@ -240,6 +240,9 @@ impl Proxy {
             view = RequestView::parse(operation, &canonical_bytes)?;
         }
         let refs = self.references(snapshot, &view, &client)?;
+        // Before the checks below, so that a refused request is counted under its table too.
+        crate::snapshot::request_table_label(&snapshot.tables, &view.tables, &refs)
+            .clone_into(&mut labels.table);
         let allowed = snapshot.access.get(&client.name);
         if let Some(allowed) = allowed {
             allowed.check(&client.name, &view, &refs)?;

@@ -14,7 +14,10 @@ static X_GLOBALSCALE_REGION: http::HeaderName =
     http::HeaderName::from_static("x-globalscale-region");
 
 /// One log line for a request a region failed: its id (DynamoDB's, so AWS support can find
-/// it), the error name and the region. Client errors are routine, hence `info`.
+/// it), the error name and the region. Client errors are routine, hence `info`; a failed
+/// condition is the version check doing its job (a lost update caught), which a busy table
+/// answers many times a second, hence `debug` (`globalscale_version_conflicts_total`
+/// counts them).
 pub(super) fn log_upstream_failure(reply: &Reply, operation: &str, client: &str) {
     let request_id = reply
         .upstream
@@ -26,9 +29,19 @@ pub(super) fn log_upstream_failure(reply: &Reply, operation: &str, client: &str)
     let status = reply.upstream.status.as_u16();
     if reply.upstream.status.is_server_error() {
         tracing::warn!(request_id, operation, client, status, error, region = %reply.region, "request failed upstream");
+    } else if is_failed_condition(&error) {
+        tracing::debug!(request_id, operation, client, status, error, region = %reply.region, "condition failed upstream");
     } else {
         tracing::info!(request_id, operation, client, status, error, region = %reply.region, "request refused upstream");
     }
+}
+
+/// A write refused by its condition: alone, or as the reason a transaction was cancelled.
+fn is_failed_condition(error: &str) -> bool {
+    matches!(
+        error,
+        "ConditionalCheckFailedException" | "TransactionCanceledException"
+    )
 }
 
 /// Whether a header of the region's answer goes to the client as the region sent it: all

@@ -242,7 +242,7 @@ fn regions(page: &mut String, status: &Status) {
             },
             latency(region.latency_ms),
             read_state(region),
-            latency(region.hedge_delay_ms),
+            latency(Some(region.hedge_delay_ms)),
             escape(&region.endpoint),
         );
     }
@@ -284,11 +284,10 @@ fn read_state(region: &RegionStatus) -> String {
     }
 }
 
-fn latency(ms: f64) -> String {
-    if ms > 0.0 {
-        format!("{ms:.1} ms")
-    } else {
-        "–".to_owned()
+fn latency(ms: Option<f64>) -> String {
+    match ms {
+        Some(ms) if ms > 0.0 => format!("{ms:.1} ms"),
+        _ => "–".to_owned(),
     }
 }
 

@@ -8,7 +8,7 @@ fn region(name: &str, home: bool, healthy: bool) -> RegionStatus {
         endpoint: format!("https://dynamodb.{name}.amazonaws.com"),
         home,
         healthy,
-        latency_ms: 4.25,
+        latency_ms: Some(4.25),
         reads_demoted: false,
         read_share: 1.0,
         get_item_p50_ms: Some(4.0),
