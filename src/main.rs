@@ -1,12 +1,13 @@
 //! `globalscale --config PATH`: arguments, logging, the descriptor limit, config, then the
-//! app until SIGTERM; or, with a subcommand, one operator command on the same config.
+//! app until SIGTERM; or, with a subcommand, one operator command on the same config, loaded
+//! the same way.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use globalscale::app::{App, ReloadHandle};
-use globalscale::cli::{history, verify};
+use globalscale::cli::{check_config, history, verify};
 use globalscale::config::Config;
 
 // glibc's malloc was a sixth of the request path's CPU (many small, short-lived
@@ -46,6 +47,14 @@ enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Validate the config and print what it promises, as JSON.
+    ///
+    /// Loads the config as start-up does (the file and the environment overrides such as
+    /// DDB_REGIONS), prints the home region, the region order, each table's key prefix,
+    /// version attribute and audit, the audit spool, auth and the listeners, and exits 0; an
+    /// invalid config exits 2 with start-up's message. Binds no port, contacts no region,
+    /// creates no spool directory.
+    CheckConfig,
 }
 
 #[derive(Subcommand)]
@@ -126,6 +135,7 @@ fn main() -> ExitCode {
         Some(Command::Audit(AuditCommand::Verify(scope))) => {
             return audit_verify(&runtime, &path, scope);
         }
+        Some(Command::CheckConfig) => return check(&path),
         None => {}
     }
     raise_descriptor_limit();
@@ -158,6 +168,20 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
         eprintln!("globalscale: {e}");
         ExitCode::from(2)
     })
+}
+
+fn check(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    match check_config::print(&config, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("globalscale: check-config: cannot write the summary: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn audit_history(runtime: &tokio::runtime::Runtime, path: &Path, args: HistoryArgs) -> ExitCode {

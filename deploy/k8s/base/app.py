@@ -8,10 +8,16 @@ accepts connections, and leaves marker files for the container's probes:
     app.py                 run the loop
     app.py --probe alive   exit 0 if the loop ran recently (liveness)
     app.py --probe ready   exit 0 if the sidecar was reachable recently (readiness)
+
+It sends no DynamoDB request itself (examples/smoke.py shows a versioned write
+through the sidecar). It exits at once on SIGTERM: the sidecar is stopped only
+after this container has exited, and ships its audit spool in what is left of
+the pod's grace period.
 """
 
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -49,7 +55,15 @@ def probe(name: str) -> int:
     return 0 if age <= STALE_AFTER else 1
 
 
+def stop(_signum: int, _frame: object) -> None:
+    # As a container's PID 1 the interpreter ignores SIGTERM unless it handles
+    # it: the pod would wait out its whole grace period, and the sidecar would
+    # get SIGTERM with no time left to ship its spool.
+    sys.exit(0)
+
+
 def run() -> None:
+    signal.signal(signal.SIGTERM, stop)
     while True:
         reachable = sidecar_reachable()
         print(json.dumps({"endpoint": ENDPOINT.geturl(), "reachable": reachable}), flush=True)
