@@ -37,6 +37,10 @@ struct Args {
     /// images without curl).
     #[arg(long, value_name = "URL")]
     health_check: Option<String>,
+    /// The `check-config` command as a flag (`globalscale --check-config --config F`), the
+    /// spelling other servers use for a config test (`nginx -t`, `--check-config`).
+    #[arg(long)]
+    check_config: bool,
     /// Without a command, run the sidecar.
     #[command(subcommand)]
     command: Option<Command>,
@@ -128,6 +132,10 @@ fn main() -> ExitCode {
         eprintln!("globalscale: --config PATH (or GLOBALSCALE_CONFIG) is required");
         return ExitCode::from(2);
     };
+    if args.check_config && args.command.is_some() {
+        eprintln!("globalscale: --check-config runs no other command");
+        return ExitCode::from(2);
+    }
     match args.command {
         Some(Command::Audit(AuditCommand::History(history))) => {
             return audit_history(&runtime, &path, history);
@@ -136,6 +144,7 @@ fn main() -> ExitCode {
             return audit_verify(&runtime, &path, scope);
         }
         Some(Command::CheckConfig) => return check(&path),
+        None if args.check_config => return check(&path),
         None => {}
     }
     raise_descriptor_limit();

@@ -186,3 +186,22 @@ fn a_bad_config_exits_2_with_the_message_start_up_gives() {
         assert_eq!(checked, started, "check-config and start-up disagree");
     }
 }
+
+/// `--check-config` is the command under the flag's spelling: the same promises, the same
+/// exit codes.
+#[test]
+fn the_flag_spelling_runs_the_same_check() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let config = local_config_copy(root.path());
+    let env = [("DDB_REGIONS", "eu-central-1,us-east-1,us-west-2")];
+    let command = stdout_json(&globalscale(&config, &["check-config"], &env));
+    let flag = stdout_json(&globalscale(&config, &["--check-config"], &env));
+    assert_eq!(flag, command);
+    assert_eq!(flag["home_region"], "eu-central-1");
+
+    let bad = root.path().join("bad.toml");
+    std::fs::write(&bad, "listen = 8000\n").expect("write bad config");
+    let refused = globalscale(&bad, &["--check-config"], &[]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(refused.stdout.is_empty(), "{refused:?}");
+}
