@@ -16,7 +16,7 @@
 //! The gate latches: once open it stays open. Region health does not take a started pod out
 //! of its Services, because every pod shares the same regions and role: a regional outage
 //! would make every pod NotReady at once and turn DynamoDB's retryable errors into an outage
-//! of the whole application (README, "Readiness").
+//! of the whole application (docs/src/operating.md, "Readiness").
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -116,14 +116,14 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// Where the sidecar differs from DynamoDB on purpose: the nesting bound (README.md,
-/// "Expressions the sidecar reads"; `src/expr/mod.rs`, `MAX_NESTING`). Judged apart: the
-/// parser must still refuse it.
+/// Where the sidecar differs from DynamoDB on purpose: the nesting bound
+/// (docs/src/key-prefix.md, "Expressions the sidecar reads"; `src/expr/mod.rs`,
+/// `MAX_NESTING`). Judged apart: the parser must still refuse it.
 const EXCEPTIONS: &[&str] = &["error_too_deep.txt"];
 
 /// Where the parser keeps to DynamoDB's documented grammar and DynamoDB Local is more
-/// lenient (README.md, "Expressions the sidecar reads"): `size` is a reserved word,
-/// `size()` takes a document path, and an operand is not wrapped in parentheses. On a
+/// lenient (docs/src/key-prefix.md, "Expressions the sidecar reads"): `size` is a reserved
+/// word, `size()` takes a document path, and an operand is not wrapped in parentheses. On a
 /// prefixed or versioned table the sidecar refuses these (a refusal, never a wrong
 /// answer); on other tables requests pass through unparsed. Judged apart, by
 /// [`the_documented_differences_are_exactly_these`]: each must still differ, so a parser
@@ -249,7 +249,7 @@ async fn the_documented_differences_are_exactly_these() {
         agreeing.is_empty(),
         "{} of {} documented differences no longer differ as documented (the parser now \
          takes them, or DynamoDB Local refuses them): move them from KNOWN into the corpus \
-         and README.md:\n\n{}",
+         and out of docs/src/key-prefix.md:\n\n{}",
         agreeing.len(),
         verdicts.len(),
         agreeing.join("\n\n")

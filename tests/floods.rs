@@ -3,8 +3,8 @@
 //! and 16 MiB bodies come without a signature, with an unknown key, and with a known key id
 //! and a wrong signature, while a signed SDK client reads an item and `/healthz` is asked.
 //! Asserted: no GetItem fails, every `/healthz` answers 200, the sidecar's RSS stays under
-//! the README's bound, each limit was reached and counted, and the body memory is given
-//! back. Latencies are printed, not asserted (`benches/floods.rs` measures them).
+//! the bound docs/src/access-control.md states, each limit was reached and counted, and the
+//! body memory is given back. Latencies are printed, not asserted (`benches/floods.rs` measures them).
 
 // Helpers here panic like the tests they serve: a failed expectation is a failed test.
 #![allow(clippy::expect_used)]
@@ -18,7 +18,8 @@ use support::{
     get, item, metric_sum, mib, sdk_client, within,
 };
 
-/// The README's bound on RSS under these floods with the default body budget (64 MiB).
+/// The bound on RSS that docs/src/access-control.md states ("Limits"), under these floods
+/// with the default body budget (64 MiB).
 const RSS_BOUND: u64 = 128 * 1024 * 1024;
 
 const SIGV4: &str = r#"

@@ -143,7 +143,7 @@ async fn a_missing_table_is_not_ready() {
     .await;
 }
 
-/// The decision documented in the README ("Readiness"): once started, a pod stays in its
+/// The decision documented in docs/src/operating.md ("Readiness"): once started, a pod stays in its
 /// Services when every region is ejected, since every pod shares the regions; clients get
 /// DynamoDB's retryable 503 from each pod instead of connection errors from none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

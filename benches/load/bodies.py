@@ -78,10 +78,10 @@ def canned_answers():
     answers = {
         "GetItem": _get_item_answer(),
         # A put with auditing asks ReturnValues ALL_OLD; `{}` says there was no old item,
-        # which the audit record takes as it is (README, "Audit trail").
+        # which the audit record takes as it is (docs/src/audit.md).
         "PutItem": {},
         # A BatchWriteItem on a versioned table reaches the region as one
-        # TransactWriteItems (README, "Optimistic locking"); the audit shipper's batches
+        # TransactWriteItems (docs/src/optimistic-locking.md); the audit shipper's batches
         # (to the audit table, which has no policy) arrive as BatchWriteItem.
         "BatchWriteItem": {"UnprocessedItems": {}},
         "TransactWriteItems": {},

@@ -1,5 +1,5 @@
-"""The harness's printout: the figures side by side, and each line of issue 14's bar with
-PASS or MISS. Figures, never assertions."""
+"""The harness's printout: the figures side by side, and each line of the bar
+(benches/README.md, "The bar") with PASS or MISS. Figures, never assertions."""
 
 import statistics
 import sys
@@ -8,7 +8,7 @@ from pathlib import Path
 TARGETS = ("direct", "nginx", "sidecar")
 MAIN_OPS = ("GetItem", "PutItem")
 
-# Issue 14's bar.
+# The bar (benches/README.md, "The bar").
 OPEN_ADDED_MS = {"p50_ms": 0.25, "p99_ms": 1.0, "p999_ms": 5.0}
 CPU_PER_1K_RPS = 0.05
 RSS_IDLE_MIB = 15
@@ -266,7 +266,7 @@ def print_all(results):
         for r in failed:
             print(f"  {r['phase']} round {r.get('round', 0) + 1} {r['target']} {r['load']} {r['rate'] or 'closed'}: "
                   f"{r['errors']} of {r['requests']}")
-    print("\nAgainst issue 14's bar, on the medians (n/a: an added latency came out zero or negative, noise of "
+    print("\nAgainst the bar (benches/README.md, \"The bar\"), on the medians (n/a: an added latency came out zero or negative, noise of "
           "this machine; k/n: the rounds the line passed in on its own)")
     for v in results["verdicts"]:
         verdict = 'n/a ' if v['pass'] is None else 'PASS' if v['pass'] else 'MISS'

@@ -238,7 +238,8 @@ fn place(item: &Map<String, Value>) -> Option<(String, Place)> {
 
 /// Walks the chains of `records` (any order) and reports what breaks them. Only what is
 /// read can be judged: a chain's records before the first read are not asked for, and a
-/// tail deleted whole leaves no gap (see the README's threat model).
+/// tail deleted whole leaves no gap (docs/src/audit.md, "Tamper evidence": what the chain
+/// proves).
 pub fn verify(records: &[Map<String, Value>]) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut chains: HashMap<String, Vec<Place>> = HashMap::new();

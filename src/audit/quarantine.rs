@@ -5,7 +5,8 @@
 //! acknowledged in the spool: a record leaves the spool only once it is durable here.
 //!
 //! Nothing reads the file back: an operator looks at the records, stores them by hand if
-//! they can be (see README's runbook), and moves the file away.
+//! they can be (the `GlobalScaleAuditRecordQuarantined` runbook in
+//! deploy/prometheus/README.md), and moves the file away.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;

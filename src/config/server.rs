@@ -12,7 +12,8 @@ use crate::wire::MAX_REQUEST_BYTES;
 const MAX_CONNECTIONS: u64 = 1 << 20;
 
 /// Four of DynamoDB's largest requests (16 MiB) at once, or thousands of ordinary ones:
-/// a sidecar's share of a pod's memory, with RSS under the 128 MiB the README states.
+/// a sidecar's share of a pod's memory, with RSS under the 128 MiB that
+/// docs/src/access-control.md states ("Limits").
 pub const DEFAULT_MAX_BODY_MEMORY_BYTES: usize = 64 << 20;
 
 /// Far above what a sidecar should hold; a larger budget would only hide a typo.

@@ -1,5 +1,5 @@
 //! The retry-safety table: how an attempt ended, and whether the request may move to the
-//! next region. (The README carries the same table for operators.)
+//! next region. (docs/src/retry-safety.md carries the same table for operators.)
 //!
 //! | attempt ended                         | moved to the next region?                        |
 //! |---------------------------------------|--------------------------------------------------|

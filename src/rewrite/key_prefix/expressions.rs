@@ -111,9 +111,9 @@ fn prefix_values(
 }
 
 /// Refuses every use of the partition key whose answer the prefix would change and no
-/// rewrite of a value can restore (see the README's table): `size`, a comparison with
-/// another attribute, a `contains` whose value may match inside the prefix, and an update
-/// that copies the stored (prefixed) key into another attribute.
+/// rewrite of a value can restore (see the table in docs/src/key-prefix.md): `size`, a
+/// comparison with another attribute, a `contains` whose value may match inside the
+/// prefix, and an update that copies the stored (prefixed) key into another attribute.
 fn refuse_what_cannot_follow(
     prefix: &KeyPrefix,
     body: &Map<String, Value>,
