@@ -10,6 +10,8 @@ STATE=${GLOBALSCALE_LOCAL_STATE_DIR:-$REPO/.tools/local-state}
 STATE=${STATE%/}
 [[ $STATE == /* ]] || STATE=$PWD/$STATE
 LOGS=$STATE/logs
+# Where `up` links the sidecar binary it runs, for its subcommands.
+TOOL_BIN=$REPO/.tools/bin
 CONFIG=$REPO/config/local.toml
 
 REGION_PORTS=(8001 8002 8003)
