@@ -186,6 +186,8 @@ fn check(path: &Path) -> ExitCode {
     };
     match check_config::print(&config, &mut std::io::stdout().lock()) {
         Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped early (`| head`) is not a failure of the check.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("globalscale: check-config: cannot write the summary: {e}");
             ExitCode::FAILURE
