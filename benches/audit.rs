@@ -3,7 +3,7 @@
 //! against a canned region that answers after a set delay: 2 ms, close to DynamoDB's own
 //! single-digit milliseconds (where the intents' fsync overlaps the region's work and should
 //! cost nearly nothing), and at once (where the sidecar and the spool are all there is to
-//! measure). Issue 26's lines: at 2 ms, throughput within 5 % and at most 100 µs added to
+//! measure). The targets: at 2 ms, throughput within 5 % and at most 100 µs added to
 //! p50; at once, a cost of at most 30 %. Every figure is the median over the rounds.
 //!
 //! For each delay and number of concurrent clients (closed loop, keep-alive HTTP/1): PutItem/s off and

@@ -1,4 +1,4 @@
-//! Issue 28's fleet simulation, printed, never asserted: N sidecars (1 to 10,000) in front of
+//! The fleet simulation, printed, never asserted: N sidecars (1 to 10,000) in front of
 //! three regions (home A, B, C) through an outage of A and its recovery, in 100 ms steps.
 //! For each region, the requests per second it receives: client traffic, retries, hedges and
 //! probes, with the failback ramp and without it (`failback_ramp_ms = 0`), and what the

@@ -1,4 +1,4 @@
-//! Issue 27's figures, printed, never asserted: a signed client's GetItem latency and
+//! Flood costs, printed, never asserted: a signed client's GetItem latency and
 //! `/healthz`'s while a client without credentials floods the sidecar (silent connections
 //! on both ports, 16 MiB bodies without a signature, with an unknown key, and with a known
 //! key id and a wrong signature, with a `Content-Length` and chunked), and the sidecar's

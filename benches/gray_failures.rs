@@ -1,4 +1,4 @@
-//! Issue 28's figures, printed, never asserted: eventually consistent GetItem from four SDK
+//! Gray failures' figures, printed, never asserted: eventually consistent GetItem from four SDK
 //! readers through the sidecar (default settings but a 2 s failback ramp) in front of three
 //! regions on one DynamoDB Local, the home region behind the tests' fault front: healthy,
 //! 400 ms late, recovered, black-holed (connections accepted, nothing answered), recovered.

@@ -4,7 +4,7 @@
 //! prefixed, versioned table (spliced raw against decoded and encoded), the answer's crc32,
 //! and expression parsing.
 //!
-//! `cargo bench --bench hot_path`. Issue 14's bar for SigV4 is at most 4 µs per request.
+//! `cargo bench --bench hot_path`. The target for SigV4 is at most 4 µs per request.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 

@@ -1,4 +1,4 @@
-//! Differential checks against DynamoDB Local (issue 25). Every expression of the corpus
+//! Differential checks against DynamoDB Local. Every expression of the corpus
 //! (the golden fixtures, the fuzz seeds, hand-written near misses and a generated corpus:
 //! `differential/`) is judged twice:
 //!

@@ -1,4 +1,4 @@
-//! What a client without credentials can cost (issue 27), against the real binary in front
+//! What a client without credentials can cost, against the real binary in front
 //! of DynamoDB Local: for a few seconds, silent connections flood the proxy and admin ports
 //! and 16 MiB bodies come without a signature, with an unknown key, and with a known key id
 //! and a wrong signature, while a signed SDK client reads an item and `/healthz` is asked.

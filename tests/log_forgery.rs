@@ -1,4 +1,4 @@
-//! A client cannot write a line of its own into the sidecar's text log (issue 27): the real
+//! A client cannot write a line of its own into the sidecar's text log: the real
 //! binary, with its default text log, gets requests whose table names, expressions, PartiQL
 //! statements, bodies, access key ids (the principal), signatures and headers carry a
 //! forged line (a newline, then a timestamp, a level and a message), carriage returns,
