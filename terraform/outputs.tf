@@ -59,6 +59,11 @@ output "sidecar_policy_arn" {
   value       = aws_iam_policy.sidecar.arn
 }
 
+output "sidecar_streams_policy_arn" {
+  description = "Policy attached to the sidecar role for the DynamoDB Streams API it forwards: reads of the catalog's streams; null when sidecar_stream_reads is false."
+  value       = one(aws_iam_policy.sidecar_streams[*].arn)
+}
+
 output "auditor_role_arn" {
   description = "Read-only role on the audit table, for the principals in auditor_trusted_principals; null when that list is empty and no role exists."
   value       = one(aws_iam_role.auditor[*].arn)

@@ -410,7 +410,7 @@ variable "k8s_service_account" {
 }
 
 variable "name_prefix" {
-  description = "Prefix of every name this module gives that must be unique in the account or region: the IAM roles and policies (\"<name_prefix>-sidecar\", \"<name_prefix>-auditor\"), the KMS aliases, the alarm topics, the alarms and the scaling policies. Two environments in one account need different prefixes (and different catalog_table_name)."
+  description = "Prefix of every name this module gives that must be unique in the account or region: the IAM roles and policies (\"<name_prefix>-sidecar\", \"<name_prefix>-sidecar-streams\", \"<name_prefix>-auditor\"), the KMS aliases, the alarm topics, the alarms and the scaling policies. Two environments in one account need different prefixes (and different catalog_table_name)."
   type        = string
   default     = "globalscale"
 
@@ -450,11 +450,21 @@ variable "sidecar_table_actions" {
   }
 
   validation {
-    # These act on stream ARNs, not table ARNs, and the sidecar refuses
-    # DynamoDBStreams_20120810 targets: granting them here would do nothing.
+    # The stream actions take stream ARNs (DescribeStream, GetShardIterator,
+    # GetRecords) or only "*" (ListStreams), never the table and index ARNs
+    # these actions are granted on, so listed here they would grant nothing.
+    # The sidecar forwards the DynamoDB Streams API; iam.tf grants the stream
+    # actions in a policy of their own, on the catalog's stream ARNs
+    # (sidecar_stream_reads).
     condition     = length(setintersection(var.sidecar_table_actions, ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"])) == 0
-    error_message = "sidecar_table_actions must not list stream actions: the sidecar does not forward the DynamoDB Streams API, so stream readers need rights on their own role (see README.md)."
+    error_message = "sidecar_table_actions must not list stream actions: its entries are granted on the catalog's table and index ARNs, where stream actions grant nothing. The sidecar role gets DescribeStream, GetShardIterator and GetRecords on the catalog's stream ARNs, and ListStreams on \"*\", from a policy of their own, attached while sidecar_stream_reads is true (the default); see README.md."
   }
+}
+
+variable "sidecar_stream_reads" {
+  description = "Attach to the sidecar role a policy (\"<name_prefix>-sidecar-streams\") that reads the catalog table's streams in every region (DescribeStream, GetShardIterator and GetRecords on its stream ARNs, ListStreams on \"*\"), so that stream readers pointed at the sidecar, which forwards the DynamoDB Streams API with its own credentials, are served. The audit table's streams are denied whatever this says. false: no such policy, and the sidecar's stream requests come back as AccessDeniedException."
+  type        = bool
+  default     = true
 }
 
 variable "permissions_boundary_arn" {

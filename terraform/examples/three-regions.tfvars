@@ -27,3 +27,9 @@ alarm_emails = ["oncall@example.com"]
 # sidecar_table_actions: the IAM actions of the calls applications make
 # through the sidecar. README.md, "What the sidecar may call", has the
 # default and an example that adds UpdateTimeToLive.
+
+# The sidecar forwards the DynamoDB Streams API with its role, and a policy of
+# its own (<name_prefix>-sidecar-streams) lets it read the catalog's streams,
+# never the audit table's. With no stream reader behind the sidecar, the role
+# can do without it:
+# sidecar_stream_reads = false

@@ -154,6 +154,98 @@ run "non_email_routing" {
   }
 }
 
+# The sidecar forwards the DynamoDB Streams API with its role (iam.tf,
+# "sidecar_streams"): the catalog's streams in every region, never the audit
+# table's. The statements are the policy documents' arguments, known at plan;
+# the KMS statements' resources (key ARNs) are not, so each check picks its
+# statements by actions or sid before it reads their resources.
+run "sidecar_reads_the_catalog_streams_not_the_audit_stream" {
+  command = plan
+
+  assert {
+    condition     = length(aws_iam_policy.sidecar_streams) == 1 && length(aws_iam_role_policy_attachment.sidecar_streams) == 1
+    error_message = "the stream reads are a policy of their own, attached to the sidecar role by default"
+  }
+
+  assert {
+    condition = toset(one([
+      for s in data.aws_iam_policy_document.sidecar_streams.statement : s.resources if s.sid == "CatalogStreamRead"
+      ])) == toset([
+      "arn:aws:dynamodb:us-east-1:111122223333:table/GlobalCatalog/stream/*",
+      "arn:aws:dynamodb:us-west-2:111122223333:table/GlobalCatalog/stream/*",
+      "arn:aws:dynamodb:eu-central-1:111122223333:table/GlobalCatalog/stream/*",
+    ])
+    error_message = "the sidecar may read the catalog's stream in each region"
+  }
+
+  assert {
+    condition = toset(one([
+      for s in data.aws_iam_policy_document.sidecar_streams.statement : s.actions if s.sid == "CatalogStreamRead"
+    ])) == toset(["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"])
+    error_message = "the stream statement grants the three stream reads that take a stream ARN"
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for s in concat(data.aws_iam_policy_document.sidecar.statement, data.aws_iam_policy_document.sidecar_streams.statement) : [
+        for r in s.resources : !strcontains(r, "table/GlobalCatalog-audit/")
+      ] if s.effect == "Allow" && length(setintersection(s.actions, ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"])) > 0
+    ]))
+    error_message = "no statement allows a stream read on anything under the audit table"
+  }
+
+  assert {
+    condition = anytrue([
+      for s in data.aws_iam_policy_document.sidecar.statement :
+      s.effect == "Deny" &&
+      length(setsubtract(["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"], s.actions)) == 0 &&
+      contains(s.resources, "arn:aws:dynamodb:*:111122223333:table/GlobalCatalog-audit/*")
+      if s.sid == "AuditNeverRead"
+    ])
+    error_message = "an explicit Deny keeps the stream reads off the audit table's streams in every region"
+  }
+
+  assert {
+    condition = anytrue([
+      for s in data.aws_iam_policy_document.sidecar_streams.statement :
+      s.effect == "Allow" && toset(s.actions) == toset(["dynamodb:ListStreams"]) && toset(s.resources) == toset(["*"])
+    ])
+    error_message = "ListStreams takes no resource type, so it is allowed on \"*\""
+  }
+
+  assert {
+    condition = !anytrue([
+      for s in data.aws_iam_policy_document.sidecar.statement :
+      length(setintersection(s.actions, ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords", "dynamodb:ListStreams"])) > 0
+      if s.effect == "Allow"
+    ])
+    error_message = "the sidecar policy itself allows no stream action: sidecar_stream_reads = false must take them all away"
+  }
+}
+
+run "sidecar_stream_reads_off" {
+  command = plan
+
+  variables {
+    sidecar_stream_reads = false
+  }
+
+  assert {
+    condition     = length(aws_iam_policy.sidecar_streams) == 0 && length(aws_iam_role_policy_attachment.sidecar_streams) == 0
+    error_message = "no stream policy when sidecar_stream_reads is false"
+  }
+}
+
+run "stream_actions_are_not_table_actions" {
+  command = plan
+
+  variables {
+    sidecar_table_actions = ["dynamodb:GetItem", "dynamodb:GetRecords"]
+  }
+
+  expect_failures = [var.sidecar_table_actions]
+}
+
 run "ci_role_for_one_repository_environment" {
   command = plan
 
