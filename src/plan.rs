@@ -220,10 +220,14 @@ fn is_write(operation: &Operation) -> bool {
 
 fn prefix_of(policies: &Policies, table: &str) -> Option<KeyPrefix> {
     let policy = policies.get(table)?;
+    // Nothing is copied for a table without a prefix: most requests name one.
+    let (Some(attribute), Some(prefix)) = (&policy.partition_key, &policy.key_prefix) else {
+        return None;
+    };
     Some(KeyPrefix {
         table: table.to_owned(),
-        attribute: policy.partition_key.clone()?,
-        prefix: policy.key_prefix.clone()?,
+        attribute: attribute.clone(),
+        prefix: prefix.clone(),
     })
 }
 
