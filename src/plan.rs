@@ -4,7 +4,7 @@
 
 use crate::error::ProxyError;
 use crate::expr::Expressions;
-use crate::snapshot::{Policies, table_label};
+use crate::snapshot::Policies;
 use crate::tables::References;
 use crate::wire::items::AnswerContext;
 use crate::wire::{Operation, RequestView};
@@ -47,8 +47,6 @@ pub struct Plan {
     pub tables: Vec<String>,
     /// The table of each `TransactItems` action, in order.
     pub action_tables: Vec<String>,
-    /// The metric label: the managed table the request names, or `other`.
-    pub table_label: String,
     /// The prefixed tables this request touches.
     pub prefixes: Vec<KeyPrefix>,
     /// The versioned tables this request touches.
@@ -134,7 +132,6 @@ impl Plan {
         Ok(Self {
             operation,
             client_operation: view.operation.clone(),
-            table_label: table_label(policies, &view.tables).to_owned(),
             tables: view.tables.clone(),
             action_tables,
             prefixes,
@@ -220,7 +217,7 @@ fn is_write(operation: &Operation) -> bool {
 
 fn prefix_of(policies: &Policies, table: &str) -> Option<KeyPrefix> {
     let policy = policies.get(table)?;
-    // Nothing is copied for a table without a prefix: most requests name one.
+    // Nothing is copied for a table without a prefix.
     let (Some(attribute), Some(prefix)) = (&policy.partition_key, &policy.key_prefix) else {
         return None;
     };

@@ -55,7 +55,6 @@ mod tests {
             client_operation: operation,
             tables: vec!["T".into()],
             action_tables: Vec::new(),
-            table_label: "T".into(),
             prefixes: Vec::new(),
             versions: versioned
                 .then(|| crate::plan::Versioned {

@@ -54,7 +54,7 @@ impl Proxy {
         &'a self,
         snapshot: &Snapshot,
         plan: &Plan,
-        principal: &str,
+        principal: impl FnOnce() -> std::borrow::Cow<'a, str>,
         principal_verified: bool,
     ) -> Result<Option<Admitted<'a>>, ProxyError> {
         if !plan.audited_write() {
@@ -71,7 +71,7 @@ impl Proxy {
         Ok(Some(Admitted {
             auditor,
             images: config.images,
-            principal: principal.to_owned(),
+            principal: principal().into_owned(),
             principal_verified,
             atomic_table,
         }))

@@ -19,21 +19,21 @@ use crate::upstream::outbound::{Outbound, signed_request};
 
 impl Proxy {
     /// Serves one streams request; `target` is its `X-Amz-Target`, sent on as it came.
-    pub(super) async fn streams(
+    pub(super) async fn streams<'s>(
         &self,
-        snapshot: &Snapshot,
+        snapshot: &'s Snapshot,
         (parts, body): (http::request::Parts, Incoming),
         (operation, target): (StreamsOperation, HeaderValue),
-        labels: &mut Labels,
+        labels: &mut Labels<'s>,
     ) -> Result<Reply, ProxyError> {
         labels.operation = operation.label();
         let (client, body, _permit) = self.receive(snapshot, &parts, body, labels).await?;
         let request: Map<String, Value> =
             serde_json::from_slice(&body.bytes).map_err(BodyError::NotAnObject)?;
         let guard = Guard {
-            client: &client.name,
+            client: client.name,
             audit_table: snapshot.config.audit.as_ref().map(|a| a.table.as_str()),
-            allowed: snapshot.access.get(&client.name),
+            allowed: snapshot.access.get(client.name),
         };
         let subject = match crate::streams::subject(operation, &request) {
             Ok(subject) => subject,
@@ -52,8 +52,7 @@ impl Proxy {
             return Err(e);
         }
         if let Some(table) = subject.table() {
-            crate::snapshot::table_label(&snapshot.tables, &[table.to_owned()])
-                .clone_into(&mut labels.table);
+            labels.table = crate::snapshot::table_label(&snapshot.tables, &[table.to_owned()]);
         }
         let index = stream_region(snapshot, &subject);
         let region = &snapshot.regions[index];

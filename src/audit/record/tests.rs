@@ -11,7 +11,6 @@ fn plan(operation: Operation, client: Operation) -> Plan {
         client_operation: client,
         tables: vec!["Cat".into(), "Other".into()],
         action_tables: Vec::new(),
-        table_label: "Cat".into(),
         prefixes: vec![KeyPrefix {
             table: "Cat".into(),
             attribute: "pk".into(),
