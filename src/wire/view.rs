@@ -89,9 +89,13 @@ impl<'a> RequestView<'a> {
             .transpose()
     }
 
-    /// The string value of a top-level field, if it is one.
+    /// The string value of a top-level field, if it is one; borrowed unless it holds
+    /// escapes (serde's own `Cow<str>` always copies).
     pub fn str(&self, field: &str) -> Option<Cow<'a, str>> {
-        self.decode::<Cow<'a, str>>(field).ok().flatten()
+        self.decode::<Key<'a>>(field)
+            .ok()
+            .flatten()
+            .map(|key| key.0)
     }
 
     /// The statements of `ExecuteStatement`, `BatchExecuteStatement` and
@@ -166,7 +170,7 @@ impl<'de> Deserialize<'de> for Fields<'de> {
     }
 }
 
-/// A field name, borrowed unless it holds escapes.
+/// A field name or a string value, borrowed unless it holds escapes.
 struct Key<'a>(Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
