@@ -171,7 +171,7 @@ impl<'de> Deserialize<'de> for Fields<'de> {
 }
 
 /// A field name or a string value, borrowed unless it holds escapes.
-struct Key<'a>(Cow<'a, str>);
+pub(crate) struct Key<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
