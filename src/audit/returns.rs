@@ -57,9 +57,11 @@ mod tests {
             action_tables: Vec::new(),
             prefixes: Vec::new(),
             versions: versioned
-                .then(|| crate::plan::Versioned {
-                    table: "T".into(),
-                    attribute: "Version".into(),
+                .then(|| {
+                    std::sync::Arc::new(crate::plan::Versioned {
+                        table: "T".into(),
+                        attribute: "Version".into(),
+                    })
                 })
                 .into_iter()
                 .collect(),
