@@ -137,6 +137,7 @@ impl Snapshot {
                     );
                 Ok(Region {
                     name: r.name.clone(),
+                    label: crate::region::RegionLabel::new(&r.name),
                     endpoint: r.endpoint.clone(),
                     host,
                     health,

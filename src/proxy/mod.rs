@@ -103,7 +103,7 @@ struct Labels<'s> {
 /// A region's answer on its way back to the client.
 #[derive(Debug)]
 struct Reply {
-    region: String,
+    region: Arc<crate::region::RegionLabel>,
     upstream: UpstreamResponse,
 }
 

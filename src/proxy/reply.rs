@@ -91,8 +91,8 @@ pub(super) fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
         }
     }
     headers.insert(&wire::X_AMZ_CRC32, HeaderValue::from(crc));
-    if let Ok(region) = HeaderValue::from_str(&region) {
-        headers.insert(&X_GLOBALSCALE_REGION, region);
+    if let Some(region) = &region.header {
+        headers.insert(&X_GLOBALSCALE_REGION, region.clone());
     }
     response
 }
@@ -151,7 +151,7 @@ mod tests {
         expected.push(("x-amz-crc32".into(), wire::crc32(b"{}").to_string()));
         expected.push(("x-globalscale-region".into(), "us-east-1".into()));
         let reply = Reply {
-            region: "us-east-1".into(),
+            region: crate::region::RegionLabel::new("us-east-1"),
             upstream: UpstreamResponse {
                 status: StatusCode::OK,
                 headers: region_headers,

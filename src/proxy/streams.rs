@@ -3,6 +3,8 @@
 //! the streams endpoint of the stream's region and sent there once (a stream is one
 //! replica's: no other region has it), and its answer shown as the client may see it.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, StatusCode};
@@ -64,7 +66,7 @@ impl Proxy {
         };
         let upstream = send(snapshot, index, &outbound).await?;
         let mut reply = Reply {
-            region: region.name.clone(),
+            region: Arc::clone(&region.label),
             upstream,
         };
         restore(snapshot, &guard, (operation, &subject), &mut reply)
