@@ -158,6 +158,8 @@ pub struct TableConfig {
     /// The partition, account and region of the table's own ARN, learned with
     /// DescribeTable: an ARN naming the table must agree with it.
     pub arn: Option<ArnScope>,
+    /// What plans take of this table, made once per snapshot (`snapshot::policies`).
+    pub shared: crate::plan::Shared,
 }
 
 /// The managed tables' policies, by name.
@@ -482,6 +484,7 @@ fn tables(raw: Vec<RawTable>) -> Result<Vec<TableConfig>, ConfigError> {
                 version_attribute: t.version_attribute,
                 audit: t.audit.unwrap_or(false),
                 arn: None,
+                shared: crate::plan::Shared::default(),
             })
         })
         .collect()

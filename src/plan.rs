@@ -2,9 +2,11 @@
 //! the snapshot's table policies, and carried with the request to the restore stage, so the
 //! answer is rewritten with the same knowledge as the request.
 
+use std::sync::Arc;
+
 use crate::error::ProxyError;
 use crate::expr::Expressions;
-use crate::snapshot::{Policies, request_table_label};
+use crate::snapshot::Policies;
 use crate::tables::References;
 use crate::wire::items::AnswerContext;
 use crate::wire::{Operation, RequestView};
@@ -28,6 +30,26 @@ pub struct Versioned {
     pub attribute: String,
 }
 
+/// A table's key prefix and version as plans take them: made once per snapshot and
+/// shared by every request's plan (a copy of each name was five allocations a request).
+/// `Plan` uses them only while they agree with the table's config, which a learned key
+/// schema may change after they were made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shared {
+    pub prefix: Option<Arc<KeyPrefix>>,
+    pub version: Option<Arc<Versioned>>,
+}
+
+impl Shared {
+    /// For `table` as `policies` now say.
+    pub fn of(policies: &Policies, table: &str) -> Self {
+        Self {
+            prefix: prefix_of(policies, table),
+            version: version_of(policies, table),
+        }
+    }
+}
+
 /// A managed table whose writes leave audit records, with the key names a record is keyed by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Audited {
@@ -47,12 +69,10 @@ pub struct Plan {
     pub tables: Vec<String>,
     /// The table of each `TransactItems` action, in order.
     pub action_tables: Vec<String>,
-    /// The metric label: the managed table the request names, or `other`.
-    pub table_label: String,
     /// The prefixed tables this request touches.
-    pub prefixes: Vec<KeyPrefix>,
+    pub prefixes: Vec<Arc<KeyPrefix>>,
     /// The versioned tables this request touches.
-    pub versions: Vec<Versioned>,
+    pub versions: Vec<Arc<Versioned>>,
     /// The audited tables this request touches.
     pub audits: Vec<Audited>,
     /// The write's audit records travel in the same transaction (`[audit] mode = "atomic"`).
@@ -90,21 +110,15 @@ impl Plan {
         policies: &Policies,
         atomic_audit: bool,
     ) -> Result<Self, ProxyError> {
-        let prefixes: Vec<KeyPrefix> = view
+        let prefixes: Vec<_> = view
             .tables
             .iter()
             .filter_map(|name| prefix_of(policies, name))
             .collect();
-        let versions: Vec<Versioned> = view
+        let versions: Vec<_> = view
             .tables
             .iter()
-            .filter_map(|name| {
-                let attribute = policies.get(name)?.version_attribute.clone()?;
-                Some(Versioned {
-                    table: name.clone(),
-                    attribute,
-                })
-            })
+            .filter_map(|name| version_of(policies, name))
             .collect();
         let audits = view
             .tables
@@ -134,7 +148,6 @@ impl Plan {
         Ok(Self {
             operation,
             client_operation: view.operation.clone(),
-            table_label: request_table_label(policies, &view.tables, refs).to_owned(),
             tables: view.tables.clone(),
             action_tables,
             prefixes,
@@ -173,7 +186,10 @@ impl Plan {
     }
 
     pub fn version_of(&self, table: &str) -> Option<&Versioned> {
-        self.versions.iter().find(|v| v.table == table)
+        self.versions
+            .iter()
+            .find(|v| v.table == table)
+            .map(AsRef::as_ref)
     }
 
     /// Whether any step changes the request (so it must be decoded and serialized again).
@@ -187,7 +203,10 @@ impl Plan {
     }
 
     pub fn prefix_of(&self, table: &str) -> Option<&KeyPrefix> {
-        self.prefixes.iter().find(|p| p.table == table)
+        self.prefixes
+            .iter()
+            .find(|p| p.table == table)
+            .map(AsRef::as_ref)
     }
 
     /// What the answer walker needs to know of the request.
@@ -218,13 +237,38 @@ fn is_write(operation: &Operation) -> bool {
     )
 }
 
-fn prefix_of(policies: &Policies, table: &str) -> Option<KeyPrefix> {
+/// `table`'s key prefix: the snapshot's shared one while it agrees with the config, else
+/// made now.
+fn prefix_of(policies: &Policies, table: &str) -> Option<Arc<KeyPrefix>> {
     let policy = policies.get(table)?;
-    Some(KeyPrefix {
+    let (Some(attribute), Some(prefix)) = (&policy.partition_key, &policy.key_prefix) else {
+        return None;
+    };
+    if let Some(shared) = &policy.shared.prefix
+        && (shared.table.as_str(), &shared.attribute, &shared.prefix) == (table, attribute, prefix)
+    {
+        return Some(Arc::clone(shared));
+    }
+    Some(Arc::new(KeyPrefix {
         table: table.to_owned(),
-        attribute: policy.partition_key.clone()?,
-        prefix: policy.key_prefix.clone()?,
-    })
+        attribute: attribute.clone(),
+        prefix: prefix.clone(),
+    }))
+}
+
+/// `table`'s version, as [`prefix_of`] takes its prefix.
+fn version_of(policies: &Policies, table: &str) -> Option<Arc<Versioned>> {
+    let policy = policies.get(table)?;
+    let attribute = policy.version_attribute.as_ref()?;
+    if let Some(shared) = &policy.shared.version
+        && (shared.table.as_str(), &shared.attribute) == (table, attribute)
+    {
+        return Some(Arc::clone(shared));
+    }
+    Some(Arc::new(Versioned {
+        table: table.to_owned(),
+        attribute: attribute.clone(),
+    }))
 }
 
 /// The audit policy of `table`, if it is audited. Its records are keyed by the item's key, so
@@ -295,7 +339,50 @@ fn refuse_on_partiql(refs: &References, policies: &Policies) -> Result<(), Proxy
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TableConfig;
+    use crate::config::{Config, TableConfig};
+
+    #[test]
+    fn a_plan_shares_the_snapshots_prefix_and_version_while_they_agree_with_the_config() {
+        let config = Config::from_toml_str(
+            r#"
+            [[regions]]
+            name = "us-east-1"
+            endpoint = "http://127.0.0.1:8001"
+
+            [[tables]]
+            name = "Ledger"
+            partition_key = "k"
+            key_prefix = "{region}#"
+            version_attribute = "Version"
+            "#,
+        )
+        .unwrap();
+        let mut policies = crate::snapshot::policies(&config, None);
+        let body = br#"{"TableName":"Ledger","Key":{"k":{"S":"a"}}}"#;
+        let view = RequestView::parse(Operation::GetItem, body).unwrap();
+        let plan = Plan::build(&view, &policies).unwrap();
+        let shared = &policies["Ledger"].shared;
+        assert!(Arc::ptr_eq(
+            &plan.prefixes[0],
+            shared.prefix.as_ref().unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            &plan.versions[0],
+            shared.version.as_ref().unwrap()
+        ));
+        assert_eq!(plan.prefix_of("Ledger").unwrap().prefix, "us-east-1#");
+        // A key schema learned after the snapshot made them (schema::merge) outdates them.
+        let table = policies.get_mut("Ledger").unwrap();
+        table.partition_key = Some("id".into());
+        table.version_attribute = Some("Revision".into());
+        let plan = Plan::build(&view, &policies).unwrap();
+        let prefix = plan.prefix_of("Ledger").unwrap();
+        assert_eq!(
+            (prefix.attribute.as_str(), prefix.prefix.as_str()),
+            ("id", "us-east-1#")
+        );
+        assert_eq!(plan.version_of("Ledger").unwrap().attribute, "Revision");
+    }
 
     fn audited_policies() -> Policies {
         let table = TableConfig {
@@ -307,6 +394,7 @@ mod tests {
             version_attribute: None,
             audit: true,
             arn: None,
+            shared: Shared::default(),
         };
         Policies::from([("Orders".to_owned(), table)])
     }
@@ -372,15 +460,20 @@ mod tests {
 
     #[test]
     fn a_statement_is_counted_under_the_managed_table_it_names() {
-        let label =
-            |body: &str| plan(Operation::ExecuteStatement, body, false).map(|p| p.table_label);
+        let policies = audited_policies();
+        let label = |operation: Operation, body: &str| {
+            let view = RequestView::parse(operation, body.as_bytes()).unwrap();
+            let refs = References::read(&view).unwrap();
+            crate::snapshot::request_table_label(&policies, &view.tables, &refs).to_owned()
+        };
         let read = r#"{"Statement": "SELECT * FROM \"orders\" WHERE pk = 'x'"}"#;
-        assert_eq!(label(read).unwrap(), "Orders");
+        assert_eq!(label(Operation::ExecuteStatement, read), "Orders");
         let batch = r#"{"Statements": [{"Statement": "SELECT * FROM Elsewhere"}, {"Statement": "SELECT * FROM Orders"}]}"#;
-        let view = RequestView::parse(Operation::BatchExecuteStatement, batch.as_bytes()).unwrap();
-        let plan = Plan::build(&view, &audited_policies()).unwrap();
-        assert_eq!(plan.table_label, "Orders");
+        assert_eq!(label(Operation::BatchExecuteStatement, batch), "Orders");
         let unmanaged = r#"{"Statement": "SELECT * FROM OrdersArchive"}"#;
-        assert_eq!(label(unmanaged).unwrap(), crate::metrics::OTHER);
+        assert_eq!(
+            label(Operation::ExecuteStatement, unmanaged),
+            crate::metrics::OTHER
+        );
     }
 }

@@ -207,6 +207,7 @@ mod tests {
             version_attribute: None,
             audit: false,
             arn: None,
+            shared: crate::plan::Shared::default(),
         }
     }
 

@@ -266,6 +266,7 @@ mod tests {
             version_attribute: None,
             audit: false,
             arn: None,
+            shared: crate::plan::Shared::default(),
         };
         learned.merge_into(&mut table);
         assert_eq!(table.partition_key.as_deref(), Some("ItemID"));

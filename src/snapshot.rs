@@ -27,7 +27,7 @@ pub use crate::config::Policies;
 /// file now says otherwise.
 pub fn policies(config: &Config, previous: Option<&Policies>) -> Policies {
     let home = config.regions.first().map_or("", |r| r.name.as_str());
-    config
+    let mut policies = config
         .tables
         .iter()
         .map(|t| {
@@ -50,7 +50,17 @@ pub fn policies(config: &Config, previous: Option<&Policies>) -> Policies {
             }
             (t.name.clone(), table)
         })
-        .collect()
+        .collect::<Policies>();
+    // Made last, from the policies as they are now: a plan checks them against the config
+    // before sharing them, so one a learned key schema outdates is never used.
+    let names: Vec<String> = policies.keys().cloned().collect();
+    for name in names {
+        let shared = crate::plan::Shared::of(&policies, &name);
+        if let Some(policy) = policies.get_mut(&name) {
+            policy.shared = shared;
+        }
+    }
+    policies
 }
 
 /// The metric label for a request's tables: the managed table it names, or `other`.
@@ -146,6 +156,7 @@ impl Snapshot {
                     );
                 Ok(Region {
                     name: r.name.clone(),
+                    label: crate::region::RegionLabel::new(&r.name),
                     endpoint: r.endpoint.clone(),
                     host,
                     health,

@@ -93,7 +93,6 @@ mod tests {
             client_operation: Operation::TransactWriteItems,
             tables: vec!["T".into()],
             action_tables: vec!["T".into()],
-            table_label: "T".into(),
             prefixes: Vec::new(),
             versions: Vec::new(),
             audits: Vec::new(),

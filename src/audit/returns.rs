@@ -55,12 +55,13 @@ mod tests {
             client_operation: operation,
             tables: vec!["T".into()],
             action_tables: Vec::new(),
-            table_label: "T".into(),
             prefixes: Vec::new(),
             versions: versioned
-                .then(|| crate::plan::Versioned {
-                    table: "T".into(),
-                    attribute: "Version".into(),
+                .then(|| {
+                    std::sync::Arc::new(crate::plan::Versioned {
+                        table: "T".into(),
+                        attribute: "Version".into(),
+                    })
                 })
                 .into_iter()
                 .collect(),

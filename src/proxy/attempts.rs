@@ -182,7 +182,7 @@ impl Proxy {
         let attempt = match result {
             Ok(upstream) => {
                 let reply = Reply {
-                    region: region.name.clone(),
+                    region: std::sync::Arc::clone(&region.label),
                     upstream,
                 };
                 if moves {
@@ -371,7 +371,7 @@ fn verified(
             own_write::Verdict::Unknown => (
                 "unknown",
                 Err(ProxyError::AmbiguousWrite {
-                    region: reply.region,
+                    region: reply.region.name.clone(),
                     cause: Ambiguity::Unverified,
                     safety,
                 }),

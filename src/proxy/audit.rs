@@ -54,7 +54,7 @@ impl Proxy {
         &'a self,
         snapshot: &Snapshot,
         plan: &Plan,
-        principal: &str,
+        principal: impl FnOnce() -> std::borrow::Cow<'a, str>,
         principal_verified: bool,
     ) -> Result<Option<Admitted<'a>>, ProxyError> {
         if !plan.audited_write() {
@@ -71,7 +71,7 @@ impl Proxy {
         Ok(Some(Admitted {
             auditor,
             images: config.images,
-            principal: principal.to_owned(),
+            principal: principal().into_owned(),
             principal_verified,
             atomic_table,
         }))
@@ -317,10 +317,15 @@ fn settled_by(result: &Result<Reply, ProxyError>) -> Option<Settled> {
                 .get(&X_AMZN_REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            Some((Outcome::Accepted, reply.region.clone(), request_id, answer))
+            Some((
+                Outcome::Accepted,
+                reply.region.name.clone(),
+                request_id,
+                answer,
+            ))
         }
         Ok(reply) if reply.upstream.status.is_server_error() => {
-            Some((Outcome::Unknown, reply.region.clone(), None, None))
+            Some((Outcome::Unknown, reply.region.name.clone(), None, None))
         }
         Err(e) if e.maybe_applied() => {
             let region = e.region().unwrap_or(NOT_YET_KNOWN).to_owned();

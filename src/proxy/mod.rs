@@ -3,6 +3,7 @@
 //! forward (for each candidate region: sign → send → classify) → restore → reply (crc32),
 //! with metrics and one log line per failed request.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -68,28 +69,41 @@ pub use crate::route::health_log::RegionEvent;
 /// The reasons of `globalscale_policy_refusals_total`.
 pub(crate) const REFUSAL_REASONS: [&str; 2] = ["audit_table", "table_arn"];
 
-/// The client a request came from.
-struct Client {
+/// The client a request came from: its name borrowed from the snapshot, its request's
+/// headers from the request.
+struct Client<'s, 'h> {
     /// Its `[[clients]]` name, or `anonymous`.
-    name: String,
-    /// What its audit records call it.
-    principal: String,
-    /// Whether its signature was checked; without, `principal` is only claimed.
+    name: &'s str,
+    /// Whether its signature was checked; without, its principal is only claimed.
     verified: bool,
+    headers: &'h HeaderMap,
 }
 
-/// What a request is counted and logged under.
-struct Labels {
+impl<'s> Client<'s, '_> {
+    /// What its audit records call it: its name, or without a checked signature the access
+    /// key id it claims. Read only where a record or a refusal needs it.
+    fn principal(&self) -> Cow<'s, str> {
+        if self.verified {
+            Cow::Borrowed(self.name)
+        } else {
+            Cow::Owned(crate::audit::principal(self.headers))
+        }
+    }
+}
+
+/// What a request is counted and logged under; borrowed from the snapshot, so that
+/// labelling a request copies nothing.
+struct Labels<'s> {
     operation: &'static str,
-    table: String,
+    table: &'s str,
     /// The `[[clients]]` name, or `anonymous`.
-    client: String,
+    client: &'s str,
 }
 
 /// A region's answer on its way back to the client.
 #[derive(Debug)]
 struct Reply {
-    region: String,
+    region: Arc<crate::region::RegionLabel>,
     upstream: UpstreamResponse,
 }
 
@@ -161,14 +175,14 @@ impl Proxy {
         let origin = request.headers().get(http::header::ORIGIN).cloned();
         let mut labels = Labels {
             operation: "other",
-            table: String::from(crate::metrics::OTHER),
-            client: String::from(crate::audit::ANONYMOUS),
+            table: crate::metrics::OTHER,
+            client: crate::audit::ANONYMOUS,
         };
         let result = self.process(&snapshot, request, &mut labels).await;
         let response = match result {
             Ok(reply) => {
                 if !reply.upstream.status.is_success() {
-                    log_upstream_failure(&reply, labels.operation, &labels.client);
+                    log_upstream_failure(&reply, labels.operation, labels.client);
                 }
                 reply_response(reply)
             }
@@ -197,9 +211,9 @@ impl Proxy {
             .requests
             .with_label_values(&[
                 labels.operation,
-                &labels.table,
+                labels.table,
                 response.status().as_str(),
-                &labels.client,
+                labels.client,
             ])
             .inc();
         self.metrics
@@ -209,11 +223,11 @@ impl Proxy {
         response
     }
 
-    async fn process(
+    async fn process<'s>(
         &self,
-        snapshot: &Snapshot,
+        snapshot: &'s Snapshot,
         request: Request<Incoming>,
-        labels: &mut Labels,
+        labels: &mut Labels<'s>,
     ) -> Result<Reply, ProxyError> {
         let (parts, body) = request.into_parts();
         if parts.method != Method::POST {
@@ -241,11 +255,10 @@ impl Proxy {
         }
         let refs = self.references(snapshot, &view, &client)?;
         // Before the checks below, so that a refused request is counted under its table too.
-        crate::snapshot::request_table_label(&snapshot.tables, &view.tables, &refs)
-            .clone_into(&mut labels.table);
-        let allowed = snapshot.access.get(&client.name);
+        labels.table = crate::snapshot::request_table_label(&snapshot.tables, &view.tables, &refs);
+        let allowed = snapshot.access.get(client.name);
         if let Some(allowed) = allowed {
-            allowed.check(&client.name, &view, &refs)?;
+            allowed.check(client.name, &view, &refs)?;
         }
         let atomic = snapshot
             .config
@@ -253,7 +266,6 @@ impl Proxy {
             .as_ref()
             .is_some_and(|a| a.mode == AuditMode::Atomic);
         let mut plan = Plan::build_from(&view, &refs, &snapshot.tables, atomic)?;
-        plan.table_label.clone_into(&mut labels.table);
         let body = match canonical {
             Some(canonical) => {
                 plan.spellings = canonical.spellings;
@@ -261,7 +273,7 @@ impl Proxy {
             }
             None => bytes.clone(),
         };
-        let admitted = self.admit(snapshot, &plan, &client.principal, client.verified)?;
+        let admitted = self.admit(snapshot, &plan, || client.principal(), client.verified)?;
         let images = admitted.as_ref().map(|a| a.images);
         let mut outgoing = stages::rewrite_request(&view, &mut plan, body, images)?;
         if let Some(admitted) = &admitted
@@ -307,15 +319,15 @@ impl Proxy {
     /// A request's body read (within the body budget), a place among the requests in
     /// flight, its client authenticated, and then its body decoded: what every request does
     /// before it is read.
-    async fn receive(
+    async fn receive<'s, 'h>(
         &self,
-        snapshot: &Snapshot,
-        parts: &http::request::Parts,
+        snapshot: &'s Snapshot,
+        parts: &'h http::request::Parts,
         body: Incoming,
-        labels: &mut Labels,
+        labels: &mut Labels<'s>,
     ) -> Result<
         (
-            Client,
+            Client<'s, 'h>,
             crate::server::bodies::Body,
             tokio::sync::SemaphorePermit<'_>,
         ),
@@ -331,7 +343,7 @@ impl Proxy {
             ProxyError::Overloaded(snapshot.config.limits.max_in_flight)
         })?;
         let client = self.authenticate(snapshot, parts, &body)?;
-        client.name.clone_into(&mut labels.client);
+        labels.client = client.name;
         // After the signature, which covers the bytes as sent: a client without credentials
         // cannot make the sidecar inflate anything.
         let body = self.bodies.decode(&parts.headers, body).await?;
@@ -381,7 +393,7 @@ impl Proxy {
         &self,
         snapshot: &Snapshot,
         view: &RequestView<'_>,
-        client: &Client,
+        client: &Client<'_, '_>,
     ) -> Result<Option<tables::Canonical>, ProxyError> {
         if !view.tables.iter().any(|t| tables::looks_like_arn(t)) {
             return Ok(None);
@@ -422,7 +434,7 @@ impl Proxy {
         &self,
         snapshot: &Snapshot,
         view: &RequestView<'_>,
-        client: &Client,
+        client: &Client<'_, '_>,
     ) -> Result<tables::References, ProxyError> {
         let refs = tables::References::read(view)?;
         if let Some(audit) = &snapshot.config.audit {
@@ -439,7 +451,7 @@ impl Proxy {
         &self,
         reason: &'static str,
         view: &RequestView<'_>,
-        client: &Client,
+        client: &Client<'_, '_>,
         e: &ProxyError,
     ) {
         self.metrics
@@ -450,7 +462,7 @@ impl Proxy {
             reason,
             operation = view.operation.label(),
             client = ?client.name,
-            principal = ?client.principal,
+            principal = ?client.principal(),
             tables = ?view.tables,
             error = %Chain::for_log(e),
             "request refused by table policy"
@@ -485,17 +497,17 @@ impl Proxy {
     /// Who sent the request: with `[auth] mode = "sigv4"`, the client whose signature it
     /// carries, or an error and nothing sent; without, `anonymous`, whose audit records name
     /// the access key id it signed with, unchecked.
-    fn authenticate(
+    fn authenticate<'s, 'h>(
         &self,
-        snapshot: &Snapshot,
-        parts: &http::request::Parts,
+        snapshot: &'s Snapshot,
+        parts: &'h http::request::Parts,
         body: &crate::server::bodies::Body,
-    ) -> Result<Client, ProxyError> {
+    ) -> Result<Client<'s, 'h>, ProxyError> {
         if snapshot.config.auth.mode == AuthMode::None {
             return Ok(Client {
-                name: crate::audit::ANONYMOUS.to_owned(),
-                principal: crate::audit::principal(&parts.headers),
+                name: crate::audit::ANONYMOUS,
                 verified: false,
+                headers: &parts.headers,
             });
         }
         let Some(verifier) = &snapshot.verifier else {
@@ -505,9 +517,9 @@ impl Proxy {
         let hash = body.payload_hash();
         match verifier.verify_hashed(&parts.method, &parts.uri, &parts.headers, &hash, now) {
             Ok(name) => Ok(Client {
-                name: name.to_owned(),
-                principal: name.to_owned(),
+                name,
                 verified: true,
+                headers: &parts.headers,
             }),
             Err(e) => {
                 self.metrics

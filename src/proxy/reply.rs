@@ -3,6 +3,7 @@
 //! own errors take DynamoDB's shape in `wire::error_response`.
 
 use bytes::Bytes;
+use http::header::Entry;
 use http::{HeaderValue, Response};
 use http_body_util::Full;
 
@@ -71,22 +72,40 @@ fn passes_through(name: &http::HeaderName) -> bool {
 
 pub(super) fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
     let Reply { region, upstream } = reply;
-    let mut response = Response::new(Full::new(upstream.body.clone()));
-    *response.status_mut() = upstream.status;
-    let headers = response.headers_mut();
-    for (name, value) in &upstream.headers {
-        if passes_through(name) {
-            headers.append(name.clone(), value.clone());
-        }
-    }
     let crc = upstream
         .checksum
         .as_ref()
         .and_then(|c| c.of(&upstream.body));
     let crc = crc.unwrap_or_else(|| wire::crc32(&upstream.body));
+    // The body and the headers are moved, not cloned: a clone of a header name of
+    // DynamoDB's own (`x-amzn-requestid`) or of a body read whole allocates.
+    let mut response = Response::new(Full::new(upstream.body));
+    *response.status_mut() = upstream.status;
+    let headers = response.headers_mut();
+    // The map yields a name once, before the first of its values; the entry it made takes
+    // the others. Same order as the region's.
+    let mut current = None;
+    for (name, value) in upstream.headers {
+        match name {
+            Some(name) => {
+                current = passes_through(&name).then(|| match headers.entry(name) {
+                    Entry::Occupied(mut entry) => {
+                        entry.append(value);
+                        entry
+                    }
+                    Entry::Vacant(entry) => entry.insert_entry(value),
+                });
+            }
+            None => {
+                if let Some(entry) = &mut current {
+                    entry.append(value);
+                }
+            }
+        }
+    }
     headers.insert(&wire::X_AMZ_CRC32, HeaderValue::from(crc));
-    if let Ok(region) = HeaderValue::from_str(&region) {
-        headers.insert(&X_GLOBALSCALE_REGION, region);
+    if let Some(region) = &region.header {
+        headers.insert(&X_GLOBALSCALE_REGION, region.clone());
     }
     response
 }
@@ -105,4 +124,61 @@ pub(super) fn preflight_response(
         response.headers_mut().insert(&X_AMZN_REQUEST_ID, id);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http::{HeaderMap, HeaderName, StatusCode};
+
+    use super::*;
+    use crate::upstream::UpstreamResponse;
+
+    #[test]
+    fn the_regions_headers_pass_in_their_order_and_the_hops_do_not() {
+        let mut region_headers = HeaderMap::new();
+        for (name, value) in [
+            ("server", "Server"),
+            ("x-amzn-requestid", "R1"),
+            ("connection", "keep-alive"),
+            ("set-cookie", "a=1"),
+            ("content-length", "2"),
+            ("set-cookie", "b=2"),
+            ("x-amz-crc32", "1"),
+            ("keep-alive", "timeout=5"),
+            ("x-amzn-requestid", "R2"),
+            ("date", "Mon, 07 Dec 2026 15:00:00 GMT"),
+        ] {
+            region_headers.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        // What reached the client before the headers were moved rather than cloned.
+        let mut expected: Vec<(String, String)> = region_headers
+            .iter()
+            .filter(|(name, _)| passes_through(name))
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        expected.push(("x-amz-crc32".into(), wire::crc32(b"{}").to_string()));
+        expected.push(("x-globalscale-region".into(), "us-east-1".into()));
+        let reply = Reply {
+            region: crate::region::RegionLabel::new("us-east-1"),
+            upstream: UpstreamResponse {
+                status: StatusCode::OK,
+                headers: region_headers,
+                body: Bytes::from_static(b"{}"),
+                elapsed: Duration::ZERO,
+                checksum: None,
+            },
+        };
+        let response = reply_response(reply);
+        let got: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(got, expected);
+    }
 }

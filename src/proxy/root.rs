@@ -34,7 +34,7 @@ impl Proxy {
         let deadline = tokio::time::Instant::now() + snapshot.config.timeouts.request;
         match snapshot.upstream.send(request, deadline).await {
             Ok(upstream) => super::reply::reply_response(Reply {
-                region: region.name.clone(),
+                region: std::sync::Arc::clone(&region.label),
                 upstream,
             }),
             Err(_) => own(),

@@ -85,7 +85,15 @@ pub fn rewrite_request(
     let mut strip_attributes = false;
     let mut lean = false;
     let mut write_id = String::new();
-    let (body, document, safety, mark) = if needs_document {
+    let plain_get = if needs_document && audit.is_none() {
+        rewrite::plain_get::request(view, plan)
+    } else {
+        None
+    };
+    let (body, document, safety, mark) = if let Some(body) = plain_get {
+        // A read: the whole decoding's safety judgement gives Safe, with no mark.
+        (Bytes::from(body), None, ResendSafety::Safe, None)
+    } else if needs_document {
         let mut decoded = Decoded::of(view, plan, audit.is_none())?;
         lean = matches!(decoded, Decoded::Lean(_));
         let document = decoded.document_mut();

@@ -3,6 +3,8 @@
 //! the streams endpoint of the stream's region and sent there once (a stream is one
 //! replica's: no other region has it), and its answer shown as the client may see it.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, StatusCode};
@@ -19,21 +21,21 @@ use crate::upstream::outbound::{Outbound, signed_request};
 
 impl Proxy {
     /// Serves one streams request; `target` is its `X-Amz-Target`, sent on as it came.
-    pub(super) async fn streams(
+    pub(super) async fn streams<'s>(
         &self,
-        snapshot: &Snapshot,
+        snapshot: &'s Snapshot,
         (parts, body): (http::request::Parts, Incoming),
         (operation, target): (StreamsOperation, HeaderValue),
-        labels: &mut Labels,
+        labels: &mut Labels<'s>,
     ) -> Result<Reply, ProxyError> {
         labels.operation = operation.label();
         let (client, body, _permit) = self.receive(snapshot, &parts, body, labels).await?;
         let request: Map<String, Value> =
             serde_json::from_slice(&body.bytes).map_err(BodyError::NotAnObject)?;
         let guard = Guard {
-            client: &client.name,
+            client: client.name,
             audit_table: snapshot.config.audit.as_ref().map(|a| a.table.as_str()),
-            allowed: snapshot.access.get(&client.name),
+            allowed: snapshot.access.get(client.name),
         };
         let subject = match crate::streams::subject(operation, &request) {
             Ok(subject) => subject,
@@ -52,8 +54,7 @@ impl Proxy {
             return Err(e);
         }
         if let Some(table) = subject.table() {
-            crate::snapshot::table_label(&snapshot.tables, &[table.to_owned()])
-                .clone_into(&mut labels.table);
+            labels.table = crate::snapshot::table_label(&snapshot.tables, &[table.to_owned()]);
         }
         let index = stream_region(snapshot, &subject);
         let region = &snapshot.regions[index];
@@ -65,7 +66,7 @@ impl Proxy {
         };
         let upstream = send(snapshot, index, &outbound).await?;
         let mut reply = Reply {
-            region: region.name.clone(),
+            region: Arc::clone(&region.label),
             upstream,
         };
         restore(snapshot, &guard, (operation, &subject), &mut reply)

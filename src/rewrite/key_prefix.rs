@@ -135,9 +135,20 @@ fn add_prefix(
         *key = position::open(prefix, token).map_err(|e| RewriteError::Refused(e.to_string()))?;
         return Ok(());
     }
-    let stored = format!("{}{plain}", prefix.prefix);
-    key.insert(prefix.attribute.clone(), json!({ "S": stored }));
+    // `key_string` found `{"S": <string>}`: the prefix goes into that string, which is
+    // what a new `{"S": "<prefix><key>"}` would serialize as, without building one.
+    if let Some(Value::String(plain)) = key_string_mut(prefix, key) {
+        plain.insert_str(0, &prefix.prefix);
+    }
     Ok(())
+}
+
+/// The string of the partition key attribute's `{"S": <string>}`, to change in place.
+fn key_string_mut<'k>(
+    prefix: &KeyPrefix,
+    key: &'k mut Map<String, Value>,
+) -> Option<&'k mut Value> {
+    key.get_mut(&prefix.attribute)?.get_mut("S")
 }
 
 fn strip_prefix(
@@ -151,8 +162,8 @@ fn strip_prefix(
     let Some(stored) = key_string(prefix, key).map_err(|_| foreign())? else {
         return Ok(());
     };
-    let plain = match stored.strip_prefix(prefix.prefix.as_str()) {
-        Some(plain) => plain.to_owned(),
+    match stored.strip_prefix(prefix.prefix.as_str()) {
+        Some(_) => {}
         None if site == Site::StartKey => {
             // Every attribute of it (sort key, index keys) belongs to the foreign item.
             *key = position::seal(prefix, key).map_err(|e| RewriteError::Unsealable {
@@ -162,8 +173,11 @@ fn strip_prefix(
             return Ok(());
         }
         None => return Err(foreign()),
-    };
-    key.insert(prefix.attribute.clone(), json!({ "S": plain }));
+    }
+    // Cut from the string in place, as for the prefix added to a request.
+    if let Some(Value::String(stored)) = key_string_mut(prefix, key) {
+        stored.replace_range(..prefix.prefix.len(), "");
+    }
     Ok(())
 }
 

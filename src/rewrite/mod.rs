@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod key_prefix;
 pub mod limits;
 pub mod optimistic_lock;
+pub mod plain_get;
 pub mod raw_answer;
 pub mod single_as_transaction;
 

@@ -143,7 +143,6 @@ mod tests {
             client_operation: client,
             tables: vec!["T".into()],
             action_tables: vec!["T".into()],
-            table_label: "T".into(),
             prefixes: Vec::new(),
             versions: Vec::new(),
             audits: Vec::new(),

@@ -16,6 +16,7 @@ fn policies(learned: bool) -> Policies {
         version_attribute: None,
         audit: false,
         arn: learned.then(|| scope_of(ARN)).flatten(),
+        shared: crate::plan::Shared::default(),
     };
     Policies::from([("GlobalCatalog".to_owned(), table)])
 }

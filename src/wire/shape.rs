@@ -29,7 +29,8 @@ pub(super) type Tables = (Vec<String>, Vec<String>);
 pub(super) fn check(view: &RequestView<'_>) -> Result<Tables, ProxyError> {
     let mut tables = Vec::new();
     let mut action_tables = Vec::new();
-    if let Some(name) = view.decode::<Cow<'_, str>>("TableName")? {
+    // Borrowed unless it holds escapes (serde's `Cow<str>` always copies).
+    if let Some(super::view::Key(name)) = view.decode("TableName")? {
         push(&mut tables, &name);
     }
     for field in ITEM_FIELDS {

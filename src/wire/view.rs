@@ -89,9 +89,13 @@ impl<'a> RequestView<'a> {
             .transpose()
     }
 
-    /// The string value of a top-level field, if it is one.
+    /// The string value of a top-level field, if it is one; borrowed unless it holds
+    /// escapes (serde's own `Cow<str>` always copies).
     pub fn str(&self, field: &str) -> Option<Cow<'a, str>> {
-        self.decode::<Cow<'a, str>>(field).ok().flatten()
+        self.decode::<Key<'a>>(field)
+            .ok()
+            .flatten()
+            .map(|key| key.0)
     }
 
     /// The statements of `ExecuteStatement`, `BatchExecuteStatement` and
@@ -166,8 +170,8 @@ impl<'de> Deserialize<'de> for Fields<'de> {
     }
 }
 
-/// A field name, borrowed unless it holds escapes.
-struct Key<'a>(Cow<'a, str>);
+/// A field name or a string value, borrowed unless it holds escapes.
+pub(crate) struct Key<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -175,7 +179,8 @@ impl<'de> Deserialize<'de> for Key<'de> {
         impl<'de> Visitor<'de> for KeyVisitor {
             type Value = Key<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a field name")
+                // serde's own words for a string, which a wrong type's error quotes.
+                f.write_str("a string")
             }
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
                 Ok(Key(Cow::Borrowed(v)))

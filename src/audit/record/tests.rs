@@ -2,6 +2,8 @@ use serde_json::{Value, json};
 use ulid::Ulid;
 
 use super::*;
+use std::sync::Arc;
+
 use crate::plan::{Audited, KeyPrefix, Versioned};
 use crate::wire::Operation;
 
@@ -11,16 +13,15 @@ fn plan(operation: Operation, client: Operation) -> Plan {
         client_operation: client,
         tables: vec!["Cat".into(), "Other".into()],
         action_tables: Vec::new(),
-        table_label: "Cat".into(),
-        prefixes: vec![KeyPrefix {
+        prefixes: vec![Arc::new(KeyPrefix {
             table: "Cat".into(),
             attribute: "pk".into(),
             prefix: "us-east-1#".into(),
-        }],
-        versions: vec![Versioned {
+        })],
+        versions: vec![Arc::new(Versioned {
             table: "Cat".into(),
             attribute: "Version".into(),
-        }],
+        })],
         audits: vec![Audited {
             table: "Cat".into(),
             partition_key: "pk".into(),

@@ -209,7 +209,7 @@ async fn a_read_moves_on_after_a_timeout_and_a_doubling_write_does_not() {
     let reply = run(&proxy, &Operation::GetItem, &get, ResendSafety::Safe)
         .await
         .unwrap();
-    assert_eq!(reply.region, "us-west-2");
+    assert_eq!(reply.region.name, "us-west-2");
     assert_eq!(script.hosts(), ["home", "second"]);
 
     let add = json!({"TableName": "T", "Key": {"k": {"S": "1"}}, "UpdateExpression": "ADD n :one"});
@@ -236,7 +236,7 @@ async fn a_refused_connection_moves_at_once_and_costs_no_budget() {
         .await
         .unwrap();
     assert_eq!(
-        reply.region, "us-west-2",
+        reply.region.name, "us-west-2",
         "nothing was sent, so even an unsafe write moves"
     );
     assert_eq!(
@@ -270,7 +270,7 @@ async fn a_transaction_that_may_have_run_stays_in_its_region() {
     )
     .await
     .unwrap();
-    assert_eq!(reply.region, "us-east-1");
+    assert_eq!(reply.region.name, "us-east-1");
     assert_eq!(script.hosts(), ["home", "home", "home"]);
     // The client's own retry, with the same token, goes there too.
     assert_eq!(proxy.pins.region_of("tok").as_deref(), Some("us-east-1"));
@@ -282,7 +282,7 @@ async fn a_transaction_that_may_have_run_stays_in_its_region() {
     )
     .await
     .unwrap();
-    assert_eq!(reply.region, "us-east-1");
+    assert_eq!(reply.region.name, "us-east-1");
     assert!(!script.hosts().contains(&"second".to_owned()));
 }
 
@@ -325,7 +325,7 @@ async fn a_corrupt_answer_never_reaches_the_client() {
     let reply = run(&proxy, &Operation::GetItem, &get, ResendSafety::Safe)
         .await
         .unwrap();
-    assert_eq!(reply.region, "us-west-2");
+    assert_eq!(reply.region.name, "us-west-2");
     let delete = json!({"TableName": "T", "Key": {"k": {"S": "1"}}, "ReturnValues": "ALL_OLD"});
     let err = run(
         &proxy,
@@ -348,7 +348,7 @@ async fn a_replicated_write_conflict_is_retried_in_the_same_region() {
     let reply = run(&proxy, &Operation::PutItem, &put, ResendSafety::Unsafe)
         .await
         .unwrap();
-    assert_eq!(reply.region, "us-east-1");
+    assert_eq!(reply.region.name, "us-east-1");
     assert_eq!(
         script.hosts(),
         ["home", "home"],

@@ -2,6 +2,8 @@
 //! do not show: order kept, bytes untouched where nothing changed, and the answers it
 //! leaves to the decoding path.
 
+use std::fmt::Write as _;
+
 use serde_json::{Value, json};
 
 use super::restore;
@@ -140,4 +142,73 @@ fn a_position_at_another_namespace_is_left_to_the_decoding_path() {
     assert!(restored(Operation::Scan, &answer).is_none());
     let own = json!({"Items": [], "LastEvaluatedKey": {"k": {"S": "us-east-1#a"}}}).to_string();
     assert!(restored(Operation::Scan, &own).is_some());
+}
+
+/// The answer as the restore without [`super::plain_edits`] gives it: the same bytes, the
+/// same refusal, or the same hand-over to the decoding path.
+fn same_as_without_plain_edits(operation: Operation, answer: &str) {
+    let ledger = plan(operation, "Ledger");
+    let plain = super::restore_as(&ledger, answer.as_bytes(), true);
+    let decoded = super::restore_as(&ledger, answer.as_bytes(), false);
+    match (plain, decoded) {
+        (Some(Ok(plain)), Some(Ok(decoded))) => assert_eq!(
+            String::from_utf8(plain).unwrap(),
+            String::from_utf8(decoded).unwrap(),
+            "{answer}"
+        ),
+        (Some(Err(plain)), Some(Err(decoded))) => {
+            assert_eq!(plain.to_string(), decoded.to_string(), "{answer}");
+        }
+        (None, None) => {}
+        (plain, decoded) => panic!("{answer}: {plain:?} against {decoded:?}"),
+    }
+}
+
+#[test]
+fn the_plain_edits_give_the_bytes_the_decoded_edits_give() {
+    let id = crate::config::WRITE_ID_ATTRIBUTE;
+    let answers = [
+        r#"{"Item":{"k":{"S":"us-east-1#a"},"n":{"N":"1"}}}"#.to_owned(),
+        format!(r#"{{"Item":{{"k":{{"S":"us-east-1#a"}},"{id}":{{"S":"w"}},"n":{{"N":"1"}}}}}}"#),
+        format!(r#"{{"Item":{{ "{id}" : {{"S":"w"}} , "k" : {{"S":"us-east-1#"}} }}}}"#),
+        // Spelled otherwise than `{"S":"..."}`: left to the decoding edit.
+        r#"{"Item":{"k":{ "S" : "us-east-1#a" }}}"#.to_owned(),
+        r#"{"Item":{"k":{"S":"us-east-1#\u00e9\n\"q\""}}}"#.to_owned(),
+        r#"{"Item":{"k":{"S":"us-east-1\u0023a"}}}"#.to_owned(),
+        r#"{"Item":{"k":{"S":"us-east-1#a","S":"us-east-1#b"}}}"#.to_owned(),
+        r#"{"Item":{"k":{"S":"us-east-1#a"},"k":{"S":"us-east-1#b"}}}"#.to_owned(),
+        r#"{"Item":{"k":{"N":"1"}}}"#.to_owned(),
+        r#"{"Item":{"k":{"S":"eu-west-1#a"}}}"#.to_owned(),
+        r#"{"Item":{"k":{"S":"us-east-1"}}}"#.to_owned(),
+        r#"{"Items":[{"k":{"S":"us-east-1#a"}},{"k":{"S":"us-east-1#é"}}],"LastEvaluatedKey":{"k":{"S":"us-east-1#é"}}}"#.to_owned(),
+        r#"{"Items":[],"LastEvaluatedKey":{"k":{"S":"eu-west-1#a"},"s":{"S":"x"}}}"#.to_owned(),
+    ];
+    for answer in &answers {
+        for operation in [Operation::GetItem, Operation::Query, Operation::PutItem] {
+            same_as_without_plain_edits(operation, answer);
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_stored_key_is_restored_as_the_decoded_edits_restore_it(
+        key in "(us-east-1#)?[a-z#\"\\\\\u{e9}\u{1}]{0,6}",
+        escaped in proptest::bool::ANY,
+    ) {
+        let key = serde_json::to_string(&key).unwrap();
+        // The same string with every character escaped, to reach the decoding edit too.
+        let key = if escaped {
+            let plain: String = serde_json::from_str(&key).unwrap();
+            let mut units = String::new();
+            for unit in plain.encode_utf16() {
+                let _ = write!(units, "\\u{unit:04x}");
+            }
+            format!("\"{units}\"")
+        } else {
+            key
+        };
+        let answer = format!(r#"{{"Item":{{"k":{{"S":{key}}},"n":{{"N":"1"}}}}}}"#);
+        same_as_without_plain_edits(Operation::GetItem, &answer);
+    }
 }

@@ -12,7 +12,6 @@
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use aws_sigv4::sign::v4::calculate_signature;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, USER_AGENT};
 use http::{HeaderValue, Method, Request};
@@ -43,55 +42,51 @@ pub(super) fn sign(
     }
     let date = format_basic(time);
     let day = date.get(..8)?;
-    // Strings pushed, not formatted: the two `format!` calls took about 1,700 instructions
-    // per request (callgrind).
-    let mut scope = String::with_capacity(64);
-    for part in [day, "/", region, "/dynamodb/aws4_request"] {
-        scope.push_str(part);
-    }
+    // The credential scope, written where it goes rather than kept as a string of its own.
+    let scope = [day, "/", region, "/dynamodb/aws4_request"];
     let signed = if token.is_some() {
         "content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
     } else {
         "content-type;host;x-amz-date;x-amz-target"
     };
-    let mut canonical = String::with_capacity(384);
-    canonical.push_str("POST\n/\n\ncontent-type:");
-    canonical.push_str(headers.content_type);
-    canonical.push_str("\nhost:");
-    canonical.push_str(headers.host);
-    canonical.push_str("\nx-amz-date:");
-    canonical.push_str(&date);
+    // Strings pushed, not formatted: the `format!` calls took about 1,700 instructions per
+    // request (callgrind). One buffer holds the canonical request, then the string to sign.
+    let mut text = String::with_capacity(384);
+    text.push_str("POST\n/\n\ncontent-type:");
+    text.push_str(headers.content_type);
+    text.push_str("\nhost:");
+    text.push_str(headers.host);
+    text.push_str("\nx-amz-date:");
+    text.push_str(&date);
     if let Some(token) = token {
-        canonical.push_str("\nx-amz-security-token:");
-        canonical.push_str(token);
+        text.push_str("\nx-amz-security-token:");
+        text.push_str(token);
     }
-    canonical.push_str("\nx-amz-target:");
-    canonical.push_str(headers.target);
-    canonical.push_str("\n\n");
-    canonical.push_str(signed);
-    canonical.push('\n');
-    push_hex(&mut canonical, &Sha256::digest(body));
-    let mut string_to_sign = String::with_capacity(160);
-    string_to_sign.push_str("AWS4-HMAC-SHA256\n");
-    string_to_sign.push_str(&date);
-    string_to_sign.push('\n');
-    string_to_sign.push_str(&scope);
-    string_to_sign.push('\n');
-    push_hex(&mut string_to_sign, &Sha256::digest(canonical.as_bytes()));
-    let signature = calculate_signature(signing_key, string_to_sign.as_bytes());
-    let mut authorization = String::with_capacity(256);
-    for part in [
-        "AWS4-HMAC-SHA256 Credential=",
-        creds.access_key_id(),
-        "/",
-        &scope,
-        ", SignedHeaders=",
-        signed,
-        ", Signature=",
-        &signature,
-    ] {
+    text.push_str("\nx-amz-target:");
+    text.push_str(headers.target);
+    text.push_str("\n\n");
+    text.push_str(signed);
+    text.push('\n');
+    push_hex(&mut text, &Sha256::digest(body));
+    let canonical_hash = Sha256::digest(text.as_bytes());
+    text.clear();
+    for part in ["AWS4-HMAC-SHA256\n", &date, "\n"].into_iter().chain(scope) {
+        text.push_str(part);
+    }
+    text.push('\n');
+    push_hex(&mut text, &canonical_hash);
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, signing_key);
+    let signature = ring::hmac::sign(&key, text.as_bytes());
+    let head = ["AWS4-HMAC-SHA256 Credential=", creds.access_key_id(), "/"];
+    let tail = [", SignedHeaders=", signed, ", Signature="];
+    let parts = || head.into_iter().chain(scope).chain(tail);
+    // Exactly its length: `HeaderValue` takes a full buffer without allocating again.
+    let length = parts().map(str::len).sum::<usize>() + 2 * signature.as_ref().len();
+    let mut authorization = String::with_capacity(length);
+    for part in parts() {
         authorization.push_str(part);
     }
+    push_hex(&mut authorization, signature.as_ref());
     // Every value is built before any is set: a refusal leaves the request as it was.
     let authorization = HeaderValue::try_from(authorization).ok()?;
     let date = HeaderValue::try_from(date).ok()?;
@@ -153,7 +148,7 @@ fn plain(value: &[u8]) -> bool {
         && value.iter().all(|b| (b' '..=b'~').contains(b))
 }
 
-/// A SHA-256 digest in lower-case hex.
+/// A SHA-256 digest or HMAC in lower-case hex.
 fn push_hex(out: &mut String, digest: &[u8]) {
     let mut text = [0u8; 64];
     if hex::encode_to_slice(digest, &mut text).is_ok()

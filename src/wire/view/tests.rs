@@ -165,3 +165,14 @@ fn a_put_items_members_are_read_once_and_kept() {
     let view = RequestView::parse(Operation::UpdateItem, update.as_bytes()).unwrap();
     assert!(view.put_item.is_none());
 }
+
+#[test]
+fn a_table_name_of_another_type_is_refused_in_serdes_words() {
+    // Read borrowed now; the message a client gets is the one serde's own string gave.
+    let err = RequestView::parse(Operation::GetItem, br#"{"TableName":1,"Key":{}}"#).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("invalid type: integer `1`, expected a string"),
+        "{err}"
+    );
+}

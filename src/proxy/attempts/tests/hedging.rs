@@ -54,7 +54,7 @@ async fn a_slow_read_is_hedged_after_the_delay_and_the_first_answer_wins() {
     let proxy = proxy(&script).await;
     let started = tokio::time::Instant::now();
     let reply = read(&proxy).await;
-    assert_eq!(reply.region, "us-west-2");
+    assert_eq!(reply.region.name, "us-west-2");
     assert_eq!(
         started.elapsed(),
         FLOOR,
@@ -66,7 +66,7 @@ async fn a_slow_read_is_hedged_after_the_delay_and_the_first_answer_wins() {
 
     // A region answering within the delay is never hedged.
     let reply = read(&proxy).await;
-    assert_eq!(reply.region, "us-east-1");
+    assert_eq!(reply.region.name, "us-east-1");
     assert_eq!(script.hosts(), ["home", "second", "home"]);
     assert_eq!(counter(&proxy, &proxy.metrics.hedges), 1);
 }
@@ -80,13 +80,13 @@ async fn writes_and_strongly_consistent_reads_are_never_hedged() {
     let reply = run(&proxy, &Operation::GetItem, &strong, ResendSafety::Safe)
         .await
         .unwrap();
-    assert_eq!(reply.region, "us-east-1");
+    assert_eq!(reply.region.name, "us-east-1");
     assert_eq!(started.elapsed(), SLOW, "it waited for its region");
     let put = json!({"TableName": "T", "Item": {"k": {"S": "1"}}});
     let reply = run(&proxy, &Operation::PutItem, &put, ResendSafety::Safe)
         .await
         .unwrap();
-    assert_eq!(reply.region, "us-east-1");
+    assert_eq!(reply.region.name, "us-east-1");
     assert_eq!(script.hosts(), ["home", "home"]);
     assert_eq!(counter(&proxy, &proxy.metrics.hedges), 0);
 }
@@ -99,7 +99,7 @@ async fn without_budget_a_read_waits_unless_its_region_is_found_failing() {
     while snapshot.hedge_budget.withdraw() {}
     let started = tokio::time::Instant::now();
     let reply = read(&proxy).await;
-    assert_eq!(reply.region, "us-east-1");
+    assert_eq!(reply.region.name, "us-east-1");
     assert_eq!(started.elapsed(), SLOW, "no budget: no hedge");
     assert_eq!(proxy.metrics.hedge_budget_exhausted.get(), 1);
 
@@ -120,7 +120,7 @@ async fn without_budget_a_read_waits_unless_its_region_is_found_failing() {
         started.elapsed()
     };
     let (reply, demoted_after) = tokio::join!(waiting, demote);
-    assert_eq!(reply.region, "us-west-2");
+    assert_eq!(reply.region.name, "us-west-2");
     assert!(
         started.elapsed() <= demoted_after + Duration::from_millis(10),
         "{:?} after the demotion at {demoted_after:?}",
@@ -143,7 +143,7 @@ async fn hedges_lost_by_a_slow_region_demote_it_for_reads_only() {
     let mut reads = 0;
     while !home.health.reads.is_demoted() {
         let started = tokio::time::Instant::now();
-        assert_eq!(read(&proxy).await.region, "us-west-2");
+        assert_eq!(read(&proxy).await.region.name, "us-west-2");
         assert_eq!(started.elapsed(), FLOOR);
         // The loser is watched to its slow threshold (55 ms), then dropped.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -152,7 +152,7 @@ async fn hedges_lost_by_a_slow_region_demote_it_for_reads_only() {
     }
     let before = script.hosts().len();
     let started = tokio::time::Instant::now();
-    assert_eq!(read(&proxy).await.region, "us-west-2");
+    assert_eq!(read(&proxy).await.region.name, "us-west-2");
     assert_eq!(
         started.elapsed(),
         Duration::ZERO,
@@ -164,7 +164,10 @@ async fn hedges_lost_by_a_slow_region_demote_it_for_reads_only() {
     let reply = run(&proxy, &Operation::PutItem, &put, ResendSafety::Safe)
         .await
         .unwrap();
-    assert_eq!(reply.region, "us-east-1", "writes never move on latency");
+    assert_eq!(
+        reply.region.name, "us-east-1",
+        "writes never move on latency"
+    );
     assert_eq!(
         proxy
             .metrics
@@ -204,13 +207,16 @@ async fn a_readmitted_region_ramps_reads_back_and_takes_writes_at_once() {
     let reply = run(&proxy, &Operation::PutItem, &put, ResendSafety::Safe)
         .await
         .unwrap();
-    assert_eq!(reply.region, "us-east-1", "writes move back in one step");
+    assert_eq!(
+        reply.region.name, "us-east-1",
+        "writes move back in one step"
+    );
     let ramp = snapshot.config.routing.reads.failback_ramp;
     let mut shares = Vec::new();
     for quarter in 0..4 {
         let mut at_home = 0;
         for _ in 0..400 {
-            if read(&proxy).await.region == "us-east-1" {
+            if read(&proxy).await.region.name == "us-east-1" {
                 at_home += 1;
             }
         }
@@ -226,7 +232,7 @@ async fn a_readmitted_region_ramps_reads_back_and_takes_writes_at_once() {
     assert!((260..340).contains(&shares[3]), "{shares:?}");
     tokio::time::advance(ramp / 4).await;
     for _ in 0..50 {
-        assert_eq!(read(&proxy).await.region, "us-east-1", "ramp over");
+        assert_eq!(read(&proxy).await.region.name, "us-east-1", "ramp over");
     }
 }
 
@@ -247,7 +253,7 @@ async fn reads_waiting_without_budget_demote_a_silent_region() {
         reads.push(tokio::spawn(async move {
             let started = tokio::time::Instant::now();
             let reply = read(&proxy).await;
-            (reply.region, started.elapsed())
+            (reply.region.name.clone(), started.elapsed())
         }));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
