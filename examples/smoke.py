@@ -13,11 +13,13 @@ reads the item's Version and writes with it, so the sidecar's optimistic lock st
 next one: 1 on the first run, 2 on the second, and so on.
 
     GLOBALSCALE_ENDPOINT        the sidecar (default http://localhost:8000)
-    GLOBALSCALE_AUDIT_ENDPOINT  the home region's endpoint, where to read GlobalCatalog-audit
+    GLOBALSCALE_AUDIT_ENDPOINT  the home region's endpoint, where to read the audit table
                                 (default http://localhost:8001, the local stack's us-east-1,
                                 read with the dummy keys); when set, read with the default AWS
                                 credential chain, e.g. terraform/'s auditor role
     GLOBALSCALE_HOME_REGION     the sidecar's first region, its key prefix (default us-east-1)
+    GLOBALSCALE_TABLE           the managed table test123 goes to (default GlobalCatalog)
+    GLOBALSCALE_AUDIT_TABLE     its audit table (default: the table's name and "-audit")
 """
 
 import os
@@ -42,7 +44,8 @@ LOCAL_HOME_REGION = "http://localhost:8001"
 HOME_REGION = os.environ.get("GLOBALSCALE_HOME_REGION", "us-east-1")
 DUMMY_KEYS = {"aws_access_key_id": "app", "aws_secret_access_key": "app"}
 
-TABLE = "GlobalCatalog"
+TABLE = os.environ.get("GLOBALSCALE_TABLE", "GlobalCatalog")
+AUDIT_TABLE = os.environ.get("GLOBALSCALE_AUDIT_TABLE", f"{TABLE}-audit")
 KEY = {"ItemID": {"S": "test123"}, "Category": {"S": "Demo"}}
 AUDIT_WAIT_SECONDS = 30
 
@@ -87,7 +90,7 @@ def show_audit(version):
     deadline = time.monotonic() + AUDIT_WAIT_SECONDS
     while True:
         records = client.query(
-            TableName=f"{TABLE}-audit",
+            TableName=AUDIT_TABLE,
             KeyConditionExpression="ItemKey = :k",
             ExpressionAttributeValues={":k": {"S": item_key}},
             ScanIndexForward=False,

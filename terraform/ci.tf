@@ -6,10 +6,17 @@
 # - assume the sidecar role (iam.tf trusts it), so that the load run signs
 #   with that role and its policy is what AWS judges: a missing action fails
 #   the run, not the first production deploy;
-# - read, and delete from, this environment's audit table, to remove the
-#   records its load run left. Meant for a CI environment of its own
-#   (examples/ci.tfvars: audit_resource_policy = false); in an environment
-#   with the resource policy the deletes are denied, as they must be.
+# - read, and delete from, this environment's audit table, to read back the
+#   smoke example's audit record and remove the records the run left. Meant
+#   for a CI environment of its own (examples/ci.tfvars:
+#   audit_resource_policy = false); in an environment with the resource
+#   policy the deletes are denied, as they must be.
+#
+# Nothing on the catalog table: everything the workflow does there (through
+# the sidecar, and the load run's calls straight to each region with their
+# clean-up, scripts/aws-load --direct-credentials) signs with the sidecar
+# role, whose policy grants exactly that. scripts/check-infra fails if a
+# workflow step would use this role on a table it is not granted here.
 
 locals {
   ci = var.ci_github_repository != null
@@ -81,8 +88,11 @@ data "aws_iam_policy_document" "ci" {
     resources = local.audit_arns
   }
 
+  # The key is shared with the catalog table; the encryption context keeps
+  # these rights to the audit table, the only one this role touches (as the
+  # sidecar's and the auditor's statements in iam.tf do).
   statement {
-    sid       = "UseTheTableKeyThroughDynamoDB"
+    sid       = "UseTheAuditTableKeyThroughDynamoDB"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = values(local.table_key_arns)
 
@@ -90,6 +100,18 @@ data "aws_iam_policy_document" "ci" {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = [for region in local.all_regions : "dynamodb.${region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:dynamodb:tableName"
+      values   = [local.audit_name]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:dynamodb:subscriberId"
+      values   = [local.account_id]
     }
   }
 }
