@@ -35,8 +35,11 @@ module "alarms" {
   name_prefix  = var.name_prefix
   tables       = local.alarm_tables
   peer_regions = module.topology.peer_regions[each.key]
-  settings     = merge(local.alarm_settings, { alarm_action_arns = lookup(var.alarm_action_arns, each.key, []) })
-  canary       = local.canary_in[each.key]
+  # MRSC tables publish no ReplicationLatency (AWS: "How DynamoDB global
+  # tables work", Monitoring global tables).
+  replication_latency_alarms = !local.strong
+  settings                   = merge(local.alarm_settings, { alarm_action_arns = lookup(var.alarm_action_arns, each.key, []) })
+  canary                     = local.canary_in[each.key]
 }
 
 # Before alarms went per region, the home region's topic, its key and the

@@ -69,6 +69,11 @@ run "default_three_regions" {
     condition     = length(aws_dynamodb_table.canary) == 1 && length(aws_iam_role.canary_writer) == 1
     error_message = "the replication canary is on by default"
   }
+
+  assert {
+    condition     = length(module.alarms["us-east-1"].replication_latency_alarms) == 4
+    error_message = "ReplicationLatency alarms for each table towards each of the two other regions"
+  }
 }
 
 run "any_regions_from_the_list" {
@@ -117,6 +122,11 @@ run "strong_three_us_regions" {
   assert {
     condition     = length(aws_dynamodb_table.canary) == 0
     error_message = "no canary under STRONG: a write that cannot replicate fails"
+  }
+
+  assert {
+    condition     = alltrue([for region in module.alarms : length(region.replication_latency_alarms) == 0])
+    error_message = "no ReplicationLatency alarms under STRONG: MRSC tables publish no such metric"
   }
 }
 

@@ -73,9 +73,13 @@ locals {
     ]
   ])...)
 
+  # The regions this one's ReplicationLatency alarms watch: none when the
+  # tables publish no such metric (multi-Region strong consistency).
+  replication_receivers = var.replication_latency_alarms ? var.peer_regions : []
+
   replication_alarm_instances = merge([
     for table_key, table in var.tables : {
-      for region in var.peer_regions : "${table_key}-${region}" => {
+      for region in local.replication_receivers : "${table_key}-${region}" => {
         table     = table
         table_key = table_key
         region    = region
@@ -185,4 +189,9 @@ resource "aws_cloudwatch_metric_alarm" "replication_latency" {
   actions_enabled = true
   alarm_actions   = local.alarm_actions
   ok_actions      = local.alarm_actions
+}
+
+output "replication_latency_alarms" {
+  description = "Names of this region's ReplicationLatency alarms (none under multi-Region strong consistency)."
+  value       = [for alarm in aws_cloudwatch_metric_alarm.replication_latency : alarm.alarm_name]
 }

@@ -14,8 +14,14 @@ variable "tables" {
 }
 
 variable "peer_regions" {
-  description = "The other regions of the global tables: every one receives this region's writes, so each gets a ReplicationLatency alarm here."
+  description = "The other regions of the global tables: every one receives this region's writes, so each gets a ReplicationLatency alarm here (unless replication_latency_alarms is false)."
   type        = list(string)
+}
+
+variable "replication_latency_alarms" {
+  description = "Whether to create the ReplicationLatency alarms. false for multi-Region strong consistency: AWS documents that MRSC global tables publish no ReplicationLatency metric, so such alarms could never see data."
+  type        = bool
+  default     = true
 }
 
 variable "settings" {
