@@ -187,7 +187,7 @@ variable "replication_latency_missing_data" {
 }
 
 variable "replication_canary" {
-  description = "Create the replication canary (canary.tf): a write per region each minute into a small global table, and in every other region an alarm when it stops arriving. The only alarm that fires when replication stalls; about USD 0.50 a month per region pair (README.md). Eventual consistency only: under STRONG a write that cannot replicate fails instead."
+  description = "Create the replication canary (canary.tf): a write per region each minute into a small global table, and in every other region an alarm when it stops arriving. The only alarm that fires when replication stalls; about USD 0.47 a month per region pair plus about USD 2.07 per region for the pipe's polling of the stream (USD 9.10 for three regions; README.md, Cost). Eventual consistency only: under STRONG a write that cannot replicate fails instead."
   type        = bool
   default     = true
 }

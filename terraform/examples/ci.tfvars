@@ -13,7 +13,8 @@ deletion_protection = false
 # policy that forbids exactly that.
 audit_resource_policy = false
 
-# One canary pair costs about USD 1 a month; CI needs none.
+# The canary costs about USD 5 a month for two regions, most of it the
+# pipe's stream polling (README.md, Cost); CI needs none.
 replication_canary = false
 
 ci_github_repository  = "example-org/globalscale"
