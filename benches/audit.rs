@@ -55,9 +55,9 @@ const DELAYS: &[Duration] = &[Duration::from_millis(2), Duration::ZERO];
 
 /// How long and how hard to push.
 struct Plan {
-    clients: &'static [usize],
+    clients: Vec<usize>,
     /// How long the canned region takes to answer.
-    delays: &'static [Duration],
+    delays: Vec<Duration>,
     rounds: usize,
     warmup: Duration,
     run: Duration,
@@ -65,29 +65,53 @@ struct Plan {
 
 fn main() {
     // `cargo test --all-targets` runs benches without `--bench`: a smoke run then.
-    let plan = if std::env::args().any(|a| a == "--bench") {
+    let mut plan = if std::env::args().any(|a| a == "--bench") {
         Plan {
-            clients: &[8, 64],
-            delays: DELAYS,
+            clients: vec![8, 64],
+            delays: DELAYS.to_vec(),
             rounds: 3,
             warmup: Duration::from_millis(500),
             run: Duration::from_secs(3),
         }
     } else {
         Plan {
-            clients: &[8],
-            delays: DELAYS,
+            clients: vec![8],
+            delays: DELAYS.to_vec(),
             rounds: 1,
             warmup: Duration::from_millis(50),
             run: Duration::from_millis(200),
         }
     };
+    narrow(&mut plan);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(run(&plan));
+}
+
+/// `--clients N` and `--delay-us D` (each repeatable) and `--rounds R` narrow a run to the
+/// cases named, for profiling one of them.
+fn narrow(plan: &mut Plan) {
+    let args: Vec<String> = std::env::args().collect();
+    let values = |flag: &str| -> Vec<u64> {
+        args.windows(2)
+            .filter(|w| w[0] == flag)
+            .filter_map(|w| w[1].parse().ok())
+            .collect()
+    };
+    let clients = values("--clients");
+    if !clients.is_empty() {
+        plan.clients = clients.into_iter().map(|c| c as usize).collect();
+    }
+    let delays = values("--delay-us");
+    if !delays.is_empty() {
+        plan.delays = delays.into_iter().map(Duration::from_micros).collect();
+    }
+    if let Some(&rounds) = values("--rounds").last() {
+        plan.rounds = rounds as usize;
+    }
 }
 
 async fn run(plan: &Plan) {
@@ -111,13 +135,13 @@ async fn run(plan: &Plan) {
         spool_dir.display(),
         filesystem(spool_root.path())
     );
-    for &delay in plan.delays {
+    for &delay in &plan.delays {
         served.delay_us.store(
             u64::try_from(delay.as_micros()).unwrap_or(0),
             Ordering::Relaxed,
         );
         let mut rows = Vec::new();
-        for &clients in plan.clients {
+        for &clients in &plan.clients {
             let mut rounds = Vec::new();
             for _ in 0..plan.rounds {
                 let off_run = measure(&client, &off, clients, plan).await;
