@@ -327,6 +327,7 @@ fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError
         .map_err(InternalError::Encode)?;
     Ok(Some(Forward {
         operation: req.operation,
+        received: req.received.clone(),
         outbound: req.outbound.with_body(Bytes::from(body)),
         verifiable: req.verifiable,
         pin_token: req.pin_token,
