@@ -174,8 +174,8 @@ impl Proxy {
             } else {
                 ReadSample::Answered(elapsed)
             };
-            let routing = &snapshot.config.routing;
-            self.health_log.read(region, kind, sample, started, routing);
+            self.health_log
+                .read(snapshot, region, kind, sample, started);
         }
         self.pin(region, req, safety, outcome);
         let moves = outcome.should_move(safety);

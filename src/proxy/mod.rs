@@ -658,7 +658,7 @@ impl HealthReport for Proxy {
         let sample = crate::region::ReadSample::Answered(elapsed);
         let kind = crate::region::ReadKind::GetItem;
         self.health_log
-            .read(region, kind, sample, started, &snapshot.config.routing);
+            .read(&snapshot, region, kind, sample, started);
     }
 }
 
