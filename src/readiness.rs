@@ -18,7 +18,7 @@
 //! would make every pod NotReady at once and turn DynamoDB's retryable errors into an outage
 //! of the whole application (docs/src/operating.md, "Readiness").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -178,7 +178,7 @@ pub async fn run<C: OwnCalls>(
     gate: Arc<Gate>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut accepted: Vec<String> = Vec::new();
+    let mut accepted = HashSet::new();
     loop {
         let snapshot = proxy.snapshot_cell().load_full();
         match round(proxy.as_ref(), &snapshot, &gate, &mut accepted).await {
@@ -192,17 +192,29 @@ pub async fn run<C: OwnCalls>(
     }
 }
 
-/// One round over the tables not yet accepted; `Err` says what still keeps the gate shut.
+/// One round over the tables not yet accepted (`accepted` names those that were, of the
+/// current config only); `Err` says what still keeps the gate shut.
 async fn round<C: OwnCalls>(
     proxy: &C,
     snapshot: &Snapshot,
     gate: &Gate,
-    accepted: &mut Vec<String>,
+    accepted: &mut HashSet<String>,
 ) -> Result<(), String> {
     let tables = &snapshot.config.tables;
     let any_table = tables.is_empty();
+    // A reload may have dropped tables: what is kept never outgrows the config.
+    accepted.retain(|name| {
+        if any_table {
+            name.is_empty()
+        } else {
+            tables.iter().any(|t| t.name == *name)
+        }
+    });
     for index in 0..tables.len().max(1) {
         let name = tables.get(index).map_or("", |t| t.name.as_str());
+        if accepted.contains(name) {
+            continue;
+        }
         let mut why = Vec::new();
         let mut ok = false;
         let mut wrong_key = false;
@@ -239,7 +251,7 @@ async fn round<C: OwnCalls>(
                 why.join(", ")
             ));
         }
-        accepted.push(name.to_owned());
+        accepted.insert(name.to_owned());
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Transparent for what the sidecar does not manage: the DynamoDB Streams API through the
 //! streams SDK (with the policies of the stream's table), compressed request bodies, DynamoDB's
 //! 413, the region's own headers, CORS preflights, and the poison request a region answers
-//! with a 500 every time.
+//! with a 500 every time (a versioned write's too, which the sidecar sends with a fresh write
+//! id each time the SDK retries it).
 
 #![allow(clippy::expect_used)]
 
@@ -580,6 +581,73 @@ async fn a_poison_request_is_sent_twice_and_never_ejects_the_region() {
     assert!(
         repeated.is_some_and(|n| n >= f64::from(rounds)),
         "{repeated:?}"
+    );
+}
+
+/// A versioned write the region answers with a 500 every time, retried by the SDK: each retry
+/// reaches the region with a fresh write id of the sidecar's, yet it is the client's same
+/// request, and never ejects the only region however often the SDK retries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdks_retries_of_a_poison_versioned_write_never_eject_the_region() {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    let config = SidecarConfig::new()
+        .table_line("version_attribute = \"Version\"")
+        .section("[routing]\nprobe_interval_ms = 600000\neject_after_failures = 3");
+    let ddb = DynamoLocal::single().await;
+    create_global_catalog(&sdk_client(&ddb.endpoint(0))).await;
+    let region = RegionFixture::start(&ddb.endpoint(0)).await;
+    let sidecar = Sidecar::start(&config.region("us-east-1", &region.endpoint())).await;
+    region.set_mode(Mode::StatusWhen(500, "poison-item")).await;
+    let retries = RetryConfig::standard()
+        .with_max_attempts(4)
+        .with_initial_backoff(std::time::Duration::from_millis(10));
+    let client = sdk_client_with(&sidecar.endpoint(), None, |b| b.retry_config(retries));
+    let healthy = || async {
+        metric(
+            sidecar.admin_addr(),
+            "globalscale_region_healthy",
+            &[("region", "us-east-1")],
+        )
+        .await
+    };
+    // Long enough for error answers to eject the region, were they counted (region health).
+    let started = std::time::Instant::now();
+    let mut rounds = 0;
+    while rounds < 5 || started.elapsed() < std::time::Duration::from_millis(1_500) {
+        rounds += 1;
+        let error = client
+            .put_item()
+            .table_name(TABLE)
+            .set_item(Some(item("poison-item", "x", &[("Name", "n")])))
+            .send()
+            .await
+            .expect_err("the region answers 500");
+        assert_eq!(
+            error.raw_response().map(|r| r.status().as_u16()),
+            Some(500),
+            "{error:?}"
+        );
+        assert_eq!(
+            healthy().await,
+            Some(1.0),
+            "round {rounds}: the region was ejected"
+        );
+    }
+    // What makes the rule matter: the SDK retried, and no two of its attempts reached the
+    // region alike.
+    let write_ids: std::collections::HashSet<String> = region
+        .recorded_op("PutItem")
+        .iter()
+        .filter_map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+            let id = body.pointer("/Item/__globalscale_write/S")?;
+            id.as_str().map(str::to_owned)
+        })
+        .collect();
+    assert!(
+        write_ids.len() >= 4 * rounds,
+        "{} write ids in {rounds} rounds of 4 SDK attempts",
+        write_ids.len()
     );
 }
 

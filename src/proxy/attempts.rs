@@ -174,8 +174,8 @@ impl Proxy {
             } else {
                 ReadSample::Answered(elapsed)
             };
-            let routing = &snapshot.config.routing;
-            self.health_log.read(region, kind, sample, started, routing);
+            self.health_log
+                .read(snapshot, region, kind, sample, started);
         }
         self.pin(region, req, safety, outcome);
         let moves = outcome.should_move(safety);
@@ -327,6 +327,7 @@ fn verification<'a>(req: &Forward<'a>) -> Result<Option<Forward<'a>>, ProxyError
         .map_err(InternalError::Encode)?;
     Ok(Some(Forward {
         operation: req.operation,
+        received: req.received.clone(),
         outbound: req.outbound.with_body(Bytes::from(body)),
         verifiable: req.verifiable,
         pin_token: req.pin_token,

@@ -282,6 +282,10 @@ impl Proxy {
             let token = view.str("ClientRequestToken");
             Self::attach_records(snapshot, admitted, &plan, &mut outgoing, token.as_deref())?;
         }
+        let received = attempts::repeats::Received {
+            target: target.clone(),
+            body: bytes.clone(),
+        };
         // A versioned BatchWriteItem runs as a TransactWriteItems.
         let target = if plan.operation == plan.client_operation {
             target
@@ -290,6 +294,7 @@ impl Proxy {
         };
         let forward = Forward {
             operation: &plan.operation,
+            received,
             outbound: Outbound {
                 target,
                 content_type: parts.headers.get(CONTENT_TYPE).cloned(),
@@ -593,6 +598,10 @@ impl OwnCalls for Proxy {
         let target = target_of(operation)?;
         let forward = Forward {
             operation,
+            received: attempts::repeats::Received {
+                target: target.clone(),
+                body: body.clone(),
+            },
             outbound: Outbound {
                 target,
                 content_type: None,
@@ -649,13 +658,15 @@ impl HealthReport for Proxy {
         let sample = crate::region::ReadSample::Answered(elapsed);
         let kind = crate::region::ReadKind::GetItem;
         self.health_log
-            .read(region, kind, sample, started, &snapshot.config.routing);
+            .read(&snapshot, region, kind, sample, started);
     }
 }
 
 /// What every attempt of one request sends, and what the attempt loop must know of it.
 pub(crate) struct Forward<'a> {
     pub(crate) operation: &'a Operation,
+    /// The request as the client sent it, which the poison rule knows it by.
+    pub(crate) received: attempts::repeats::Received,
     pub(crate) outbound: Outbound,
     /// The parsed request and how to recognise its own first attempt, when a resend must be
     /// verified (`ResendSafety::Verifiable`).

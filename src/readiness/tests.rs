@@ -141,3 +141,115 @@ fn refusals_are_counted_by_region_and_error() {
         "globalscale_readiness_refusals_total{error=\"AccessDeniedException\",region=\"eu-central-1\"} 0"
     ), "{text}");
 }
+
+/// A region that accepts the check of the tables it is told to and refuses the others'
+/// (`AccessDeniedException`), counting the checks of each table.
+#[derive(Default)]
+struct Region {
+    accepting: Mutex<HashSet<String>>,
+    checks: Mutex<HashMap<String, usize>>,
+}
+
+impl Region {
+    fn accept(&self, table: &str) {
+        self.accepting.lock().unwrap().insert(table.to_owned());
+    }
+
+    fn checks(&self, table: &str) -> usize {
+        self.checks.lock().unwrap().get(table).copied().unwrap_or(0)
+    }
+}
+
+impl crate::upstream::Transport for Region {
+    fn send(
+        &self,
+        request: http::Request<http_body_util::Full<Bytes>>,
+        _deadline: tokio::time::Instant,
+    ) -> crate::upstream::SendFuture<'_> {
+        Box::pin(async move {
+            use http_body_util::BodyExt;
+            let sent = request.into_body().collect().await.unwrap().to_bytes();
+            let sent: serde_json::Value = serde_json::from_slice(&sent).unwrap();
+            let table = sent["TableName"].as_str().unwrap().to_owned();
+            *self
+                .checks
+                .lock()
+                .unwrap()
+                .entry(table.clone())
+                .or_default() += 1;
+            let (status, answer) = if self.accepting.lock().unwrap().contains(&table) {
+                (StatusCode::OK, b"{}".to_vec())
+            } else {
+                let denied = "com.amazon.coral.service#AccessDeniedException";
+                (StatusCode::BAD_REQUEST, body(denied))
+            };
+            Ok(crate::upstream::UpstreamResponse {
+                status,
+                headers: http::HeaderMap::new(),
+                body: Bytes::from(answer),
+                elapsed: std::time::Duration::from_millis(1),
+                checksum: None,
+            })
+        })
+    }
+}
+
+/// A proxy whose only region is `region`, managing `tables` (keyed by `ItemID`).
+async fn proxy_managing(region: &Arc<Region>, tables: &[&str]) -> crate::proxy::Proxy {
+    use std::fmt::Write as _;
+    let mut text = r#"
+[upstream_credentials]
+access_key_id = "AKIDTEST"
+secret_access_key = "test-secret"
+
+[[regions]]
+name = "us-east-1"
+endpoint = "http://home:1"
+"#
+    .to_owned();
+    for table in tables {
+        write!(
+            text,
+            "\n[[tables]]\nname = \"{table}\"\npartition_key = \"ItemID\"\n"
+        )
+        .unwrap();
+    }
+    let config = crate::config::Config::from_toml_str(&text).unwrap();
+    let signer = crate::upstream::sign::Signer::from_config(&config.credentials, "us-east-1").await;
+    let mut snapshot = Snapshot::build(config, signer, None).unwrap();
+    snapshot.upstream = Arc::clone(region) as Arc<dyn crate::upstream::Transport>;
+    crate::proxy::Proxy::new(snapshot, crate::metrics::Metrics::new().unwrap())
+}
+
+#[tokio::test]
+async fn a_round_checks_only_the_tables_not_yet_accepted() {
+    let region = Arc::new(Region::default());
+    region.accept("Orders");
+    let proxy = proxy_managing(&region, &["Orders", "Events"]).await;
+    let snapshot = proxy.snapshot.load_full();
+    let (gate, _metrics) = gate();
+    let mut accepted = HashSet::new();
+    for _ in 0..3 {
+        let why = round(&proxy, &snapshot, &gate, &mut accepted)
+            .await
+            .unwrap_err();
+        assert!(why.starts_with("Events not accepted"), "{why}");
+    }
+    assert_eq!(region.checks("Orders"), 1, "checked again once accepted");
+    assert_eq!(region.checks("Events"), 3);
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    region.accept("Events");
+    round(&proxy, &snapshot, &gate, &mut accepted)
+        .await
+        .unwrap();
+    assert_eq!((region.checks("Orders"), region.checks("Events")), (1, 4));
+
+    // A reload that drops a table: the list forgets it.
+    let reloaded = proxy_managing(&region, &["Events"]).await;
+    let snapshot = reloaded.snapshot.load_full();
+    round(&reloaded, &snapshot, &gate, &mut accepted)
+        .await
+        .unwrap();
+    assert_eq!(accepted, HashSet::from(["Events".to_owned()]));
+    assert_eq!(region.checks("Events"), 4);
+}

@@ -5,8 +5,12 @@
 //!
 //! Each kind keeps its own window (a Scan's 200 ms says nothing about a GetItem's 5 ms). Only
 //! reads under the slow threshold enter a window, so a slowdown never becomes the baseline it
-//! is judged against; a region demoted for longer than [`RELEARN_AFTER`] forgets its windows,
-//! so one that stays slower for good is taken back at its new speed.
+//! is judged against. A region demoted for longer than [`RELEARN_AFTER`] forgets its windows,
+//! so one that got slower for good is taken back at its new speed, but only once its recent
+//! reads are no longer slow (by the same factor and margin) beside another region's that serves
+//! reads: a home region that stays slow while its replicas answer fast stays demoted until it
+//! recovers, while a slowdown of every region alike (their latency shifting, the sidecar's own
+//! host stalling) is still learned.
 //!
 //! A region is demoted for these reads when more than half of its latest [`VOTES`] reads were
 //! slow (still unanswered at the threshold after a hedge won, or waiting there without hedge
@@ -33,8 +37,11 @@ const VOTES: u32 = 10;
 const SLOW_TO_DEMOTE: u32 = VOTES / 2 + 1;
 /// How long most reads must stay slow before the region is demoted.
 pub const DEMOTE_AFTER: Duration = Duration::from_millis(300);
-/// A region demoted this long is judged against its new speed.
+/// A region demoted this long is judged against its new speed, unless it is still slow beside
+/// another region.
 pub const RELEARN_AFTER: Duration = Duration::from_mins(5);
+/// How long a region's latest reads speak for its speed now.
+const RECENT: Duration = Duration::from_mins(1);
 
 /// The eventually consistent reads that are hedged, each with its own latency window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +102,14 @@ pub struct Judge {
     pub readmit_after: u32,
 }
 
+impl Judge {
+    /// The slow threshold beside reads that take `usual`: `factor` times it, and at least
+    /// `margin` more.
+    fn threshold(&self, usual: Duration) -> Duration {
+        usual.mul_f64(self.factor).max(usual + self.margin)
+    }
+}
+
 /// The read latency of one region: percentiles cached in atomics for the request path, the
 /// windows and votes behind a short lock.
 #[derive(Debug)]
@@ -102,6 +117,11 @@ pub struct ReadLatency {
     /// p50 and p95 in microseconds per kind; 0 until the window has [`MIN_SAMPLES`].
     p50: [AtomicU32; 6],
     p95: [AtomicU32; 6],
+    /// A moving average of the latest answered reads, slow ones included, in microseconds per
+    /// kind (0: none), and when it last moved, in milliseconds after `created` (0: never):
+    /// what other regions compare their own reads with, without taking this one's lock.
+    recent: [AtomicU32; 6],
+    recent_at: [AtomicU64; 6],
     demoted: AtomicBool,
     /// When the latest ramp started, in milliseconds after `created` (0: none).
     ramp_from: AtomicU64,
@@ -177,6 +197,8 @@ impl ReadLatency {
         Self {
             p50: Default::default(),
             p95: Default::default(),
+            recent: Default::default(),
+            recent_at: Default::default(),
             demoted: AtomicBool::new(false),
             ramp_from: AtomicU64::new(0),
             created: Instant::now(),
@@ -205,13 +227,60 @@ impl ReadLatency {
     /// Past this, a read of `kind` is slow; `None` until the baseline is known.
     pub fn slow_threshold(&self, kind: ReadKind, judge: &Judge) -> Option<Duration> {
         let (p50, _) = self.percentiles(kind)?;
-        Some(p50.mul_f64(judge.factor).max(p50 + judge.margin))
+        Some(judge.threshold(p50))
+    }
+
+    /// What the latest reads of `kind` took (a moving average), if one answered lately.
+    fn recent(&self, kind: ReadKind) -> Option<Duration> {
+        self.recent_at(kind, self.millis_now()).map(micros)
+    }
+
+    /// The moving average in microseconds, if it moved within [`RECENT`] of `now` (in
+    /// milliseconds after `created`).
+    fn recent_at(&self, kind: ReadKind, now: u64) -> Option<u32> {
+        let at = self.recent_at[kind.index()].load(Ordering::Acquire);
+        let average = self.recent[kind.index()].load(Ordering::Relaxed);
+        let recent = u64::try_from(RECENT.as_millis()).unwrap_or(u64::MAX);
+        (at != 0 && average != 0 && now.saturating_sub(at) < recent).then_some(average)
+    }
+
+    /// Whether this region's latest reads are slow beside `other`'s, for some kind both
+    /// answered lately.
+    fn slow_beside(&self, other: &ReadLatency, judge: &Judge) -> bool {
+        ReadKind::ALL.into_iter().any(|kind| {
+            matches!(
+                (self.recent(kind), other.recent(kind)),
+                (Some(mine), Some(theirs)) if mine >= judge.threshold(theirs)
+            )
+        })
+    }
+
+    fn millis_now(&self) -> u64 {
+        u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Moves the average of the latest reads of `kind` a quarter of the way to `latency`;
+    /// an average no longer recent starts over from it.
+    fn note_recent(&self, kind: ReadKind, latency: Duration) {
+        let now = self.millis_now().max(1);
+        let sample = u32::try_from(latency.as_micros())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let average = match self.recent_at(kind, now) {
+            Some(average) => {
+                let moved = (i64::from(sample) - i64::from(average)) / 4;
+                u32::try_from(i64::from(average) + moved).unwrap_or(sample)
+            }
+            None => sample,
+        };
+        self.recent[kind.index()].store(average.max(1), Ordering::Relaxed);
+        self.recent_at[kind.index()].store(now, Ordering::Release);
     }
 
     /// Starts the failback ramp now.
     pub fn start_ramp(&self) {
-        let millis = u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.ramp_from.store(millis.max(1), Ordering::Release);
+        self.ramp_from
+            .store(self.millis_now().max(1), Ordering::Release);
     }
 
     /// The share of eventually consistent reads the region takes now: rising from 0 to 1
@@ -221,8 +290,7 @@ impl ReadLatency {
         if from == 0 || ramp.is_zero() {
             return 1.0;
         }
-        let now = u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let done = now.saturating_sub(from);
+        let done = self.millis_now().saturating_sub(from);
         let ramp = u64::try_from(ramp.as_millis()).unwrap_or(u64::MAX);
         if done >= ramp {
             return 1.0;
@@ -233,34 +301,44 @@ impl ReadLatency {
     }
 
     /// One read of `kind` sent at `started`: its sample feeds the window and the votes.
-    pub fn record(
+    /// `others` are the other regions that serve reads, read only when a demoted region is
+    /// due to relearn its baseline.
+    pub fn record<'o>(
         &self,
         kind: ReadKind,
         sample: ReadSample,
         started: Instant,
         judge: &Judge,
+        others: impl IntoIterator<Item = &'o ReadLatency>,
     ) -> Option<ReadTransition> {
         let mut state = self
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let latency = match sample {
+            ReadSample::Slow => None,
+            ReadSample::Answered(latency) | ReadSample::Won(latency) => Some(latency),
+        };
+        if let Some(latency) = latency {
+            self.note_recent(kind, latency);
+        }
         if state.changed_at.is_some_and(|changed| started < changed) {
             return None;
         }
         let now = Instant::now();
         let relearn = state
             .demoted_at
-            .is_some_and(|at| now.duration_since(at) >= RELEARN_AFTER);
-        if relearn && sample != ReadSample::Slow {
+            .is_some_and(|at| now.duration_since(at) >= RELEARN_AFTER)
+            && latency.is_some()
+            // Still slow beside a region that serves reads: the region has not recovered,
+            // and its new speed is no baseline to judge it by.
+            && !others.into_iter().any(|other| self.slow_beside(other, judge));
+        if relearn {
             state.windows[kind.index()] = Window::default();
             self.p50[kind.index()].store(0, Ordering::Relaxed);
             state.demoted_at = Some(now);
         }
         let threshold = self.slow_threshold(kind, judge);
-        let latency = match sample {
-            ReadSample::Slow => None,
-            ReadSample::Answered(latency) | ReadSample::Won(latency) => Some(latency),
-        };
         let past = latency.is_none_or(|l| threshold.is_some_and(|t| l >= t));
         if let (Some(latency), false) = (latency, past) {
             self.learn(&mut state, kind, latency);
@@ -338,6 +416,7 @@ mod tests {
                 ReadSample::Answered(Duration::from_millis(sample)),
                 Instant::now(),
                 &JUDGE,
+                [],
             );
         }
         r
@@ -361,7 +440,7 @@ mod tests {
         let slow_scans = ReadLatency::new();
         for _ in 0..MIN_SAMPLES {
             let sample = ReadSample::Answered(200 * MS);
-            slow_scans.record(ReadKind::Scan, sample, Instant::now(), &JUDGE);
+            slow_scans.record(ReadKind::Scan, sample, Instant::now(), &JUDGE, []);
         }
         assert_eq!(
             slow_scans.slow_threshold(ReadKind::Scan, &JUDGE),
@@ -385,19 +464,32 @@ mod tests {
                 ReadSample::Answered(sample),
                 Instant::now(),
                 &JUDGE,
+                [],
             );
             assert_eq!(t, None);
         }
         let mut transitions = Vec::new();
         for _ in 0..VOTES {
-            transitions.push(r.record(ReadKind::GetItem, ReadSample::Slow, Instant::now(), &JUDGE));
+            transitions.push(r.record(
+                ReadKind::GetItem,
+                ReadSample::Slow,
+                Instant::now(),
+                &JUDGE,
+                [],
+            ));
         }
         assert!(
             !transitions.contains(&Some(ReadTransition::Demoted)),
             "a burst of slow reads at one instant is a stall, not yet a slow region"
         );
         tokio::time::advance(DEMOTE_AFTER).await;
-        let t = r.record(ReadKind::GetItem, ReadSample::Slow, Instant::now(), &JUDGE);
+        let t = r.record(
+            ReadKind::GetItem,
+            ReadSample::Slow,
+            Instant::now(),
+            &JUDGE,
+            [],
+        );
         assert_eq!(t, Some(ReadTransition::Demoted), "slow for long enough");
         assert!(r.is_demoted());
         assert_eq!(
@@ -412,7 +504,8 @@ mod tests {
                 ReadKind::GetItem,
                 ReadSample::Answered(8 * MS),
                 probe,
-                &JUDGE
+                &JUDGE,
+                [],
             ),
             None
         );
@@ -421,7 +514,8 @@ mod tests {
                 ReadKind::GetItem,
                 ReadSample::Answered(400 * MS),
                 probe,
-                &JUDGE
+                &JUDGE,
+                [],
             ),
             None,
             "a slow one breaks the run"
@@ -431,7 +525,8 @@ mod tests {
                 ReadKind::GetItem,
                 ReadSample::Answered(8 * MS),
                 probe,
-                &JUDGE
+                &JUDGE,
+                [],
             ),
             None
         );
@@ -440,7 +535,8 @@ mod tests {
                 ReadKind::GetItem,
                 ReadSample::Answered(8 * MS),
                 probe,
-                &JUDGE
+                &JUDGE,
+                [],
             ),
             Some(ReadTransition::Restored)
         );
@@ -448,7 +544,7 @@ mod tests {
         assert_eq!(r.ramp_share(10_000 * MS), 0.0, "the ramp starts");
         // Reads sent before the restoration are old news.
         assert_eq!(
-            r.record(ReadKind::GetItem, ReadSample::Slow, probe, &JUDGE),
+            r.record(ReadKind::GetItem, ReadSample::Slow, probe, &JUDGE, []),
             None
         );
     }
@@ -459,7 +555,7 @@ mod tests {
         for _ in 0..100 {
             let sample = ReadSample::Won(400 * MS);
             assert_eq!(
-                r.record(ReadKind::GetItem, sample, Instant::now(), &JUDGE),
+                r.record(ReadKind::GetItem, sample, Instant::now(), &JUDGE, []),
                 None
             );
             tokio::time::advance(10 * MS).await;
@@ -483,32 +579,82 @@ mod tests {
         assert_eq!(r.ramp_share(ramp), 1.0);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_region_slow_for_good_is_relearned() {
-        let r = learned(7);
+    /// Demotes `r`: most of its latest reads slow for long enough.
+    async fn demote(r: &ReadLatency) {
         for _ in 0..VOTES {
-            r.record(ReadKind::GetItem, ReadSample::Slow, Instant::now(), &JUDGE);
+            let sample = ReadSample::Slow;
+            r.record(ReadKind::GetItem, sample, Instant::now(), &JUDGE, []);
             tokio::time::advance(DEMOTE_AFTER / 4).await;
         }
         assert!(r.is_demoted());
+    }
+
+    /// A GetItem of `r` answered after `ms`, judged beside `others`.
+    fn answered<'o>(
+        r: &ReadLatency,
+        ms: u64,
+        others: impl IntoIterator<Item = &'o ReadLatency>,
+    ) -> Option<ReadTransition> {
+        let sample = ReadSample::Answered(Duration::from_millis(ms));
+        r.record(ReadKind::GetItem, sample, Instant::now(), &JUDGE, others)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_region_slow_for_good_alike_with_the_others_is_relearned() {
+        // Every region's reads 300 ms now (their latency shifted, or the sidecar's host
+        // is slow): home, demoted, is judged against its new speed after a while.
+        let (home, replica) = (learned(7), learned(7));
+        demote(&home).await;
         tokio::time::advance(RELEARN_AFTER).await;
-        let t = r.record(
-            ReadKind::GetItem,
-            ReadSample::Answered(300 * MS),
-            Instant::now(),
-            &JUDGE,
-        );
-        assert_eq!(t, None);
-        let t = r.record(
-            ReadKind::GetItem,
-            ReadSample::Answered(300 * MS),
-            Instant::now(),
-            &JUDGE,
-        );
+        for _ in 0..4 {
+            answered(&replica, 300, []);
+        }
+        assert_eq!(replica.recent(ReadKind::GetItem), Some(300 * MS));
+        assert_eq!(answered(&home, 300, [&replica]), None);
         assert_eq!(
-            t,
+            answered(&home, 300, [&replica]),
             Some(ReadTransition::Restored),
             "judged against its new speed"
+        );
+
+        // Likewise beside no other region, or one that read nothing lately.
+        let (alone, idle) = (learned(7), learned(7));
+        demote(&alone).await;
+        tokio::time::advance(RELEARN_AFTER).await;
+        assert_eq!(idle.recent(ReadKind::GetItem), None, "its reads are old");
+        assert_eq!(answered(&alone, 300, [&idle]), None);
+        assert_eq!(
+            answered(&alone, 300, []),
+            Some(ReadTransition::Restored),
+            "judged against its new speed"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_region_slow_beside_a_fast_one_stays_demoted_until_it_recovers() {
+        let (home, replica) = (learned(7), learned(7));
+        demote(&home).await;
+        // Long past the relearning, home answers in 400 ms, the replica in 7.
+        for _ in 0..10 {
+            tokio::time::advance(RELEARN_AFTER / 2).await;
+            answered(&replica, 7, []);
+            assert_eq!(
+                answered(&home, 400, [&replica]),
+                None,
+                "taken back at 400 ms"
+            );
+        }
+        assert!(home.is_demoted());
+        assert_eq!(
+            home.percentiles(ReadKind::GetItem),
+            Some((7 * MS, 9 * MS)),
+            "its baseline kept"
+        );
+        // Recovered: the usual run under its threshold takes it back.
+        assert_eq!(answered(&home, 8, [&replica]), None);
+        assert_eq!(
+            answered(&home, 8, [&replica]),
+            Some(ReadTransition::Restored)
         );
     }
 }

@@ -16,6 +16,7 @@ use crate::config::RoutingConfig;
 use crate::metrics::Metrics;
 use crate::region::latency::Judge;
 use crate::region::{ReadKind, ReadSample, ReadTransition, Region};
+use crate::snapshot::Snapshot;
 
 /// Ejections and readmissions `/status` keeps.
 const EVENTS_KEPT: usize = 50;
@@ -114,21 +115,29 @@ impl HealthLog {
             .inc();
     }
 
-    /// One eventually consistent read of `kind` sent at `started` (live, or a probe): its
-    /// latency, or that it was still unanswered at the slow threshold, judged against the
-    /// region's own baseline; a demotion or restoration that follows is logged and counted.
+    /// One eventually consistent read of `kind` sent at `started` (live, or a probe) in
+    /// `region`, one of `snapshot`'s: its latency, or that it was still unanswered at the slow
+    /// threshold, judged against the region's own baseline (and, before a demoted region
+    /// relearns it, beside the others that serve reads); a demotion or restoration that
+    /// follows is logged and counted.
     pub fn read(
         &self,
+        snapshot: &Snapshot,
         region: &Region,
         kind: ReadKind,
         sample: ReadSample,
         started: Instant,
-        routing: &RoutingConfig,
     ) {
+        let others = snapshot
+            .regions
+            .iter()
+            .filter(|other| other.name != region.name && other.health.serves_reads())
+            .map(|other| &other.health.reads);
+        let judge = judge(&snapshot.config.routing);
         let Some(transition) = region
             .health
             .reads
-            .record(kind, sample, started, &judge(routing))
+            .record(kind, sample, started, &judge, others)
         else {
             return;
         };

@@ -1,6 +1,7 @@
 //! Read load for gray failures: SDK readers (eventually consistent GetItem, the SDK's own
 //! retries off) whose every latency and error is kept, taken phase by phase, and a small
-//! summary of a phase (count, errors, p50, p99, reads per region from the sidecar's metrics).
+//! summary of a phase (count, errors, p50, p99, reads per region from the sidecar's metrics);
+//! with writers, a small write load during the faults ([`super::gray_writes`]).
 //! `GRAY_STATUS=1` also prints the sidecar's `/status` JSON after each phase of [`scenario`].
 
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use tokio::task::JoinHandle;
 
+use super::gray_writes::{Tally, WriteLoad, read_back};
 use super::{TABLE, get, metric_sum, sdk_client_with};
 
 /// Readers running until [`ReadLoad::stop`].
@@ -234,6 +236,8 @@ pub(crate) struct Scenario {
     /// Whether that PutItem went to home first (it may move on after a timeout, by the
     /// retry rules, but never on latency alone).
     pub(crate) write_sent_home: bool,
+    /// Per fault phase, what each writer was told and what its item holds at the end.
+    pub(crate) writes: Vec<(&'static str, Vec<Tally>)>,
 }
 
 impl Scenario {
@@ -288,13 +292,46 @@ async fn home_left(admin: SocketAddr) -> bool {
         || super::metric(admin, "globalscale_region_healthy", &home).await == Some(0.0)
 }
 
+/// A PutItem through `sidecar` while home is slow: the region that served it, and whether
+/// it was sent home first.
+async fn put_while_slow(sidecar: &super::Sidecar, home: &super::RegionFixture) -> (String, bool) {
+    let write_body = format!(
+        r#"{{"TableName":"{TABLE}","Item":{{"ItemID":{{"S":"gray-w"}},"Category":{{"S":"Gray"}}}}}}"#
+    );
+    let write = super::RawRequest::new("PutItem", write_body)
+        .send(sidecar.listen_addr())
+        .await;
+    assert_eq!(write.status, 200, "{}", write.text());
+    let write_while_slow = write
+        .header("x-globalscale-region")
+        .unwrap_or_default()
+        .to_owned();
+    let write_sent_home = home
+        .recorded_op("PutItem")
+        .iter()
+        .any(|r| String::from_utf8_lossy(&r.body).contains("gray-w"));
+    println!(
+        "a PutItem while home is slow: sent home first: {write_sent_home}, served by {write_while_slow}"
+    );
+    (write_while_slow, write_sent_home)
+}
+
 /// Three regions on one DynamoDB Local, a fault front before home, four SDK readers: a
 /// healthy window, home answering 400 ms late, its recovery, home silent, its recovery.
 /// Each fault lasts `window`; `[routing] failback_ramp_ms` is `ramp_ms`, the rest defaults.
 pub(crate) async fn scenario(window: Duration, ramp_ms: u64) -> Scenario {
+    scenario_with_writers(window, ramp_ms, 0).await
+}
+
+/// [`scenario`], with `writers` SDK writers during each fault, each on an item of its own.
+pub(crate) async fn scenario_with_writers(
+    window: Duration,
+    ramp_ms: u64,
+    writers: usize,
+) -> Scenario {
     use super::{
-        DynamoLocal, Mode, RawRequest, RegionFixture, Sidecar, SidecarConfig,
-        create_global_catalog, item, sdk_client,
+        DynamoLocal, Mode, RegionFixture, Sidecar, SidecarConfig, create_global_catalog, item,
+        sdk_client,
     };
     let ddb = DynamoLocal::single().await;
     let home = RegionFixture::start(&ddb.endpoint(0)).await;
@@ -349,32 +386,20 @@ pub(crate) async fn scenario(window: Duration, ramp_ms: u64) -> Scenario {
     phases.push(phase("healthy", &mut || true).await);
 
     home.set_mode(Mode::Delay(Duration::from_millis(400))).await;
-    let write_body = format!(
-        r#"{{"TableName":"{TABLE}","Item":{{"ItemID":{{"S":"gray-w"}},"Category":{{"S":"Gray"}}}}}}"#
-    );
-    let write = RawRequest::new("PutItem", write_body)
-        .send(sidecar.listen_addr())
-        .await;
-    assert_eq!(write.status, 200, "{}", write.text());
-    let write_while_slow = write
-        .header("x-globalscale-region")
-        .unwrap_or_default()
-        .to_owned();
-    let write_sent_home = home
-        .recorded_op("PutItem")
-        .iter()
-        .any(|r| String::from_utf8_lossy(&r.body).contains("gray-w"));
-    println!(
-        "a PutItem while home is slow: sent home first: {write_sent_home}, served by {write_while_slow}"
-    );
+    let (write_while_slow, write_sent_home) = put_while_slow(&sidecar, &home).await;
+    let mut written = Vec::new();
+    let writing = WriteLoad::start(&sidecar.endpoint(), &direct, writers, "gray-slow").await;
     phases.push(phase("home 400 ms slow", &mut || true).await);
+    written.push(("home 400 ms slow", writing.stop().await));
 
     home.set_mode(Mode::Forward).await;
     wait_home(admin, "globalscale_region_read_demoted", 0.0).await;
     phases.push(phase("slow: recovery", &mut || true).await);
 
     home.set_mode(Mode::BlackHole).await;
+    let writing = WriteLoad::start(&sidecar.endpoint(), &direct, writers, "gray-hole").await;
     phases.push(phase("home black-holed", &mut || true).await);
+    written.push(("home black-holed", writing.stop().await));
 
     home.set_mode(Mode::Forward).await;
     wait_home(admin, "globalscale_region_healthy", 1.0).await;
@@ -388,9 +413,12 @@ pub(crate) async fn scenario(window: Duration, ramp_ms: u64) -> Scenario {
         rest.errors
     );
     drop(sidecar);
+    // Read last: a write the sidecar gave up on may still reach the store after its answer.
+    read_back(&direct, &mut written).await;
     Scenario {
         phases,
         write_while_slow,
         write_sent_home,
+        writes: written,
     }
 }

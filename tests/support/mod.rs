@@ -25,6 +25,7 @@ mod clients;
 mod dynamo_local;
 mod flood;
 mod gray;
+mod gray_writes;
 mod load;
 mod prometheus_server;
 mod raw_http;
@@ -51,7 +52,7 @@ pub(crate) use clients::{
 };
 pub(crate) use dynamo_local::DynamoLocal;
 pub(crate) use flood::{FloodPlan, FloodReport, flood, mib, rss};
-pub(crate) use gray::{Counts, Phase, ReadLoad, Scenario, scenario};
+pub(crate) use gray::{Counts, Phase, ReadLoad, Scenario, scenario, scenario_with_writers};
 pub(crate) use load::{Load, LoadReport, metric, metric_sum, served_by};
 pub(crate) use prometheus_server::{Prometheus, promtool};
 pub(crate) use raw_http::{RawRequest, RawResponse, SendError, admin_request, get};

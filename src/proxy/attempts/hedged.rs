@@ -197,7 +197,7 @@ impl Proxy {
             if !judged && slow_at.is_some_and(|at| Instant::now() >= at) {
                 judged = true;
                 self.health_log
-                    .read(region, kind, ReadSample::Slow, started, routing);
+                    .read(snapshot, region, kind, ReadSample::Slow, started);
             }
             let failing = !region.health.serves_reads();
             if (failing || snapshot.hedge_budget.withdraw()) && progress.take_hedge() {
@@ -222,14 +222,15 @@ impl Proxy {
         started: Instant,
         req: &Forward<'_>,
     ) {
-        let routing = snapshot.config.routing;
-        let judge = crate::route::health_log::judge(&routing);
+        let judge = crate::route::health_log::judge(&snapshot.config.routing);
         let operation = req.operation.label();
         let Some(threshold) = region.health.reads.slow_threshold(kind, &judge) else {
             self.health_log.cancelled(region, operation);
             return;
         };
         let (log, region) = (Arc::clone(&self.health_log), region.clone());
+        // The other regions, for the judgement of a demoted one: the current snapshot's.
+        let snapshot = self.snapshot.load_full();
         tokio::spawn(async move {
             if let Ok(result) = tokio::time::timeout_at(started + threshold, attempt).await {
                 let outcome = match &result {
@@ -240,11 +241,11 @@ impl Proxy {
                 log.attempt(&region, operation, outcome, elapsed, started);
                 if let (Some(elapsed), AttemptOutcome::Success) = (elapsed, outcome) {
                     let sample = ReadSample::Answered(elapsed);
-                    log.read(&region, kind, sample, started, &routing);
+                    log.read(&snapshot, &region, kind, sample, started);
                 }
             } else {
                 log.cancelled(&region, operation);
-                log.read(&region, kind, ReadSample::Slow, started, &routing);
+                log.read(&snapshot, &region, kind, ReadSample::Slow, started);
             }
         });
     }

@@ -4,12 +4,17 @@
 //! ([`Progress::settle`](super::progress::Progress)), and a region's health counts it once,
 //! however often it or its resends (the client's own retries included) come back: ejecting
 //! a region takes failures of different requests.
+//!
+//! A request is known by what the client sent, not by what the sidecar sends: the sidecar
+//! puts a fresh write id into every versioned write and a fresh `ClientRequestToken` into a
+//! transaction without one, so the body as sent differs between two retries of the client's.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Mutex, PoisonError};
 
-use http::StatusCode;
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
 
 use crate::proxy::Forward;
 
@@ -21,6 +26,14 @@ pub(crate) fn error_answer(status: StatusCode, body: &[u8]) -> ErrorAnswer {
     (status, crate::wire::error_name(body))
 }
 
+/// A request as the client sent it: its `X-Amz-Target` and its body (decoded, before any
+/// rewrite). Every attempt and resend of one request carries the same one.
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    pub(crate) target: HeaderValue,
+    pub(crate) body: Bytes,
+}
+
 /// Per region, the request whose server error was the last one its health counted.
 #[derive(Default)]
 pub(crate) struct Repeats {
@@ -29,9 +42,10 @@ pub(crate) struct Repeats {
 
 impl Repeats {
     /// Whether a server error of `req` in `region` counts for the region's health: not when
-    /// the last one counted there was of the same request (the same operation and body).
+    /// the last one counted there was of the same request (the same operation and body, as
+    /// the client sent them).
     pub(crate) fn counts(&self, region: &str, req: &Forward<'_>) -> bool {
-        let fingerprint = fingerprint(req);
+        let fingerprint = fingerprint(&req.received);
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         match last.get_mut(region) {
             Some(previous) if *previous == fingerprint => false,
@@ -47,15 +61,15 @@ impl Repeats {
     }
 }
 
-/// The request as sent, hashed as JSON whose members are in no particular order: an SDK
-/// writes a request's `Key` from a hash map, so the same request resent may list its
+/// The client's request, hashed as JSON whose members are in no particular order: an SDK
+/// writes a request's `Key` from a hash map, so the same request retried may list its
 /// attributes in another order. A fixed seed: it is only compared within the process.
-fn fingerprint(req: &Forward<'_>) -> u64 {
+fn fingerprint(req: &Received) -> u64 {
     let mut hasher = foldhash::fast::FixedState::default().build_hasher();
-    hasher.write(req.outbound.target.as_bytes());
-    match serde_json::from_slice::<serde_json::Value>(&req.outbound.body) {
+    hasher.write(req.target.as_bytes());
+    match serde_json::from_slice::<serde_json::Value>(&req.body) {
         Ok(body) => hash_json(&body, &mut hasher),
-        Err(_) => hasher.write(&req.outbound.body),
+        Err(_) => hasher.write(&req.body),
     }
     hasher.finish()
 }
@@ -88,52 +102,4 @@ fn hash_json(value: &serde_json::Value, hasher: &mut impl Hasher) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hash(text: &str) -> u64 {
-        let mut hasher = foldhash::fast::FixedState::default().build_hasher();
-        hash_json(&serde_json::from_str(text).unwrap(), &mut hasher);
-        hasher.finish()
-    }
-
-    #[test]
-    fn the_same_request_in_another_member_order_is_the_same() {
-        let a = r#"{"TableName":"T","Key":{"a":{"S":"1"},"b":{"S":"2"}}}"#;
-        let b = r#"{"Key":{"b":{"S":"2"},"a":{"S":"1"}},"TableName":"T"}"#;
-        assert_eq!(hash(a), hash(b));
-        assert_ne!(
-            hash(a),
-            hash(r#"{"TableName":"T","Key":{"a":{"S":"1"},"b":{"S":"3"}}}"#)
-        );
-        assert_ne!(hash(r#"{"a":["x","y"]}"#), hash(r#"{"a":["y","x"]}"#));
-        assert_ne!(hash(r#"{"a":"1"}"#), hash(r#"{"a":1}"#));
-    }
-
-    #[test]
-    fn a_region_counts_a_request_once_until_another_fails() {
-        let repeats = Repeats::default();
-        let operation = crate::wire::Operation::GetItem;
-        let forward = |body: &'static str| Forward {
-            operation: &operation,
-            outbound: crate::upstream::outbound::Outbound {
-                target: http::HeaderValue::from_static("DynamoDB_20120810.GetItem"),
-                content_type: None,
-                user_agent: None,
-                body: bytes::Bytes::from_static(body.as_bytes()),
-            },
-            verifiable: None,
-            pin_token: None,
-            region_bodies: &[],
-            read: None,
-        };
-        let poison = forward(r#"{"Key":{"a":{"S":"1"},"b":{"S":"2"}}}"#);
-        let resent = forward(r#"{"Key":{"b":{"S":"2"},"a":{"S":"1"}}}"#);
-        let other = forward(r#"{"Key":{"a":{"S":"9"}}}"#);
-        assert!(repeats.counts("r1", &poison));
-        assert!(!repeats.counts("r1", &resent));
-        assert!(repeats.counts("r2", &poison), "another region's first");
-        assert!(repeats.counts("r1", &other));
-        assert!(repeats.counts("r1", &poison));
-    }
-}
+mod tests;

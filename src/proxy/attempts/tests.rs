@@ -168,14 +168,19 @@ fn forward<'a>(
     pin_token: Option<&'a str>,
 ) -> Forward<'a> {
     let verifiable = verifiable.map(|(document, mark)| (own_write::Sent::Document(document), mark));
+    let target = HeaderValue::from_str(&format!("DynamoDB_20120810.{}", operation.name())).unwrap();
+    let body = Bytes::from(body.to_string());
     Forward {
         operation,
+        received: repeats::Received {
+            target: target.clone(),
+            body: body.clone(),
+        },
         outbound: Outbound {
-            target: HeaderValue::from_str(&format!("DynamoDB_20120810.{}", operation.name()))
-                .unwrap(),
+            target,
             content_type: None,
             user_agent: None,
-            body: Bytes::from(body.to_string()),
+            body,
         },
         verifiable,
         pin_token,

@@ -39,11 +39,11 @@ fn learn_home(proxy: &Proxy) {
     for _ in 0..40 {
         let sample = ReadSample::Answered(Duration::from_millis(5));
         proxy.health_log.read(
+            &snapshot,
             home,
             ReadKind::GetItem,
             sample,
             tokio::time::Instant::now(),
-            &snapshot.config.routing,
         );
     }
 }
@@ -111,9 +111,13 @@ async fn without_budget_a_read_waits_unless_its_region_is_found_failing() {
         let home = &snapshot.regions[0];
         while !home.health.reads.is_demoted() {
             let now = tokio::time::Instant::now();
-            home.health
-                .reads
-                .record(ReadKind::GetItem, ReadSample::Slow, now, &judge(&snapshot));
+            home.health.reads.record(
+                ReadKind::GetItem,
+                ReadSample::Slow,
+                now,
+                &judge(&snapshot),
+                [],
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert!(home.health.reads.is_demoted());
@@ -267,5 +271,52 @@ async fn reads_waiting_without_budget_demote_a_silent_region() {
     assert!(
         waits.iter().all(|w| *w < ATTEMPT),
         "a read waited out the attempt timeout: {waits:?}"
+    );
+}
+
+/// A demoted region relearns its baseline only while no other region that serves reads
+/// answers them far faster: the regions of the snapshot are what it is judged beside.
+#[tokio::test(start_paused = true)]
+async fn a_demoted_region_is_judged_beside_the_regions_that_serve_reads() {
+    let script = Script::with(&[]);
+    let proxy = proxy(&script).await;
+    let snapshot = proxy.snapshot.load_full();
+    let (home, second) = (&snapshot.regions[0], &snapshot.regions[1]);
+    let read = |region: &crate::snapshot::Region, ms: Option<u64>| {
+        let sample = ms.map_or(ReadSample::Slow, |ms| {
+            ReadSample::Answered(Duration::from_millis(ms))
+        });
+        let now = tokio::time::Instant::now();
+        proxy
+            .health_log
+            .read(&snapshot, region, ReadKind::GetItem, sample, now);
+    };
+    let demote = async |region: &crate::snapshot::Region| {
+        for _ in 0..40 {
+            read(region, Some(5));
+        }
+        while !region.health.reads.is_demoted() {
+            read(region, None);
+            tokio::time::advance(Duration::from_millis(50)).await;
+        }
+    };
+    demote(home).await;
+    tokio::time::advance(crate::region::latency::RELEARN_AFTER).await;
+    for _ in 0..10 {
+        read(second, Some(5));
+        read(home, Some(400));
+    }
+    assert!(
+        home.health.reads.is_demoted(),
+        "taken back at 400 ms beside a region answering in 5"
+    );
+    // That region demoted too: none serving reads is faster, and home's speed is learned.
+    demote(second).await;
+    for _ in 0..10 {
+        read(home, Some(400));
+    }
+    assert!(
+        !home.health.reads.is_demoted(),
+        "judged against its new speed"
     );
 }
