@@ -59,6 +59,8 @@ struct Plan {
     /// How long the canned region takes to answer.
     delays: Vec<Duration>,
     rounds: usize,
+    /// `[audit] commit_delay_us`, when set (else the default).
+    commit_delay_us: Option<u64>,
     warmup: Duration,
     run: Duration,
 }
@@ -70,6 +72,7 @@ fn main() {
             clients: vec![8, 64],
             delays: DELAYS.to_vec(),
             rounds: 3,
+            commit_delay_us: None,
             warmup: Duration::from_millis(500),
             run: Duration::from_secs(3),
         }
@@ -78,6 +81,7 @@ fn main() {
             clients: vec![8],
             delays: DELAYS.to_vec(),
             rounds: 1,
+            commit_delay_us: None,
             warmup: Duration::from_millis(50),
             run: Duration::from_millis(200),
         }
@@ -92,7 +96,8 @@ fn main() {
 }
 
 /// `--clients N` and `--delay-us D` (each repeatable) and `--rounds R` narrow a run to the
-/// cases named, for profiling one of them.
+/// cases named, for profiling one of them; `--commit-delay-us C` sets the audited sidecar's
+/// `[audit] commit_delay_us`.
 fn narrow(plan: &mut Plan) {
     let args: Vec<String> = std::env::args().collect();
     let values = |flag: &str| -> Vec<u64> {
@@ -103,15 +108,19 @@ fn narrow(plan: &mut Plan) {
     };
     let clients = values("--clients");
     if !clients.is_empty() {
-        plan.clients = clients.into_iter().map(|c| c as usize).collect();
+        plan.clients = clients
+            .into_iter()
+            .filter_map(|c| usize::try_from(c).ok())
+            .collect();
     }
     let delays = values("--delay-us");
     if !delays.is_empty() {
         plan.delays = delays.into_iter().map(Duration::from_micros).collect();
     }
     if let Some(&rounds) = values("--rounds").last() {
-        plan.rounds = rounds as usize;
+        plan.rounds = usize::try_from(rounds).unwrap_or(1);
     }
+    plan.commit_delay_us = values("--commit-delay-us").last().copied();
 }
 
 async fn run(plan: &Plan) {
@@ -121,8 +130,8 @@ async fn run(plan: &Plan) {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: HttpClient = Client::builder(TokioExecutor::new()).build(connector);
-    let off = Sidecar::start(&config(region, None)).await;
-    let on = Sidecar::start(&config(region, Some(&spool_dir))).await;
+    let off = Sidecar::start(&config(region, None, None)).await;
+    let on = Sidecar::start(&config(region, Some(&spool_dir), plan.commit_delay_us)).await;
     println!(
         "audit benchmark: PutItem of ~{} bytes, closed loop, {:?} warm-up then {:?} per run, {} round(s), medians; canned region on 127.0.0.1",
         put_body(0, 0).len(),
@@ -189,7 +198,7 @@ fn filesystem(path: &Path) -> String {
         .map_or_else(|| "an unknown filesystem".to_owned(), |(_, fs)| fs)
 }
 
-fn config(region: SocketAddr, spool_dir: Option<&Path>) -> Config {
+fn config(region: SocketAddr, spool_dir: Option<&Path>, commit_delay_us: Option<u64>) -> Config {
     let mut text = format!(
         r#"listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"
@@ -211,6 +220,9 @@ sort_key = "sk"
             "audit = true\n[audit]\ntable = \"Bench-audit\"\nspool_dir = '{}'\nimages = \"new\"\n",
             dir.display()
         );
+        if let Some(us) = commit_delay_us {
+            let _ = writeln!(text, "commit_delay_us = {us}");
+        }
     }
     Config::from_toml_str(&text).expect("config")
 }

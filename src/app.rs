@@ -277,11 +277,13 @@ fn check_audit_reload(
         )),
         (true, Some(new))
             if current.is_some_and(|c| {
-                c.spool_dir != new.spool_dir || c.max_spool_bytes != new.max_spool_bytes
+                c.spool_dir != new.spool_dir
+                    || c.max_spool_bytes != new.max_spool_bytes
+                    || c.commit_delay != new.commit_delay
             }) =>
         {
             tracing::warn!(
-                "audit.spool_dir or audit.max_spool_bytes changed: they take effect on restart only"
+                "audit.spool_dir, audit.max_spool_bytes or audit.commit_delay_us changed: they take effect on restart only"
             );
             Ok(())
         }
@@ -347,6 +349,7 @@ mod tests {
             images: AuditImages::New,
             mode: AuditMode::Spooled,
             max_spool_bytes: 1 << 30,
+            commit_delay: std::time::Duration::ZERO,
         }
     }
 

@@ -73,7 +73,11 @@ impl Auditor {
     /// run left (records to ship, torn tails cut off).
     pub async fn open(config: &AuditConfig) -> Result<Auditor, SpoolError> {
         let dir = config.spool_dir.clone();
-        let spool = Spool::open(&dir, config.max_spool_bytes).await?;
+        let options = crate::audit::spool::SpoolOptions {
+            commit_delay: config.commit_delay,
+            ..crate::audit::spool::SpoolOptions::new(config.max_spool_bytes)
+        };
+        let spool = Spool::open_with(&dir, options).await?;
         let report = spool.open_report();
         tracing::info!(
             dir = %dir.display(),
@@ -206,6 +210,12 @@ impl Auditor {
             result
         });
         Ok((written, durable))
+    }
+
+    /// A write's answer is back and its intents are not durable yet: the group commit fsyncs
+    /// now instead of gathering more.
+    pub fn hurry(&self) {
+        self.spool.hurry();
     }
 
     /// Settles a write's intents with its final records (accepted or unknown): kept in

@@ -9,6 +9,7 @@
 
 pub mod atomic;
 mod auditor;
+pub mod background;
 pub mod chain;
 pub mod intent;
 pub mod quarantine;

@@ -32,9 +32,9 @@ pub async fn window<C: OwnCalls>(
     frames: Vec<(RecordId, Bytes)>,
 ) -> Window {
     // Reading a window's frames and laying settlements over them is a few milliseconds of
-    // CPU for a full window: off the workers that serve requests, which it would hold up.
+    // CPU for a full window: on the background thread, below the requests' priority.
     let spool_reader = Arc::clone(auditor);
-    let resolved = tokio::task::spawn_blocking(move || spool_reader.resolve(frames))
+    let resolved = crate::audit::background::run(move || spool_reader.resolve(frames))
         .await
         .unwrap_or_default();
     let mut window = Window {

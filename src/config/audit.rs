@@ -8,6 +8,8 @@ use super::{ConfigError, invalid};
 
 /// 1 GiB: hours of records at thousands of writes a second, small beside a node's disk.
 const DEFAULT_MAX_SPOOL_BYTES: u64 = 1 << 30;
+/// The longest group commit gathering time accepted: 100 ms.
+const MAX_COMMIT_DELAY_US: u64 = 100_000;
 /// Below this a single large record could not fit.
 const MIN_SPOOL_BYTES: u64 = 1 << 20;
 
@@ -47,6 +49,9 @@ pub struct AuditConfig {
     pub mode: AuditMode,
     /// Unshipped bytes at which writes to audited tables are refused with a retryable 503.
     pub max_spool_bytes: u64,
+    /// How long the spool's group commit gathers intents before its fsync, unless a write
+    /// whose answer is back waits for it (`crate::audit::spool::DEFAULT_COMMIT_DELAY`).
+    pub commit_delay: std::time::Duration,
 }
 
 pub(super) fn audit(raw: Option<RawAudit>) -> Result<Option<AuditConfig>, ConfigError> {
@@ -91,11 +96,24 @@ pub(super) fn audit(raw: Option<RawAudit>) -> Result<Option<AuditConfig>, Config
             format!("must be at least {MIN_SPOOL_BYTES} (one large record must fit)"),
         ));
     }
+    let commit_delay = match raw.commit_delay_us {
+        None => crate::audit::spool::DEFAULT_COMMIT_DELAY,
+        Some(us) if us <= MAX_COMMIT_DELAY_US => std::time::Duration::from_micros(us),
+        Some(_) => {
+            return Err(invalid(
+                "audit.commit_delay_us",
+                format!(
+                    "must be at most {MAX_COMMIT_DELAY_US} (a write answered at once hurries the fsync, but one whose answer is lost waits it out)"
+                ),
+            ));
+        }
+    };
     Ok(Some(AuditConfig {
         table,
         spool_dir: PathBuf::from(spool_dir),
         images,
         mode,
         max_spool_bytes,
+        commit_delay,
     }))
 }

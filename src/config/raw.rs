@@ -119,6 +119,7 @@ pub(super) struct RawAudit {
     pub(super) images: Option<String>,
     pub(super) mode: Option<String>,
     pub(super) max_spool_bytes: Option<u64>,
+    pub(super) commit_delay_us: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

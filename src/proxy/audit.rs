@@ -206,7 +206,7 @@ impl Proxy {
             return;
         };
         let auditor = admitted.auditor;
-        let durable = intents.durable.await;
+        let durable = durable(auditor, intents.durable).await;
         let Some((outcome, region, request_id, mut answer)) = settled_by(result) else {
             let events: Vec<String> = intents.ids.iter().map(ToString::to_string).collect();
             auditor.cancel(&events);
@@ -297,6 +297,27 @@ impl Proxy {
             }
         }
     }
+}
+
+/// Waits until a write's intents are durable; if they are not yet, the answer being back,
+/// the group commit is told to stop gathering (most often they are: the fsync ran while the
+/// region worked).
+async fn durable(
+    auditor: &Auditor,
+    mut waiting: crate::audit::Waiting,
+) -> Result<(), crate::audit::spool::SpoolError> {
+    let now = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match waiting.as_mut().poll(cx) {
+            std::task::Poll::Ready(result) => Some(result),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await;
+    if let Some(result) = now {
+        return result;
+    }
+    auditor.hurry();
+    waiting.await
 }
 
 /// What the answer says of the write for its records: `None` when it was refused (nothing

@@ -68,15 +68,16 @@ impl ChainStore {
 
     /// `batch` with each record in its place in the chain, the places new to it written
     /// down first. A record that does not read as an item goes as it is. Hashing a batch and
-    /// writing the file down is blocking work: done off the workers that serve requests.
+    /// writing the file down is blocking work: done on the audit's background thread, below
+    /// the requests' priority.
     pub async fn link(
         self: &Arc<Self>,
         batch: Vec<(RecordId, Bytes)>,
     ) -> Result<Vec<(RecordId, Bytes)>, SpoolError> {
         let store = Arc::clone(self);
-        tokio::task::spawn_blocking(move || store.link_now(batch))
+        crate::audit::background::run(move || store.link_now(batch))
             .await
-            .map_err(|_| SpoolError::Closed)?
+            .ok_or(SpoolError::Closed)?
     }
 
     fn link_now(

@@ -24,6 +24,7 @@ async fn small_segments(dir: &Path) -> Spool {
     let options = SpoolOptions {
         max_bytes: 1 << 30,
         segment_bytes: frame_len(record(0).len()) * 2,
+        commit_delay: std::time::Duration::ZERO,
     };
     Spool::open_with(dir, options).await.unwrap()
 }
@@ -170,6 +171,7 @@ async fn a_failed_fsync_fails_its_group_and_abandons_the_segment() {
     let options = SpoolOptions {
         max_bytes: 1 << 30,
         segment_bytes: frame_len(record(0).len()) * 16,
+        commit_delay: std::time::Duration::ZERO,
     };
     let spool = Spool::open_with(dir.path(), options).await.unwrap();
     spool.append(record(0)).await.unwrap();

@@ -283,6 +283,7 @@ fn new_writer(
     let writer = Writer {
         shared: Arc::clone(shared),
         segment_bytes: bytes,
+        commit_delay: options.commit_delay,
         // On a disk that just refused a segment, the probe starts the next one.
         standby: file.is_some().then(|| Standby::start(shared, bytes)),
         file,

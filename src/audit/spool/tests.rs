@@ -23,6 +23,7 @@ fn options(segment_bytes: u64) -> SpoolOptions {
     SpoolOptions {
         max_bytes: BIG,
         segment_bytes,
+        commit_delay: std::time::Duration::ZERO,
     }
 }
 
@@ -123,6 +124,48 @@ async fn concurrent_appends_share_fsyncs() {
     let spool = Arc::into_inner(spool).unwrap();
     drop(spool);
     assert_eq!(open(dir.path()).await.pending(usize::MAX).len(), 200);
+}
+
+/// Intents written one by one (as requests write them) share one fsync while the commit
+/// delay gathers them, and a waiter whose answer is back ends the gathering: nothing waits
+/// out the delay (a minute here, so a pass cannot be the delay running out).
+#[tokio::test]
+async fn the_group_commit_gathers_until_a_waiter_hurries_it() {
+    let dir = TempDir::new().unwrap();
+    let options = SpoolOptions {
+        commit_delay: std::time::Duration::from_mins(1),
+        ..options(SEGMENT)
+    };
+    let spool = Spool::open_with(dir.path(), options).await.unwrap();
+    let mut durable = Vec::new();
+    for n in 0..5 {
+        let appending = spool.append_now(record(n)).unwrap();
+        appending.written.await.unwrap();
+        durable.push(appending.durable);
+    }
+    for waiting in &mut durable {
+        let ready =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(waiting.as_mut().poll(cx).is_ready()))
+                .await;
+        assert!(
+            !ready,
+            "no fsync before the delay is up or a waiter hurries"
+        );
+    }
+    assert_eq!(spool.group_stats().fsyncs, 0);
+    spool.hurry();
+    for waiting in durable {
+        waiting.await.unwrap();
+    }
+    let stats = spool.group_stats();
+    assert_eq!((stats.fsyncs, stats.records), (1, 5), "{stats:?}");
+    // A hurry with nothing gathered is a no-op; the next intent still waits for one.
+    spool.hurry();
+    let appending = spool.append_now(record(5)).unwrap();
+    appending.written.await.unwrap();
+    spool.hurry();
+    appending.durable.await.unwrap();
+    assert_eq!(spool.group_stats().fsyncs, 2);
 }
 
 #[tokio::test]

@@ -220,6 +220,8 @@ fn write_zeros(path: &Path, bytes: u64) -> io::Result<File> {
 pub(super) struct Writer {
     pub(super) shared: Arc<Shared>,
     pub(super) segment_bytes: u64,
+    /// The syncer's gathering time ([`super::SpoolOptions::commit_delay`]).
+    pub(super) commit_delay: std::time::Duration,
     /// The active segment, its first id and its valid length. No segment when none could be
     /// made (a full disk at start-up): the next group or probe makes one. Shared with the
     /// syncer, which may still fsync a segment the writer has rotated away from.
@@ -248,6 +250,7 @@ impl Writer {
         let syncer = Syncer {
             shared: Arc::clone(&self.shared),
             failed: None,
+            commit_delay: self.commit_delay,
         };
         std::thread::Builder::new()
             .name("audit-spool-sync".into())
@@ -394,7 +397,7 @@ impl Writer {
 pub(super) struct Handles {
     pub(super) queue: mpsc::UnboundedSender<Job>,
     writer: Arc<Mutex<Writer>>,
-    to_sync: std::sync::mpsc::Sender<Written>,
+    to_sync: std::sync::mpsc::Sender<ToSync>,
 }
 
 impl Handles {
@@ -407,11 +410,17 @@ impl Handles {
         match writer.commit(vec![request]) {
             Some(written) => {
                 // Sent under the lock, so the syncer sees groups in id order.
-                let _ = self.to_sync.send(written);
+                let _ = self.to_sync.send(ToSync::Written(written));
                 true
             }
             None => false,
         }
+    }
+
+    /// Asks the syncer to stop gathering: a waiter's answer is back. Sent after the waiter's
+    /// own group (the channel keeps order), so the fsync it starts covers that group.
+    pub(super) fn hurry(&self) {
+        let _ = self.to_sync.send(ToSync::Hurry);
     }
 }
 
@@ -437,7 +446,7 @@ impl Handles {
 fn run(
     writer: &Mutex<Writer>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
-    to_sync: &std::sync::mpsc::Sender<Written>,
+    to_sync: &std::sync::mpsc::Sender<ToSync>,
 ) {
     let mut next = None;
     while let Some(job) = next.take().or_else(|| jobs.blocking_recv()) {
@@ -467,7 +476,7 @@ fn run(
         let mut writer = lock(writer);
         if let Some(written) = writer.commit(group) {
             // Sent under the lock, so the syncer sees groups in id order.
-            let _ = to_sync.send(written);
+            let _ = to_sync.send(ToSync::Written(written));
         }
     }
 }
@@ -478,6 +487,15 @@ fn fail(shared: &Shared, group: Vec<Request>, error: &SpoolError) {
         shared.release(request.reserved);
         let _ = request.done.send(Err(clone_error(error)));
     }
+}
+
+/// What the syncer is told.
+#[derive(Debug)]
+pub(super) enum ToSync {
+    /// A group written, to fsync.
+    Written(Written),
+    /// A waiter's answer is back: fsync what is gathered now.
+    Hurry,
 }
 
 /// A group written, waiting for its fsync.
@@ -509,20 +527,27 @@ impl Written {
 
 /// The syncer thread: fsyncs what the writer has written, one fsync for every group written
 /// since the last (group commit across groups), then makes them visible to the shipper and
-/// answers their waiters.
+/// answers their waiters. It lets a group commit gather for up to `commit_delay` after its
+/// first group, unless a waiter hurries it: an intent's fsync need only be done by the time
+/// its write's answer is back, so against a region that takes milliseconds one fsync covers
+/// the intents of many writes, and a write answered sooner starts the fsync itself.
 struct Syncer {
     shared: Arc<Shared>,
     /// A segment whose fsync failed, and why: after a failed fsync the kernel may have
     /// dropped the dirty pages and report the next fsync clean, so nothing written to that
     /// file counts as durable any more.
     failed: Option<(Arc<File>, SpoolError)>,
+    commit_delay: std::time::Duration,
 }
 
 impl Syncer {
-    fn run(mut self, written: &std::sync::mpsc::Receiver<Written>) {
-        while let Ok(first) = written.recv() {
-            let mut batch = vec![first];
-            batch.extend(written.try_iter());
+    fn run(mut self, inbox: &std::sync::mpsc::Receiver<ToSync>) {
+        while let Ok(message) = inbox.recv() {
+            // A hurry with nothing gathered: its group was in the last fsync.
+            let ToSync::Written(first) = message else {
+                continue;
+            };
+            let batch = self.gather(first, inbox);
             // Groups of one segment share its fsync; a rotation starts another run.
             let mut runs: Vec<Vec<Written>> = Vec::new();
             for group in batch {
@@ -535,6 +560,33 @@ impl Syncer {
                 self.sync(run);
             }
         }
+    }
+
+    /// `first` and the groups written after it until the commit delay is up, a waiter
+    /// hurries, or the writers are gone.
+    fn gather(&self, first: Written, inbox: &std::sync::mpsc::Receiver<ToSync>) -> Vec<Written> {
+        use std::sync::mpsc::RecvTimeoutError;
+        let deadline = std::time::Instant::now() + self.commit_delay;
+        let mut batch = vec![first];
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let message = if left.is_zero() {
+                inbox.try_recv().map_err(|_| RecvTimeoutError::Timeout)
+            } else {
+                inbox.recv_timeout(left)
+            };
+            match message {
+                Ok(ToSync::Written(written)) => batch.push(written),
+                Ok(ToSync::Hurry) | Err(_) => break,
+            }
+        }
+        // Whatever is written by now shares this fsync, hurried or not.
+        for message in inbox.try_iter() {
+            if let ToSync::Written(written) = message {
+                batch.push(written);
+            }
+        }
+        batch
     }
 
     fn sync(&mut self, run: Vec<Written>) {
