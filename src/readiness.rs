@@ -13,6 +13,14 @@
 //! is enough. With no managed table the check reads a table that does not exist, and any
 //! answer but an authentication failure proves the credentials.
 //!
+//! With auditing on, the audit table is checked too, since a role that may write the
+//! catalog but not the trail would fill the spool and then refuse every audited write: a
+//! `PutItem` of a sentinel key under a condition no item meets (`attribute_exists` and
+//! `attribute_not_exists` of the same attribute), so nothing is ever written. DynamoDB
+//! checks authorisation before conditions: `ConditionalCheckFailedException` proves the
+//! permission, an authorisation failure keeps the gate shut. Anything else (a missing audit
+//! table, which the shipper waits out with the records spooled) lets it open.
+//!
 //! The gate latches: once open it stays open. Region health does not take a started pod out
 //! of its Services, because every pod shares the same regions and role: a regional outage
 //! would make every pod NotReady at once and turn DynamoDB's retryable errors into an outage
@@ -202,9 +210,12 @@ async fn round<C: OwnCalls>(
 ) -> Result<(), String> {
     let tables = &snapshot.config.tables;
     let any_table = tables.is_empty();
+    let audit_table = snapshot.config.audit.as_ref().map(|a| a.table.as_str());
     // A reload may have dropped tables: what is kept never outgrows the config.
     accepted.retain(|name| {
-        if any_table {
+        if Some(name.as_str()) == audit_table {
+            true
+        } else if any_table {
             name.is_empty()
         } else {
             tables.iter().any(|t| t.name == *name)
@@ -253,7 +264,67 @@ async fn round<C: OwnCalls>(
         }
         accepted.insert(name.to_owned());
     }
+    if let Some(audit) = audit_table.filter(|t| !accepted.contains(*t)) {
+        let mut why = Vec::new();
+        for region in &snapshot.regions {
+            match check_audit(snapshot, region, audit).await {
+                Check::Refused(error) => {
+                    gate.refused(&region.name, audit, error);
+                    why.push(format!("{}: {error}", region.name));
+                }
+                Check::Accepted | Check::Inconclusive(_) => {
+                    why.clear();
+                    break;
+                }
+            }
+        }
+        if !why.is_empty() {
+            return Err(format!(
+                "audit table {audit} refused by every region ({})",
+                why.join(", ")
+            ));
+        }
+        accepted.insert(audit.to_owned());
+    }
     Ok(())
+}
+
+/// The audit table's sentinel: an item key no record has (records' `EventId`s are ULIDs).
+const AUDIT_SENTINEL: &str = "globalscale-readiness";
+
+/// The audit table's check in `region`: a conditional `PutItem` that can never write.
+async fn check_audit(snapshot: &Snapshot, region: &Region, table: &str) -> Check {
+    let body = serde_json::json!({
+        "TableName": table,
+        "Item": {
+            "ItemKey": {"S": AUDIT_SENTINEL},
+            "EventId": {"S": AUDIT_SENTINEL},
+        },
+        "ConditionExpression": "attribute_exists(#k) AND attribute_not_exists(#k)",
+        "ExpressionAttributeNames": {"#k": "ItemKey"},
+    });
+    let outbound = Outbound {
+        target: HeaderValue::from_static("DynamoDB_20120810.PutItem"),
+        content_type: None,
+        user_agent: Some(HeaderValue::from_static(crate::route::SIDECAR_AGENT)),
+        body: Bytes::from(body.to_string()),
+    };
+    let Ok(request) = signed_request(&snapshot.signer, region, &outbound).await else {
+        return Check::Refused(NO_CREDENTIALS);
+    };
+    let deadline = tokio::time::Instant::now() + snapshot.config.routing.probe_timeout;
+    match snapshot.upstream.send(request, deadline).await {
+        Ok(answer) => judge_audit(answer.status, &answer.body),
+        Err(e) => Check::Inconclusive(e.to_string()),
+    }
+}
+
+/// Judges the audit table's check: the condition failing proves the write permission.
+pub fn judge_audit(status: StatusCode, body: &[u8]) -> Check {
+    match judge(status, body, false) {
+        Check::Inconclusive(name) if name == "ConditionalCheckFailedException" => Check::Accepted,
+        other => other,
+    }
 }
 
 /// One signed check of table `index` (the probe's `GetItem`) in `region`.

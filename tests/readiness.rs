@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use support::{
-    DynamoLocal, HANG, Mode, RegionFixture, SidecarConfig, SidecarProcess, create_global_catalog,
-    get, metric, sdk_client,
+    AUDIT_TABLE, DynamoLocal, HANG, Mode, RegionFixture, SidecarConfig, SidecarProcess,
+    audit_section, create_audit_table, create_global_catalog, get, metric, sdk_client, spool_dir,
 };
 
 const REFUSALS: &str = "globalscale_readiness_refusals_total";
@@ -174,4 +174,59 @@ async fn no_healthy_region_does_not_take_a_started_pod_out() {
     })
     .await;
     assert_eq!(get(admin, "/readyz").await.status, 200);
+}
+
+/// A role that may use the catalog but not write the audit trail keeps the pod out: it
+/// would spool every audited write's records and then refuse audited writes. The check
+/// writes nothing (its condition fails on every item), and once the permission is there the
+/// gate opens with the audit table still empty of anything but real records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_table_the_role_may_not_write_keeps_the_pod_out() {
+    let ddb = DynamoLocal::single().await;
+    let client = sdk_client(&ddb.endpoint(0));
+    create_global_catalog(&client).await;
+    create_audit_table(&client).await;
+    let east = RegionFixture::start(&ddb.endpoint(0)).await;
+    let west = RegionFixture::start(&ddb.endpoint(0)).await;
+    east.set_mode(Mode::UnauthorisedWhen("AccessDeniedException", AUDIT_TABLE))
+        .await;
+    west.set_mode(Mode::UnauthorisedWhen("AccessDeniedException", AUDIT_TABLE))
+        .await;
+    let spool = spool_dir();
+    let process = SidecarProcess::start(
+        SidecarConfig::new()
+            .section("[routing]\nprobe_interval_ms = 100\nprobe_timeout_ms = 2000")
+            .region("us-east-1", &east.endpoint())
+            .region("us-west-2", &west.endpoint())
+            .table_line("audit = true")
+            .section(&audit_section(spool.path(), "")),
+    )
+    .await;
+    let admin = process.admin_addr();
+    until(
+        "the audit table's refusal counted in both regions",
+        async || {
+            refusals(admin, "us-east-1", "AccessDeniedException").await >= 1.0
+                && refusals(admin, "us-west-2", "AccessDeniedException").await >= 1.0
+        },
+    )
+    .await;
+    let readyz = get(admin, "/readyz").await;
+    assert_eq!(readyz.status, 503, "{}", readyz.text());
+    assert!(readyz.text().contains(AUDIT_TABLE), "{}", readyz.text());
+
+    east.set_mode(Mode::Forward).await;
+    west.set_mode(Mode::Forward).await;
+    until(
+        "/readyz 200 once the audit table takes a signed write",
+        async || get(admin, "/readyz").await.status == 200,
+    )
+    .await;
+    let trail = client
+        .scan()
+        .table_name(AUDIT_TABLE)
+        .send()
+        .await
+        .expect("scan the audit table");
+    assert_eq!(trail.count(), 0, "the check wrote nothing: {trail:?}");
 }

@@ -253,3 +253,26 @@ async fn a_round_checks_only_the_tables_not_yet_accepted() {
     assert_eq!(accepted, HashSet::from(["Events".to_owned()]));
     assert_eq!(region.checks("Events"), 4);
 }
+
+#[test]
+fn the_audit_tables_failed_condition_proves_the_write_permission() {
+    let error = |name: &str| {
+        format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{name}","message":"m"}}"#)
+            .into_bytes()
+    };
+    assert_eq!(
+        judge_audit(
+            StatusCode::BAD_REQUEST,
+            &error("ConditionalCheckFailedException")
+        ),
+        Check::Accepted
+    );
+    assert_eq!(
+        judge_audit(StatusCode::BAD_REQUEST, &error("AccessDeniedException")),
+        Check::Refused("AccessDeniedException")
+    );
+    assert!(matches!(
+        judge_audit(StatusCode::BAD_REQUEST, &error("ResourceNotFoundException")),
+        Check::Inconclusive(_)
+    ));
+}

@@ -40,6 +40,9 @@ pub(crate) enum Mode {
     /// Answer this status and an `InternalServerError` body to requests whose body contains
     /// the text (a poison request), forward the others.
     StatusWhen(u16, &'static str),
+    /// Answer as [`Mode::Unauthorised`] requests whose body contains the text (a role
+    /// without the permission on one table), forward the others.
+    UnauthorisedWhen(&'static str, &'static str),
     /// Wait, then forward.
     Delay(Duration),
     /// Forward (so the region applies the request), then never answer: the ambiguous
@@ -294,7 +297,14 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Handled {
                 "Internal server error (injected by the test fixture)",
             )
         }
-        Mode::Forward | Mode::DropEvery(_) | Mode::StatusWhen(..) => {
+        Mode::UnauthorisedWhen(name, text) if String::from_utf8_lossy(&body).contains(text) => {
+            dynamodb_error(
+                400,
+                &format!("com.amazon.coral.service#{name}"),
+                "User is not authorized to perform this action (injected by the test fixture)",
+            )
+        }
+        Mode::Forward | Mode::DropEvery(_) | Mode::StatusWhen(..) | Mode::UnauthorisedWhen(..) => {
             forward(&shared, parts, body).await
         }
         Mode::Delay(delay) => {
