@@ -25,7 +25,7 @@ use globalscale::audit::spool::Spool;
 use support::{
     AUDIT_TABLE, DynamoLocal, HANG, Record, Sidecar, SidecarConfig, SidecarProcess, TABLE,
     audit_records, audited, create_audit_table, create_global_catalog, create_table, item, metric,
-    put_status, s, sdk_client, sdk_client_with, spool_dir, wait_for_records,
+    put_status, s, sdk_client, sdk_client_with, spool_dir, wait_for_metric, wait_for_records,
 };
 
 async fn put(client: &Client, id: &str, category: &str) {
@@ -36,22 +36,6 @@ async fn put(client: &Client, id: &str, category: &str) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("PutItem {id}: {e:?}"));
-}
-
-/// Polls the sidecar's `/metrics` until `name` reaches `value`.
-async fn wait_for_metric(admin: std::net::SocketAddr, name: &str, value: f64) {
-    let deadline = tokio::time::Instant::now() + HANG;
-    loop {
-        let found = metric(admin, name, &[]).await;
-        if found == Some(value) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name} is {found:?}, not {value}, after {HANG:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// `globalscale audit history --json` for one item, its records as JSON.

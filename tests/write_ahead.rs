@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use support::{
     DynamoLocal, Mode, Record, RegionFixture, SidecarConfig, SidecarProcess, TABLE, audit_records,
     audit_section, create_audit_table, create_global_catalog, item, put_request, s,
-    sdk_client_with, spool_dir, wait_for_records,
+    sdk_client_with, spool_dir, wait_for_metric, wait_for_records,
 };
 
 /// The sidecar in front of `home` only, with an attempt timeout longer than any test, so a
@@ -304,4 +304,35 @@ async fn a_refused_conditional_write_leaves_no_record() {
             .all(|r| s(r, "ItemKey") != format!("{TABLE}#refused-1#x")),
         "a refused write leaves no record"
     );
+}
+
+/// A client that hangs up while the region works takes the request's future with it: the
+/// write may have been applied, and nobody will hear the answer. Its intents are settled as
+/// they stand (`unknown`) and shipped by this run, not left in the spool as a write in flight
+/// until the next start (they held the backlog up and made a shutdown wait out its drain).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_client_hung_up_ships_as_unknown_in_the_same_run() {
+    let world = World::start().await;
+    let (local, home) = (&world.local, &world.home);
+    let sidecar = SidecarProcess::start(world.config(false)).await;
+    home.set_mode(Mode::ApplyThenHang).await;
+    let sender = client(&sidecar.endpoint());
+    let write = Write::Put;
+    let in_flight = tokio::spawn(async move { write.send(&sender).await });
+    let deadline = tokio::time::Instant::now() + support::HANG;
+    while !applied(local, write).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{write:?} never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The region answers again (the held answer stays held), so the records can ship; then
+    // the client goes away: its connection closes with the request unanswered.
+    home.set_mode(Mode::Forward).await;
+    in_flight.abort();
+    let _ = in_flight.await;
+    let records = records_of(local, &write.ids()).await;
+    assert_eq!(outcomes(&records), ["unknown"], "{records:?}");
+    wait_for_metric(sidecar.admin_addr(), "globalscale_audit_backlog", 0.0).await;
 }

@@ -43,8 +43,28 @@ pub(super) struct Intents {
     ids: Vec<ulid::Ulid>,
     /// Their records, by event id: a settlement spools only what the answer changes.
     records: Vec<(String, Bytes)>,
-    /// Resolves once every intent is durable.
-    durable: crate::audit::Waiting,
+    /// Resolves once every intent is durable; taken by [`Proxy::audit`].
+    durable: Option<crate::audit::Waiting>,
+    /// Who settles the intents if the request is dropped before its answer settled them
+    /// (`None` once settled): see [`Drop`] below.
+    unsettled: Option<Arc<Auditor>>,
+}
+
+/// A request dropped between its intents and their settlement (the client hung up while
+/// the region worked, and the server dropped the request's future with the upstream call in
+/// it) has no answer: the write may or may not have been applied. Its intents are settled
+/// as they stand, `Outcome = "unknown"`, as for a write whose answer never came; left open,
+/// they would wait in the spool as writes still in flight until the next start.
+impl Drop for Intents {
+    fn drop(&mut self) {
+        if let Some(auditor) = self.unsettled.take() {
+            tracing::debug!(
+                records = self.records.len(),
+                "audit: a write was dropped before its answer; its records ship as unknown"
+            );
+            auditor.settle(&self.records);
+        }
+    }
 }
 
 impl Proxy {
@@ -178,7 +198,8 @@ impl Proxy {
         Ok(Some(Intents {
             ids,
             records: intended,
-            durable,
+            durable: Some(durable),
+            unsettled: Some(Arc::clone(auditor)),
         }))
     }
 
@@ -202,13 +223,17 @@ impl Proxy {
             }
             return;
         }
-        let (Some(sent), Some(intents)) = (&outgoing.document, intents) else {
+        let (Some(sent), Some(mut intents)) = (&outgoing.document, intents) else {
             return;
         };
         let auditor = admitted.auditor;
-        let durable = durable(auditor, intents.durable).await;
+        let durable = match intents.durable.take() {
+            Some(waiting) => durable(auditor, waiting).await,
+            None => Ok(()),
+        };
         let Some((outcome, region, request_id, mut answer)) = settled_by(result) else {
             let events: Vec<String> = intents.ids.iter().map(ToString::to_string).collect();
+            intents.unsettled = None;
             auditor.cancel(&events);
             return;
         };
@@ -248,6 +273,7 @@ impl Proxy {
                     .audit_records
                     .with_label_values(&["spooled"])
                     .inc_by(finals.len() as u64);
+                intents.unsettled = None;
                 auditor.cancel(&unwritten);
                 let changes: Vec<(String, Bytes)> = finals
                     .iter()
@@ -262,6 +288,7 @@ impl Proxy {
             // The write happened and its intents are not durable: the records go to the
             // audit table directly, or into the log.
             Err(e) => {
+                intents.unsettled = None;
                 let records = finals.into_iter().map(|(_, r)| r).collect();
                 self.ship_now(&e, records).await;
             }

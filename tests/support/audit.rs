@@ -142,3 +142,20 @@ pub(crate) fn s<'a>(record: &'a Record, name: &str) -> &'a str {
         other => panic!("record attribute {name} is {other:?}, not a string: {record:?}"),
     }
 }
+
+/// Polls the sidecar's `/metrics` until `name` reaches `value`.
+pub(crate) async fn wait_for_metric(admin: std::net::SocketAddr, name: &str, value: f64) {
+    let deadline = tokio::time::Instant::now() + super::HANG;
+    loop {
+        let found = super::metric(admin, name, &[]).await;
+        if found == Some(value) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} is {found:?}, not {value}, after {:?}",
+            super::HANG
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -37,7 +37,7 @@ mod tls_region;
 
 pub(crate) use audit::{
     AUDIT_TABLE, Record, audit_records, audit_section, audited, create_audit_table,
-    delete_audit_table, put_status, run_command, s, spool_dir, wait_for_records,
+    delete_audit_table, put_status, run_command, s, spool_dir, wait_for_metric, wait_for_records,
 };
 pub(crate) use boto3::run_boto3;
 pub(crate) use browser::{PageServer, bundle_browser_sdk};
