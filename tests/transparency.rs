@@ -23,6 +23,11 @@ use support::{
 
 /// A DynamoDB Streams client for `endpoint`, signing with the application's keys.
 fn streams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
+    aws_sdk_dynamodbstreams::Client::from_conf(streams_config(endpoint).build())
+}
+
+/// The config of [`streams_client`], to adjust (its retries, say) before building.
+fn streams_config(endpoint: &str) -> aws_sdk_dynamodbstreams::config::Builder {
     use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Builder, Credentials, Region};
     let credentials = Credentials::new(
         support::CLIENT_ACCESS_KEY_ID,
@@ -31,13 +36,11 @@ fn streams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
         None,
         "globalscale-tests",
     );
-    let config = Builder::new()
+    Builder::new()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(credentials)
         .endpoint_url(endpoint)
-        .build();
-    aws_sdk_dynamodbstreams::Client::from_conf(config)
 }
 
 /// Creates `name` (keyed like `GlobalCatalog`) with a stream of new and old images, straight
@@ -299,6 +302,207 @@ async fn the_audit_tables_stream_is_refused() {
     assert!(forged.error_type().ends_with("#ValidationException"));
     assert!(region.recorded_op("DescribeStream").is_empty());
     assert!(region.recorded_op("GetRecords").is_empty());
+}
+
+/// Two regions, each its own DynamoDB Local behind a front: the home region `us-east-1`
+/// first, then `ddblocal`, the region DynamoDB Local names in every stream ARN. Their stores
+/// are apart, as two replicas' streams are: a stream is only where its ARN says.
+struct TwoRegions {
+    home_ddb: DynamoLocal,
+    other_ddb: DynamoLocal,
+    home: RegionFixture,
+    other: RegionFixture,
+}
+
+impl TwoRegions {
+    async fn start() -> Self {
+        let home_ddb = DynamoLocal::single().await;
+        let other_ddb = DynamoLocal::single().await;
+        let home = RegionFixture::start(&home_ddb.endpoint(0)).await;
+        let other = RegionFixture::start(&other_ddb.endpoint(0)).await;
+        Self {
+            home_ddb,
+            other_ddb,
+            home,
+            other,
+        }
+    }
+
+    /// `config` with both regions, home first, each serving streams on its own front.
+    fn config(&self, config: SidecarConfig) -> SidecarConfig {
+        config
+            .region("us-east-1", &self.home.endpoint())
+            .streams_endpoint("us-east-1", &self.home.endpoint())
+            .region("ddblocal", &self.other.endpoint())
+            .streams_endpoint("ddblocal", &self.other.endpoint())
+    }
+}
+
+/// Whether a recorded request is of the Streams API.
+fn is_streams(request: &support::Recorded) -> bool {
+    request
+        .header("x-amz-target")
+        .is_some_and(|t| t.starts_with("DynamoDBStreams_20120810."))
+}
+
+/// The HTTP status and DynamoDB error code of a failed SDK call, as the SDK read them.
+fn error_shape<T, E>(
+    result: Result<T, aws_sdk_dynamodbstreams::error::SdkError<E>>,
+) -> (Option<u16>, Option<String>)
+where
+    E: aws_sdk_dynamodbstreams::error::ProvideErrorMetadata,
+{
+    use aws_sdk_dynamodbstreams::error::ProvideErrorMetadata as _;
+    let Err(error) = result else {
+        panic!("the call succeeded");
+    };
+    (
+        error.raw_response().map(|r| r.status().as_u16()),
+        error.code().map(str::to_owned),
+    )
+}
+
+/// Describes the stream `arn`, then reads its first shard from the start: the shard's id,
+/// the iterator read with, and the `ItemID` of each record.
+async fn read_first_shard(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    arn: &str,
+) -> (String, String, Vec<String>) {
+    let described = streams
+        .describe_stream()
+        .stream_arn(arn)
+        .send()
+        .await
+        .expect("DescribeStream through the sidecar");
+    let description = described.stream_description().expect("StreamDescription");
+    let shard = description.shards()[0]
+        .shard_id()
+        .expect("ShardId")
+        .to_owned();
+    let iterator = streams
+        .get_shard_iterator()
+        .stream_arn(arn)
+        .shard_id(&shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect("GetShardIterator through the sidecar")
+        .shard_iterator()
+        .expect("ShardIterator")
+        .to_owned();
+    let answer = streams
+        .get_records()
+        .shard_iterator(&iterator)
+        .send()
+        .await
+        .expect("GetRecords through the sidecar");
+    let keys: Vec<String> = answer.records().iter().map(stream_key).collect();
+    (shard, iterator, keys)
+}
+
+/// A stream ARN naming a region that is not home is read in that region, signed for it, and
+/// never in home; with that region down, the request fails with DynamoDB's 503 instead of
+/// failing over to home, which has no such stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_is_read_only_in_the_region_its_arn_names() {
+    let regions = TwoRegions::start().await;
+    create_streamed_table(&regions.other_ddb, "Events").await;
+    sdk_client(&regions.other_ddb.endpoint(0))
+        .put_item()
+        .table_name("Events")
+        .set_item(Some(item("e1", "x", &[])))
+        .send()
+        .await
+        .expect("PutItem in the ddblocal region");
+    let config = regions.config(
+        SidecarConfig::new()
+            .unmanaged()
+            .section("[routing]\nprobe_interval_ms = 600000"),
+    );
+    let sidecar = Sidecar::start(&config).await;
+    let arn = streams_client(&regions.other_ddb.endpoint(0))
+        .list_streams()
+        .table_name("Events")
+        .send()
+        .await
+        .expect("ListStreams in the ddblocal region")
+        .streams()[0]
+        .stream_arn()
+        .expect("StreamArn")
+        .to_owned();
+    assert!(arn.starts_with("arn:aws:dynamodb:ddblocal:"), "{arn}");
+    // The home region's store has no such table: only the named region can answer.
+    assert!(
+        streams_client(&regions.home_ddb.endpoint(0))
+            .describe_stream()
+            .stream_arn(&arn)
+            .send()
+            .await
+            .is_err()
+    );
+
+    let streams = aws_sdk_dynamodbstreams::Client::from_conf(
+        streams_config(&sidecar.endpoint())
+            .retry_config(aws_sdk_dynamodbstreams::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let (shard, iterator, keys) = read_first_shard(&streams, &arn).await;
+    assert_eq!(keys, ["e1"]);
+
+    let sent: Vec<_> = regions
+        .other
+        .recorded()
+        .into_iter()
+        .filter(is_streams)
+        .collect();
+    for operation in ["DescribeStream", "GetShardIterator", "GetRecords"] {
+        assert_eq!(
+            sent.iter()
+                .filter(|r| r.operation() == Some(operation))
+                .count(),
+            1,
+            "{operation} sent to the ddblocal region"
+        );
+    }
+    for request in &sent {
+        let authorization = request.header("authorization").unwrap_or_default();
+        assert!(
+            authorization.contains("/ddblocal/dynamodb/aws4_request"),
+            "not signed for ddblocal: {authorization}"
+        );
+    }
+    support::verify_signatures(&sent, "ddblocal", None);
+    assert!(
+        !regions.home.recorded().iter().any(is_streams),
+        "a request for the ddblocal stream reached home"
+    );
+
+    // The stream's region is down: each request fails as a read no region could serve does,
+    // and none goes to home.
+    regions.other.set_mode(Mode::Refuse).await;
+    let failures = [
+        error_shape(streams.describe_stream().stream_arn(&arn).send().await),
+        error_shape(
+            streams
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(&shard)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await,
+        ),
+        error_shape(streams.get_records().shard_iterator(&iterator).send().await),
+    ];
+    for (status, code) in failures {
+        assert_eq!(
+            (status, code.as_deref()),
+            (Some(503), Some("ServiceUnavailable"))
+        );
+    }
+    assert!(
+        !regions.home.recorded().iter().any(is_streams),
+        "a request for the ddblocal stream failed over to home"
+    );
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
