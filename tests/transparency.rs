@@ -788,6 +788,118 @@ async fn a_poison_request_is_sent_twice_and_never_ejects_the_region() {
     );
 }
 
+/// A request both regions answer with the same 500 every time is sent twice in all, once to
+/// each region (the second alike answer ends it), and ejects neither region however long it
+/// goes on; other requests are served meanwhile, and different requests failing still eject
+/// both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_request_across_two_regions_is_sent_twice_and_ejects_neither() {
+    let regions = TwoRegions::start().await;
+    for ddb in [&regions.home_ddb, &regions.other_ddb] {
+        let direct = sdk_client(&ddb.endpoint(0));
+        create_global_catalog(&direct).await;
+        direct
+            .put_item()
+            .table_name(TABLE)
+            .set_item(Some(item("fine", "x", &[])))
+            .send()
+            .await
+            .expect("PutItem in the region");
+    }
+    // A poison request's one retry is never paid back to the retry budget (it ends on an
+    // error answer), so the default bucket of 500 allows 100 of them and then none: a large
+    // bucket keeps this test to the poison rule itself.
+    let config = regions.config(SidecarConfig::new().section(
+        "[routing]\nprobe_interval_ms = 600000\neject_after_failures = 3\nmax_attempts = 6\n\
+         retry_budget = 100000",
+    ));
+    let sidecar = Sidecar::start(&config).await;
+    let fronts = [("us-east-1", &regions.home), ("ddblocal", &regions.other)];
+    for (_, front) in fronts {
+        front.set_mode(Mode::StatusWhen(500, "poison-item")).await;
+    }
+    let client = sdk_client_with(&sidecar.endpoint(), None, |b| {
+        b.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+    });
+    let get = |id: &str| {
+        client
+            .get_item()
+            .table_name(TABLE)
+            .key("ItemID", AttributeValue::S(id.into()))
+            .key("Category", AttributeValue::S("x".into()))
+            .send()
+    };
+    let healthy = || async {
+        let mut states = Vec::new();
+        for (name, _) in fronts {
+            let state = metric(
+                sidecar.admin_addr(),
+                "globalscale_region_healthy",
+                &[("region", name)],
+            )
+            .await;
+            states.push(state);
+        }
+        states
+    };
+    let poisoned = |front: &RegionFixture| {
+        front
+            .recorded_op("GetItem")
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains("poison-item"))
+            .count()
+    };
+    // Longer than error answers take to eject a region (region health), were they counted.
+    let started = std::time::Instant::now();
+    let mut rounds = 0;
+    while rounds < 5 || started.elapsed() < std::time::Duration::from_millis(1_500) {
+        rounds += 1;
+        let before = fronts.map(|(_, front)| poisoned(front));
+        let error = get("poison-item")
+            .await
+            .expect_err("both regions answer 500");
+        assert_eq!(
+            error.raw_response().map(|r| r.status().as_u16()),
+            Some(500),
+            "{error:?}"
+        );
+        let sent = fronts.map(|(_, front)| poisoned(front));
+        assert_eq!(
+            [sent[0] - before[0], sent[1] - before[1]],
+            [1, 1],
+            "round {rounds}: attempts sent to home and to ddblocal"
+        );
+        assert_eq!(
+            healthy().await,
+            [Some(1.0), Some(1.0)],
+            "round {rounds}: a region was ejected"
+        );
+    }
+    let fine = get("fine").await.expect("another request is served");
+    assert!(fine.item().is_some(), "{fine:?}");
+    let poison = metric(
+        sidecar.admin_addr(),
+        "globalscale_poison_requests_total",
+        &[],
+    )
+    .await;
+    assert_eq!(poison, Some(f64::from(rounds)));
+
+    // Different requests failing are the regions' fault: both are ejected in time.
+    for (_, front) in fronts {
+        front.set_mode(Mode::Status(500)).await;
+    }
+    support::within("both regions' ejection", async {
+        for i in 0.. {
+            let _ = get(&format!("other{i}")).await;
+            if healthy().await == [Some(0.0), Some(0.0)] {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// A versioned write the region answers with a 500 every time, retried by the SDK: each retry
 /// reaches the region with a fresh write id of the sidecar's, yet it is the client's same
 /// request, and never ejects the only region however often the SDK retries it.
