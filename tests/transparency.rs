@@ -505,6 +505,109 @@ async fn a_stream_is_read_only_in_the_region_its_arn_names() {
     );
 }
 
+/// Turns off the stream of `table`, straight in the region: its shard closes, and reading it
+/// to the end gives the last records without a `NextShardIterator`.
+async fn close_stream(ddb: &DynamoLocal, table: &str) {
+    let off = StreamSpecification::builder()
+        .stream_enabled(false)
+        .build()
+        .expect("stream specification");
+    sdk_client(&ddb.endpoint(0))
+        .update_table()
+        .table_name(table)
+        .stream_specification(off)
+        .send()
+        .await
+        .expect("UpdateTable turning the stream off");
+}
+
+/// The end of a closed shard comes without a `NextShardIterator` to check the stream by:
+/// its records are shown once the stream the iterator names confirms them, and an iterator
+/// naming an allowed stream whose answer is another table's records is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_at_the_end_of_a_closed_shard_are_confirmed_by_their_stream() {
+    let ddb = DynamoLocal::single().await;
+    for (table, id) in [("Orders1", "o1"), ("Secret", "secret-item")] {
+        create_streamed_table(&ddb, table).await;
+        sdk_client(&ddb.endpoint(0))
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item(id, "x", &[])))
+            .send()
+            .await
+            .expect("PutItem in the region");
+        close_stream(&ddb, table).await;
+    }
+    // The closed shard's end as the region answers it: Secret's record, no next iterator.
+    let direct = streams_client(&ddb.endpoint(0));
+    let secret = direct
+        .list_streams()
+        .table_name("Secret")
+        .send()
+        .await
+        .expect("ListStreams in the region")
+        .streams()[0]
+        .stream_arn()
+        .expect("StreamArn")
+        .to_owned();
+    let (_, iterator, keys) = read_first_shard(&direct, &secret).await;
+    assert_eq!(keys, ["secret-item"]);
+    let ddb_addr = std::net::SocketAddr::from(([127, 0, 0, 1], ddb.port(0)));
+    let secret_end = RawRequest::with_target(
+        "DynamoDBStreams_20120810.GetRecords",
+        json!({"ShardIterator": iterator}).to_string(),
+    )
+    .send(ddb_addr)
+    .await;
+    assert_eq!(secret_end.status, 200, "{}", secret_end.text());
+    assert!(!secret_end.text().contains("NextShardIterator"));
+
+    let clients = format!(
+        "[auth]\nmode = \"sigv4\"\n\n[[clients]]\nname = \"app\"\naccess_key_id = {:?}\nsecret_access_key = {:?}\ntables = [\"Orders*\"]",
+        support::CLIENT_ACCESS_KEY_ID,
+        support::CLIENT_SECRET
+    );
+    let (region, sidecar) = start(&ddb, SidecarConfig::new().section(&clients)).await;
+    let streams = streams_client(&sidecar.endpoint());
+    let records = records_of(&streams, "Orders1").await;
+    assert_eq!(records.iter().map(stream_key).collect::<Vec<_>>(), ["o1"]);
+    assert!(
+        region
+            .recorded_op("GetShardIterator")
+            .iter()
+            .any(|r| String::from_utf8_lossy(&r.body).contains("AT_SEQUENCE_NUMBER")),
+        "the closed shard's records were shown unconfirmed"
+    );
+
+    // An iterator whose readable start names Orders1's stream, read by the region as
+    // Secret's (the region reads the opaque rest).
+    let orders = streams
+        .list_streams()
+        .table_name("Orders1")
+        .send()
+        .await
+        .expect("ListStreams")
+        .streams()[0]
+        .stream_arn()
+        .expect("StreamArn")
+        .to_owned();
+    region
+        .set_mode(Mode::AnswerWhen("forged-rest", secret_end.text()))
+        .await;
+    let forged = streams
+        .get_records()
+        .shard_iterator(format!("{orders}|001|forged-rest"))
+        .send()
+        .await
+        .expect_err("GetRecords of another table's records");
+    assert_eq!(
+        forged.as_service_error().and_then(|e| e.meta().code()),
+        Some("AccessDeniedException"),
+        "{forged:?}"
+    );
+    assert!(!format!("{forged:?}").contains("secret-item"), "{forged:?}");
+}
+
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
     encoder.write_all(data).expect("gzip");

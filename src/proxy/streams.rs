@@ -9,14 +9,18 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, StatusCode};
 use hyper::body::Incoming;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::{Labels, Proxy, Reply};
 use crate::error::{AttemptFailure, BodyError, Failures, InternalError, ProxyError};
+use crate::route::AttemptOutcome;
 use crate::route::ResendSafety;
+use crate::route::retry::classify_response;
 use crate::snapshot::{Region, Snapshot};
+use crate::streams::provenance::{self, Probe, Provenance, ShardSearch};
 use crate::streams::records::{self, Namespace};
 use crate::streams::{Guard, StreamsOperation, Subject};
+use crate::upstream::UpstreamResponse;
 use crate::upstream::outbound::{Outbound, signed_request};
 
 impl Proxy {
@@ -69,8 +73,27 @@ impl Proxy {
             region: Arc::clone(&region.label),
             upstream,
         };
-        restore(snapshot, &guard, (operation, &subject), &mut reply)
-            .map_err(|e| e.after_send(&region.name, ResendSafety::Safe))?;
+        let after_send = |e: ProxyError| e.after_send(&region.name, ResendSafety::Safe);
+        let Some(mut answer) =
+            readable(&guard, (operation, &subject), &reply).map_err(after_send)?
+        else {
+            return Ok(reply);
+        };
+        if let Subject::Stream { arn, .. } = &subject
+            && operation == StreamsOperation::GetRecords
+        {
+            let policies = !guard.unread_allowed(!snapshot.tables.is_empty());
+            let checked = check_provenance(snapshot, (index, &outbound), arn, &answer, policies);
+            if let Some(refusal) = checked.await.map_err(after_send)? {
+                reply.upstream = refusal;
+                return Ok(reply);
+            }
+        }
+        if !restore(snapshot, &guard, &subject, &mut answer) {
+            return Ok(reply);
+        }
+        let bytes = serde_json::to_vec(&answer).map_err(InternalError::Encode)?;
+        reply.upstream.body = Bytes::from(bytes);
         Ok(reply)
     }
 }
@@ -131,15 +154,14 @@ async fn send(
         })
 }
 
-/// The answer as the client may see it: a listing without the streams it may not read, a
-/// managed table's records restored (keys as written, other namespaces left out). An
-/// answer that needs nothing is passed on byte for byte.
-fn restore(
-    snapshot: &Snapshot,
+/// The answer, parsed, when the client may not see it as sent: a listing to filter, records
+/// to check and restore. `None` for an answer passed on byte for byte (an error, a
+/// description, an iterator).
+fn readable(
     guard: &Guard<'_>,
     (operation, subject): (StreamsOperation, &Subject),
-    reply: &mut Reply,
-) -> Result<(), ProxyError> {
+    reply: &Reply,
+) -> Result<Option<Map<String, Value>>, ProxyError> {
     let filtered = guard.allowed.is_some() || guard.audit_table.is_some();
     let needed = match operation {
         StreamsOperation::ListStreams => filtered,
@@ -147,33 +169,152 @@ fn restore(
         StreamsOperation::DescribeStream | StreamsOperation::GetShardIterator => false,
     };
     if reply.upstream.status != StatusCode::OK || !needed || *subject == Subject::Unread {
-        return Ok(());
+        return Ok(None);
     }
-    let mut body: Map<String, Value> = serde_json::from_slice(&reply.upstream.body)
-        .map_err(InternalError::UnreadableStreamsAnswer)?;
+    serde_json::from_slice(&reply.upstream.body)
+        .map(Some)
+        .map_err(|e| InternalError::UnreadableStreamsAnswer(e).into())
+}
+
+/// The answer as the client may see it: a listing without the streams it may not read, a
+/// managed table's records restored (keys as written, other namespaces left out). `false`
+/// when nothing changed: an unmanaged table's records, say, go on byte for byte.
+fn restore(
+    snapshot: &Snapshot,
+    guard: &Guard<'_>,
+    subject: &Subject,
+    answer: &mut Map<String, Value>,
+) -> bool {
     match subject {
         Subject::Listing { .. } | Subject::Unread => {
-            records::filter_streams(&mut body, |table| guard.shows(table));
+            records::filter_streams(answer, |table| guard.shows(table)) > 0
         }
-        Subject::Stream { arn, table, .. } => {
-            if !records::same_stream(&body, arn) {
-                return Err(ProxyError::AccessDenied(format!(
-                    "the shard iterator does not belong to the stream it names ({arn})"
-                )));
-            }
+        Subject::Stream { table, .. } => {
             let Some(policy) = snapshot.tables.get(table) else {
-                // Nothing of an unmanaged table's records changes: its bytes go on as sent.
-                return Ok(());
+                return false;
             };
             let namespace = policy
                 .partition_key
                 .as_deref()
                 .zip(policy.key_prefix.as_deref())
                 .map(|(attribute, prefix)| Namespace { attribute, prefix });
-            records::restore_records(&mut body, namespace);
+            records::restore_records(answer, namespace);
+            true
         }
     }
-    let bytes = serde_json::to_vec(&body).map_err(InternalError::Encode)?;
-    reply.upstream.body = Bytes::from(bytes);
-    Ok(())
+}
+
+/// How many pages of a stream's shards are searched for the shard of records to confirm:
+/// 100 shards a page, beyond the shards a stream keeps for its 24 hours.
+const MAX_SHARD_PAGES: usize = 100;
+
+/// Refuses records the answer does not show to be of the stream the iterator named
+/// ([`provenance`]). Records at the end of a closed shard are confirmed by asking the named
+/// stream, when a policy could be escaped by reading another stream (a sidecar with none has
+/// nothing to hide). `Ok(Some(answer))`: the client gets the region's retryable error to a
+/// confirming request instead (a throttle, a 500), and may retry its GetRecords.
+async fn check_provenance(
+    snapshot: &Snapshot,
+    stream: (usize, &Outbound),
+    arn: &str,
+    answer: &Map<String, Value>,
+    policies: bool,
+) -> Result<Option<UpstreamResponse>, ProxyError> {
+    let probe = match provenance::provenance(answer, arn) {
+        Provenance::Confirmed => return Ok(None),
+        Provenance::Foreign => return Err(foreign(arn)),
+        Provenance::Unconfirmed(_) if !policies => return Ok(None),
+        Provenance::Unconfirmed(probe) => probe,
+    };
+    let shard = match closed_shard(snapshot, stream, arn, &probe).await? {
+        Asked::Answer(Some(shard)) => shard,
+        Asked::Answer(None) => return Err(foreign(arn)),
+        Asked::Retry(answer) => return Ok(Some(answer)),
+    };
+    let request = json!({"StreamArn": arn, "ShardId": shard,
+        "ShardIteratorType": "AT_SEQUENCE_NUMBER", "SequenceNumber": probe.first});
+    let iterator = match ask(
+        snapshot,
+        stream,
+        StreamsOperation::GetShardIterator,
+        &request,
+    )
+    .await?
+    {
+        Asked::Answer(answer) => answer,
+        Asked::Retry(answer) => return Ok(Some(answer)),
+    };
+    let Some(iterator) = iterator.get("ShardIterator").and_then(Value::as_str) else {
+        return Err(foreign(arn));
+    };
+    let request = json!({"ShardIterator": iterator, "Limit": 1});
+    match ask(snapshot, stream, StreamsOperation::GetRecords, &request).await? {
+        Asked::Answer(first) if provenance::starts_with(&first, &probe) => Ok(None),
+        Asked::Answer(_) => Err(foreign(arn)),
+        Asked::Retry(answer) => Ok(Some(answer)),
+    }
+}
+
+/// The closed shard of the stream `arn` that holds the probe's records, if any.
+async fn closed_shard(
+    snapshot: &Snapshot,
+    stream: (usize, &Outbound),
+    arn: &str,
+    probe: &Probe,
+) -> Result<Asked<Option<String>>, ProxyError> {
+    let mut request = json!({"StreamArn": arn});
+    for _ in 0..MAX_SHARD_PAGES {
+        let page = match ask(snapshot, stream, StreamsOperation::DescribeStream, &request).await? {
+            Asked::Answer(page) => page,
+            Asked::Retry(answer) => return Ok(Asked::Retry(answer)),
+        };
+        match provenance::closed_shard(&page, probe) {
+            ShardSearch::Found(shard) => return Ok(Asked::Answer(Some(shard))),
+            ShardSearch::NextPage(last) => request["ExclusiveStartShardId"] = json!(last),
+            ShardSearch::Missing => break,
+        }
+    }
+    Ok(Asked::Answer(None))
+}
+
+/// A confirming request's outcome: its answer, or a retryable error for the client.
+enum Asked<T> {
+    Answer(T),
+    Retry(UpstreamResponse),
+}
+
+/// One confirming request of the sidecar's own to the stream's region, sent as the client's
+/// was. An error answer other than a retryable one refuses the records: the check fails
+/// closed.
+async fn ask(
+    snapshot: &Snapshot,
+    (index, outbound): (usize, &Outbound),
+    operation: StreamsOperation,
+    request: &Value,
+) -> Result<Asked<Map<String, Value>>, ProxyError> {
+    let outbound = Outbound {
+        target: HeaderValue::from_static(operation.target()),
+        body: Bytes::from(serde_json::to_vec(request).map_err(InternalError::Encode)?),
+        ..outbound.clone()
+    };
+    let answer = send(snapshot, index, &outbound).await?;
+    match classify_response(answer.status, &answer.body) {
+        AttemptOutcome::Success => serde_json::from_slice(&answer.body)
+            .map(Asked::Answer)
+            .map_err(|e| InternalError::UnreadableStreamsAnswer(e).into()),
+        AttemptOutcome::ServerError | AttemptOutcome::Throttled => Ok(Asked::Retry(answer)),
+        _ => Err(ProxyError::AccessDenied(format!(
+            "the records read could not be confirmed to be of the stream the shard iterator \
+             names: its region answered {} to {}",
+            answer.status,
+            operation.label()
+        ))),
+    }
+}
+
+/// The refusal of records read from another stream than the iterator names.
+fn foreign(arn: &str) -> ProxyError {
+    ProxyError::AccessDenied(format!(
+        "the shard iterator does not belong to the stream it names ({arn})"
+    ))
 }

@@ -92,15 +92,6 @@ pub fn filter_streams(body: &mut Map<String, Value>, shows: impl Fn(&str) -> boo
     before - streams.len()
 }
 
-/// Whether the `NextShardIterator` of a `GetRecords` answer (if any) is of the stream the
-/// request's iterator named: an iterator whose readable start was made to name another
-/// table's stream than its opaque rest reads is caught here, and its records never shown.
-pub fn same_stream(body: &Map<String, Value>, arn: &str) -> bool {
-    body.get("NextShardIterator")
-        .and_then(Value::as_str)
-        .is_none_or(|next| super::iterator_arn(next) == arn)
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -183,13 +174,5 @@ mod tests {
             body["Streams"],
             json!([{"StreamArn": "a", "TableName": "Orders"}])
         );
-    }
-
-    #[test]
-    fn the_next_iterator_must_be_of_the_same_stream() {
-        let body = answer(&[]);
-        assert!(same_stream(&body, "arn:x"));
-        assert!(!same_stream(&body, "arn:y"));
-        assert!(same_stream(&Map::new(), "arn:y"));
     }
 }
