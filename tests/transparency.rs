@@ -608,6 +608,56 @@ async fn records_at_the_end_of_a_closed_shard_are_confirmed_by_their_stream() {
     assert!(!format!("{forged:?}").contains("secret-item"), "{forged:?}");
 }
 
+/// A listing paged with `Limit` shows every stream the client may read once, and no
+/// `LastEvaluatedStreamArn` names the audit table's stream, even where a page of the
+/// region's ends on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paged_listing_never_names_a_hidden_stream() {
+    let spool = spool_dir();
+    let ddb = DynamoLocal::single().await;
+    // DynamoDB Local pages in the order of table names: the audit table's stream ends a page.
+    for table in ["Events1", AUDIT_TABLE, "Events2", "Zulu"] {
+        create_streamed_table(&ddb, table).await;
+    }
+    let config = SidecarConfig::new().section(&audit_section(spool.path(), ""));
+    let (_region, sidecar) = start(&ddb, config).await;
+    let streams = streams_client(&sidecar.endpoint());
+    for limit in [1, 2, 3] {
+        let (mut tables, mut cursors) = (Vec::new(), Vec::new());
+        let mut after: Option<String> = None;
+        loop {
+            let page = support::within("a paged listing", async {
+                streams
+                    .list_streams()
+                    .limit(limit)
+                    .set_exclusive_start_stream_arn(after.clone())
+                    .send()
+                    .await
+                    .expect("ListStreams")
+            })
+            .await;
+            let shown: Vec<_> = page
+                .streams()
+                .iter()
+                .filter_map(|s| s.table_name())
+                .collect();
+            assert!(shown.len() <= usize::try_from(limit).unwrap(), "{page:?}");
+            tables.extend(shown.into_iter().map(str::to_owned));
+            after = page.last_evaluated_stream_arn().map(str::to_owned);
+            match &after {
+                Some(cursor) => cursors.push(cursor.clone()),
+                None => break,
+            }
+        }
+        tables.sort();
+        assert_eq!(tables, ["Events1", "Events2", "Zulu"], "Limit {limit}");
+        assert!(
+            cursors.iter().all(|c| !c.contains(AUDIT_TABLE)),
+            "Limit {limit}: {cursors:?}"
+        );
+    }
+}
+
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
     encoder.write_all(data).expect("gzip");

@@ -18,7 +18,7 @@ use crate::route::ResendSafety;
 use crate::route::retry::classify_response;
 use crate::snapshot::{Region, Snapshot};
 use crate::streams::provenance::{self, Probe, Provenance, ShardSearch};
-use crate::streams::records::{self, Namespace};
+use crate::streams::records::{self, Cursor, Namespace};
 use crate::streams::{Guard, StreamsOperation, Subject};
 use crate::upstream::UpstreamResponse;
 use crate::upstream::outbound::{Outbound, signed_request};
@@ -89,7 +89,16 @@ impl Proxy {
                 return Ok(reply);
             }
         }
-        if !restore(snapshot, &guard, &subject, &mut answer) {
+        if let Subject::Listing { .. } = &subject {
+            let listed = page(snapshot, (index, &outbound), &request, &guard, answer);
+            match listed.await.map_err(after_send)? {
+                Ok(page) => answer = page,
+                Err(refusal) => {
+                    reply.upstream = refusal;
+                    return Ok(reply);
+                }
+            }
+        } else if !restore(snapshot, &subject, &mut answer) {
             return Ok(reply);
         }
         let bytes = serde_json::to_vec(&answer).map_err(InternalError::Encode)?;
@@ -176,32 +185,90 @@ fn readable(
         .map_err(|e| InternalError::UnreadableStreamsAnswer(e).into())
 }
 
-/// The answer as the client may see it: a listing without the streams it may not read, a
-/// managed table's records restored (keys as written, other namespaces left out). `false`
-/// when nothing changed: an unmanaged table's records, say, go on byte for byte.
-fn restore(
+/// Records as the client may see them: a managed table's restored (keys as written, other
+/// namespaces left out). `false` when nothing changed: an unmanaged table's records go on
+/// byte for byte.
+fn restore(snapshot: &Snapshot, subject: &Subject, answer: &mut Map<String, Value>) -> bool {
+    let Subject::Stream { table, .. } = subject else {
+        return false;
+    };
+    let Some(policy) = snapshot.tables.get(table) else {
+        return false;
+    };
+    let namespace = policy
+        .partition_key
+        .as_deref()
+        .zip(policy.key_prefix.as_deref())
+        .map(|(attribute, prefix)| Namespace { attribute, prefix });
+    records::restore_records(answer, namespace);
+    true
+}
+
+/// How many pages of the region's ListStreams one client page may read through, past
+/// streams the client may not see.
+const MAX_LISTING_PAGES: usize = 1_000;
+
+/// DynamoDB's page size for a ListStreams without `Limit`.
+const DEFAULT_LISTING_LIMIT: usize = 100;
+
+/// A ListStreams page as the client may see it: without the streams it may not read, and
+/// with no `LastEvaluatedStreamArn` naming one. Where the region's page ends on a hidden
+/// stream, the sidecar reads on from it, for as many streams as the client's `Limit` leaves
+/// room for (at least one: the hidden stream took a place), until the region's cursor is a
+/// stream the client may see or the listing ends. The client only ever gets a cursor the
+/// region gave. `Ok(Err(answer))`: the region's error to a further page, for the client.
+async fn page(
     snapshot: &Snapshot,
+    stream: (usize, &Outbound),
+    request: &Map<String, Value>,
     guard: &Guard<'_>,
-    subject: &Subject,
-    answer: &mut Map<String, Value>,
-) -> bool {
-    match subject {
-        Subject::Listing { .. } | Subject::Unread => {
-            records::filter_streams(answer, |table| guard.shows(table)) > 0
+    mut answer: Map<String, Value>,
+) -> Result<Result<Map<String, Value>, UpstreamResponse>, ProxyError> {
+    let visible = |table: &str| guard.shows(table);
+    // An out-of-range Limit was the region's to refuse, and it did not.
+    let limit = request
+        .get("Limit")
+        .and_then(Value::as_u64)
+        .and_then(|limit| usize::try_from(limit).ok())
+        .unwrap_or(DEFAULT_LISTING_LIMIT);
+    let mut shown = Vec::new();
+    let mut further = request.clone();
+    for _ in 0..MAX_LISTING_PAGES {
+        records::filter_streams(&mut answer, visible);
+        if let Some(Value::Array(streams)) = answer.remove("Streams") {
+            shown.extend(streams);
         }
-        Subject::Stream { table, .. } => {
-            let Some(policy) = snapshot.tables.get(table) else {
-                return false;
-            };
-            let namespace = policy
-                .partition_key
-                .as_deref()
-                .zip(policy.key_prefix.as_deref())
-                .map(|(attribute, prefix)| Namespace { attribute, prefix });
-            records::restore_records(answer, namespace);
-            true
-        }
+        let after = match records::cursor(&answer, visible) {
+            Cursor::End => None,
+            Cursor::Shown(arn) => Some(arn),
+            Cursor::Hidden(arn) => {
+                let room = limit.saturating_sub(shown.len()).max(1);
+                further.insert("ExclusiveStartStreamArn".to_owned(), json!(arn));
+                further.insert("Limit".to_owned(), json!(room));
+                let request = Value::Object(further.clone());
+                let next = ask_raw(snapshot, stream, StreamsOperation::ListStreams, &request);
+                match next.await? {
+                    Ok(next) => answer = next,
+                    Err(refusal) => return Ok(Err(refusal)),
+                }
+                continue;
+            }
+        };
+        answer.insert("Streams".to_owned(), Value::Array(shown));
+        match after {
+            Some(arn) => answer.insert("LastEvaluatedStreamArn".to_owned(), json!(arn)),
+            None => answer.remove("LastEvaluatedStreamArn"),
+        };
+        return Ok(Ok(answer));
     }
+    // Page after page of streams the client may not see: ending the listing here would
+    // hide what follows, and any cursor would name a hidden stream.
+    Err(
+        InternalError::UnreadableStreamsAnswer(serde::de::Error::custom(format!(
+            "ListStreams read past {MAX_LISTING_PAGES} pages of streams the client may not see"
+        )))
+        .into(),
+    )
 }
 
 /// How many pages of a stream's shards are searched for the shard of records to confirm:
@@ -288,20 +355,15 @@ enum Asked<T> {
 /// closed.
 async fn ask(
     snapshot: &Snapshot,
-    (index, outbound): (usize, &Outbound),
+    stream: (usize, &Outbound),
     operation: StreamsOperation,
     request: &Value,
 ) -> Result<Asked<Map<String, Value>>, ProxyError> {
-    let outbound = Outbound {
-        target: HeaderValue::from_static(operation.target()),
-        body: Bytes::from(serde_json::to_vec(request).map_err(InternalError::Encode)?),
-        ..outbound.clone()
+    let answer = match ask_raw(snapshot, stream, operation, request).await? {
+        Ok(answer) => return Ok(Asked::Answer(answer)),
+        Err(answer) => answer,
     };
-    let answer = send(snapshot, index, &outbound).await?;
     match classify_response(answer.status, &answer.body) {
-        AttemptOutcome::Success => serde_json::from_slice(&answer.body)
-            .map(Asked::Answer)
-            .map_err(|e| InternalError::UnreadableStreamsAnswer(e).into()),
         AttemptOutcome::ServerError | AttemptOutcome::Throttled => Ok(Asked::Retry(answer)),
         _ => Err(ProxyError::AccessDenied(format!(
             "the records read could not be confirmed to be of the stream the shard iterator \
@@ -310,6 +372,28 @@ async fn ask(
             operation.label()
         ))),
     }
+}
+
+/// A request of the sidecar's own to the stream's region, sent as the client's was: its
+/// answer, or the region's error answer.
+async fn ask_raw(
+    snapshot: &Snapshot,
+    (index, outbound): (usize, &Outbound),
+    operation: StreamsOperation,
+    request: &Value,
+) -> Result<Result<Map<String, Value>, UpstreamResponse>, ProxyError> {
+    let outbound = Outbound {
+        target: HeaderValue::from_static(operation.target()),
+        body: Bytes::from(serde_json::to_vec(request).map_err(InternalError::Encode)?),
+        ..outbound.clone()
+    };
+    let answer = send(snapshot, index, &outbound).await?;
+    if answer.status != StatusCode::OK {
+        return Ok(Err(answer));
+    }
+    serde_json::from_slice(&answer.body)
+        .map(Ok)
+        .map_err(|e| InternalError::UnreadableStreamsAnswer(e).into())
 }
 
 /// The refusal of records read from another stream than the iterator names.

@@ -92,6 +92,32 @@ pub fn filter_streams(body: &mut Map<String, Value>, shows: impl Fn(&str) -> boo
     before - streams.len()
 }
 
+/// Where a `ListStreams` page of the region's leaves the listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// No `LastEvaluatedStreamArn` (or not a string, which no client could send back): the
+    /// listing ends.
+    End,
+    /// A stream the client may see: the client continues from it.
+    Shown(String),
+    /// A stream the client may not see (or an ARN the sidecar cannot read): never given to
+    /// the client; the sidecar reads on from it.
+    Hidden(String),
+}
+
+/// The `LastEvaluatedStreamArn` of a `ListStreams` answer, judged by `shows` (by table).
+/// The client gets only a cursor the region gave, so that it continues the listing as the
+/// region orders it (DynamoDB Local's pages are not in the order of their cursors).
+pub fn cursor(body: &Map<String, Value>, shows: impl Fn(&str) -> bool) -> Cursor {
+    let Some(arn) = body.get("LastEvaluatedStreamArn").and_then(Value::as_str) else {
+        return Cursor::End;
+    };
+    match super::stream_arn(arn) {
+        Some((_, table)) if shows(table) => Cursor::Shown(arn.to_owned()),
+        _ => Cursor::Hidden(arn.to_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -157,6 +183,18 @@ mod tests {
     fn a_key_of_another_type_is_not_the_namespace() {
         let mut body = answer(&[json!({"dynamodb": {"Keys": {"pk": {"N": "1"}}}})]);
         assert_eq!(restore_records(&mut body, Some(NS)), 1);
+    }
+
+    #[test]
+    fn a_cursor_is_shown_only_when_its_stream_is() {
+        let arn = |table: &str| format!("arn:aws:dynamodb:r:1:table/{table}/stream/l");
+        let page = |last: Value| json!({"Streams": [], "LastEvaluatedStreamArn": last});
+        let judge = |last: Value| cursor(page(last).as_object().unwrap(), |t| t != "Audit");
+        assert_eq!(judge(json!(arn("Orders"))), Cursor::Shown(arn("Orders")));
+        assert_eq!(judge(json!(arn("Audit"))), Cursor::Hidden(arn("Audit")));
+        assert_eq!(judge(json!("x")), Cursor::Hidden("x".into()));
+        assert_eq!(judge(Value::Null), Cursor::End);
+        assert_eq!(judge(json!(1)), Cursor::End);
     }
 
     #[test]
