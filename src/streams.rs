@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ProxyError;
 
+pub mod provenance;
 pub mod records;
 
 /// The versioned prefix every DynamoDB Streams target carries.
@@ -44,6 +45,16 @@ impl StreamsOperation {
                 "{TARGET_PREFIX}{name} is not an operation of DynamoDB Streams"
             ))),
         })
+    }
+
+    /// Its `X-Amz-Target`.
+    pub fn target(self) -> &'static str {
+        match self {
+            Self::ListStreams => "DynamoDBStreams_20120810.ListStreams",
+            Self::DescribeStream => "DynamoDBStreams_20120810.DescribeStream",
+            Self::GetShardIterator => "DynamoDBStreams_20120810.GetShardIterator",
+            Self::GetRecords => "DynamoDBStreams_20120810.GetRecords",
+        }
     }
 
     /// The operation's name, also its metric label.

@@ -23,6 +23,11 @@ use support::{
 
 /// A DynamoDB Streams client for `endpoint`, signing with the application's keys.
 fn streams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
+    aws_sdk_dynamodbstreams::Client::from_conf(streams_config(endpoint).build())
+}
+
+/// The config of [`streams_client`], to adjust (its retries, say) before building.
+fn streams_config(endpoint: &str) -> aws_sdk_dynamodbstreams::config::Builder {
     use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Builder, Credentials, Region};
     let credentials = Credentials::new(
         support::CLIENT_ACCESS_KEY_ID,
@@ -31,13 +36,11 @@ fn streams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
         None,
         "globalscale-tests",
     );
-    let config = Builder::new()
+    Builder::new()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(credentials)
         .endpoint_url(endpoint)
-        .build();
-    aws_sdk_dynamodbstreams::Client::from_conf(config)
 }
 
 /// Creates `name` (keyed like `GlobalCatalog`) with a stream of new and old images, straight
@@ -299,6 +302,360 @@ async fn the_audit_tables_stream_is_refused() {
     assert!(forged.error_type().ends_with("#ValidationException"));
     assert!(region.recorded_op("DescribeStream").is_empty());
     assert!(region.recorded_op("GetRecords").is_empty());
+}
+
+/// Two regions, each its own DynamoDB Local behind a front: the home region `us-east-1`
+/// first, then `ddblocal`, the region DynamoDB Local names in every stream ARN. Their stores
+/// are apart, as two replicas' streams are: a stream is only where its ARN says.
+struct TwoRegions {
+    home_ddb: DynamoLocal,
+    other_ddb: DynamoLocal,
+    home: RegionFixture,
+    other: RegionFixture,
+}
+
+impl TwoRegions {
+    async fn start() -> Self {
+        let home_ddb = DynamoLocal::single().await;
+        let other_ddb = DynamoLocal::single().await;
+        let home = RegionFixture::start(&home_ddb.endpoint(0)).await;
+        let other = RegionFixture::start(&other_ddb.endpoint(0)).await;
+        Self {
+            home_ddb,
+            other_ddb,
+            home,
+            other,
+        }
+    }
+
+    /// `config` with both regions, home first, each serving streams on its own front.
+    fn config(&self, config: SidecarConfig) -> SidecarConfig {
+        config
+            .region("us-east-1", &self.home.endpoint())
+            .streams_endpoint("us-east-1", &self.home.endpoint())
+            .region("ddblocal", &self.other.endpoint())
+            .streams_endpoint("ddblocal", &self.other.endpoint())
+    }
+}
+
+/// Whether a recorded request is of the Streams API.
+fn is_streams(request: &support::Recorded) -> bool {
+    request
+        .header("x-amz-target")
+        .is_some_and(|t| t.starts_with("DynamoDBStreams_20120810."))
+}
+
+/// The HTTP status and DynamoDB error code of a failed SDK call, as the SDK read them.
+fn error_shape<T, E>(
+    result: Result<T, aws_sdk_dynamodbstreams::error::SdkError<E>>,
+) -> (Option<u16>, Option<String>)
+where
+    E: aws_sdk_dynamodbstreams::error::ProvideErrorMetadata,
+{
+    use aws_sdk_dynamodbstreams::error::ProvideErrorMetadata as _;
+    let Err(error) = result else {
+        panic!("the call succeeded");
+    };
+    (
+        error.raw_response().map(|r| r.status().as_u16()),
+        error.code().map(str::to_owned),
+    )
+}
+
+/// Describes the stream `arn`, then reads its first shard from the start: the shard's id,
+/// the iterator read with, and the `ItemID` of each record.
+async fn read_first_shard(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    arn: &str,
+) -> (String, String, Vec<String>) {
+    let described = streams
+        .describe_stream()
+        .stream_arn(arn)
+        .send()
+        .await
+        .expect("DescribeStream through the sidecar");
+    let description = described.stream_description().expect("StreamDescription");
+    let shard = description.shards()[0]
+        .shard_id()
+        .expect("ShardId")
+        .to_owned();
+    let iterator = streams
+        .get_shard_iterator()
+        .stream_arn(arn)
+        .shard_id(&shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect("GetShardIterator through the sidecar")
+        .shard_iterator()
+        .expect("ShardIterator")
+        .to_owned();
+    let answer = streams
+        .get_records()
+        .shard_iterator(&iterator)
+        .send()
+        .await
+        .expect("GetRecords through the sidecar");
+    let keys: Vec<String> = answer.records().iter().map(stream_key).collect();
+    (shard, iterator, keys)
+}
+
+/// A stream ARN naming a region that is not home is read in that region, signed for it, and
+/// never in home; with that region down, the request fails with DynamoDB's 503 instead of
+/// failing over to home, which has no such stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_is_read_only_in_the_region_its_arn_names() {
+    let regions = TwoRegions::start().await;
+    create_streamed_table(&regions.other_ddb, "Events").await;
+    sdk_client(&regions.other_ddb.endpoint(0))
+        .put_item()
+        .table_name("Events")
+        .set_item(Some(item("e1", "x", &[])))
+        .send()
+        .await
+        .expect("PutItem in the ddblocal region");
+    let config = regions.config(
+        SidecarConfig::new()
+            .unmanaged()
+            .section("[routing]\nprobe_interval_ms = 600000"),
+    );
+    let sidecar = Sidecar::start(&config).await;
+    let arn = streams_client(&regions.other_ddb.endpoint(0))
+        .list_streams()
+        .table_name("Events")
+        .send()
+        .await
+        .expect("ListStreams in the ddblocal region")
+        .streams()[0]
+        .stream_arn()
+        .expect("StreamArn")
+        .to_owned();
+    assert!(arn.starts_with("arn:aws:dynamodb:ddblocal:"), "{arn}");
+    // The home region's store has no such table: only the named region can answer.
+    assert!(
+        streams_client(&regions.home_ddb.endpoint(0))
+            .describe_stream()
+            .stream_arn(&arn)
+            .send()
+            .await
+            .is_err()
+    );
+
+    let streams = aws_sdk_dynamodbstreams::Client::from_conf(
+        streams_config(&sidecar.endpoint())
+            .retry_config(aws_sdk_dynamodbstreams::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let (shard, iterator, keys) = read_first_shard(&streams, &arn).await;
+    assert_eq!(keys, ["e1"]);
+
+    let sent: Vec<_> = regions
+        .other
+        .recorded()
+        .into_iter()
+        .filter(is_streams)
+        .collect();
+    for operation in ["DescribeStream", "GetShardIterator", "GetRecords"] {
+        assert_eq!(
+            sent.iter()
+                .filter(|r| r.operation() == Some(operation))
+                .count(),
+            1,
+            "{operation} sent to the ddblocal region"
+        );
+    }
+    for request in &sent {
+        let authorization = request.header("authorization").unwrap_or_default();
+        assert!(
+            authorization.contains("/ddblocal/dynamodb/aws4_request"),
+            "not signed for ddblocal: {authorization}"
+        );
+    }
+    support::verify_signatures(&sent, "ddblocal", None);
+    assert!(
+        !regions.home.recorded().iter().any(is_streams),
+        "a request for the ddblocal stream reached home"
+    );
+
+    // The stream's region is down: each request fails as a read no region could serve does,
+    // and none goes to home.
+    regions.other.set_mode(Mode::Refuse).await;
+    let failures = [
+        error_shape(streams.describe_stream().stream_arn(&arn).send().await),
+        error_shape(
+            streams
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(&shard)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await,
+        ),
+        error_shape(streams.get_records().shard_iterator(&iterator).send().await),
+    ];
+    for (status, code) in failures {
+        assert_eq!(
+            (status, code.as_deref()),
+            (Some(503), Some("ServiceUnavailable"))
+        );
+    }
+    assert!(
+        !regions.home.recorded().iter().any(is_streams),
+        "a request for the ddblocal stream failed over to home"
+    );
+}
+
+/// Turns off the stream of `table`, straight in the region: its shard closes, and reading it
+/// to the end gives the last records without a `NextShardIterator`.
+async fn close_stream(ddb: &DynamoLocal, table: &str) {
+    let off = StreamSpecification::builder()
+        .stream_enabled(false)
+        .build()
+        .expect("stream specification");
+    sdk_client(&ddb.endpoint(0))
+        .update_table()
+        .table_name(table)
+        .stream_specification(off)
+        .send()
+        .await
+        .expect("UpdateTable turning the stream off");
+}
+
+/// The end of a closed shard comes without a `NextShardIterator` to check the stream by:
+/// its records are shown once the stream the iterator names confirms them, and an iterator
+/// naming an allowed stream whose answer is another table's records is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_at_the_end_of_a_closed_shard_are_confirmed_by_their_stream() {
+    let ddb = DynamoLocal::single().await;
+    for (table, id) in [("Orders1", "o1"), ("Secret", "secret-item")] {
+        create_streamed_table(&ddb, table).await;
+        sdk_client(&ddb.endpoint(0))
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item(id, "x", &[])))
+            .send()
+            .await
+            .expect("PutItem in the region");
+        close_stream(&ddb, table).await;
+    }
+    // The closed shard's end as the region answers it: Secret's record, no next iterator.
+    let direct = streams_client(&ddb.endpoint(0));
+    let secret = direct
+        .list_streams()
+        .table_name("Secret")
+        .send()
+        .await
+        .expect("ListStreams in the region")
+        .streams()[0]
+        .stream_arn()
+        .expect("StreamArn")
+        .to_owned();
+    let (_, iterator, keys) = read_first_shard(&direct, &secret).await;
+    assert_eq!(keys, ["secret-item"]);
+    let ddb_addr = std::net::SocketAddr::from(([127, 0, 0, 1], ddb.port(0)));
+    let secret_end = RawRequest::with_target(
+        "DynamoDBStreams_20120810.GetRecords",
+        json!({"ShardIterator": iterator}).to_string(),
+    )
+    .send(ddb_addr)
+    .await;
+    assert_eq!(secret_end.status, 200, "{}", secret_end.text());
+    assert!(!secret_end.text().contains("NextShardIterator"));
+
+    let clients = format!(
+        "[auth]\nmode = \"sigv4\"\n\n[[clients]]\nname = \"app\"\naccess_key_id = {:?}\nsecret_access_key = {:?}\ntables = [\"Orders*\"]",
+        support::CLIENT_ACCESS_KEY_ID,
+        support::CLIENT_SECRET
+    );
+    let (region, sidecar) = start(&ddb, SidecarConfig::new().section(&clients)).await;
+    let streams = streams_client(&sidecar.endpoint());
+    let records = records_of(&streams, "Orders1").await;
+    assert_eq!(records.iter().map(stream_key).collect::<Vec<_>>(), ["o1"]);
+    assert!(
+        region
+            .recorded_op("GetShardIterator")
+            .iter()
+            .any(|r| String::from_utf8_lossy(&r.body).contains("AT_SEQUENCE_NUMBER")),
+        "the closed shard's records were shown unconfirmed"
+    );
+
+    // An iterator whose readable start names Orders1's stream, read by the region as
+    // Secret's (the region reads the opaque rest).
+    let orders = streams
+        .list_streams()
+        .table_name("Orders1")
+        .send()
+        .await
+        .expect("ListStreams")
+        .streams()[0]
+        .stream_arn()
+        .expect("StreamArn")
+        .to_owned();
+    region
+        .set_mode(Mode::AnswerWhen("forged-rest", secret_end.text()))
+        .await;
+    let forged = streams
+        .get_records()
+        .shard_iterator(format!("{orders}|001|forged-rest"))
+        .send()
+        .await
+        .expect_err("GetRecords of another table's records");
+    assert_eq!(
+        forged.as_service_error().and_then(|e| e.meta().code()),
+        Some("AccessDeniedException"),
+        "{forged:?}"
+    );
+    assert!(!format!("{forged:?}").contains("secret-item"), "{forged:?}");
+}
+
+/// A listing paged with `Limit` shows every stream the client may read once, and no
+/// `LastEvaluatedStreamArn` names the audit table's stream, even where a page of the
+/// region's ends on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paged_listing_never_names_a_hidden_stream() {
+    let spool = spool_dir();
+    let ddb = DynamoLocal::single().await;
+    // DynamoDB Local pages in the order of table names: the audit table's stream ends a page.
+    for table in ["Events1", AUDIT_TABLE, "Events2", "Zulu"] {
+        create_streamed_table(&ddb, table).await;
+    }
+    let config = SidecarConfig::new().section(&audit_section(spool.path(), ""));
+    let (_region, sidecar) = start(&ddb, config).await;
+    let streams = streams_client(&sidecar.endpoint());
+    for limit in [1, 2, 3] {
+        let (mut tables, mut cursors) = (Vec::new(), Vec::new());
+        let mut after: Option<String> = None;
+        loop {
+            let page = support::within("a paged listing", async {
+                streams
+                    .list_streams()
+                    .limit(limit)
+                    .set_exclusive_start_stream_arn(after.clone())
+                    .send()
+                    .await
+                    .expect("ListStreams")
+            })
+            .await;
+            let shown: Vec<_> = page
+                .streams()
+                .iter()
+                .filter_map(|s| s.table_name())
+                .collect();
+            assert!(shown.len() <= usize::try_from(limit).unwrap(), "{page:?}");
+            tables.extend(shown.into_iter().map(str::to_owned));
+            after = page.last_evaluated_stream_arn().map(str::to_owned);
+            match &after {
+                Some(cursor) => cursors.push(cursor.clone()),
+                None => break,
+            }
+        }
+        tables.sort();
+        assert_eq!(tables, ["Events1", "Events2", "Zulu"], "Limit {limit}");
+        assert!(
+            cursors.iter().all(|c| !c.contains(AUDIT_TABLE)),
+            "Limit {limit}: {cursors:?}"
+        );
+    }
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -582,6 +939,118 @@ async fn a_poison_request_is_sent_twice_and_never_ejects_the_region() {
         repeated.is_some_and(|n| n >= f64::from(rounds)),
         "{repeated:?}"
     );
+}
+
+/// A request both regions answer with the same 500 every time is sent twice in all, once to
+/// each region (the second alike answer ends it), and ejects neither region however long it
+/// goes on; other requests are served meanwhile, and different requests failing still eject
+/// both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_request_across_two_regions_is_sent_twice_and_ejects_neither() {
+    let regions = TwoRegions::start().await;
+    for ddb in [&regions.home_ddb, &regions.other_ddb] {
+        let direct = sdk_client(&ddb.endpoint(0));
+        create_global_catalog(&direct).await;
+        direct
+            .put_item()
+            .table_name(TABLE)
+            .set_item(Some(item("fine", "x", &[])))
+            .send()
+            .await
+            .expect("PutItem in the region");
+    }
+    // A poison request's one retry is never paid back to the retry budget (it ends on an
+    // error answer), so the default bucket of 500 allows 100 of them and then none: a large
+    // bucket keeps this test to the poison rule itself.
+    let config = regions.config(SidecarConfig::new().section(
+        "[routing]\nprobe_interval_ms = 600000\neject_after_failures = 3\nmax_attempts = 6\n\
+         retry_budget = 100000",
+    ));
+    let sidecar = Sidecar::start(&config).await;
+    let fronts = [("us-east-1", &regions.home), ("ddblocal", &regions.other)];
+    for (_, front) in fronts {
+        front.set_mode(Mode::StatusWhen(500, "poison-item")).await;
+    }
+    let client = sdk_client_with(&sidecar.endpoint(), None, |b| {
+        b.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+    });
+    let get = |id: &str| {
+        client
+            .get_item()
+            .table_name(TABLE)
+            .key("ItemID", AttributeValue::S(id.into()))
+            .key("Category", AttributeValue::S("x".into()))
+            .send()
+    };
+    let healthy = || async {
+        let mut states = Vec::new();
+        for (name, _) in fronts {
+            let state = metric(
+                sidecar.admin_addr(),
+                "globalscale_region_healthy",
+                &[("region", name)],
+            )
+            .await;
+            states.push(state);
+        }
+        states
+    };
+    let poisoned = |front: &RegionFixture| {
+        front
+            .recorded_op("GetItem")
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains("poison-item"))
+            .count()
+    };
+    // Longer than error answers take to eject a region (region health), were they counted.
+    let started = std::time::Instant::now();
+    let mut rounds = 0;
+    while rounds < 5 || started.elapsed() < std::time::Duration::from_millis(1_500) {
+        rounds += 1;
+        let before = fronts.map(|(_, front)| poisoned(front));
+        let error = get("poison-item")
+            .await
+            .expect_err("both regions answer 500");
+        assert_eq!(
+            error.raw_response().map(|r| r.status().as_u16()),
+            Some(500),
+            "{error:?}"
+        );
+        let sent = fronts.map(|(_, front)| poisoned(front));
+        assert_eq!(
+            [sent[0] - before[0], sent[1] - before[1]],
+            [1, 1],
+            "round {rounds}: attempts sent to home and to ddblocal"
+        );
+        assert_eq!(
+            healthy().await,
+            [Some(1.0), Some(1.0)],
+            "round {rounds}: a region was ejected"
+        );
+    }
+    let fine = get("fine").await.expect("another request is served");
+    assert!(fine.item().is_some(), "{fine:?}");
+    let poison = metric(
+        sidecar.admin_addr(),
+        "globalscale_poison_requests_total",
+        &[],
+    )
+    .await;
+    assert_eq!(poison, Some(f64::from(rounds)));
+
+    // Different requests failing are the regions' fault: both are ejected in time.
+    for (_, front) in fronts {
+        front.set_mode(Mode::Status(500)).await;
+    }
+    support::within("both regions' ejection", async {
+        for i in 0.. {
+            let _ = get(&format!("other{i}")).await;
+            if healthy().await == [Some(0.0), Some(0.0)] {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// A versioned write the region answers with a 500 every time, retried by the SDK: each retry

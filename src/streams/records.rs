@@ -92,13 +92,30 @@ pub fn filter_streams(body: &mut Map<String, Value>, shows: impl Fn(&str) -> boo
     before - streams.len()
 }
 
-/// Whether the `NextShardIterator` of a `GetRecords` answer (if any) is of the stream the
-/// request's iterator named: an iterator whose readable start was made to name another
-/// table's stream than its opaque rest reads is caught here, and its records never shown.
-pub fn same_stream(body: &Map<String, Value>, arn: &str) -> bool {
-    body.get("NextShardIterator")
-        .and_then(Value::as_str)
-        .is_none_or(|next| super::iterator_arn(next) == arn)
+/// Where a `ListStreams` page of the region's leaves the listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// No `LastEvaluatedStreamArn` (or not a string, which no client could send back): the
+    /// listing ends.
+    End,
+    /// A stream the client may see: the client continues from it.
+    Shown(String),
+    /// A stream the client may not see (or an ARN the sidecar cannot read): never given to
+    /// the client; the sidecar reads on from it.
+    Hidden(String),
+}
+
+/// The `LastEvaluatedStreamArn` of a `ListStreams` answer, judged by `shows` (by table).
+/// The client gets only a cursor the region gave, so that it continues the listing as the
+/// region orders it (DynamoDB Local's pages are not in the order of their cursors).
+pub fn cursor(body: &Map<String, Value>, shows: impl Fn(&str) -> bool) -> Cursor {
+    let Some(arn) = body.get("LastEvaluatedStreamArn").and_then(Value::as_str) else {
+        return Cursor::End;
+    };
+    match super::stream_arn(arn) {
+        Some((_, table)) if shows(table) => Cursor::Shown(arn.to_owned()),
+        _ => Cursor::Hidden(arn.to_owned()),
+    }
 }
 
 #[cfg(test)]
@@ -169,6 +186,18 @@ mod tests {
     }
 
     #[test]
+    fn a_cursor_is_shown_only_when_its_stream_is() {
+        let arn = |table: &str| format!("arn:aws:dynamodb:r:1:table/{table}/stream/l");
+        let page = |last: Value| json!({"Streams": [], "LastEvaluatedStreamArn": last});
+        let judge = |last: Value| cursor(page(last).as_object().unwrap(), |t| t != "Audit");
+        assert_eq!(judge(json!(arn("Orders"))), Cursor::Shown(arn("Orders")));
+        assert_eq!(judge(json!(arn("Audit"))), Cursor::Hidden(arn("Audit")));
+        assert_eq!(judge(json!("x")), Cursor::Hidden("x".into()));
+        assert_eq!(judge(Value::Null), Cursor::End);
+        assert_eq!(judge(json!(1)), Cursor::End);
+    }
+
+    #[test]
     fn listings_leave_out_refused_tables() {
         let mut body = json!({"Streams": [
             {"StreamArn": "a", "TableName": "Orders"},
@@ -183,13 +212,5 @@ mod tests {
             body["Streams"],
             json!([{"StreamArn": "a", "TableName": "Orders"}])
         );
-    }
-
-    #[test]
-    fn the_next_iterator_must_be_of_the_same_stream() {
-        let body = answer(&[]);
-        assert!(same_stream(&body, "arn:x"));
-        assert!(!same_stream(&body, "arn:y"));
-        assert!(same_stream(&Map::new(), "arn:y"));
     }
 }

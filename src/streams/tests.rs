@@ -218,6 +218,30 @@ mod any_input {
             }
         }
 
+        /// No region answer panics the provenance check; an answer that shows records without
+        /// a next iterator of the same stream is never confirmed unasked.
+        #[test]
+        fn any_answer_has_a_provenance_without_panic(
+            records in prop::collection::vec(value(), 0..4),
+            next in value(),
+            description in value(),
+        ) {
+            use crate::streams::provenance::{Provenance, closed_shard, provenance, starts_with};
+            let arn = "arn:x";
+            let body = json!({"Records": records, "NextShardIterator": next});
+            let body = body.as_object().unwrap();
+            let verdict = provenance(body, arn);
+            if verdict == Provenance::Confirmed && !records.is_empty() {
+                let next = next.as_str().map(crate::streams::iterator_arn);
+                prop_assert_eq!(next, Some(arn));
+            }
+            if let Provenance::Unconfirmed(probe) = verdict {
+                let page = json!({"StreamDescription": description});
+                let _ = closed_shard(page.as_object().unwrap(), &probe);
+                let _ = starts_with(body, &probe);
+            }
+        }
+
         /// No compressed body panics the decoder, and nothing it returns passes the limit.
         #[test]
         fn any_bytes_decode_within_the_limit(bytes in prop::collection::vec(any::<u8>(), 0..256)) {

@@ -43,6 +43,9 @@ pub(crate) enum Mode {
     /// Answer as [`Mode::Unauthorised`] requests whose body contains the text (a role
     /// without the permission on one table), forward the others.
     UnauthorisedWhen(&'static str, &'static str),
+    /// Answer 200 with this JSON body to requests whose body contains the text, forward the
+    /// others: a region whose answer the test chose.
+    AnswerWhen(&'static str, String),
     /// Wait, then forward.
     Delay(Duration),
     /// Forward (so the region applies the request), then never answer: the ambiguous
@@ -304,9 +307,14 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Handled {
                 "User is not authorized to perform this action (injected by the test fixture)",
             )
         }
-        Mode::Forward | Mode::DropEvery(_) | Mode::StatusWhen(..) | Mode::UnauthorisedWhen(..) => {
-            forward(&shared, parts, body).await
+        Mode::AnswerWhen(text, answer) if String::from_utf8_lossy(&body).contains(text) => {
+            json_answer(&answer)
         }
+        Mode::Forward
+        | Mode::DropEvery(_)
+        | Mode::StatusWhen(..)
+        | Mode::UnauthorisedWhen(..)
+        | Mode::AnswerWhen(..) => forward(&shared, parts, body).await,
         Mode::Delay(delay) => {
             tokio::time::sleep(delay).await;
             forward(&shared, parts, body).await
@@ -382,6 +390,15 @@ fn dynamodb_error(status: u16, kind: &str, message: &str) -> Response<Full<Bytes
         .header("x-amz-crc32", crc32fast::hash(body.as_bytes()).to_string())
         .body(Full::new(Bytes::from(body)))
         .expect("error response")
+}
+
+/// A 200 answer with `body` and its `x-amz-crc32`.
+fn json_answer(body: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-amz-json-1.0")
+        .header("x-amz-crc32", crc32fast::hash(body.as_bytes()).to_string())
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("answer")
 }
 
 /// The upstream behind the fixture is unreachable: not DynamoDB-shaped, on purpose.
