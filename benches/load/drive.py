@@ -10,6 +10,7 @@ CPU is the processes' utime + stime from /proc/<pid>/stat around the measured pa
 RSS is VmRSS from /proc/<pid>/status, sampled every 100 ms during it.
 """
 
+import http.client
 import json
 import os
 import subprocess
@@ -35,6 +36,22 @@ AUTHORIZATION = (
     "AWS4-HMAC-SHA256 Credential=AKIDLOADCLIENT/20260101/us-east-1/dynamodb/aws4_request, "
     "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + "0f" * 32
 )
+
+
+def post(port, operation, body):
+    """One request, the way the load generators send it: (status, headers, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/", body=body, headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "DynamoDB_20120810." + operation,
+            "X-Amz-Date": "20260101T000000Z",
+            "Authorization": AUTHORIZATION,
+        })
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
 
 
 def cpu_seconds(pids):

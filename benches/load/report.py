@@ -16,12 +16,20 @@ OPEN_ADDED_P99_MS = 1.0
 CPU_VS_NGINX = 1.3
 RSS_MIB = 20
 RSS_RATE = 5000
+# Auditing (the audit phase, PutItem closed loop, 8 connections): with the region answering
+# after 2 ms, throughput within 5 % and at most 100 us added to p50; answering at once, at
+# most 30 % of throughput.
+AUDIT_DELAYED_US = 2000
+AUDIT_DELAYED_COST = 0.05
+AUDIT_DELAYED_ADDED_P50_US = 100
+AUDIT_INSTANT_COST = 0.30
 
 
 def progress(r):
     rate = f"{r['rate']}/s" if r["rate"] else "closed"
     errors = f", {r['errors']} errors" if r["errors"] else ""
-    print(f"load: {r['phase']:<5} r{r.get('round', 0) + 1} {r['target']:<13} {r['load']:<18} {rate:>7}: "
+    load = r["load"] if r.get("delay_us") is None else f"{r['load']} {_delay(r['delay_us'])}"
+    print(f"load: {r['phase']:<5} r{r.get('round', 0) + 1} {r['target']:<13} {load:<18} {rate:>7}: "
           f"{r['rps']:8.0f} req/s  p50 {r['p50_ms']:.3f}  p99 {r['p99_ms']:.3f}  "
           f"p99.9 {r['p999_ms']:.3f} ms{errors}", file=sys.stderr)
 
@@ -38,7 +46,7 @@ def filesystem(path):
 
 
 def _run_key(r):
-    return (r["phase"], r["target"], r["load"], r["rate"])
+    return (r["phase"], r["target"], r["load"], r["rate"], r.get("delay_us"))
 
 
 def medians(runs):
@@ -65,9 +73,9 @@ def of_round(runs, round_):
     return [r for r in runs if r.get("round", 0) == round_]
 
 
-def find(runs, phase, target, load, rate=None):
+def find(runs, phase, target, load, rate=None, delay_us=None):
     for r in runs:
-        if _run_key(r) == (phase, target, load, rate):
+        if _run_key(r) == (phase, target, load, rate, delay_us):
             return r
     return None
 
@@ -115,20 +123,56 @@ def _comparison(runs, phase, load, rate):
     _table(f"{load}, {mode}", rows, ["direct", "nginx", "sidecar", "sidecar/nginx"])
 
 
+def _delay(delay_us):
+    return "at once" if delay_us == 0 else f"after {delay_us / 1000:g} ms"
+
+
+def _audit_cost(off, on):
+    """1 - audited throughput / unaudited, and the p50 auditing added, in us."""
+    return 1 - on["rps"] / off["rps"], (on["p50_ms"] - off["p50_ms"]) * 1000
+
+
 def _audit_section(results):
-    off = find(results["medians"], "main", "sidecar", "PutItem")
-    on = find(results["medians"], "audit", "sidecar-audit", "PutItem")
-    if not (off and on):
+    audit = results.get("audit")
+    if not audit:
         return
-    rows = [("PutItem req/s", [off["rps"], on["rps"]]),
-            ("p50 ms", [off["p50_ms"], on["p50_ms"]]),
-            ("p99 ms", [off["p99_ms"], on["p99_ms"]]),
-            ("vCPU per 1k req/s", [off["cpu_per_1k_rps"], on["cpu_per_1k_rps"]])]
-    _table("PutItem through the sidecar, closed loop, auditing off and on", rows, ["off", "on"])
-    c = results["audit_counters"]
-    print(f"  audit records: {c.get('spooled', 0):.0f} spooled, {c.get('shipped', 0):.0f} shipped, "
-          f"{c.get('failed', 0):.0f} failed, backlog {c.get('backlog', 0):.0f} after draining; "
-          f"{c.get('fsyncs', 0):.0f} fsyncs; spool on {results['meta']['spool_filesystem']}")
+    meds, runs = results["medians"], results["runs"]
+    for delay_us in audit["delays_us"]:
+        d, off, on = (find(meds, "audit", t, "PutItem", delay_us=delay_us)
+                      for t in ("direct", "sidecar", "sidecar-audit"))
+        if not (off and on):
+            continue
+        cost, added = _audit_cost(off, on)
+
+        def each(key, digits, scale=1):
+            return [None if r is None or r.get(key) is None else f"{r[key] * scale:.{digits}f}" for r in (d, off, on)]
+        rows = [(f"{k[:-3].replace('p999', 'p99.9')} ms", each(k, 3) + [f"{(on[k] - off[k]) * 1000:+.0f} us"])
+                for k in ("p50_ms", "p99_ms", "p999_ms")]
+        cpu_added = on["cpu_us_per_request"] - off["cpu_us_per_request"]
+        rows += [("PutItem/s", each("rps", 0) + [f"{-cost * 100:+.1f} %"]),
+                 ("sidecar CPU us per PutItem", each("cpu_us_per_request", 1) + [f"{cpu_added:+.1f}"]),
+                 ("region CPU us per PutItem", each("upstream_cpu_per_1k_rps", 1, scale=1000) + [None]),
+                 ("errors", each("errors", 0) + [None])]
+        _table(f"PutItem through the sidecar, auditing off and on, the canned region answering {_delay(delay_us)} "
+               f"(closed loop, wrk {audit['connections']} connections; medians of {audit['rounds']} rounds)",
+               rows, ["direct", "off", "on", "on - off"])
+        audited = [r for r in runs if r["phase"] == "audit" and r["target"] == "sidecar-audit"
+                   and r.get("delay_us") == delay_us]
+        kept = sum(1 for r in audited if r["kept_up"] and r["failed"] == 0)
+        print(f"  audit cost {cost * 100:.1f} %, added p50 {added:.0f} us; fsync groups: "
+              f"{_fmt(on['records_per_fsync'], 2)} records per fsync over the audited run, largest group "
+              f"{max(r['largest_group'] for r in audited):.0f} since start-up")
+        print(f"  shipper: {on['spooled']:.0f} records spooled per run, {on['shipped']:.0f} shipped; backlog "
+              f"{on['backlog_at_end']:.0f} at the run's end, shipped in {on['drain_s'] * 1000:.0f} ms; kept up in "
+              f"{kept}/{len(audited)} rounds (every settled record shipped, none failed); shipping lag p50 "
+              f"{_fmt(on['lag_p50_ms'], 0)} ms, p99 {_fmt(on['lag_p99_ms'], 0)} ms ({on['lag_records']:.0f} records "
+              f"in {on['lag_batches']:.0f} BatchWriteItems, spooled to received, ms resolution)")
+        stranded = sum(r["stranded"] for r in audited)
+        if stranded:
+            print(f"  stranded: {stranded:.0f} intents left unsettled in the spool over {len(audited)} runs "
+                  "(writes whose client hung up while the region worked, as wrk does at a run's end; "
+                  "they stay in the backlog until the sidecar's next start)")
+    print(f"  spool on {', '.join(audit['spool_filesystem'])}; region: {audit['region']}")
 
 
 def _sweep_section(runs):
@@ -193,13 +237,38 @@ def verdicts(results):
     rates = results["meta"]["rates"]
     # The RSS peak is the largest of every round's, not a median.
     out = _verdicts(results["medians"], rates, rss_runs=results["runs"])
-    rounds = results["meta"].get("rounds", 1)
+    rounds = max(results["meta"].get("rounds", 1), results.get("audit", {}).get("rounds", 1))
     if rounds > 1:
         per_round = [{v["key"]: v["pass"] for v in _verdicts(of_round(results["runs"], i), rates)}
                      for i in range(rounds)]
         for v in out:
             judged = [p[v["key"]] for p in per_round if p.get(v["key"]) is not None]
             v["rounds_passed"], v["rounds_judged"] = sum(judged), len(judged)
+    return out
+
+
+def _audit_verdicts(runs):
+    out = []
+    for delay_us in dict.fromkeys(r["delay_us"] for r in runs if r["phase"] == "audit"):
+        off, on = (find(runs, "audit", t, "PutItem", delay_us=delay_us) for t in ("sidecar", "sidecar-audit"))
+        if not (off and on):
+            continue
+        cost, added = _audit_cost(off, on)
+        groups = f"{_fmt(on['records_per_fsync'], 1)} records per fsync"
+        if delay_us == AUDIT_DELAYED_US:
+            out.append(_verdict(f"audit {delay_us} rps", cost <= AUDIT_DELAYED_COST,
+                                f"PutItem audited, region {_delay(delay_us)}: {on['rps']:.0f} vs {off['rps']:.0f} "
+                                f"req/s unaudited, cost {cost * 100:.1f} % (bar <= {AUDIT_DELAYED_COST * 100:.0f} %); "
+                                f"{groups}"))
+            out.append(_verdict(f"audit {delay_us} p50", added <= AUDIT_DELAYED_ADDED_P50_US,
+                                f"PutItem audited, region {_delay(delay_us)}: p50 {on['p50_ms']:.3f} vs "
+                                f"{off['p50_ms']:.3f} ms unaudited, added {added:.0f} us "
+                                f"(bar <= {AUDIT_DELAYED_ADDED_P50_US} us)"))
+        elif delay_us == 0:
+            out.append(_verdict(f"audit {delay_us} rps", cost <= AUDIT_INSTANT_COST,
+                                f"PutItem audited, region {_delay(delay_us)}: {on['rps']:.0f} vs {off['rps']:.0f} "
+                                f"req/s unaudited, cost {cost * 100:.1f} % (bar <= {AUDIT_INSTANT_COST * 100:.0f} %); "
+                                f"{groups}"))
     return out
 
 
@@ -214,7 +283,23 @@ def _verdicts(runs, rates, rss_runs=None):
         peak = max(at_rate)
         out.append(_verdict("rss", peak <= RSS_MIB, f"sidecar RSS peak during the {RSS_RATE}/s open-loop runs "
                                                 f"{peak:.1f} MiB (bar <= {RSS_MIB})"))
-    return out
+    return out + _audit_verdicts(runs)
+
+
+def _main_sections(results):
+    runs = results["medians"]
+    for load in MAIN_OPS:
+        _comparison(runs, "main", load, None)
+        for rate in results["meta"]["rates"]:
+            _comparison(runs, "main", load, rate)
+    idle = results["idle_rss_mib"]
+    at = {t: max([r["rss_peak_mib"] for r in results["runs"]
+                  if r["phase"] == "main" and r["target"] == t and r["rate"] == RSS_RATE] or [0])
+          for t in ("nginx", "sidecar")}
+    _table("Memory, VmRSS MiB (nginx: master and workers summed)",
+           [("idle", [idle.get("nginx"), idle.get("sidecar")]),
+            (f"peak at {RSS_RATE} req/s", [at["nginx"] or None, at["sidecar"] or None])],
+           ["nginx", "sidecar"])
 
 
 def print_all(results):
@@ -225,29 +310,22 @@ def print_all(results):
           f"latency correction; nginx workers: canned {meta['nginx_workers']['canned']}, proxy "
           f"{meta['nginx_workers']['proxy']}; sidecar workers {meta.get('sidecar_workers', 'default')}; "
           "added = target minus direct")
-    if meta.get("rounds", 1) > 1:
+    main = "main" in meta.get("phases", ["main"])
+    if main and meta.get("rounds", 1) > 1:
         print(f"every figure below is the median of {meta['rounds']} rounds, the targets' order rotated each round "
               "(each round's runs: results.json)")
     print(f"load average (1/5/15 min) at start {meta['loadavg']}, at the end {meta['loadavg_end']}: "
           "other work on the machine shows in the tails")
-    for load in MAIN_OPS:
-        _comparison(runs, "main", load, None)
-        for rate in meta["rates"]:
-            _comparison(runs, "main", load, rate)
-    idle = results["idle_rss_mib"]
-    at = {t: max([r["rss_peak_mib"] for r in results["runs"] if r["target"] == t and r["rate"] == RSS_RATE] or [0])
-          for t in ("nginx", "sidecar")}
-    _table("Memory, VmRSS MiB (nginx: master and workers summed)",
-           [("idle", [idle.get("nginx"), idle.get("sidecar")]),
-            (f"peak at {RSS_RATE} req/s", [at["nginx"] or None, at["sidecar"] or None])],
-           ["nginx", "sidecar"])
+    if main:
+        _main_sections(results)
     _audit_section(results)
     _sweep_section(runs)
     failed = [r for r in results["runs"] if r["errors"]]
     if failed:
         print("\nruns with errors (non-200 answers or failed connections):")
         for r in failed:
-            print(f"  {r['phase']} round {r.get('round', 0) + 1} {r['target']} {r['load']} {r['rate'] or 'closed'}: "
+            delay = "" if r.get("delay_us") is None else f" (region {_delay(r['delay_us'])})"
+            print(f"  {r['phase']} round {r.get('round', 0) + 1} {r['target']} {r['load']}{delay} {r['rate'] or 'closed'}: "
                   f"{r['errors']} of {r['requests']}")
     print("\nAgainst the bar (benches/README.md, \"The bar\"), on the medians (n/a: an added latency came out zero or negative, noise of "
           "this machine; k/n: the rounds the line passed in on its own)")

@@ -1,6 +1,7 @@
 """The processes under test: the canned region and the plain reverse proxy (both Debian's
-nginx, each with its own prefix and config in the run's temp dir, in the foreground) and
-the sidecar (the release build, one config without and one with auditing).
+nginx, each with its own prefix and config in the run's temp dir, in the foreground), the
+audit phase's delayed canned region (benches/canned_region.rs) and the sidecar (the release
+build, one config without and one with auditing).
 
 Every process is started here and stopped here, by its own pid, even when a step fails.
 """
@@ -225,6 +226,17 @@ def start_proxy(workdir, port, upstream_port):
     return start_nginx("proxy", conf, workdir, port)
 
 
+def start_canned_region(binary, workdir, port, delay_us):
+    """The canned region of the audit phase (benches/canned_region.rs, a process of its own):
+    the same answers as nginx's (checked by the audit phase), each released `delay_us` after
+    the request was read, and the audit shipper's lag at `GET /lags`."""
+    name = f"canned-{delay_us}us"
+    argv = [str(binary), "--listen", f"127.0.0.1:{port}", "--delay-us", str(delay_us)]
+    process = Process(name, argv, Path(workdir) / f"{name}.log")
+    wait_for_port(port, f"canned region {name}", process.proc)
+    return process
+
+
 def sidecar_config(port, admin_port, upstream_port, spool_dir=None):
     """One region (the canned one) is enough: every request is served by the home region, and
     two more regions pointing at the same place would only add probes to the measurement."""
@@ -301,11 +313,15 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def close(self):
-        # SIGTERM to every sidecar first, so their drains (about 2 s each) overlap.
+    def terminate(self):
+        """SIGTERM to every process, without waiting: their drains go on meanwhile."""
         for p in self.processes:
             if p.proc.poll() is None:
                 p.proc.send_signal(signal.SIGTERM)
+
+    def close(self):
+        # SIGTERM to every sidecar first, so their drains (about 2 s each) overlap.
+        self.terminate()
         for p in reversed(self.processes):
             try:
                 p.stop()

@@ -1,7 +1,9 @@
 """The harness's tools, installed when missing and checked, loudly: Debian's nginx-light and
-wrk (apt), oha (cargo install), matplotlib in a venv of its own, the sidecar's release build.
+wrk (apt), oha (cargo install), matplotlib in a venv of its own, the sidecar's release build
+and the audit phase's canned region (benches/canned_region.rs, built as a bench: optimised).
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,9 +20,9 @@ class ToolError(RuntimeError):
     pass
 
 
-def _run(argv, what):
+def _run(argv, what, cwd=None):
     print(f"load: {what}: {' '.join(argv)}", file=sys.stderr)
-    if subprocess.run(argv, stdout=sys.stderr).returncode != 0:
+    if subprocess.run(argv, stdout=sys.stderr, cwd=cwd).returncode != 0:
         raise ToolError(f"{what} failed: {' '.join(argv)}")
 
 
@@ -93,8 +95,44 @@ def ensure_plot_venv(repo):
 
 def build_sidecar(repo):
     """The release build (never debug: its figures would mean nothing)."""
-    _run(["cargo", "build", "--release", "--locked", "--bin", "globalscale"], "building the sidecar")
+    _run(["cargo", "build", "--release", "--locked", "--bin", "globalscale"], "building the sidecar", cwd=repo)
     binary = repo / "target" / "release" / "globalscale"
     if not binary.exists():
         raise ToolError(f"no {binary} after cargo build --release")
     return binary
+
+
+CANNED_REGION_BENCH = "canned_region"
+
+
+def build_canned_region(repo):
+    """`cargo bench --no-run` of the canned region (the bench profile: release's), and the
+    executable's path as cargo reports it: a bench's file name carries a hash."""
+    argv = ["cargo", "bench", "--locked", "--bench", CANNED_REGION_BENCH, "--no-run",
+            "--message-format", "json-render-diagnostics"]
+    print(f"load: building the canned region: {' '.join(argv)}", file=sys.stderr)
+    out = subprocess.run(argv, cwd=repo, stdout=subprocess.PIPE, text=True)
+    if out.returncode != 0:
+        raise ToolError(f"building the canned region failed: {' '.join(argv)}")
+    executable = None
+    for line in out.stdout.splitlines():
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if (message.get("reason") == "compiler-artifact" and message.get("executable")
+                and message["target"]["name"] == CANNED_REGION_BENCH):
+            executable = Path(message["executable"])
+    if executable is None or not executable.exists():
+        raise ToolError(f"cargo reported no {CANNED_REGION_BENCH} executable: {' '.join(argv)}")
+    return executable
+
+
+def find_canned_region(repo):
+    """For --no-build: the newest canned region a `cargo bench --no-run` left in target/."""
+    deps = repo / "target" / "release" / "deps"
+    found = [p for p in deps.glob(f"{CANNED_REGION_BENCH}-*")
+             if p.suffix == "" and p.is_file() and os.access(p, os.X_OK)]
+    if not found:
+        raise ToolError(f"--no-build, but no {CANNED_REGION_BENCH} executable in {deps}: run once without --no-build")
+    return max(found, key=lambda p: p.stat().st_mtime)
