@@ -959,12 +959,10 @@ async fn a_poison_request_across_two_regions_is_sent_twice_and_ejects_neither() 
             .await
             .expect("PutItem in the region");
     }
-    // A poison request's one retry is never paid back to the retry budget (it ends on an
-    // error answer), so the default bucket of 500 allows 100 of them and then none: a large
-    // bucket keeps this test to the poison rule itself.
+    // The default retry budget (500 tokens): a poison request's one retry is paid back, so
+    // however many rounds the test sends, the retries never run dry.
     let config = regions.config(SidecarConfig::new().section(
-        "[routing]\nprobe_interval_ms = 600000\neject_after_failures = 3\nmax_attempts = 6\n\
-         retry_budget = 100000",
+        "[routing]\nprobe_interval_ms = 600000\neject_after_failures = 3\nmax_attempts = 6",
     ));
     let sidecar = Sidecar::start(&config).await;
     let fronts = [("us-east-1", &regions.home), ("ddblocal", &regions.other)];
@@ -1004,8 +1002,10 @@ async fn a_poison_request_across_two_regions_is_sent_twice_and_ejects_neither() 
     };
     // Longer than error answers take to eject a region (region health), were they counted.
     let started = std::time::Instant::now();
+    // More rounds than the default budget's 500 tokens could pay for if the retries were
+    // not paid back (5 tokens each).
     let mut rounds = 0;
-    while rounds < 5 || started.elapsed() < std::time::Duration::from_millis(1_500) {
+    while rounds < 120 || started.elapsed() < std::time::Duration::from_millis(1_500) {
         rounds += 1;
         let before = fronts.map(|(_, front)| poisoned(front));
         let error = get("poison-item")

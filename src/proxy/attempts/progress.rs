@@ -136,8 +136,12 @@ impl<'a> Progress<'a> {
                     super::repeats::error_answer(reply.upstream.status, &reply.upstream.body);
                 if self.server_error.as_ref() == Some(&answer) {
                     // Answered alike twice: the request's fault, and resending it will not
-                    // change the answer. The client gets it now.
+                    // change the answer. The client gets it now, and its resend is paid back
+                    // to the retry budget, as the regions' health does not count it either:
+                    // else every poison request would drain a little of every client's
+                    // retries and failover.
                     metrics.poison_requests.inc();
+                    budget.answered(self.spent);
                     return Ok(Some(reply));
                 }
                 self.server_error = Some(answer);
