@@ -178,23 +178,30 @@ impl World {
     }
 }
 
-/// Sends `write` with its answer held, kills the sidecar once the region applied it, starts
-/// a new one on the same spool, and returns the write's records.
-async fn killed_while_answering(write: Write, versioned: bool) -> Vec<Record> {
-    let world = World::start().await;
-    let (local, home, config) = (&world.local, &world.home, world.config(versioned));
-    let mut first = SidecarProcess::start(config.clone()).await;
-    home.set_mode(Mode::ApplyThenHang).await;
-    let sender = client(&first.endpoint());
+/// Sends `write` through the sidecar at `endpoint` with the region's answer held, and
+/// returns once the region has applied it, the client still waiting.
+async fn send_held(world: &World, endpoint: &str, write: Write) -> tokio::task::JoinHandle<()> {
+    world.home.set_mode(Mode::ApplyThenHang).await;
+    let sender = client(endpoint);
     let in_flight = tokio::spawn(async move { write.send(&sender).await });
     let deadline = tokio::time::Instant::now() + support::HANG;
-    while !applied(local, write).await {
+    while !applied(&world.local, write).await {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{write:?} never applied"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    in_flight
+}
+
+/// Sends `write` with its answer held, kills the sidecar once the region applied it, starts
+/// a new one on the same spool, and returns the write's records.
+async fn killed_while_answering(write: Write, versioned: bool) -> Vec<Record> {
+    let world = World::start().await;
+    let (local, home, config) = (&world.local, &world.home, world.config(versioned));
+    let mut first = SidecarProcess::start(config.clone()).await;
+    let in_flight = send_held(&world, &first.endpoint(), write).await;
     first.signal("KILL");
     first.wait_exit().await;
     in_flight.abort();
@@ -315,18 +322,8 @@ async fn a_write_whose_client_hung_up_ships_as_unknown_in_the_same_run() {
     let world = World::start().await;
     let (local, home) = (&world.local, &world.home);
     let sidecar = SidecarProcess::start(world.config(false)).await;
-    home.set_mode(Mode::ApplyThenHang).await;
-    let sender = client(&sidecar.endpoint());
     let write = Write::Put;
-    let in_flight = tokio::spawn(async move { write.send(&sender).await });
-    let deadline = tokio::time::Instant::now() + support::HANG;
-    while !applied(local, write).await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{write:?} never applied"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let in_flight = send_held(&world, &sidecar.endpoint(), write).await;
     // The region answers again (the held answer stays held), so the records can ship; then
     // the client goes away: its connection closes with the request unanswered.
     home.set_mode(Mode::Forward).await;
