@@ -211,7 +211,7 @@ fn probe_cost(sizes: &[usize]) -> String {
     out
 }
 
-/// A's load around the recovery, one row per 0.5 s, as bars: without and with the ramp.
+/// A's load around the recovery, one row per second, as bars: without and with the ramp.
 fn plot(n: usize) -> String {
     let (off, on) = (fleet(n, 0.0), fleet(n, RAMP));
     let peak = off.iter().map(|l| l.total(0)).fold(0.0, f64::max);
