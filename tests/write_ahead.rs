@@ -332,4 +332,11 @@ async fn a_write_whose_client_hung_up_ships_as_unknown_in_the_same_run() {
     let records = records_of(local, &write.ids()).await;
     assert_eq!(outcomes(&records), ["unknown"], "{records:?}");
     wait_for_metric(sidecar.admin_addr(), "globalscale_audit_backlog", 0.0).await;
+    let spooled = support::metric(
+        sidecar.admin_addr(),
+        "globalscale_audit_records_total",
+        &[("outcome", "spooled")],
+    )
+    .await;
+    assert_eq!(spooled, Some(1.0), "the record counted as spooled");
 }

@@ -31,6 +31,9 @@ pub(super) struct Admitted<'a> {
     principal_verified: bool,
     /// The audit table, when the records travel in the write's own transaction.
     atomic_table: Option<String>,
+    /// `globalscale_audit_records_total{outcome="spooled"}`, for records settled when the
+    /// request is dropped (see [`Intents`]).
+    spooled: prometheus::IntCounter,
 }
 
 /// The region an intent names until the answer says which one applied the write.
@@ -46,8 +49,8 @@ pub(super) struct Intents {
     /// Resolves once every intent is durable; taken by [`Proxy::audit`].
     durable: Option<crate::audit::Waiting>,
     /// Who settles the intents if the request is dropped before its answer settled them
-    /// (`None` once settled): see [`Drop`] below.
-    unsettled: Option<Arc<Auditor>>,
+    /// (`None` once settled), and the counter of records spooled: see [`Drop`] below.
+    unsettled: Option<(Arc<Auditor>, prometheus::IntCounter)>,
 }
 
 /// A request dropped between its intents and their settlement (the client hung up while
@@ -57,12 +60,13 @@ pub(super) struct Intents {
 /// they would wait in the spool as writes still in flight until the next start.
 impl Drop for Intents {
     fn drop(&mut self) {
-        if let Some(auditor) = self.unsettled.take() {
+        if let Some((auditor, spooled)) = self.unsettled.take() {
             tracing::debug!(
                 records = self.records.len(),
                 "audit: a write was dropped before its answer; its records ship as unknown"
             );
             auditor.settle(&self.records);
+            spooled.inc_by(self.records.len() as u64);
         }
     }
 }
@@ -94,6 +98,7 @@ impl Proxy {
             principal: principal().into_owned(),
             principal_verified,
             atomic_table,
+            spooled: self.metrics.audit_records.with_label_values(&["spooled"]),
         }))
     }
 
@@ -199,7 +204,7 @@ impl Proxy {
             ids,
             records: intended,
             durable: Some(durable),
-            unsettled: Some(Arc::clone(auditor)),
+            unsettled: Some((Arc::clone(auditor), admitted.spooled.clone())),
         }))
     }
 
