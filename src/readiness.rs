@@ -303,20 +303,15 @@ async fn check_audit(snapshot: &Snapshot, region: &Region, table: &str) -> Check
         "ConditionExpression": "attribute_exists(#k) AND attribute_not_exists(#k)",
         "ExpressionAttributeNames": {"#k": "ItemKey"},
     });
-    let outbound = Outbound {
-        target: HeaderValue::from_static("DynamoDB_20120810.PutItem"),
-        content_type: None,
-        user_agent: Some(HeaderValue::from_static(crate::route::SIDECAR_AGENT)),
-        body: Bytes::from(body.to_string()),
-    };
-    let Ok(request) = signed_request(&snapshot.signer, region, &outbound).await else {
-        return Check::Refused(NO_CREDENTIALS);
-    };
-    let deadline = tokio::time::Instant::now() + snapshot.config.routing.probe_timeout;
-    match snapshot.upstream.send(request, deadline).await {
-        Ok(answer) => judge_audit(answer.status, &answer.body),
-        Err(e) => Check::Inconclusive(e.to_string()),
-    }
+    let target = HeaderValue::from_static("DynamoDB_20120810.PutItem");
+    send(
+        snapshot,
+        region,
+        target,
+        Bytes::from(body.to_string()),
+        judge_audit,
+    )
+    .await
 }
 
 /// Judges the audit table's check: the condition failing proves the write permission.
@@ -333,18 +328,37 @@ async fn check(snapshot: &Snapshot, region: &Region, index: usize, any_table: bo
     let Ok(body) = serde_json::to_vec(&body) else {
         return Check::Inconclusive("unserialisable check".to_owned());
     };
+    let target = HeaderValue::from_static("DynamoDB_20120810.GetItem");
+    send(
+        snapshot,
+        region,
+        target,
+        Bytes::from(body),
+        |status, body| judge(status, body, any_table),
+    )
+    .await
+}
+
+/// Sends one check, signed for `region`, within the probe timeout, and judges its answer.
+async fn send(
+    snapshot: &Snapshot,
+    region: &Region,
+    target: HeaderValue,
+    body: Bytes,
+    judge: impl FnOnce(StatusCode, &[u8]) -> Check,
+) -> Check {
     let outbound = Outbound {
-        target: HeaderValue::from_static("DynamoDB_20120810.GetItem"),
+        target,
         content_type: None,
         user_agent: Some(HeaderValue::from_static(crate::route::SIDECAR_AGENT)),
-        body: Bytes::from(body),
+        body,
     };
     let Ok(request) = signed_request(&snapshot.signer, region, &outbound).await else {
         return Check::Refused(NO_CREDENTIALS);
     };
     let deadline = tokio::time::Instant::now() + snapshot.config.routing.probe_timeout;
     match snapshot.upstream.send(request, deadline).await {
-        Ok(answer) => judge(answer.status, &answer.body, any_table),
+        Ok(answer) => judge(answer.status, &answer.body),
         Err(e) => Check::Inconclusive(e.to_string()),
     }
 }
