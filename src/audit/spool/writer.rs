@@ -622,11 +622,13 @@ impl Syncer {
             self.failed = Some((file, error));
             return;
         }
+        // Counted before the waiters hear of it, so a waiter reading the group stats sees
+        // the fsync that answered it.
         let records: usize = run.iter().map(|w| w.group.len()).sum();
+        self.shared.synced(records as u64);
         for written in run {
             written.complete(&self.shared);
         }
-        self.shared.synced(records as u64);
     }
 }
 
