@@ -1,4 +1,4 @@
-//! Heap allocations (and bytes) per GetItem through the whole request path, a figure that
+//! Heap allocations (and bytes) per GetItem (and per PutItem) through the whole request path, a figure that
 //! does not move with the machine: from the client's bytes arriving at the sidecar's HTTP
 //! server to the answer's bytes leaving it, with the real `App` (both listeners, the proxy
 //! workers, the prober) in this process, in front of a canned region on loopback.
@@ -51,31 +51,52 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let sidecar = runtime.block_on(start_sidecar(region.addr));
 
-    // (what, where, table, whether the answer's key comes back without its prefix)
+    // (what, where, the request, whether the answer's key comes back without its prefix)
     let rows = [
         (
             "client and region alone (the check: 0)",
             region.addr,
-            TABLE,
+            Request::GetItem(TABLE),
             false,
         ),
-        ("sidecar, prefixed + versioned table", sidecar, TABLE, true),
-        ("sidecar, table without a policy", sidecar, PLAIN, false),
+        (
+            "sidecar, prefixed + versioned table",
+            sidecar,
+            Request::GetItem(TABLE),
+            true,
+        ),
+        (
+            "sidecar, table without a policy",
+            sidecar,
+            Request::GetItem(PLAIN),
+            false,
+        ),
+        (
+            "sidecar, PutItem, prefixed + versioned",
+            sidecar,
+            Request::PutItem(TABLE),
+            false,
+        ),
     ];
-    println!("allocations per GetItem, after {warmup} warm-up requests, over {measured}:");
+    println!("allocations per request, after {warmup} warm-up requests, over {measured}:");
     println!(
         "{:<42} {:>12} {:>10} {:>12}",
         "", "allocations", "reallocs", "bytes"
     );
-    for (name, addr, table, restored) in rows {
+    for (name, addr, request, restored) in rows {
         if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
             continue;
         }
-        let mut client = Client::connect(addr, table);
-        let answer = String::from_utf8_lossy(client.get_item()).into_owned();
-        let prefixed = answer.contains(&format!("\"{HOME_REGION}#item-1\""));
-        assert!(answer.starts_with(r#"{"Item":{"#), "not an item: {answer}");
-        assert_eq!(prefixed, !restored, "{name}: {answer}");
+        let mut client = Client::connect(addr, request);
+        let answer = String::from_utf8_lossy(client.send()).into_owned();
+        match request {
+            Request::GetItem(_) => {
+                let prefixed = answer.contains(&format!("\"{HOME_REGION}#item-1\""));
+                assert!(answer.starts_with(r#"{"Item":{"#), "not an item: {answer}");
+                assert_eq!(prefixed, !restored, "{name}: {answer}");
+            }
+            Request::PutItem(_) => assert_eq!(answer, "{}", "{name}"),
+        }
         let per = measure(&mut client, warmup, measured);
         println!(
             "{name:<42} {:>12.2} {:>10.2} {:>12.0}",
@@ -93,16 +114,16 @@ struct PerRequest {
     bytes: f64,
 }
 
-/// `measured` GetItems on one keep-alive connection after `warmup` of them, counted on every
+/// `measured` requests on one keep-alive connection after `warmup` of them, counted on every
 /// thread. The last request's late frees (and any allocation after its answer) fall outside
 /// the window, and the last warm-up's inside: in a steady state they are the same work.
 fn measure(client: &mut Client, warmup: usize, measured: usize) -> PerRequest {
     for _ in 0..warmup {
-        client.get_item();
+        client.send();
     }
     let region = Region::new(GLOBAL);
     for _ in 0..measured {
-        client.get_item();
+        client.send();
     }
     let change = region.change();
     #[allow(clippy::cast_precision_loss)] // counts far below 2^52
@@ -157,7 +178,39 @@ sort_key = "Category"
     addr
 }
 
-/// A client sending the load harness's GetItem with the headers an AWS SDK sends
+/// A request the bench sends, to a table.
+#[derive(Clone, Copy)]
+enum Request {
+    /// The load harness's GetItem.
+    GetItem(&'static str),
+    /// The load harness's 1.4 KB PutItem without a version, to which the sidecar adds its
+    /// condition and the version and write id it stores.
+    PutItem(&'static str),
+}
+
+impl Request {
+    fn operation(self) -> &'static str {
+        match self {
+            Self::GetItem(_) => "GetItem",
+            Self::PutItem(_) => "PutItem",
+        }
+    }
+
+    fn body(self) -> String {
+        match self {
+            Self::GetItem(table) => format!(
+                r#"{{"TableName":"{table}","Key":{{"ItemID":{{"S":"item-1"}},"Category":{{"S":"c"}}}}}}"#
+            ),
+            Self::PutItem(table) => {
+                let envelope = format!(r#"{{"TableName":"{table}","Item":}}"#);
+                let item = padded_item("item-1", 1400 - envelope.len());
+                format!(r#"{{"TableName":"{table}","Item":{item}}}"#)
+            }
+        }
+    }
+}
+
+/// A client sending the load harness's requests with the headers an AWS SDK sends
 /// (`benches/load/request.lua`), and reading each answer whole before the next.
 struct Client {
     stream: TcpStream,
@@ -166,14 +219,13 @@ struct Client {
 }
 
 impl Client {
-    fn connect(addr: SocketAddr, table: &str) -> Self {
-        let body = format!(
-            r#"{{"TableName":"{table}","Key":{{"ItemID":{{"S":"item-1"}},"Category":{{"S":"c"}}}}}}"#
-        );
+    fn connect(addr: SocketAddr, request: Request) -> Self {
+        let body = request.body();
+        let operation = request.operation();
         let signature = "0f".repeat(32);
         let request = format!(
             "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.0\r\n\
-             X-Amz-Target: {TARGET_PREFIX}GetItem\r\nX-Amz-Date: 20260101T000000Z\r\n\
+             X-Amz-Target: {TARGET_PREFIX}{operation}\r\nX-Amz-Date: 20260101T000000Z\r\n\
              Authorization: AWS4-HMAC-SHA256 Credential=AKIDLOADCLIENT/20260101/{HOME_REGION}/dynamodb/aws4_request, \
              SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={signature}\r\n\
              User-Agent: aws-sdk-rust/1.3 os/linux lang/rust (globalscale allocations bench)\r\n\
@@ -189,8 +241,8 @@ impl Client {
         }
     }
 
-    /// One GetItem; returns the answer's body, which must come with a 200.
-    fn get_item(&mut self) -> &[u8] {
+    /// One request; returns the answer's body, which must come with a 200.
+    fn send(&mut self) -> &[u8] {
         self.stream.write_all(&self.request).expect("send");
         let (head, length) = read_message(&mut self.stream, &mut self.buffer, |bytes| {
             let mut headers = [httparse::EMPTY_HEADER; 32];
@@ -333,12 +385,12 @@ fn answer(body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// `benches/load/bodies.py`'s GetItem answer: the key as the sidecar stored it (prefixed),
-/// attributes of 100 characters up to about 1.4 KB, and a version.
-fn get_item_answer() -> String {
-    let mut item = format!(r#"{{"ItemID":{{"S":"{HOME_REGION}#item-1"}},"Category":{{"S":"c"}}"#);
+/// `benches/load/bodies.py`'s item: the key, then attributes of 100 characters until its
+/// JSON is at least `size` bytes.
+fn padded_item(partition_key: &str, size: usize) -> String {
+    let mut item = format!(r#"{{"ItemID":{{"S":"{partition_key}"}},"Category":{{"S":"c"}}"#);
     let mut i = 0;
-    while item.len() + 1 < 1400 {
+    while item.len() + 1 < size {
         let _ = write!(
             item,
             r#","Attr{i:05}":{{"S":"v{i:05}-{}"}}"#,
@@ -346,6 +398,15 @@ fn get_item_answer() -> String {
         );
         i += 1;
     }
+    item.push('}');
+    item
+}
+
+/// `benches/load/bodies.py`'s GetItem answer: the key as the sidecar stored it (prefixed),
+/// attributes of 100 characters up to about 1.4 KB, and a version.
+fn get_item_answer() -> String {
+    let item = padded_item(&format!("{HOME_REGION}#item-1"), 1400);
+    let item = item.strip_suffix('}').unwrap_or(&item);
     format!(r#"{{"Item":{item},"Version":{{"N":"3"}}}}}}"#)
 }
 

@@ -90,9 +90,20 @@ pub fn rewrite_request(
     } else {
         None
     };
+    let plain_put = if needs_document && audit.is_none() && plain_get.is_none() {
+        plain_put(view, plan)
+    } else {
+        None
+    };
     let (body, document, safety, mark) = if let Some(body) = plain_get {
         // A read: the whole decoding's safety judgement gives Safe, with no mark.
         (Bytes::from(body), None, ResendSafety::Safe, None)
+    } else if let Some(put) = plain_put {
+        // Sent with its item as it came, as a lean decoding sends it: a verification
+        // decodes the body as sent.
+        lean = true;
+        write_id = put.write_id;
+        (put.body, None, put.safety, put.mark)
     } else if needs_document {
         let mut decoded = Decoded::of(view, plan, audit.is_none())?;
         lean = matches!(decoded, Decoded::Lean(_));
@@ -170,6 +181,44 @@ pub fn rewrite_request(
         atomic_records: 0,
         lean,
         write_id,
+    })
+}
+
+/// A PutItem written by [`rewrite::plain_put`], judged as the general path judges it.
+struct PlainPut {
+    body: Bytes,
+    safety: ResendSafety,
+    mark: Option<Mark>,
+    write_id: String,
+}
+
+fn plain_put(view: &RequestView<'_>, plan: &Plan) -> Option<PlainPut> {
+    let put = rewrite::plain_put::request(view, plan, || uuid::Uuid::new_v4().to_string())?;
+    // What the general path's judgement gives for a put of only an item: a versioned one
+    // carries its check and nothing else (`versioned_safety`); any other is unconditional.
+    let (safety, mark) = if let Some(id) = &put.write_id {
+        let mark = Mark::WriteId {
+            id: id.clone(),
+            returns_item: false,
+        };
+        (ResendSafety::Verifiable, Some(mark))
+    } else {
+        let safety = resend_safety(
+            &plan.operation,
+            &Map::new(),
+            &plan.expressions,
+            plan.statements_read,
+        );
+        (
+            safety,
+            (safety == ResendSafety::Verifiable).then_some(Mark::SameItem),
+        )
+    };
+    Some(PlainPut {
+        body: Bytes::from(put.body),
+        safety,
+        mark,
+        write_id: put.write_id.unwrap_or_default(),
     })
 }
 
@@ -304,4 +353,66 @@ pub(super) fn unprocessed(plan: &Plan, reply: &Reply) -> Vec<(String, u64)> {
         })
         .filter(|(_, count)| *count > 0)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::snapshot::policies;
+
+    const CONFIG: &str = r#"
+[[regions]]
+name = "us-east-1"
+endpoint = "http://127.0.0.1:8001"
+
+[[tables]]
+name = "Ledger"
+partition_key = "k"
+key_prefix = "{region}#"
+version_attribute = "Version"
+
+[[tables]]
+name = "Prefixed"
+partition_key = "k"
+key_prefix = "{region}#"
+"#;
+
+    /// A put the plain path takes is judged for resending as the general path judges the
+    /// document it would have sent.
+    #[test]
+    fn a_plain_put_is_judged_as_the_general_path_judges_it() {
+        let config = Config::from_toml_str(CONFIG).unwrap();
+        let policies = policies(&config, None);
+        for body in [
+            r#"{"TableName":"Ledger","Item":{"k":{"S":"a"}}}"#,
+            r#"{"TableName":"Ledger","Item":{"k":{"S":"a"},"Version":{"N":"4"}}}"#,
+            r#"{"TableName":"Prefixed","Item":{"k":{"S":"a"}},"ReturnConsumedCapacity":"TOTAL"}"#,
+        ] {
+            let view = RequestView::parse(Operation::PutItem, body.as_bytes()).unwrap();
+            let mut plan = Plan::build(&view, &policies).unwrap();
+            let put = plain_put(&view, &plan).expect(body);
+            let ctx = RequestCtx {
+                idempotency_token: String::new(),
+                write_id: put.write_id.clone(),
+            };
+            let mut document = view.to_map().unwrap();
+            rewrite::request(&mut plan, &mut document, &ctx).unwrap();
+            let general = versioned_safety(&plan, &document, &ctx.write_id).unwrap_or_else(|| {
+                let safety = resend_safety(
+                    &plan.operation,
+                    &document,
+                    &plan.expressions,
+                    plan.statements_read,
+                );
+                (
+                    safety,
+                    (safety == ResendSafety::Verifiable).then_some(Mark::SameItem),
+                )
+            });
+            assert_eq!((put.safety, put.mark), general, "{body}");
+            let versioned = plan.version_of(&plan.tables[0]).is_some();
+            assert_eq!(put.write_id.is_empty(), !versioned, "{body}");
+        }
+    }
 }

@@ -20,6 +20,7 @@ pub mod key_prefix;
 pub mod limits;
 pub mod optimistic_lock;
 pub mod plain_get;
+pub mod plain_put;
 pub mod raw_answer;
 pub mod single_as_transaction;
 

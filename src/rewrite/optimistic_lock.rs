@@ -22,7 +22,7 @@ use super::{RequestCtx, RewriteError};
 use crate::config::WRITE_ID_ATTRIBUTE;
 use crate::expr::{
     Comparator, Condition, ExprKind, ExpressionSet, Expressions, Operand, Path, PathElement,
-    SetOperand, SetValue, UpdateAction, UpdateExpression,
+    PlaceholderAllocator, SetOperand, SetValue, UpdateAction, UpdateExpression,
 };
 use crate::plan::{Plan, Versioned};
 use crate::wire::Operation;
@@ -184,6 +184,52 @@ fn name_path(name: &str) -> Path {
     Path(vec![PathElement::Name(name.to_owned())])
 }
 
+/// What a versioned put adds, whichever path builds its body ([`put`] over the decoded
+/// document, `plain_put` over the item's raw attributes): the placeholders its check
+/// defines, the check itself, and the version to store.
+pub(crate) struct PutCheck {
+    /// The `#name` standing for the version attribute.
+    pub name: String,
+    /// The `:value` holding the version the client read, and that version; `None` for an
+    /// item sent without one, which must not exist with a version yet.
+    pub expected: Option<(String, u128)>,
+    pub condition: Condition,
+    /// The version stored.
+    pub next: u128,
+}
+
+impl PutCheck {
+    /// The check for an item whose version attribute is `read` (as sent), with
+    /// placeholders from `names`.
+    pub(crate) fn new(
+        versioned: &Versioned,
+        read: Option<&Value>,
+        names: &mut PlaceholderAllocator,
+    ) -> Result<Self, RewriteError> {
+        let read = read.map(|v| version_number(versioned, v)).transpose()?;
+        let next = next_version(versioned, read)?;
+        let name = names.name();
+        let (expected, condition) = match read {
+            Some(n) => {
+                let expected = names.value();
+                let condition = Condition::Compare(
+                    Operand::Path(name_path(&name)),
+                    Comparator::Eq,
+                    Operand::Value(expected.clone()),
+                );
+                (Some((expected, n)), condition)
+            }
+            None => (None, Condition::AttributeNotExists(name_path(&name))),
+        };
+        Ok(Self {
+            name,
+            expected,
+            condition,
+            next,
+        })
+    }
+}
+
 fn put(
     versioned: &Versioned,
     body: &mut Map<String, Value>,
@@ -191,33 +237,22 @@ fn put(
     write_id: &str,
 ) -> Result<(), RewriteError> {
     refuse_legacy(versioned, body)?;
-    let read = match body
+    let read = body
         .get("Item")
         .and_then(Value::as_object)
-        .and_then(|item| item.get(&versioned.attribute))
-    {
-        Some(value) => Some(version_number(versioned, value)?),
-        None => None,
-    };
-    let next = next_version(versioned, read)?;
+        .and_then(|item| item.get(&versioned.attribute));
     let mut names = allocator(body, set);
-    let version = names.name();
-    define_name(body, &version, &versioned.attribute);
-    let check = match read {
-        Some(n) => {
-            let expected = names.value();
-            define_value(body, &expected, json!({"N": n.to_string()}));
-            Condition::Compare(
-                Operand::Path(name_path(&version)),
-                Comparator::Eq,
-                Operand::Value(expected),
-            )
-        }
-        None => Condition::AttributeNotExists(name_path(&version)),
-    };
-    set.and(ExprKind::Condition, check);
+    let check = PutCheck::new(versioned, read, &mut names)?;
+    define_name(body, &check.name, &versioned.attribute);
+    if let Some((expected, n)) = &check.expected {
+        define_value(body, expected, json!({"N": n.to_string()}));
+    }
+    set.and(ExprKind::Condition, check.condition);
     if let Some(item) = body.get_mut("Item").and_then(Value::as_object_mut) {
-        item.insert(versioned.attribute.clone(), json!({"N": next.to_string()}));
+        item.insert(
+            versioned.attribute.clone(),
+            json!({"N": check.next.to_string()}),
+        );
         item.insert(WRITE_ID_ATTRIBUTE.into(), json!({"S": write_id}));
     }
     Ok(())

@@ -10,7 +10,6 @@
 //! held attributes back wherever the marker ends up.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -19,7 +18,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::view::{BodyError, RequestView, collect_members};
+use super::view::{BodyError, RequestView, collect_members, distinct_names};
 use crate::error::{InternalError, ProxyError};
 
 /// Where the items sit in a request: the path from a top-level field to each item object.
@@ -117,13 +116,10 @@ fn hold<'a>(
     touched: &[&str],
     all_held: &mut Vec<Held<'a>>,
 ) -> Result<Value, ProxyError> {
-    // foldhash, seeded per process: SipHash over a 30-attribute item's names was a sixth
-    // of this pass.
-    let mut seen =
-        HashSet::with_capacity_and_hasher(members.len(), foldhash::fast::RandomState::default());
-    let faithful = members
-        .iter()
-        .all(|(name, _)| seen.insert(name.as_ref()) && !name.starts_with(marker_prefix()));
+    let faithful = distinct_names(&members)
+        && !members
+            .iter()
+            .any(|(name, _)| name.starts_with(marker_prefix()));
     if !faithful {
         // As the whole decoding reads the object: the last of a repeated name wins.
         let mut item = Map::new();
