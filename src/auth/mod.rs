@@ -23,7 +23,7 @@
 //! canonical request is short enough to build here (`canonical`), and the cryptography is
 //! `aws-sigv4`'s own public helpers (`generate_signing_key`, `calculate_signature`), so the
 //! key derivation and the HMAC are the very code that signs the sidecar's own requests;
-//! `sha2`/`hex` (already under `aws-sigv4`) hash, and `subtle` compares in constant time.
+//! ring hashes, `hex` prints, and `subtle` compares in constant time.
 
 mod cache;
 mod canonical;
@@ -41,7 +41,6 @@ use std::time::{Duration, SystemTime};
 
 use aws_sigv4::sign::v4::{calculate_signature, generate_signing_key};
 use http::{HeaderMap, Method, Uri};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use cache::KeyCache;
@@ -135,7 +134,7 @@ impl Verifier {
         body: &[u8],
         now: SystemTime,
     ) -> Result<&str, AuthError> {
-        let payload_hash = hex::encode(Sha256::digest(body));
+        let payload_hash = hex::encode(ring::digest::digest(&ring::digest::SHA256, body));
         self.verify_hashed(method, uri, headers, &payload_hash, now)
     }
 
@@ -165,7 +164,7 @@ impl Verifier {
             head.signed_at.basic,
             head.credential.date,
             head.credential.region,
-            hex::encode(Sha256::digest(&canonical)),
+            hex::encode(ring::digest::digest(&ring::digest::SHA256, &canonical)),
         );
         self.check_signature(
             head.client,

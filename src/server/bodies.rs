@@ -36,7 +36,6 @@ use http::header::CONTENT_LENGTH;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use prometheus::IntCounter;
-use sha2::{Digest, Sha256};
 
 use crate::error::{BodyError, ProxyError};
 use crate::wire::MAX_REQUEST_BYTES;
@@ -81,7 +80,10 @@ impl Body {
     pub fn payload_hash(&self) -> std::borrow::Cow<'_, str> {
         match &self.sha256 {
             Some(hash) => std::borrow::Cow::Borrowed(hash),
-            None => std::borrow::Cow::Owned(hex::encode(Sha256::digest(&self.bytes))),
+            None => std::borrow::Cow::Owned(hex::encode(ring::digest::digest(
+                &ring::digest::SHA256,
+                &self.bytes,
+            ))),
         }
     }
 }
@@ -145,12 +147,12 @@ impl BodyBudget {
     ) -> Result<Body, ProxyError> {
         let declared = declared_length(headers)?;
         let mut held = self.reserve(declared.unwrap_or(0))?;
-        let mut hasher = hash.then(Sha256::new);
+        let mut hasher = hash.then(|| ring::digest::Context::new(&ring::digest::SHA256));
         let collect = collect(body, declared, &mut held, hasher.as_mut());
         match tokio::time::timeout(BODY_READ_TIMEOUT, collect).await {
             Ok(bytes) => Ok(Body {
                 bytes: bytes?,
-                sha256: hasher.map(|h| hex::encode(h.finalize())),
+                sha256: hasher.map(|h| hex::encode(h.finish())),
                 _held: held,
             }),
             Err(_) => Err(ProxyError::BodyTooSlow(BODY_READ_TIMEOUT)),
@@ -268,7 +270,7 @@ async fn collect(
     mut body: Incoming,
     declared: Option<usize>,
     held: &mut Held,
-    mut hasher: Option<&mut Sha256>,
+    mut hasher: Option<&mut ring::digest::Context>,
 ) -> Result<Bytes, ProxyError> {
     let mut buffer: Vec<u8> = Vec::with_capacity(held.bytes());
     while let Some(frame) = body.frame().await {

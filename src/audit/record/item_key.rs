@@ -14,8 +14,6 @@
 //! `<table>\sha256:<64 hex digits>` over the full key, with the full key in the record's
 //! `FullItemKey`. A table name never holds `\`, so no unhashed key can take that form.
 
-use sha2::{Digest, Sha256};
-
 /// DynamoDB's limit on a partition key value, in UTF-8 bytes.
 pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
 
@@ -70,7 +68,7 @@ pub fn stored(table: &str, full: String) -> Stored {
     if full.len() <= MAX_PARTITION_KEY_BYTES {
         return Stored::Plain(full);
     }
-    let digest = Sha256::digest(full.as_bytes());
+    let digest = ring::digest::digest(&ring::digest::SHA256, full.as_bytes());
     let item_key = format!("{table}{HASHED}{}", hex::encode(digest));
     Stored::Hashed { item_key, full }
 }

@@ -16,7 +16,6 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, USER_AGENT};
 use http::{HeaderValue, Method, Request};
 use http_body_util::Full;
-use sha2::{Digest, Sha256};
 
 use crate::auth::time::format_basic;
 use crate::upstream::outbound::X_AMZ_TARGET;
@@ -67,14 +66,17 @@ pub(super) fn sign(
     text.push_str("\n\n");
     text.push_str(signed);
     text.push('\n');
-    push_hex(&mut text, &Sha256::digest(body));
-    let canonical_hash = Sha256::digest(text.as_bytes());
+    push_hex(
+        &mut text,
+        ring::digest::digest(&ring::digest::SHA256, body).as_ref(),
+    );
+    let canonical_hash = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
     text.clear();
     for part in ["AWS4-HMAC-SHA256\n", &date, "\n"].into_iter().chain(scope) {
         text.push_str(part);
     }
     text.push('\n');
-    push_hex(&mut text, &canonical_hash);
+    push_hex(&mut text, canonical_hash.as_ref());
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, signing_key);
     let signature = ring::hmac::sign(&key, text.as_bytes());
     let head = ["AWS4-HMAC-SHA256 Credential=", creds.access_key_id(), "/"];
