@@ -23,8 +23,8 @@ use crate::upstream::outbound::X_AMZ_TARGET;
 static X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
 static X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
 
-/// Signs `request` (whose body is `body`) with `signing_key`, the key for `creds`, the day
-/// of `time` and `region`. Returns `None`, leaving the request untouched, when it is not the
+/// Signs `request` (whose body is `body`) with `signing_key`, the HMAC key for `creds`, the
+/// day of `time` and `region`. Returns `None`, leaving the request untouched, when it is not the
 /// shape this signer covers.
 pub(super) fn sign(
     request: &mut Request<Full<Bytes>>,
@@ -32,7 +32,7 @@ pub(super) fn sign(
     creds: &Credentials,
     region: &str,
     time: SystemTime,
-    signing_key: &[u8],
+    signing_key: &ring::hmac::Key,
 ) -> Option<()> {
     let headers = Headers::of(request)?;
     let token = creds.session_token();
@@ -77,8 +77,7 @@ pub(super) fn sign(
     }
     text.push('\n');
     push_hex(&mut text, canonical_hash.as_ref());
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, signing_key);
-    let signature = ring::hmac::sign(&key, text.as_bytes());
+    let signature = ring::hmac::sign(signing_key, text.as_bytes());
     let head = ["AWS4-HMAC-SHA256 Credential=", creds.access_key_id(), "/"];
     let tail = [", SignedHeaders=", signed, ", Signature="];
     let parts = || head.into_iter().chain(scope).chain(tail);

@@ -181,9 +181,10 @@ impl Signer {
     }
 
     /// The signing key for `creds` on the day of `time` in `region`: derived (four HMACs)
-    /// once, then read without a lock. Keys of other credentials or days long gone are
+    /// once, as an HMAC key ready to sign (its padded states hashed, two SHA-256 blocks a
+    /// request when made per request), then read without a lock. Keys of other credentials or days long gone are
     /// dropped when a new one is kept, so there are at most a few per region.
-    fn signing_key(&self, creds: &Credentials, time: SystemTime, region: &str) -> Arc<[u8]> {
+    fn signing_key(&self, creds: &Credentials, time: SystemTime, region: &str) -> ring::hmac::Key {
         let day = crate::auth::time::day_number(time);
         let same_keys = |k: &SigningKey| {
             *k.access_key_id == *creds.access_key_id()
@@ -196,16 +197,16 @@ impl Signer {
             .iter()
             .find(|k| k.day == day && *k.region == *region && same_keys(k))
         {
-            return Arc::clone(&kept.key);
+            return kept.key.clone();
         }
         let derived = generate_signing_key(creds.secret_access_key(), time, region, "dynamodb");
-        let key: Arc<[u8]> = Arc::from(derived.as_ref());
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref());
         let new = SigningKey {
             access_key_id: creds.access_key_id().into(),
             secret_access_key: creds.secret_access_key().into(),
             day,
             region: region.into(),
-            key: Arc::clone(&key),
+            key: key.clone(),
         };
         self.inner.keys.rcu(|keys| {
             let mut kept: Vec<SigningKey> = keys
@@ -228,7 +229,7 @@ struct SigningKey {
     secret_access_key: Box<str>,
     day: i64,
     region: Box<str>,
-    key: Arc<[u8]>,
+    key: ring::hmac::Key,
 }
 
 fn fresh(creds: Option<&Credentials>) -> Option<Credentials> {

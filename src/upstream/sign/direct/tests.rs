@@ -44,10 +44,11 @@ fn both(
     region: &str,
     time: SystemTime,
 ) -> Option<(Headers, Headers)> {
-    let key = generate_signing_key(creds.secret_access_key(), time, region, "dynamodb");
+    let derived = generate_signing_key(creds.secret_access_key(), time, region, "dynamodb");
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref());
     let mut direct = request(uri, headers, body);
     let untouched = headers_of(&direct);
-    if sign(&mut direct, body, creds, region, time, key.as_ref()).is_none() {
+    if sign(&mut direct, body, creds, region, time, &key).is_none() {
         assert_eq!(headers_of(&direct), untouched, "a refusal changes nothing");
         return None;
     }
