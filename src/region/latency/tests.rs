@@ -258,3 +258,24 @@ async fn a_region_slow_beside_a_fast_one_stays_demoted_until_it_recovers() {
         Some(ReadTransition::Restored)
     );
 }
+
+proptest::proptest! {
+    /// The selections give what sorting the window gives, however full it is and whatever
+    /// it holds (repeats included).
+    #[test]
+    fn percentiles_are_the_sorted_windows(
+        samples in proptest::collection::vec(0u32..50, 0..(2 * WINDOW)),
+    ) {
+        let mut window = Window::default();
+        for &sample in &samples {
+            window.push(Duration::from_micros(u64::from(sample)));
+        }
+        let expected = (window.len >= MIN_SAMPLES).then(|| {
+            let mut sorted = window.micros[..window.len].to_vec();
+            sorted.sort_unstable();
+            let at = |q: usize| sorted[(window.len * q / 100).min(window.len - 1)];
+            (at(50), at(95))
+        });
+        proptest::prop_assert_eq!(window.percentiles(), expected);
+    }
+}
