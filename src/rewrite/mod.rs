@@ -22,6 +22,7 @@ pub mod optimistic_lock;
 pub mod plain_get;
 pub mod plain_put;
 pub mod raw_answer;
+mod raw_body;
 pub mod single_as_transaction;
 
 pub use crate::error::RewriteError;

@@ -14,9 +14,8 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
-
 use super::optimistic_lock::PutCheck;
+use super::raw_body::{Body, StringValue};
 use crate::config::WRITE_ID_ATTRIBUTE;
 use crate::expr::PlaceholderAllocator;
 use crate::plan::Plan;
@@ -75,10 +74,10 @@ pub fn request(
     let key = match prefix {
         Some(prefix) => {
             let (_, raw) = members.iter().find(|(n, _)| *n == prefix.attribute)?;
-            let StringValue { s } = serde_json::from_str(raw.get()).ok()?;
+            let key = StringValue::of(raw)?;
             Some((
                 prefix.attribute.as_str(),
-                [prefix.prefix.as_str(), &s].concat(),
+                [prefix.prefix.as_str(), &key].concat(),
             ))
         }
         None => None,
@@ -117,7 +116,7 @@ fn write(
     key: Option<&Key<'_>>,
     check: Option<&Check<'_>>,
 ) -> Vec<u8> {
-    let mut out = Body(Vec::with_capacity(view_len(view) + 256));
+    let mut out = Body::with_capacity(view_len(view) + 256);
     out.raw("{");
     let mut first = true;
     for (name, raw) in view.fields() {
@@ -174,47 +173,6 @@ fn view_len(view: &RequestView<'_>) -> usize {
     view.fields()
         .map(|(n, raw)| n.len() + raw.get().len() + 4)
         .sum()
-}
-
-/// An attribute value that is a string (`{"S": ...}`) and nothing else; a repeated or
-/// another member is left to the general path, which refuses or reads it as it does.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StringValue<'a> {
-    #[serde(rename = "S", borrow)]
-    s: Cow<'a, str>,
-}
-
-/// A JSON text being written.
-struct Body(Vec<u8>);
-
-impl Body {
-    fn raw(&mut self, text: &str) {
-        self.0.extend_from_slice(text.as_bytes());
-    }
-
-    /// A string, escaped as JSON.
-    fn string(&mut self, text: &str) {
-        // Writing a `str` into a `Vec` cannot fail.
-        let _ = serde_json::to_writer(&mut self.0, text);
-    }
-
-    /// An object member's name and colon, after a comma unless it is the first.
-    fn member(&mut self, first: &mut bool, name: &str) {
-        if !std::mem::replace(first, false) {
-            self.raw(",");
-        }
-        self.string(name);
-        self.raw(":");
-    }
-
-    /// An attribute value of one type: `{"<kind>": "<text>"}`.
-    fn typed(&mut self, kind: &str, text: &str) {
-        self.raw("{");
-        self.member(&mut true, kind);
-        self.string(text);
-        self.raw("}");
-    }
 }
 
 #[cfg(test)]

@@ -19,9 +19,8 @@ pub use errors::{
 };
 pub use lean::{LeanDocument, Step};
 pub use operation::{Operation, TARGET_PREFIX};
-pub(crate) use view::Key as Text;
 pub(crate) use view::distinct_names;
-pub use view::{BodyError, RequestView};
+pub use view::{BodyError, Members, RequestView};
 
 /// The `x-amz-crc32` value for a response body, as DynamoDB computes it.
 pub fn crc32(body: &[u8]) -> u32 {

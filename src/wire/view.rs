@@ -31,7 +31,7 @@ pub struct RequestView<'a> {
 }
 
 /// An object's members: names borrowed unless they hold escapes, values as raw JSON.
-pub(super) type Members<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
+pub type Members<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 
 impl<'a> RequestView<'a> {
     /// Splits `bytes` into fields, refusing what is not a JSON object (DynamoDB's
@@ -71,6 +71,15 @@ impl<'a> RequestView<'a> {
     /// shape check read them; `None` for any other request, or one without an `Item`.
     pub fn put_item_members(&self) -> Option<&[(Cow<'a, str>, &'a RawValue)]> {
         self.put_item.as_deref()
+    }
+
+    /// A top-level field's members (names, and values as raw JSON) in order, when it is an
+    /// object.
+    pub fn members(&self, field: &str) -> Option<Members<'a>> {
+        self.decode::<Fields<'a>>(field)
+            .ok()
+            .flatten()
+            .map(|Fields(members)| members)
     }
 
     /// The top-level fields, names and raw JSON, in order.

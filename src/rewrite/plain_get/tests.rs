@@ -1,5 +1,7 @@
-//! The plain GetItem path against the whole decoding it stands in for: the same bytes
-//! whenever it takes a request.
+//! The plain GetItem path against the whole decoding it stands in for: whenever it takes a
+//! request, it sends what the whole decoding sends (the same JSON; fields and attributes
+//! in the order they came rather than sorted), and it takes none the whole decoding
+//! refuses.
 
 use std::fmt::Write as _;
 
@@ -56,11 +58,8 @@ fn both(body: &str) -> Option<Both> {
 fn same(body: &str) -> bool {
     match both(body) {
         Some((Some(fast), Ok(whole))) => {
-            assert_eq!(
-                String::from_utf8(fast).unwrap(),
-                String::from_utf8(whole).unwrap(),
-                "{body}"
-            );
+            let read = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes).unwrap();
+            assert_eq!(read(&fast), read(&whole), "{body}");
             true
         }
         Some((Some(fast), Err(e))) => {
@@ -76,9 +75,10 @@ fn a_plain_get_item_is_sent_as_the_whole_decoding_sends_it() {
         r#"{"TableName":"Ledger","Key":{"k":{"S":"a"}}}"#,
         r#"{ "Key" : { "s" : {"N":"1.50"}, "k" : { "S" : "a\u00e9\n\"" } }, "TableName":"Ledger", "ConsistentRead": true }"#,
         r#"{"TableName":"Led\u0067er","Key":{"k":{"S":"a"},"s":{"B":"AAE="}},"ReturnConsumedCapacity":"TOTAL"}"#,
-        r#"{"TableName":"Versioned","Key":{"k":{"N":"1e2"},"k":{"N":"-0"}}}"#,
+        r#"{"TableName":"Versioned","Key":{"k":{"N":"1e2"},"s":{"N":"-0"}}}"#,
         r#"{"TableName":"Other","Key":{"k":{"S":"a"}}}"#,
         r#"{"TableName":"Ledger","Key":{"k":{"S":"a"},"z":{"L":[1,2.5,null,true,{"b":[],"a":{}}]}}}"#,
+        r#"{"TableName":"Ledger","Key":{"z":{"S":"b"},"k":{"S":"a"},"\u007a2":{"N":"1"}}}"#,
     ];
     for body in taken {
         assert!(same(body), "not taken: {body}");
@@ -91,20 +91,25 @@ fn a_plain_get_item_is_sent_as_the_whole_decoding_sends_it() {
         r#"{"TableName":"Ledger","Key":[]}"#,
         r#"{"TableName":"Ledger","TableName":"Ledger","Key":{"k":{"S":"a"}}}"#,
         r#"{"TableName":"Ledger","Key":{"k":{"$serde_json::private::RawValue":"{}"}}}"#,
+        r#"{"TableName":"Ledger","Key":{"k":{"S":"a"},"k":{"S":"b"}}}"#,
+        r#"{"TableName":"Ledger","Key":{"k":{"S":"a","S":"b"}}}"#,
+        r#"{"TableName":"Versioned","Key":{"k":{"N":"1e2"},"k":{"N":"-0"}}}"#,
     ];
     for body in left {
         assert!(!same(body), "taken: {body}");
     }
 }
 
-/// A JSON value of the kinds a key holds, names and strings with anything in them.
+/// A JSON value of the kinds a key holds, names and strings with anything in them. No
+/// floating-point numbers: the plain path forwards a number as the client wrote it, where
+/// the whole decoding reads and prints it again (serde_json's reading is not exact to the
+/// last bit), and DynamoDB's own numbers are strings anyway.
 fn value() -> impl Strategy<Value = serde_json::Value> {
     let text = "[a-z\"\\\\\u{e9}\u{1}/ ]{0,4}";
     let leaf = prop_oneof![
         Just(json!(null)),
         any::<bool>().prop_map(|b| json!(b)),
         any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|n| json!(n)),
         text.prop_map(|s| json!(s)),
     ];
     leaf.prop_recursive(3, 16, 4, move |inner| {
