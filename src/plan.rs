@@ -13,6 +13,10 @@ use crate::wire::{Operation, RequestView};
 
 mod expressions;
 
+/// Policies of the tables one request names, inline for one table: most requests name one,
+/// and a list per policy was an allocation per request.
+pub type PerTable<T> = smallvec::SmallVec<[T; 1]>;
+
 /// A managed table's partition keys are stored behind this prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPrefix {
@@ -70,9 +74,9 @@ pub struct Plan {
     /// The table of each `TransactItems` action, in order.
     pub action_tables: Vec<String>,
     /// The prefixed tables this request touches.
-    pub prefixes: Vec<Arc<KeyPrefix>>,
+    pub prefixes: PerTable<Arc<KeyPrefix>>,
     /// The versioned tables this request touches.
-    pub versions: Vec<Arc<Versioned>>,
+    pub versions: PerTable<Arc<Versioned>>,
     /// The audited tables this request touches.
     pub audits: Vec<Audited>,
     /// The write's audit records travel in the same transaction (`[audit] mode = "atomic"`).
@@ -110,12 +114,12 @@ impl Plan {
         policies: &Policies,
         atomic_audit: bool,
     ) -> Result<Self, ProxyError> {
-        let prefixes: Vec<_> = view
+        let prefixes: PerTable<_> = view
             .tables
             .iter()
             .filter_map(|name| prefix_of(policies, name))
             .collect();
-        let versions: Vec<_> = view
+        let versions: PerTable<_> = view
             .tables
             .iter()
             .filter_map(|name| version_of(policies, name))

@@ -204,7 +204,7 @@ impl Snapshot {
     }
 
     /// What selection needs of each region, in config order.
-    pub fn region_views(&self) -> Vec<RegionView> {
+    pub fn region_views(&self) -> crate::route::PerRegion<RegionView> {
         self.regions
             .iter()
             .map(|r| RegionView {

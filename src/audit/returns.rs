@@ -55,7 +55,7 @@ mod tests {
             client_operation: operation,
             tables: vec!["T".into()],
             action_tables: Vec::new(),
-            prefixes: Vec::new(),
+            prefixes: crate::plan::PerTable::new(),
             versions: versioned
                 .then(|| {
                     std::sync::Arc::new(crate::plan::Versioned {

@@ -47,7 +47,7 @@ impl Proxy {
         // this request was failing counts for its next round.
         'rounds: for round in 0u32.. {
             let order = match progress.pinned {
-                Some(index) => vec![index],
+                Some(index) => smallvec::smallvec![index],
                 None => self.candidates(snapshot, req),
             };
             if order.is_empty() {
@@ -233,12 +233,12 @@ impl Proxy {
     /// The regions to try in order: the healthy ones by the routing policy; for a write
     /// under `write_failover = "manual"`, the write region alone, healthy or not, so that a
     /// write never moves without an operator's decision.
-    fn candidates(&self, snapshot: &Snapshot, req: &Forward<'_>) -> Vec<usize> {
+    fn candidates(&self, snapshot: &Snapshot, req: &Forward<'_>) -> crate::route::PerRegion<usize> {
         let manual = snapshot.config.routing.write_failover == WriteFailover::Manual;
         if manual && !req.operation.is_read() && req.read.is_none() {
             let write_region = self.write_region();
             if let Some(index) = snapshot.regions.iter().position(|r| r.name == write_region) {
-                return vec![index];
+                return smallvec::smallvec![index];
             }
         }
         let (views, policy) = (snapshot.region_views(), snapshot.config.routing.policy);

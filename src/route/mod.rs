@@ -14,7 +14,7 @@ pub use crate::region::{RegionHealth, Transition};
 pub use budget::RetryBudget;
 pub use pin::TransactionPins;
 pub use retry::{AttemptOutcome, Reach, ResendSafety};
-pub use select::{candidates, read_candidates};
+pub use select::{PerRegion, candidates, read_candidates};
 
 /// The user agent of requests the sidecar makes on its own behalf.
 pub const SIDECAR_AGENT: &str = concat!("globalscale/", env!("CARGO_PKG_VERSION"));

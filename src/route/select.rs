@@ -2,7 +2,13 @@
 
 use std::time::Duration;
 
+use smallvec::SmallVec;
+
 use crate::config::RoutingPolicy;
+
+/// Regions (or what is kept per region) for one request, inline up to eight regions: one
+/// request's routing allocated three lists before.
+pub type PerRegion<T> = SmallVec<[T; 8]>;
 
 /// What selection needs to know of one region.
 #[derive(Debug, Clone, Copy)]
@@ -25,8 +31,8 @@ pub struct RegionView {
 /// (refused connections, error answers) in config order: trying them costs milliseconds,
 /// and a region that has just recovered answers. Regions that fail by timing out are never a
 /// last resort. Empty means every region is known down and the caller answers at once.
-pub fn candidates(regions: &[RegionView], policy: RoutingPolicy) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..regions.len()).filter(|&i| regions[i].healthy).collect();
+pub fn candidates(regions: &[RegionView], policy: RoutingPolicy) -> PerRegion<usize> {
+    let mut order: PerRegion<usize> = (0..regions.len()).filter(|&i| regions[i].healthy).collect();
     if order.is_empty() {
         return (0..regions.len())
             .filter(|&i| !regions[i].fails_slowly)
@@ -48,7 +54,7 @@ pub fn read_candidates(
     regions: &[RegionView],
     policy: RoutingPolicy,
     mut roll: impl FnMut() -> f64,
-) -> Vec<usize> {
+) -> PerRegion<usize> {
     let mut order = candidates(regions, policy);
     let tier = |r: &RegionView, roll: &mut dyn FnMut() -> f64| {
         if r.fast_reads {
@@ -57,7 +63,7 @@ pub fn read_candidates(
             2
         }
     };
-    let tiers: Vec<u8> = (0..regions.len())
+    let tiers: PerRegion<u8> = (0..regions.len())
         .map(|i| tier(&regions[i], &mut roll))
         .collect();
     // Stable: the policy's order holds within a tier.
@@ -85,23 +91,23 @@ mod tests {
         regions[0].fast_reads = false;
         let order = read_candidates(&regions, RoutingPolicy::Ordered, || 0.0);
         assert_eq!(
-            order,
+            order[..],
             [1, 2, 0],
             "demoted: the last resort, still a candidate"
         );
         assert_eq!(
-            candidates(&regions, RoutingPolicy::Ordered),
+            candidates(&regions, RoutingPolicy::Ordered)[..],
             [0, 1, 2],
             "writes stay"
         );
         regions[0].fast_reads = true;
         regions[0].ramp = 0.3;
         assert_eq!(
-            read_candidates(&regions, RoutingPolicy::Ordered, || 0.29),
+            read_candidates(&regions, RoutingPolicy::Ordered, || 0.29)[..],
             [0, 1, 2]
         );
         assert_eq!(
-            read_candidates(&regions, RoutingPolicy::Ordered, || 0.3),
+            read_candidates(&regions, RoutingPolicy::Ordered, || 0.3)[..],
             [1, 2, 0]
         );
         let mut rolls = (0..1000).map(|i| f64::from(i) / 1000.0);
@@ -117,13 +123,13 @@ mod tests {
     #[test]
     fn ordered_keeps_home_first_and_skips_the_unhealthy() {
         let regions = [view(false, 1), view(true, 50), view(true, 5)];
-        assert_eq!(candidates(&regions, RoutingPolicy::Ordered), [1, 2]);
+        assert_eq!(candidates(&regions, RoutingPolicy::Ordered)[..], [1, 2]);
     }
 
     #[test]
     fn latency_prefers_the_fastest_with_ties_by_order() {
         let regions = [view(true, 30), view(true, 5), view(true, 5), view(false, 1)];
-        assert_eq!(candidates(&regions, RoutingPolicy::Latency), [1, 2, 0]);
+        assert_eq!(candidates(&regions, RoutingPolicy::Latency)[..], [1, 2, 0]);
     }
 
     #[test]
@@ -131,7 +137,7 @@ mod tests {
         let mut regions = [view(false, 1), view(false, 1), view(false, 1)];
         regions[1].fails_slowly = false;
         regions[2].fails_slowly = false;
-        assert_eq!(candidates(&regions, RoutingPolicy::Latency), [1, 2]);
+        assert_eq!(candidates(&regions, RoutingPolicy::Latency)[..], [1, 2]);
     }
 
     #[test]

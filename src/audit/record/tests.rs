@@ -13,12 +13,12 @@ fn plan(operation: Operation, client: Operation) -> Plan {
         client_operation: client,
         tables: vec!["Cat".into(), "Other".into()],
         action_tables: Vec::new(),
-        prefixes: vec![Arc::new(KeyPrefix {
+        prefixes: smallvec::smallvec![Arc::new(KeyPrefix {
             table: "Cat".into(),
             attribute: "pk".into(),
             prefix: "us-east-1#".into(),
         })],
-        versions: vec![Arc::new(Versioned {
+        versions: smallvec::smallvec![Arc::new(Versioned {
             table: "Cat".into(),
             attribute: "Version".into(),
         })],
