@@ -11,7 +11,7 @@
 //! that is not `{"S": ...}`, a repeated field or key attribute, an audited or rewritten
 //! operation) is left to the whole decoding: [`request`] returns `None`.
 
-use super::raw_body::{Body, StringValue};
+use super::raw_body::{Body, StringValue, covered};
 use crate::plan::Plan;
 use crate::wire::{Operation, RequestView, distinct_names};
 
@@ -26,23 +26,7 @@ const FIELDS: [&str; 4] = [
 
 /// The body to send, or `None` when the request is not a plain GetItem this path covers.
 pub fn request(view: &RequestView<'_>, plan: &Plan) -> Option<Vec<u8>> {
-    let get = Operation::GetItem;
-    let covered = view.operation == get
-        && plan.operation == get
-        && plan.client_operation == get
-        && !plan.atomic_audit
-        && plan.expressions.top.is_ok();
-    if !covered {
-        return None;
-    }
-    let mut seen = [false; FIELDS.len()];
-    for name in view.field_names() {
-        let index = FIELDS.iter().position(|field| *field == name)?;
-        if std::mem::replace(&mut seen[index], true) {
-            return None;
-        }
-    }
-    let table = view.str("TableName")?;
+    let table = covered(view, plan, &Operation::GetItem, &FIELDS)?;
     let key = view.members("Key")?;
     if !distinct_names(&key) {
         return None;

@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 
 use super::optimistic_lock::PutCheck;
-use super::raw_body::{Body, StringValue};
+use super::raw_body::{Body, StringValue, covered};
 use crate::config::WRITE_ID_ATTRIBUTE;
 use crate::expr::PlaceholderAllocator;
 use crate::plan::Plan;
@@ -45,23 +45,7 @@ pub fn request(
     plan: &Plan,
     write_id: impl FnOnce() -> String,
 ) -> Option<PlainPut> {
-    let put = Operation::PutItem;
-    let covered = view.operation == put
-        && plan.operation == put
-        && plan.client_operation == put
-        && !plan.atomic_audit
-        && plan.expressions.top.is_ok();
-    if !covered {
-        return None;
-    }
-    let mut seen = [false; FIELDS.len()];
-    for name in view.field_names() {
-        let index = FIELDS.iter().position(|field| *field == name)?;
-        if std::mem::replace(&mut seen[index], true) {
-            return None;
-        }
-    }
-    let table = view.str("TableName")?;
+    let table = covered(view, plan, &Operation::PutItem, &FIELDS)?;
     let members = view.put_item_members()?;
     let prefix = plan.prefix_of(&table);
     let versioned = plan.version_of(&table);

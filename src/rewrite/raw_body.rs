@@ -6,6 +6,40 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use crate::plan::Plan;
+use crate::wire::{Operation, RequestView};
+
+/// Whether a raw path may write `view`: a request of `operation` the plan sends as it
+/// came (not run as another operation, no audit records carried, its expressions read),
+/// whose every field is one of `fields`, each named once (a repeated field is read by the
+/// whole decoding as its last occurrence). The table name, a string, when it may.
+pub(super) fn covered<'v>(
+    view: &RequestView<'v>,
+    plan: &Plan,
+    operation: &Operation,
+    fields: &[&str],
+) -> Option<Cow<'v, str>> {
+    let as_it_came = view.operation == *operation
+        && plan.operation == *operation
+        && plan.client_operation == *operation
+        && !plan.atomic_audit
+        && plan.expressions.top.is_ok();
+    if !as_it_came {
+        return None;
+    }
+    // Fields are few (four here): a bit per field, no set to allocate.
+    debug_assert!(fields.len() <= 64, "a bit per field");
+    let mut seen = 0u64;
+    for name in view.field_names() {
+        let bit = 1u64 << fields.iter().position(|field| *field == name)?;
+        if seen & bit != 0 {
+            return None;
+        }
+        seen |= bit;
+    }
+    view.str("TableName")
+}
+
 /// An attribute value that is a string (`{"S": ...}`) and nothing else. A repeated or
 /// another member does not read as one: such a value is left to the general path, which
 /// refuses or reads it as it does.
