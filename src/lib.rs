@@ -37,6 +37,7 @@ pub mod auth;
 pub mod call;
 pub mod cli;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod expr;
 pub mod logging;

@@ -12,7 +12,6 @@
 //! restarts ([`Assignments`]), so a resend never moves a record.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -34,18 +33,7 @@ pub fn digest(item: &Map<String, Value>) -> String {
     // serde_json's map keeps keys sorted: its JSON is the canonical form.
     let mut canonical = item.clone();
     canonical.remove(HASH);
-    hex_sha256(&serde_json::to_vec(&canonical).unwrap_or_default())
-}
-
-fn hex_sha256(bytes: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    digest
-        .as_ref()
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, b| {
-            let _ = write!(hex, "{b:02x}");
-            hex
-        })
+    crate::digest::sha256_hex(&serde_json::to_vec(&canonical).unwrap_or_default())
 }
 
 /// Where a chain stands: what its next record gets.
@@ -82,7 +70,7 @@ impl Head {
         let seq = json!({ "N": self.next_seq.to_string() });
         item.insert(CHAIN_SEQ.into(), Attribute::New(seq));
         item.insert(PREV_HASH.into(), Attribute::New(json!({ "S": self.prev })));
-        let hash = hex_sha256(&raw::write(&item)?);
+        let hash = crate::digest::sha256_hex(&raw::write(&item)?);
         item.insert(HASH.into(), Attribute::New(json!({ "S": hash })));
         let record = Bytes::from(raw::write(&item)?);
         self.next_seq += 1;

@@ -134,7 +134,7 @@ impl Verifier {
         body: &[u8],
         now: SystemTime,
     ) -> Result<&str, AuthError> {
-        let payload_hash = hex::encode(ring::digest::digest(&ring::digest::SHA256, body));
+        let payload_hash = crate::digest::sha256_hex(body);
         self.verify_hashed(method, uri, headers, &payload_hash, now)
     }
 
@@ -164,7 +164,7 @@ impl Verifier {
             head.signed_at.basic,
             head.credential.date,
             head.credential.region,
-            hex::encode(ring::digest::digest(&ring::digest::SHA256, &canonical)),
+            crate::digest::sha256_hex(&canonical),
         );
         self.check_signature(
             head.client,

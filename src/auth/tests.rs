@@ -582,16 +582,10 @@ fn an_http_date_stands_in_for_x_amz_date() {
     let canonical = "POST\n/\n\ndate:Sun, 15 Jun 2025 15:06:40 GMT\nhost:127.0.0.1:8000\n\
         x-amz-target:DynamoDB_20120810.ListTables\n\ndate;host;x-amz-target\n\
         44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
-    assert!(canonical.ends_with(&hex::encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        b"{}"
-    ))));
+    assert!(canonical.ends_with(&crate::digest::sha256_hex(b"{}")));
     let string_to_sign = format!(
         "AWS4-HMAC-SHA256\n20250615T150640Z\n20250615/us-east-1/dynamodb/aws4_request\n{}",
-        hex::encode(ring::digest::digest(
-            &ring::digest::SHA256,
-            canonical.as_bytes()
-        ))
+        crate::digest::sha256_hex(canonical.as_bytes())
     );
     let key = generate_signing_key(SECRET, signed_time(), "us-east-1", "dynamodb");
     let signature = calculate_signature(key, string_to_sign.as_bytes());

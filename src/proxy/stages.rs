@@ -185,14 +185,14 @@ pub fn rewrite_request(
 }
 
 /// A PutItem written by [`rewrite::plain_put`], judged as the general path judges it.
-struct PlainPut {
+struct JudgedPut {
     body: Bytes,
     safety: ResendSafety,
     mark: Option<Mark>,
     write_id: String,
 }
 
-fn plain_put(view: &RequestView<'_>, plan: &Plan) -> Option<PlainPut> {
+fn plain_put(view: &RequestView<'_>, plan: &Plan) -> Option<JudgedPut> {
     let put = rewrite::plain_put::request(view, plan, || uuid::Uuid::new_v4().to_string())?;
     // What the general path's judgement gives for a put of only an item: a versioned one
     // carries its check and nothing else (`versioned_safety`); any other is unconditional.
@@ -214,7 +214,7 @@ fn plain_put(view: &RequestView<'_>, plan: &Plan) -> Option<PlainPut> {
             (safety == ResendSafety::Verifiable).then_some(Mark::SameItem),
         )
     };
-    Some(PlainPut {
+    Some(JudgedPut {
         body: Bytes::from(put.body),
         safety,
         mark,

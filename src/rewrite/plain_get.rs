@@ -43,11 +43,7 @@ pub fn request(view: &RequestView<'_>, plan: &Plan) -> Option<Vec<u8>> {
         }
         None => None,
     };
-    let length: usize = view
-        .fields()
-        .map(|(n, raw)| n.len() + raw.get().len() + 4)
-        .sum();
-    let mut out = Body::with_capacity(length + 32);
+    let mut out = Body::for_request(view, 32);
     out.raw("{");
     let mut first = true;
     for (name, raw) in view.fields() {

@@ -100,7 +100,7 @@ fn write(
     key: Option<&Key<'_>>,
     check: Option<&Check<'_>>,
 ) -> Vec<u8> {
-    let mut out = Body::with_capacity(view_len(view) + 256);
+    let mut out = Body::for_request(view, 256);
     out.raw("{");
     let mut first = true;
     for (name, raw) in view.fields() {
@@ -150,13 +150,6 @@ fn write(
     }
     out.raw("}");
     out.0
-}
-
-/// The body's length as received: what the body sent is about.
-fn view_len(view: &RequestView<'_>) -> usize {
-    view.fields()
-        .map(|(n, raw)| n.len() + raw.get().len() + 4)
-        .sum()
 }
 
 #[cfg(test)]

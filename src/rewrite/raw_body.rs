@@ -61,8 +61,13 @@ impl<'a> StringValue<'a> {
 pub(super) struct Body(pub Vec<u8>);
 
 impl Body {
-    pub(super) fn with_capacity(capacity: usize) -> Self {
-        Self(Vec::with_capacity(capacity))
+    /// Room for `view`'s fields as received, and `more` bytes the path adds.
+    pub(super) fn for_request(view: &RequestView<'_>, more: usize) -> Self {
+        let received: usize = view
+            .fields()
+            .map(|(name, raw)| name.len() + raw.get().len() + 4)
+            .sum();
+        Self(Vec::with_capacity(received + more))
     }
 
     /// JSON text as it is.

@@ -80,10 +80,7 @@ impl Body {
     pub fn payload_hash(&self) -> std::borrow::Cow<'_, str> {
         match &self.sha256 {
             Some(hash) => std::borrow::Cow::Borrowed(hash),
-            None => std::borrow::Cow::Owned(hex::encode(ring::digest::digest(
-                &ring::digest::SHA256,
-                &self.bytes,
-            ))),
+            None => std::borrow::Cow::Owned(crate::digest::sha256_hex(&self.bytes)),
         }
     }
 }
@@ -147,7 +144,7 @@ impl BodyBudget {
     ) -> Result<Body, ProxyError> {
         let declared = declared_length(headers)?;
         let mut held = self.reserve(declared.unwrap_or(0))?;
-        let mut hasher = hash.then(|| ring::digest::Context::new(&ring::digest::SHA256));
+        let mut hasher = hash.then(crate::digest::sha256_context);
         let collect = collect(body, declared, &mut held, hasher.as_mut());
         match tokio::time::timeout(BODY_READ_TIMEOUT, collect).await {
             Ok(bytes) => Ok(Body {

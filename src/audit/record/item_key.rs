@@ -68,8 +68,10 @@ pub fn stored(table: &str, full: String) -> Stored {
     if full.len() <= MAX_PARTITION_KEY_BYTES {
         return Stored::Plain(full);
     }
-    let digest = ring::digest::digest(&ring::digest::SHA256, full.as_bytes());
-    let item_key = format!("{table}{HASHED}{}", hex::encode(digest));
+    let item_key = format!(
+        "{table}{HASHED}{}",
+        crate::digest::sha256_hex(full.as_bytes())
+    );
     Stored::Hashed { item_key, full }
 }
 

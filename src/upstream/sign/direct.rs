@@ -24,8 +24,8 @@ static X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
 static X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
 
 /// Signs `request` (whose body is `body`) with `signing_key`, the HMAC key for `creds`, the
-/// day of `time` and `region`. Returns `None`, leaving the request untouched, when it is not the
-/// shape this signer covers.
+/// day of `time` and `region`. Returns `None`, leaving the request untouched, when it is not
+/// the shape this signer covers.
 pub(super) fn sign(
     request: &mut Request<Full<Bytes>>,
     body: &[u8],
@@ -66,11 +66,8 @@ pub(super) fn sign(
     text.push_str("\n\n");
     text.push_str(signed);
     text.push('\n');
-    push_hex(
-        &mut text,
-        ring::digest::digest(&ring::digest::SHA256, body).as_ref(),
-    );
-    let canonical_hash = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    push_hex(&mut text, crate::digest::sha256(body).as_ref());
+    let canonical_hash = crate::digest::sha256(text.as_bytes());
     text.clear();
     for part in ["AWS4-HMAC-SHA256\n", &date, "\n"].into_iter().chain(scope) {
         text.push_str(part);

@@ -181,9 +181,10 @@ impl Signer {
     }
 
     /// The signing key for `creds` on the day of `time` in `region`: derived (four HMACs)
-    /// once, as an HMAC key ready to sign (its padded states hashed, two SHA-256 blocks a
-    /// request when made per request), then read without a lock. Keys of other credentials or days long gone are
-    /// dropped when a new one is kept, so there are at most a few per region.
+    /// once, and kept as an HMAC key ready to sign, its padded states already hashed (two
+    /// SHA-256 blocks a request when it was made per request); then read without a lock.
+    /// Keys of other credentials or days long gone are dropped when a new one is kept, so
+    /// there are at most a few per region.
     fn signing_key(&self, creds: &Credentials, time: SystemTime, region: &str) -> ring::hmac::Key {
         let day = crate::auth::time::day_number(time);
         let same_keys = |k: &SigningKey| {
